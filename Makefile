@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export COMMCREDITS_DATABASE_URL ?= sqlite:///var/commcredits.db
+
+.PHONY: run test setup migrate seed lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	mkdir -p var
+
+migrate: setup
+	$(BIN)/commcredits migrate
+
+seed: migrate
+	$(BIN)/commcredits seed-demo
+
+run: seed
+	$(BIN)/commcredits serve --host 127.0.0.1 --port 8000
+
+test: seed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check commcredits tests bench
+	$(BIN)/ruff format --check commcredits tests bench
+
+bench: seed
+	$(BIN)/python bench/bench_licenses.py
+
+clean:
+	rm -rf $(VENV) var

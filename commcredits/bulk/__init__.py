@@ -1,0 +1,1 @@
+"""PowerShell-style bulk commands over the GraphQL schema (spreadsheets in, reports out)."""

@@ -1,0 +1,152 @@
+"""`commcredits` command line: operations (migrate, serve, keys) and the Verb-Noun bulk commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from commcredits import db as database
+from commcredits.clock import utcnow
+from commcredits.config import Settings
+
+DEMO_KEYS_FILE = Path("var/demo-keys.txt")
+_VERB_NOUN = re.compile(r"^[A-Z][a-z]+-[A-Za-z]+$")
+
+
+def _bind() -> Settings:
+    settings = Settings.from_env()
+    database.bind(settings.database_url)
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from commcredits.migrate import migrate
+
+    _bind()
+    applied = migrate(args.target)
+    print(f"migrations applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from commcredits.services.demo import DEMO_TENANT, seed_demo
+
+    _bind()
+    with database.db.connection_context():
+        _, keys = seed_demo(now=utcnow())
+    if keys is not None:
+        DEMO_KEYS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEMO_KEYS_FILE.write_text(
+            "# Demo keys (development only; the database keeps only their hashes)\n"
+            f"OPERATOR_KEY={keys['operator']}\n"
+            f"GLOBAL_ADMIN_KEY={keys['global_admin']}\n"
+        )
+        DEMO_KEYS_FILE.chmod(0o600)
+        print(f"seeded demo tenant {DEMO_TENANT}")
+    else:
+        print(f"demo tenant {DEMO_TENANT} already seeded")
+    if DEMO_KEYS_FILE.exists():
+        print(f"demo keys ({DEMO_KEYS_FILE}):")
+        for line in DEMO_KEYS_FILE.read_text().splitlines():
+            if not line.startswith("#"):
+                print("  " + line)
+        print(
+            'GraphiQL: http://127.0.0.1:8000/graphql  (Headers: {"Authorization": "Bearer <key>"})'
+        )
+    return 0
+
+
+def cmd_create_api_key(args: argparse.Namespace) -> int:
+    from commcredits.services import tenants
+    from commcredits.services.access import SYSTEM, Role, create_api_key
+    from commcredits.services.errors import DomainError
+
+    _bind()
+    with database.db.connection_context():
+        try:
+            if args.operator:
+                _, secret = create_api_key(
+                    SYSTEM, role=Role.OPERATOR, tenant=None, name=args.name, now=utcnow()
+                )
+            else:
+                if not args.tenant or not args.role:
+                    print("give --operator, or --tenant NAME and --role ROLE", file=sys.stderr)
+                    return 2
+                tenant = tenants.find_tenant(args.tenant)
+                _, secret = create_api_key(
+                    SYSTEM,
+                    role=Role(args.role.upper()),
+                    tenant=tenant,
+                    name=args.name,
+                    now=utcnow(),
+                )
+        except (DomainError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    print(secret)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    uvicorn.run(
+        "commcredits.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="commcredits",
+        description="Prepaid communication credits and license assignment. "
+        "Bulk commands: commcredits <Verb-Noun> -Param value (see `commcredits help`).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="bring the database to the current schema")
+    p.add_argument("--target", help="stop after this migration")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("seed-demo", help="create the demo tenant Contoso once, print its keys")
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("create-api-key", help="print a new API key")
+    p.add_argument("--operator", action="store_true", help="an operator key (all tenants)")
+    p.add_argument("--tenant", help="tenant name or id")
+    p.add_argument("--role", help="GLOBAL_ADMIN, BILLING_ADMIN, LICENSE_ADMIN or READER")
+    p.add_argument("--name", default="", help="a label for the key")
+    p.set_defaults(func=cmd_create_api_key)
+
+    p = sub.add_parser("serve", help="serve the API (GraphiQL at /graphql)")
+    p.add_argument("--host", default=os.environ.get("COMMCREDITS_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("COMMCREDITS_PORT", "8000")))
+    p.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL deployments)")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and (_VERB_NOUN.match(argv[0]) or argv[0] == "help"):
+        from commcredits.bulk.cli import main as bulk_main
+
+        return bulk_main(argv)
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Run one GraphQL operation: the single path for HTTP requests and the in-process bulk layer."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from graphql import GraphQLError
+
+from commcredits.resolvers.context import Context
+from commcredits.services.access import Principal
+from commcredits.services.errors import DomainError
+
+log = logging.getLogger("commcredits.graphql")
+
+
+def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """A client-safe error: domain refusals keep their code, anything unexpected is masked."""
+    original = error.original_error
+    body: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        body["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        body["path"] = error.path
+    if original is None or isinstance(original, GraphQLError):
+        body["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED"}
+    elif isinstance(original, DomainError):
+        detail = original.details[0]
+        body["extensions"] = {"code": detail.code, "field": detail.field}
+    else:
+        log.error(
+            "unexpected error in %s (request %s)",
+            error.path,
+            request_id,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        body["message"] = f"Internal error; quote request id {request_id} to support."
+        body["extensions"] = {"code": "INTERNAL_ERROR", "requestId": request_id}
+    return body
+
+
+async def execute_async(
+    query: str,
+    variables: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+    *,
+    principal: Principal | None,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    from commcredits.schema.root import schema  # import late: the schema pulls in everything
+
+    request_id = request_id or uuid.uuid4().hex
+    context = Context(principal=principal, now=now, request_id=request_id)
+    result = await schema.execute(
+        query,
+        variable_values=variables,
+        context_value=context,
+        operation_name=operation_name,
+    )
+    response: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        response["errors"] = [format_error(e, request_id) for e in result.errors]
+    return response
+
+
+def execute(
+    query: str,
+    variables: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+    *,
+    principal: Principal | None,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Execute synchronously on this thread (its own event loop, so dataloaders batch)."""
+    return asyncio.run(
+        execute_async(
+            query,
+            variables,
+            operation_name,
+            principal=principal,
+            now=now,
+            request_id=request_id,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Numbered migration scripts, applied in order by `commcredits migrate` (peewee's runner)."""

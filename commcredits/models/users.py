@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import peewee
+
+from commcredits.models.base import BaseModel, JSONField, UTCDateTimeField
+from commcredits.models.catalog import Sku
+from commcredits.models.tenants import Tenant
+
+
+class User(BaseModel):
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    user_principal_name = peewee.CharField(max_length=113)
+    # UPNs are unique per tenant, case-insensitively: the lower-cased copy carries the index.
+    upn_key = peewee.CharField(max_length=113)
+    display_name = peewee.CharField(max_length=256, default="")
+    given_name = peewee.CharField(max_length=64, default="")
+    surname = peewee.CharField(max_length=64, default="")
+    job_title = peewee.CharField(max_length=128, default="")
+    department = peewee.CharField(max_length=64, default="")
+    office_location = peewee.CharField(max_length=128, default="")
+    mobile_phone = peewee.CharField(max_length=64, default="")
+    city = peewee.CharField(max_length=128, default="")
+    country = peewee.CharField(max_length=128, default="")
+    usage_location = peewee.CharField(max_length=2, null=True)
+    account_enabled = peewee.BooleanField(default=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    class Meta:
+        table_name = "directory_user"
+        indexes = (
+            (("tenant", "upn_key"), True),
+            (("tenant", "usage_location"), False),
+            (("tenant", "department"), False),
+        )
+
+
+class LicenseAssignment(BaseModel):
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    sku = peewee.ForeignKeyField(Sku)
+    disabled_plans = JSONField(default=list)  # service plan ids switched off
+    assigned_at = UTCDateTimeField()
+
+    class Meta:
+        table_name = "license_assignment"
+        indexes = (
+            (("user", "sku"), True),
+            (("tenant", "sku"), False),
+        )

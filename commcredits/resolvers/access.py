@@ -1,0 +1,89 @@
+"""apiKeys, auditLog, createApiKey, revokeApiKey."""
+
+import strawberry
+from strawberry.types import Info
+
+from commcredits.models import AuditEntry as AuditEntryRow
+from commcredits.resolvers.common import ctx, decode_id, guard, paginate
+from commcredits.schema.access import (
+    ApiKey,
+    AuditEntry,
+    AuditLogFilter,
+    CreateApiKeyPayload,
+    RevokeApiKeyPayload,
+    Role,
+)
+from commcredits.schema.common import Connection
+from commcredits.services import access, audit, tenants
+from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.errors import DomainError
+
+
+@strawberry.type
+class AccessQuery:
+    @strawberry.field(description="The tenant's API keys (never their secrets).")
+    def api_keys(self, info: Info) -> list[ApiKey]:
+        tenant = require_tenant(ctx(info).principal, Permission.MANAGE_KEYS)
+        return [ApiKey.from_row(k) for k in access.list_api_keys(tenant)]
+
+    @strawberry.field(description="Every change made to the tenant, newest first.")
+    def audit_log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditLogFilter | None = None,
+    ) -> Connection[AuditEntry]:
+        principal = require(ctx(info).principal, Permission.READ)
+        query = audit.entries_for(principal.tenant)  # an operator sees every tenant's
+        if filter is not None and filter.action:
+            query = query.where(AuditEntryRow.action == filter.action)
+        if filter is not None and filter.target_type:
+            query = query.where(AuditEntryRow.target_type == filter.target_type)
+        return paginate(
+            query,
+            key=AuditEntryRow.id,
+            first=first,
+            after=after,
+            to_node=AuditEntry.from_row,
+            descending=True,
+        )
+
+
+@strawberry.type
+class AccessMutation:
+    @strawberry.mutation(
+        description="Create an API key; its secret is in this response only. An operator key "
+        "names the tenant (tenantId: global id or name); a tenant admin creates its own."
+    )
+    def create_api_key(
+        self, info: Info, role: Role, name: str = "", tenant_id: str | None = None
+    ) -> CreateApiKeyPayload:
+        c = ctx(info)
+
+        def run() -> CreateApiKeyPayload:
+            principal = require(c.principal, Permission.MANAGE_KEYS)
+            tenant = principal.tenant
+            if principal.is_operator and tenant_id:
+                try:
+                    ref: int | str = decode_id(tenant_id, "Tenant", field="tenantId")
+                except DomainError:
+                    ref = tenant_id
+                tenant = tenants.find_tenant(ref)
+            row, secret = access.create_api_key(
+                principal, role=access.Role(role.value), tenant=tenant, name=name, now=c.now
+            )
+            return CreateApiKeyPayload(api_key=ApiKey.from_row(row), key=secret)
+
+        return guard(CreateApiKeyPayload, run)
+
+    @strawberry.mutation(description="Revoke a key at once; revoking twice is harmless.")
+    def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyPayload:
+        c = ctx(info)
+
+        def run() -> RevokeApiKeyPayload:
+            principal = require(c.principal, Permission.MANAGE_KEYS)
+            row = access.revoke_api_key(principal, decode_id(id, "ApiKey"), now=c.now)
+            return RevokeApiKeyPayload(api_key=ApiKey.from_row(row))
+
+        return guard(RevokeApiKeyPayload, run)

@@ -1,0 +1,65 @@
+"""skus, subscribedSkus, purchaseSeats, setSeats, setSkuCountries."""
+
+import strawberry
+from strawberry.types import Info
+
+from commcredits.resolvers.common import ctx, guard
+from commcredits.schema.catalog import Sku, SkuPayload, SubscribedSku, SubscribedSkuPayload
+from commcredits.services import catalog, seats
+from commcredits.services.access import Permission, require, require_tenant
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="The SKU catalog with service plans and where each is sold.")
+    def skus(self, info: Info) -> list[Sku]:
+        require(ctx(info).principal, Permission.READ)
+        return [Sku.from_row(s) for s in ctx(info).catalog().skus]
+
+    @strawberry.field(description="The tenant's seats per SKU (Graph's subscribedSkus).")
+    def subscribed_skus(self, info: Info) -> list[SubscribedSku]:
+        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        by_pk = ctx(info).catalog().by_pk
+        return [SubscribedSku.from_row(s, by_pk[s.sku_id]) for s in seats.subscriptions(tenant)]
+
+
+@strawberry.type
+class CatalogMutation:
+    @strawberry.mutation(description="Buy more seats of a SKU.")
+    def purchase_seats(
+        self, info: Info, sku_part_number: str, quantity: int
+    ) -> SubscribedSkuPayload:
+        c = ctx(info)
+
+        def run() -> SubscribedSkuPayload:
+            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
+            sub = seats.purchase_seats(tenant, c.principal, sku_part_number, quantity, now=c.now)
+            return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
+
+        return guard(SubscribedSkuPayload, run)
+
+    @strawberry.mutation(description="Set the seats of a SKU; never below those assigned.")
+    def set_seats(
+        self, info: Info, sku_part_number: str, enabled_units: int
+    ) -> SubscribedSkuPayload:
+        c = ctx(info)
+
+        def run() -> SubscribedSkuPayload:
+            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
+            sub = seats.set_seats(tenant, c.principal, sku_part_number, enabled_units, now=c.now)
+            return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
+
+        return guard(SubscribedSkuPayload, run)
+
+    @strawberry.mutation(description="Operator: the usage-location countries where a SKU is sold.")
+    def set_sku_countries(
+        self, info: Info, sku_part_number: str, countries: list[str]
+    ) -> SkuPayload:
+        c = ctx(info)
+
+        def run() -> SkuPayload:
+            principal = require(c.principal, Permission.OPERATE)
+            sku = catalog.set_sku_countries(principal, sku_part_number, countries, now=c.now)
+            return SkuPayload(sku=Sku.from_row(sku))
+
+        return guard(SkuPayload, run)

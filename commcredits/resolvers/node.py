@@ -1,0 +1,65 @@
+"""node(id): any object by global id, within the caller's tenant."""
+
+import strawberry
+from strawberry.types import Info
+
+from commcredits.models import ApiKey as ApiKeyRow
+from commcredits.models import AuditEntry as AuditEntryRow
+from commcredits.models import Sku as SkuRow
+from commcredits.models import Subscription
+from commcredits.models import Tenant as TenantRow
+from commcredits.resolvers.common import ctx
+from commcredits.schema.access import ApiKey, AuditEntry
+from commcredits.schema.catalog import Sku, SubscribedSku
+from commcredits.schema.common import Node, from_global_id
+from commcredits.schema.directory import User
+from commcredits.schema.tenants import Tenant
+from commcredits.services import users
+from commcredits.services.access import Permission, Principal, require
+from commcredits.services.errors import DomainError
+
+
+def _resolve(principal: Principal, type_name: str, pk: int) -> Node | None:
+    tenant_id = principal.tenant.id if principal.tenant else None
+    scoped = not principal.is_operator  # operators see across tenants
+    if type_name == "User":
+        if principal.tenant is None:
+            return None
+        try:
+            return User.from_row(users.get_user(principal.tenant, pk))
+        except DomainError:
+            return None
+    if type_name == "Sku":
+        row = SkuRow.get_or_none(SkuRow.id == pk)
+        return Sku.from_row(row) if row else None
+    if type_name == "SubscribedSku":
+        query = Subscription.select().where(Subscription.id == pk)
+        row = query.where(Subscription.tenant == tenant_id).first() if scoped else query.first()
+        return SubscribedSku.from_row(row, row.sku) if row else None
+    if type_name == "Tenant":
+        if scoped and pk != tenant_id:
+            return None
+        row = TenantRow.get_or_none(TenantRow.id == pk)
+        return Tenant.from_row(row) if row else None
+    if type_name == "ApiKey":
+        if not principal.can(Permission.MANAGE_KEYS):
+            return None
+        query = ApiKeyRow.select().where(ApiKeyRow.id == pk)
+        row = query.where(ApiKeyRow.tenant == tenant_id).first() if scoped else query.first()
+        return ApiKey.from_row(row) if row else None
+    if type_name == "AuditEntry":
+        query = AuditEntryRow.select().where(AuditEntryRow.id == pk)
+        row = query.where(AuditEntryRow.tenant == tenant_id).first() if scoped else query.first()
+        return AuditEntry.from_row(row) if row else None
+    return None
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="Any object by its global id; null if unknown or not yours.")
+    def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        principal = require(ctx(info).principal, Permission.READ)
+        decoded = from_global_id(id)
+        if decoded is None or not decoded[1].isdigit():
+            return None
+        return _resolve(principal, decoded[0], int(decoded[1]))

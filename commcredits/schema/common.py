@@ -1,0 +1,77 @@
+"""Shapes every area shares: Node and global ids, connections, userErrors."""
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import strawberry
+
+from commcredits.services.errors import DomainError, ErrorDetail
+
+T = TypeVar("T")
+
+
+@strawberry.type(description="A domain refusal: which input field, a stable code, a message.")
+class UserError:
+    field: str | None
+    code: str
+    message: str
+
+    @classmethod
+    def from_detail(cls, detail: ErrorDetail) -> "UserError":
+        return cls(field=detail.field, code=detail.code, message=detail.message)
+
+    @classmethod
+    def from_error(cls, error: DomainError) -> list["UserError"]:
+        return [cls.from_detail(d) for d in error.details]
+
+
+@strawberry.interface(description="An object with a global id (Relay).")
+class Node:
+    id: strawberry.ID
+
+
+def to_global_id(type_name: str, pk: int | str) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode())
+
+
+def from_global_id(gid: str) -> tuple[str, str] | None:
+    """(type name, pk) for a well-formed global id, else None."""
+    try:
+        raw = base64.urlsafe_b64decode(gid.encode() + b"=" * (-len(gid) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    type_name, sep, pk = raw.partition(":")
+    if not sep or not type_name or not pk:
+        return None
+    return type_name, pk
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    node: T
+    cursor: str
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], int]]
+
+    @strawberry.field(description="Nodes of this page, without edges.")
+    def nodes(self) -> list[T]:
+        return [e.node for e in self.edges]
+
+    @strawberry.field(description="All matches, not just this page (one COUNT query, if asked).")
+    def total_count(self) -> int:
+        return self._count()

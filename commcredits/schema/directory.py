@@ -1,0 +1,273 @@
+"""Users and their licenses: User, AssignedLicense, license inputs and results."""
+
+import datetime as dt
+import enum
+
+import strawberry
+from strawberry.types import Info
+
+from commcredits.models import User as UserRow
+from commcredits.schema.catalog import ServicePlanInfo
+from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.services.licenses import LicenseOutcome
+
+
+@strawberry.type
+class AssignedLicense:
+    sku_id: strawberry.ID
+    sku_part_number: str
+    disabled_plans: list[strawberry.ID]
+
+
+@strawberry.type
+class ServicePlanAssignment(ServicePlanInfo):
+    provisioning_status: str  # Success, or Disabled for a disabled plan
+    applies_to: str
+
+
+@strawberry.type(description="Graph's licenseDetails: a held SKU with each plan's state.")
+class LicenseDetails:
+    sku_id: strawberry.ID
+    sku_part_number: str
+    service_plans: list[ServicePlanAssignment]
+
+
+@strawberry.type
+class User(Node):
+    user_principal_name: str
+    display_name: str
+    given_name: str
+    surname: str
+    job_title: str
+    department: str
+    office_location: str
+    mobile_phone: str
+    city: str
+    country: str
+    usage_location: str | None
+    account_enabled: bool
+    created_at: dt.datetime
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> "User":
+        return cls(
+            id=to_global_id("User", row.id),
+            pk=row.id,
+            user_principal_name=row.user_principal_name,
+            display_name=row.display_name,
+            given_name=row.given_name,
+            surname=row.surname,
+            job_title=row.job_title,
+            department=row.department,
+            office_location=row.office_location,
+            mobile_phone=row.mobile_phone,
+            city=row.city,
+            country=row.country,
+            usage_location=row.usage_location,
+            account_enabled=row.account_enabled,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def assigned_licenses(self, info: Info) -> list[AssignedLicense]:
+        rows = await info.context.loaders.licenses_by_user.load(self.pk)
+        catalog = info.context.catalog()
+        return [
+            AssignedLicense(
+                sku_id=strawberry.ID(catalog.by_pk[r.sku_id].sku_id),
+                sku_part_number=catalog.by_pk[r.sku_id].part_number,
+                disabled_plans=[strawberry.ID(p) for p in r.disabled_plans],
+            )
+            for r in rows
+        ]
+
+    @strawberry.field
+    async def license_details(self, info: Info) -> list[LicenseDetails]:
+        rows = await info.context.loaders.licenses_by_user.load(self.pk)
+        catalog = info.context.catalog()
+        details = []
+        for r in rows:
+            sku = catalog.by_pk[r.sku_id]
+            off = set(r.disabled_plans)
+            details.append(
+                LicenseDetails(
+                    sku_id=strawberry.ID(sku.sku_id),
+                    sku_part_number=sku.part_number,
+                    service_plans=[
+                        ServicePlanAssignment(
+                            service_plan_id=strawberry.ID(p["servicePlanId"]),
+                            service_plan_name=p["servicePlanName"],
+                            provisioning_status="Disabled"
+                            if p["servicePlanId"] in off
+                            else "Success",
+                            applies_to="User",
+                        )
+                        for p in sku.service_plans
+                    ],
+                )
+            )
+        return details
+
+
+@strawberry.input
+class UserFilter:
+    search: str | None = strawberry.UNSET
+    usage_location: str | None = strawberry.field(
+        default=strawberry.UNSET, description='ISO code; "" finds users without one.'
+    )
+    department: str | None = strawberry.UNSET
+    has_license: str | None = strawberry.field(
+        default=strawberry.UNSET, description="skuPartNumber or skuId held."
+    )
+    account_enabled: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateUserInput:
+    user_principal_name: str
+    display_name: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    job_title: str | None = None
+    department: str | None = None
+    office_location: str | None = None
+    mobile_phone: str | None = None
+    city: str | None = None
+    country: str | None = None
+    usage_location: str | None = None
+    account_enabled: bool | None = None
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID = strawberry.field(description="Global id or user principal name.")
+    user_principal_name: str | None = None
+    display_name: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    job_title: str | None = None
+    department: str | None = None
+    office_location: str | None = None
+    mobile_phone: str | None = None
+    city: str | None = None
+    country: str | None = None
+    usage_location: str | None = strawberry.field(
+        default=None, description='ISO code; "" removes it (refused while licenses are held).'
+    )
+    account_enabled: bool | None = None
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeleteUserPayload:
+    deleted_user_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="One license to add: skuId (GUID) or skuPartNumber.")
+class AssignedLicenseInput:
+    sku_id: str
+    disabled_plans: list[str] = strawberry.field(
+        default_factory=list, description="servicePlanId or servicePlanName to switch off."
+    )
+
+
+@strawberry.input
+class AssignLicenseItemInput:
+    user_id: str = strawberry.field(description="Global id or user principal name.")
+    add_licenses: list[AssignedLicenseInput] = strawberry.field(default_factory=list)
+    remove_licenses: list[str] = strawberry.field(
+        default_factory=list, description="skuId or skuPartNumber."
+    )
+
+
+@strawberry.enum
+class LicenseAction(enum.Enum):
+    ASSIGNED = "ASSIGNED"
+    UPDATED = "UPDATED"
+    REMOVED = "REMOVED"
+    UNCHANGED = "UNCHANGED"
+
+
+@strawberry.enum
+class LicenseResultStatus(enum.Enum):
+    APPLIED = "APPLIED"
+    WOULD_APPLY = "WOULD_APPLY"
+    UNCHANGED = "UNCHANGED"
+    FAILED = "FAILED"
+
+
+@strawberry.type
+class LicenseChange:
+    sku_id: strawberry.ID
+    sku_part_number: str
+    action: LicenseAction
+    disabled_plans: list[strawberry.ID]
+
+
+@strawberry.type(description="The outcome of one item: all of its changes, or none of them.")
+class LicenseAssignmentResult:
+    index: int
+    user_id: str = strawberry.field(description="The user reference as given.")
+    user: User | None
+    status: LicenseResultStatus
+    changes: list[LicenseChange]
+    user_errors: list[UserError]
+
+    @classmethod
+    def from_outcome(cls, out: LicenseOutcome, *, what_if: bool) -> "LicenseAssignmentResult":
+        if out.errors:
+            status = LicenseResultStatus.FAILED
+        elif not out.changed:
+            status = LicenseResultStatus.UNCHANGED
+        else:
+            status = LicenseResultStatus.WOULD_APPLY if what_if else LicenseResultStatus.APPLIED
+        return cls(
+            index=out.index,
+            user_id=str(out.request.user)
+            if isinstance(out.request.user, str)
+            else str(to_global_id("User", out.request.user)),
+            user=User.from_row(out.user) if out.user is not None else None,
+            status=status,
+            changes=[
+                LicenseChange(
+                    sku_id=strawberry.ID(c.sku.sku_id),
+                    sku_part_number=c.sku.part_number,
+                    action=LicenseAction(c.action),
+                    disabled_plans=[strawberry.ID(p) for p in c.disabled_plans],
+                )
+                for c in out.changes
+            ],
+            user_errors=[UserError.from_detail(d) for d in out.errors],
+        )
+
+
+@strawberry.type
+class AssignLicensePayload:
+    user: User | None = None
+    result: LicenseAssignmentResult | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BatchSummary:
+    total: int
+    applied: int
+    unchanged: int
+    failed: int
+
+
+@strawberry.type
+class AssignLicensesPayload:
+    what_if: bool = False
+    results: list[LicenseAssignmentResult] = strawberry.field(default_factory=list)
+    summary: BatchSummary | None = None
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Errors of the whole batch (e.g. too many items)."
+    )

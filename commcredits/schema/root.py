@@ -1,0 +1,55 @@
+"""The executable schema: every area's Query and Mutation merged into one root each."""
+
+from graphql import GraphQLError
+from strawberry import Schema
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from commcredits.resolvers.access import AccessMutation, AccessQuery
+from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
+from commcredits.resolvers.licenses import LicenseMutation
+from commcredits.resolvers.node import NodeQuery
+from commcredits.resolvers.tenants import TenantMutation, TenantQuery
+from commcredits.resolvers.users import UserMutation, UserQuery
+from commcredits.schema.access import ApiKey, AuditEntry
+from commcredits.schema.catalog import Sku, SubscribedSku
+from commcredits.schema.directory import User
+from commcredits.schema.tenants import Tenant
+from commcredits.services.errors import DomainError
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+Query = merge_types("Query", (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery))
+Mutation = merge_types(
+    "Mutation", (TenantMutation, CatalogMutation, UserMutation, LicenseMutation, AccessMutation)
+)
+
+
+def _is_introspection(field) -> bool:  # noqa: ANN001 - strawberry's IgnoreContext
+    return field.field_name.startswith("__")
+
+
+class CommcreditsSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Domain refusals and bad queries are the client's business; only the unexpected is
+        # logged here (with its traceback) by the execution layer, which knows the request id.
+        return None
+
+
+schema = CommcreditsSchema(
+    query=Query,
+    mutation=Mutation,
+    types=[User, Sku, SubscribedSku, Tenant, ApiKey, AuditEntry],
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_is_introspection),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ],
+)
+
+__all__ = ["DomainError", "schema"]

@@ -1,0 +1,40 @@
+"""One exception type for every expected refusal; the API turns it into `userErrors`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    code: str
+    message: str
+    field: str | None = None
+
+
+class DomainError(Exception):
+    """An expected refusal: carries one or more (code, message, field) details."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.details: list[ErrorDetail] = [ErrorDetail(code, message, field)]
+
+    @classmethod
+    def many(cls, details: list[ErrorDetail]) -> DomainError:
+        err = cls(details[0].code, details[0].message, details[0].field)
+        err.details = list(details)
+        return err
+
+    @property
+    def code(self) -> str:
+        return self.details[0].code
+
+
+def not_found(what: str, ref: object, field: str | None = "id") -> DomainError:
+    # Graph's wording; also what another tenant's id gets (never "forbidden").
+    return DomainError(
+        "NOT_FOUND",
+        f"Resource '{ref}' does not exist or one of its queried reference-property objects "
+        f"are not present.",
+        field,
+    )

@@ -1,0 +1,124 @@
+"""Seats (SPEC §2): a tenant's subscriptions, bought per SKU; never below what is assigned."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from commcredits.db import tenant_lock
+from commcredits.models import Subscription, Tenant
+from commcredits.services import audit
+from commcredits.services.access import Principal
+from commcredits.services.catalog import find_sku
+from commcredits.services.errors import DomainError
+
+MAX_SEATS = 1_000_000
+
+
+def describe(sub: Subscription) -> dict:
+    return {"enabled": sub.enabled_units, "consumed": sub.consumed_units}
+
+
+def purchase_seats(
+    tenant: Tenant, principal: Principal, sku_ref: str, quantity: int, *, now: dt.datetime
+) -> Subscription:
+    """Add `quantity` seats of a SKU (creating the subscription on first purchase)."""
+    if quantity <= 0:
+        raise DomainError(
+            "INVALID_QUANTITY", "Quantity must be a whole number above 0.", "quantity"
+        )
+    sku = find_sku(sku_ref)
+    with tenant_lock(tenant.id):
+        sub = _subscription(tenant, sku.id, now)
+        before = describe(sub)
+        if sub.enabled_units + quantity > MAX_SEATS:
+            raise DomainError(
+                "INVALID_QUANTITY", f"A subscription holds at most {MAX_SEATS:,} seats.", "quantity"
+            )
+        sub.enabled_units += quantity
+        sub.updated_at = now
+        sub.save()
+        audit.record(
+            principal,
+            "purchaseSeats",
+            sub,
+            tenant_id=tenant.id,
+            before=before,
+            after=describe(sub) | {"sku": sku.part_number},
+            now=now,
+        )
+    return sub
+
+
+def set_seats(
+    tenant: Tenant, principal: Principal, sku_ref: str, enabled_units: int, *, now: dt.datetime
+) -> Subscription:
+    """Set the number of seats; lowering below the seats assigned is refused."""
+    if enabled_units < 0 or enabled_units > MAX_SEATS:
+        raise DomainError(
+            "INVALID_QUANTITY", f"Seats must be between 0 and {MAX_SEATS:,}.", "enabledUnits"
+        )
+    sku = find_sku(sku_ref)
+    with tenant_lock(tenant.id):
+        sub = _subscription(tenant, sku.id, now)
+        before = describe(sub)
+        if enabled_units < sub.consumed_units:
+            raise DomainError(
+                "SEATS_BELOW_CONSUMED",
+                f"Subscription for SKU {sku.part_number} has {sub.consumed_units} licenses "
+                f"assigned; remove licenses before lowering its seats to {enabled_units}.",
+                "enabledUnits",
+            )
+        sub.enabled_units = enabled_units
+        sub.updated_at = now
+        sub.save()
+        audit.record(
+            principal,
+            "setSeats",
+            sub,
+            tenant_id=tenant.id,
+            before=before,
+            after=describe(sub) | {"sku": sku.part_number},
+            now=now,
+        )
+    return sub
+
+
+def ensure_seats(tenant: Tenant, sku_ref: str, at_least: int, *, now: dt.datetime) -> Subscription:
+    """Raise a subscription to `at_least` seats (free SKUs such as MCOPSTNC); call in a lock."""
+    sku = find_sku(sku_ref)
+    sub = _subscription(tenant, sku.id, now)
+    if sub.enabled_units < at_least:
+        sub.enabled_units = at_least
+        sub.updated_at = now
+        sub.save()
+    return sub
+
+
+def _subscription(tenant: Tenant, sku_id: int, now: dt.datetime) -> Subscription:
+    sub = (
+        Subscription.select()
+        .where((Subscription.tenant == tenant.id) & (Subscription.sku == sku_id))
+        .first()
+    )
+    if sub is None:
+        sub = Subscription.create(tenant=tenant.id, sku=sku_id, created_at=now, updated_at=now)
+    return sub
+
+
+def subscriptions(tenant: Tenant) -> list[Subscription]:
+    return list(
+        Subscription.select().where(Subscription.tenant == tenant.id).order_by(Subscription.id)
+    )
+
+
+def capability_status(sub: Subscription) -> str:
+    """Graph's capabilityStatus: Enabled while seats are active, else the worst state held."""
+    if sub.enabled_units > 0:
+        return "Enabled"
+    if sub.warning_units > 0:
+        return "Warning"
+    if sub.suspended_units > 0:
+        return "Suspended"
+    if sub.locked_out_units > 0:
+        return "LockedOut"
+    return "Enabled"

@@ -1,0 +1,111 @@
+"""Tenants (SPEC §2): created by operators; currency and agreement fixed at creation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from commcredits.db import write
+from commcredits.models import Tenant
+from commcredits.services import audit
+from commcredits.services.access import Principal
+from commcredits.services.countries import normalize_country
+from commcredits.services.errors import DomainError, not_found
+
+AGREEMENT_TYPES = ("MCA", "MOSA", "EA")
+# ISO 4217 codes we bill in, with their minor units (SPEC §4: amounts quantized to these).
+CURRENCY_MINOR_UNITS: dict[str, int] = {
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "DKK": 2,
+    "NOK": 2,
+    "SEK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "RON": 2,
+    "BGN": 2,
+    "JPY": 0,
+}
+
+
+def create_tenant(
+    principal: Principal,
+    *,
+    name: str,
+    country: str,
+    currency: str,
+    agreement_type: str,
+    now: dt.datetime,
+) -> Tenant:
+    clean_name = (name or "").strip()
+    if not clean_name or len(clean_name) > 200:
+        raise DomainError("INVALID_NAME", "A tenant name has 1 to 200 characters.", "name")
+    try:
+        country_code = normalize_country(country)
+    except ValueError:
+        country_code = None
+    if country_code is None:
+        raise DomainError(
+            "INVALID_COUNTRY", f"'{country}' is not an ISO 3166-1 alpha-2 code.", "country"
+        )
+    currency_code = (currency or "").strip().upper()
+    if currency_code not in CURRENCY_MINOR_UNITS:
+        raise DomainError(
+            "INVALID_CURRENCY",
+            f"'{currency}' is not a supported ISO 4217 currency "
+            f"({', '.join(sorted(CURRENCY_MINOR_UNITS))}).",
+            "currency",
+        )
+    agreement = (agreement_type or "").strip().upper()
+    if agreement not in AGREEMENT_TYPES:
+        raise DomainError(
+            "INVALID_AGREEMENT_TYPE",
+            f"Agreement type must be one of {', '.join(AGREEMENT_TYPES)}.",
+            "agreementType",
+        )
+    with write():
+        if Tenant.select().where(Tenant.name == clean_name).exists():
+            raise DomainError("DUPLICATE_TENANT", f"A tenant named '{clean_name}' exists.", "name")
+        tenant = Tenant.create(
+            name=clean_name,
+            country=country_code,
+            currency=currency_code,
+            agreement_type=agreement,
+            created_at=now,
+        )
+        audit.record(
+            principal,
+            "createTenant",
+            tenant,
+            tenant_id=tenant.id,
+            before=None,
+            after=describe(tenant),
+            now=now,
+        )
+    return tenant
+
+
+def describe(tenant: Tenant) -> dict:
+    return {
+        "name": tenant.name,
+        "country": tenant.country,
+        "currency": tenant.currency,
+        "agreementType": tenant.agreement_type,
+    }
+
+
+def find_tenant(ref: str | int) -> Tenant:
+    """A tenant by id or exact name (operator tools)."""
+    query = Tenant.select()
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        tenant = query.where(Tenant.id == int(ref)).first()
+    else:
+        tenant = query.where(Tenant.name == ref).first()
+    if tenant is None:
+        raise not_found("Tenant", ref)
+    return tenant

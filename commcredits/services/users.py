@@ -1,0 +1,300 @@
+"""Directory users (SPEC §2): create, update, delete, look up and filter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+import peewee
+
+from commcredits.db import tenant_lock
+from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
+from commcredits.services import audit
+from commcredits.services.access import Principal
+from commcredits.services.catalog import Catalog
+from commcredits.services.countries import normalize_country
+from commcredits.services.errors import DomainError, not_found
+
+# Entra's rules: alias of letters, digits and ' . - _ ! # ^ ~, no leading, trailing or double
+# dot, at most 64 characters; then @ and a domain of dot-separated labels.
+_UPN = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9'._!#^~-]{1,64}(?<!\.)"
+    r"@(?=.{1,48}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+TEXT_LIMITS = {
+    "display_name": 256,
+    "given_name": 64,
+    "surname": 64,
+    "job_title": 128,
+    "department": 64,
+    "office_location": 128,
+    "mobile_phone": 64,
+    "city": 128,
+    "country": 128,
+}
+
+
+@dataclass
+class UserFields:
+    """The writable properties of a user; None means "not given" (left as is)."""
+
+    user_principal_name: str | None = None
+    display_name: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    job_title: str | None = None
+    department: str | None = None
+    office_location: str | None = None
+    mobile_phone: str | None = None
+    city: str | None = None
+    country: str | None = None
+    usage_location: str | None = None
+    account_enabled: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+def validate_upn(upn: str, *, field: str = "userPrincipalName") -> str:
+    value = (upn or "").strip()
+    if not _UPN.match(value):
+        raise DomainError(
+            "INVALID_USER_PRINCIPAL_NAME",
+            f"'{upn}' is not a valid user principal name (alias@domain, letters, digits and "
+            ". - _ ! # ^ ~ ' in the alias).",
+            field,
+        )
+    return value
+
+
+def validate_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Checked and normalized column values, or a DomainError naming the first bad field."""
+    clean: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "user_principal_name":
+            clean[name] = validate_upn(value)
+            clean["upn_key"] = clean[name].lower()
+        elif name == "usage_location":
+            try:
+                clean[name] = normalize_country(value)
+            except ValueError:
+                raise DomainError(
+                    "INVALID_USAGE_LOCATION",
+                    f"'{value}' is not an ISO 3166-1 alpha-2 country code.",
+                    "usageLocation",
+                ) from None
+        elif name == "account_enabled":
+            clean[name] = bool(value)
+        else:
+            text = str(value).strip()
+            if len(text) > TEXT_LIMITS[name]:
+                raise DomainError(
+                    "VALUE_TOO_LONG",
+                    f"{_camel(name)} has at most {TEXT_LIMITS[name]} characters.",
+                    _camel(name),
+                )
+            clean[name] = text
+    return clean
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def describe(user: User) -> dict[str, Any]:
+    return {
+        "userPrincipalName": user.user_principal_name,
+        "displayName": user.display_name,
+        "department": user.department,
+        "usageLocation": user.usage_location,
+        "accountEnabled": user.account_enabled,
+    }
+
+
+def create_user(
+    tenant: Tenant, principal: Principal, data: UserFields, *, now: dt.datetime
+) -> User:
+    if not data.user_principal_name:
+        raise DomainError(
+            "INVALID_USER_PRINCIPAL_NAME", "userPrincipalName is required.", "userPrincipalName"
+        )
+    values = validate_fields(data.given())
+    values.setdefault("display_name", values["user_principal_name"].split("@")[0])
+    with tenant_lock(tenant.id):
+        if _upn_taken(tenant, values["upn_key"]):
+            raise duplicate_upn(values["user_principal_name"])
+        user = User.create(tenant=tenant.id, created_at=now, updated_at=now, **values)
+        audit.record(
+            principal,
+            "createUser",
+            user,
+            tenant_id=tenant.id,
+            before=None,
+            after=describe(user),
+            now=now,
+        )
+    return user
+
+
+def duplicate_upn(upn: str) -> DomainError:
+    return DomainError(
+        "DUPLICATE_USER_PRINCIPAL_NAME",
+        f"Another object with the same value for property userPrincipalName already exists: "
+        f"'{upn}'.",
+        "userPrincipalName",
+    )
+
+
+def _upn_taken(tenant: Tenant, upn_key: str, *, except_id: int | None = None) -> bool:
+    query = User.select(User.id).where((User.tenant == tenant.id) & (User.upn_key == upn_key))
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return query.exists()
+
+
+def update_user(
+    tenant: Tenant, principal: Principal, user_ref: int | str, data: UserFields, *, now: dt.datetime
+) -> User:
+    values = validate_fields(data.given())
+    with tenant_lock(tenant.id):
+        user = get_user(tenant, user_ref)
+        before = describe(user)
+        if "upn_key" in values and _upn_taken(tenant, values["upn_key"], except_id=user.id):
+            raise duplicate_upn(values["user_principal_name"])
+        if "usage_location" in values and values["usage_location"] != user.usage_location:
+            _check_location_change(user, values["usage_location"])
+        for name, value in values.items():
+            setattr(user, name, value)
+        user.updated_at = now
+        user.save()
+        audit.record(
+            principal,
+            "updateUser",
+            user,
+            tenant_id=tenant.id,
+            before=before,
+            after=describe(user),
+            now=now,
+        )
+    return user
+
+
+def _check_location_change(user: User, new_location: str | None) -> None:
+    """A licensed user keeps a usage location where every license held may be assigned."""
+    held = list(Sku.select().join(LicenseAssignment).where(LicenseAssignment.user == user.id))
+    if not held:
+        return
+    if new_location is None:
+        raise DomainError(
+            "ProhibitedInUsageLocationViolation",
+            "Usage location cannot be removed from a user who has licenses assigned.",
+            "usageLocation",
+        )
+    for sku in held:
+        if sku.countries is not None and new_location not in sku.countries:
+            raise DomainError(
+                "ProhibitedInUsageLocationViolation",
+                f"License {sku.part_number} held by this user cannot be used in usage location "
+                f"'{new_location}'; remove it first.",
+                "usageLocation",
+            )
+
+
+def delete_user(
+    tenant: Tenant, principal: Principal, user_ref: int | str, *, now: dt.datetime
+) -> int:
+    """Delete a user and free the seats of every license it held. Returns the user's id."""
+    with tenant_lock(tenant.id):
+        user = get_user(tenant, user_ref)
+        before = describe(user)
+        held = list(LicenseAssignment.select().where(LicenseAssignment.user == user.id))
+        for assignment in held:
+            (
+                Subscription.update(consumed_units=Subscription.consumed_units - 1, updated_at=now)
+                .where((Subscription.tenant == tenant.id) & (Subscription.sku == assignment.sku_id))
+                .execute()
+            )
+        LicenseAssignment.delete().where(LicenseAssignment.user == user.id).execute()
+        user_id = user.id
+        user.delete_instance()
+        catalog = Catalog.load()
+        before["assignedLicenses"] = [catalog.by_pk[a.sku_id].part_number for a in held]
+        audit.record(
+            principal,
+            "deleteUser",
+            ("User", user_id),
+            tenant_id=tenant.id,
+            before=before,
+            after=None,
+            now=now,
+        )
+    return user_id
+
+
+def get_user(tenant: Tenant, ref: int | str) -> User:
+    """A user of this tenant by id or user principal name; another tenant's is 'not found'."""
+    query = User.select().where(User.tenant == tenant.id)
+    if isinstance(ref, int):
+        user = query.where(User.id == ref).first()
+    else:
+        user = query.where(User.upn_key == ref.strip().lower()).first()
+    if user is None:
+        raise not_found("User", ref)
+    return user
+
+
+@dataclass
+class UserFilter:
+    search: str | None = None
+    usage_location: str | None = None
+    department: str | None = None
+    has_license: str | None = None  # skuPartNumber or skuId
+    account_enabled: bool | None = None
+
+
+def users_query(tenant: Tenant, flt: UserFilter | None = None) -> peewee.ModelSelect:
+    """The tenant's users matching a filter, unordered (callers page it)."""
+    query = User.select().where(User.tenant == tenant.id)
+    if flt is None:
+        return query
+    if flt.search:
+        term = f"%{flt.search.strip().lower()}%"
+        query = query.where((User.upn_key**term) | (peewee.fn.LOWER(User.display_name) ** term))
+    if flt.usage_location is not None:
+        location = flt.usage_location.strip().upper()
+        query = query.where(
+            User.usage_location.is_null() if location == "" else User.usage_location == location
+        )
+    if flt.department is not None:
+        query = query.where(User.department == flt.department)
+    if flt.account_enabled is not None:
+        query = query.where(User.account_enabled == flt.account_enabled)
+    if flt.has_license:
+        sku = Catalog.load().find(flt.has_license)
+        if sku is None:
+            return query.where(peewee.SQL("1 = 0"))
+        holders = LicenseAssignment.select(LicenseAssignment.user).where(
+            (LicenseAssignment.tenant == tenant.id) & (LicenseAssignment.sku == sku.id)
+        )
+        query = query.where(User.id.in_(holders))
+    return query
+
+
+def licenses_for_users(user_ids: list[int]) -> dict[int, list[LicenseAssignment]]:
+    """Every license of the given users, in one query per 1,000 ids (a dataloader's batch)."""
+    result: dict[int, list[LicenseAssignment]] = {uid: [] for uid in user_ids}
+    for start in range(0, len(user_ids), 1000):
+        chunk = user_ids[start : start + 1000]
+        for row in (
+            LicenseAssignment.select()
+            .where(LicenseAssignment.user.in_(chunk))
+            .order_by(LicenseAssignment.id)
+        ):
+            result[row.user_id].append(row)
+    return result

@@ -1,0 +1,183 @@
+"""Fixtures: a migrated empty database (SQLite, and PostgreSQL when
+COMMCREDITS_TEST_DATABASE_URL is set), a tenant, keys per role, and clients on the real ASGI app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import peewee
+import pytest
+from starlette.testclient import TestClient
+
+from commcredits import db as database
+from commcredits.app import create_app
+from commcredits.config import Settings
+from commcredits.migrate import migrate
+from commcredits.models import Tenant
+from commcredits.services import catalog
+from commcredits.services.access import SYSTEM, Role, create_api_key
+from commcredits.services.tenants import create_tenant
+
+PG_URL = os.environ.get("COMMCREDITS_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+
+
+class FrozenClock:
+    """A clock tests move by hand: time is a parameter, never a sleep."""
+
+    def __init__(self, start: dt.datetime = T0):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> dt.datetime:
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """One migrated database per backend per session; tests get a clean copy of it."""
+    if request.param == "sqlite":
+        template = tmp_path_factory.mktemp("template") / "template.db"
+        database.bind(f"sqlite:///{template}")
+        migrate()
+        database.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.close()
+        yield {"kind": "sqlite", "template": template, "dir": tmp_path_factory.mktemp("dbs")}
+        return
+    # PostgreSQL: a database of our own, so parallel runs never truncate each other's tables.
+    parsed = urlparse(PG_URL)
+    name = f"commcredits_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = peewee.PostgresqlDatabase(
+        parsed.path.lstrip("/") or "postgres",
+        user=parsed.username,
+        password=parsed.password,
+        host=parsed.hostname,
+        port=parsed.port or 5432,
+        autoconnect=True,
+    )
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    url = urlunparse(parsed._replace(path="/" + name))
+    database.bind(url)
+    migrate()
+    tables = [
+        r[0]
+        for r in database.db.execute_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'schema_migration'"
+        ).fetchall()
+    ]
+    try:
+        yield {"kind": "postgresql", "url": url, "tables": tables}
+    finally:
+        database.close()
+        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def db_url(backend, request) -> Iterator[str]:
+    """A migrated, empty database (catalog seeded), bound to commcredits.db."""
+    if backend["kind"] == "sqlite":
+        path = backend["dir"] / f"{uuid.uuid4().hex}.db"
+        shutil.copyfile(backend["template"], path)
+        url = f"sqlite:///{path}"
+        database.bind(url)
+    else:
+        url = backend["url"]
+        database.bind(url)
+        with database.db.connection_context():
+            database.db.execute_sql(
+                "TRUNCATE "
+                + ", ".join(f'"{t}"' for t in backend["tables"])
+                + " RESTART IDENTITY CASCADE"
+            )
+            catalog.ensure_builtin_catalog()
+    yield url
+    database.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def tenant(db_url, clock) -> Tenant:
+    return create_tenant(
+        SYSTEM, name="Fabrikam", country="DE", currency="EUR", agreement_type="MOSA", now=clock()
+    )
+
+
+@pytest.fixture
+def keys(tenant, clock) -> dict[str, str]:
+    """A secret per role for `tenant`, plus 'OPERATOR'."""
+    found = {}
+    for role in (Role.GLOBAL_ADMIN, Role.BILLING_ADMIN, Role.LICENSE_ADMIN, Role.READER):
+        found[role.value] = create_api_key(SYSTEM, role=role, tenant=tenant, now=clock())[1]
+    found["OPERATOR"] = create_api_key(SYSTEM, role=Role.OPERATOR, tenant=None, now=clock())[1]
+    return found
+
+
+@pytest.fixture
+def app(db_url, clock):
+    return create_app(settings=Settings.from_env(), clock=clock, bind_database=False)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+@dataclass
+class Api:
+    """GraphQL over the real ASGI app with one key."""
+
+    client: TestClient
+    key: str | None
+
+    def raw(self, query: str, variables: dict | None = None):
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        return self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    def __call__(self, query: str, variables: dict | None = None) -> dict[str, Any]:
+        """The `data` of a response that must have no top-level errors."""
+        response = self.raw(query, variables)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def errors(self, query: str, variables: dict | None = None) -> list[dict]:
+        response = self.raw(query, variables)
+        body = response.json()
+        assert body.get("errors"), body
+        return body["errors"]
+
+
+@pytest.fixture
+def api(client, keys) -> Api:
+    """GLOBAL_ADMIN of `tenant`."""
+    return Api(client, keys["GLOBAL_ADMIN"])
+
+
+@pytest.fixture
+def api_as(client, keys):
+    def make(role: str) -> Api:
+        return Api(client, keys[role])
+
+    return make
