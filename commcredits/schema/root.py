@@ -11,6 +11,7 @@ from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
 from commcredits.resolvers.tenants import TenantMutation, TenantQuery
+from commcredits.resolvers.user_import import UserImportMutation
 from commcredits.resolvers.users import UserMutation, UserQuery
 from commcredits.schema.access import ApiKey, AuditEntry
 from commcredits.schema.catalog import Sku, SubscribedSku
@@ -24,7 +25,15 @@ MAX_TOKENS = 5000
 
 Query = merge_types("Query", (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery))
 Mutation = merge_types(
-    "Mutation", (TenantMutation, CatalogMutation, UserMutation, LicenseMutation, AccessMutation)
+    "Mutation",
+    (
+        TenantMutation,
+        CatalogMutation,
+        UserMutation,
+        UserImportMutation,
+        LicenseMutation,
+        AccessMutation,
+    ),
 )
 
 

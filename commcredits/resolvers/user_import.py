@@ -1,0 +1,88 @@
+"""importUsers, setUsageLocation: batches of up to 1,000 rows with per-row results."""
+
+import strawberry
+from strawberry.types import Info
+
+from commcredits.resolvers.common import ctx, guard
+from commcredits.schema.directory import BatchSummary
+from commcredits.schema.user_import import (
+    ImportUserInput,
+    UserBatchPayload,
+    UserRowResult,
+    UserRowStatus,
+)
+from commcredits.services import user_import
+from commcredits.services.access import Permission, require_tenant
+from commcredits.services.users import UserFields
+
+
+def _payload(outcomes: list[user_import.UserRowOutcome], what_if: bool) -> UserBatchPayload:
+    results = [UserRowResult.from_outcome(o, what_if=what_if) for o in outcomes]
+    counts = {s: 0 for s in UserRowStatus}
+    for r in results:
+        counts[r.status] += 1
+    return UserBatchPayload(
+        what_if=what_if,
+        results=results,
+        summary=BatchSummary(
+            total=len(results),
+            applied=counts[UserRowStatus.APPLIED] + counts[UserRowStatus.WOULD_APPLY],
+            unchanged=counts[UserRowStatus.UNCHANGED],
+            failed=counts[UserRowStatus.FAILED],
+        ),
+    )
+
+
+@strawberry.type
+class UserImportMutation:
+    @strawberry.mutation(
+        description="Create or update up to 1,000 users by user principal name, each row on its "
+        "own; only the properties given are written. whatIf checks everything, writes nothing."
+    )
+    def import_users(
+        self,
+        info: Info,
+        users: list[ImportUserInput],
+        what_if: bool = False,
+        create_missing: bool = True,
+    ) -> UserBatchPayload:
+        c = ctx(info)
+
+        def run() -> UserBatchPayload:
+            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
+            rows = [
+                UserFields(**{name: getattr(u, name) for name in UserFields.__dataclass_fields__})
+                for u in users
+            ]
+            outcomes = user_import.upsert_users(
+                tenant, c.principal, rows, now=c.now, create=create_missing, what_if=what_if
+            )
+            return _payload(outcomes, what_if)
+
+        return guard(UserBatchPayload, run)
+
+    @strawberry.mutation(
+        description='The same usage location ("" removes it) for up to 1,000 existing users.'
+    )
+    def set_usage_location(
+        self,
+        info: Info,
+        user_principal_names: list[str],
+        usage_location: str,
+        what_if: bool = False,
+    ) -> UserBatchPayload:
+        c = ctx(info)
+
+        def run() -> UserBatchPayload:
+            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
+            outcomes = user_import.set_usage_locations(
+                tenant,
+                c.principal,
+                user_principal_names,
+                usage_location,
+                now=c.now,
+                what_if=what_if,
+            )
+            return _payload(outcomes, what_if)
+
+        return guard(UserBatchPayload, run)
