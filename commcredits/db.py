@@ -6,6 +6,7 @@ models and queries run on both.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +26,7 @@ class _Counting:
     """Lets tests count the SQL statements an operation costs (peewee's assertQueryCount idea)."""
 
     def execute_sql(self, sql, params=None):  # noqa: ANN001 - peewee's signature
-        if _recorders:
-            with _recorders_lock:
-                for rec in _recorders:
-                    rec.append(sql)
+        _record(sql)
         return super().execute_sql(sql, params)
 
 
@@ -116,6 +114,48 @@ def close() -> None:
 
 def is_sqlite() -> bool:
     return isinstance(db.obj, peewee.SqliteDatabase)
+
+
+def insert_rows(model: type[peewee.Model], rows: list[dict]) -> None:
+    """Insert many rows with one prepared statement (hot paths: license batches, audit, calls).
+
+    peewee's `insert_many` builds SQL value by value, which costs more than the database does
+    for large batches; this builds the statement once and lets the driver bind the rows.
+    Every row must have the same keys (field names).
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    sqlite = is_sqlite()
+
+    def value(field: peewee.Field, raw: object) -> object:
+        converted = field.db_value(raw)
+        if sqlite and isinstance(converted, dt.datetime):
+            return converted.isoformat(" ")  # what sqlite3's default adapter would store
+        return converted
+
+    values = [tuple(value(f, row[n]) for f, n in zip(fields, names, strict=True)) for row in rows]
+    table = model._meta.table_name
+    cursor = db.cursor()
+    if sqlite:
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))})'
+        _record(sql)
+        cursor.executemany(sql, values)
+    else:
+        from psycopg2.extras import execute_values
+
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
+        _record(sql)
+        execute_values(cursor, sql, values, page_size=1000)
+
+
+def _record(sql: str) -> None:
+    if _recorders:
+        with _recorders_lock:
+            for rec in _recorders:
+                rec.append(sql)
 
 
 @contextmanager

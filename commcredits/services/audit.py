@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
+from commcredits.db import insert_rows
 from commcredits.models import AuditEntry, Tenant
 
 if TYPE_CHECKING:
@@ -63,10 +64,8 @@ def record(
 def record_many(
     principal: Principal, entries: Iterable[dict[str, Any]], *, now: dt.datetime
 ) -> None:
-    """Many entries, one statement per 500; each dict: action, target, tenant_id, before, after."""
-    rows = [_row(principal, now=now, **e) for e in entries]
-    for start in range(0, len(rows), 500):
-        AuditEntry.insert_many(rows[start : start + 500]).execute()
+    """Many entries in one statement; each dict: action, target, tenant_id, before, after."""
+    insert_rows(AuditEntry, [_row(principal, now=now, **e) for e in entries])
 
 
 def entries_for(tenant: Tenant | None):

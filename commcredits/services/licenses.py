@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from commcredits.db import tenant_lock
+from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -360,8 +360,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
             Subscription.update(
                 consumed_units=Subscription.consumed_units + delta, updated_at=now
             ).where((Subscription.tenant == tenant.id) & (Subscription.sku == sku_pk)).execute()
-    for start in range(0, len(inserts), _CHUNK):
-        LicenseAssignment.insert_many(inserts[start : start + _CHUNK]).execute()
+    insert_rows(LicenseAssignment, inserts)
     for row_id, disabled in updates:
         LicenseAssignment.update(disabled_plans=disabled).where(
             LicenseAssignment.id == row_id

@@ -1,0 +1,41 @@
+"""The operator CLI: migrate, seed-demo, create-api-key; and GraphiQL on GET /graphql."""
+
+import pytest
+
+from commcredits import cli
+from commcredits import db as database
+
+
+@pytest.fixture
+def sqlite_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COMMCREDITS_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    yield tmp_path
+    database.close()
+
+
+def test_migrate_seed_and_keys(sqlite_env, capsys):
+    assert cli.main(["migrate"]) == 0
+    assert "0001_core" in capsys.readouterr().out
+    assert cli.main(["migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert cli.main(["seed-demo"]) == 0
+    first = capsys.readouterr().out
+    assert "seeded demo tenant Contoso" in first and "GLOBAL_ADMIN_KEY=cck_" in first
+    assert cli.main(["seed-demo"]) == 0
+    second = capsys.readouterr().out
+    assert "already seeded" in second
+    assert (sqlite_env / "var/demo-keys.txt").stat().st_mode & 0o077 == 0
+    assert cli.main(["create-api-key", "--tenant", "Contoso", "--role", "reader"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("cck_")
+    assert cli.main(["create-api-key", "--operator"]) == 0
+    assert capsys.readouterr().out.startswith("cck_")
+    assert cli.main(["create-api-key", "--tenant", "Nope", "--role", "READER"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_graphiql_is_served_on_get(client):
+    response = client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
