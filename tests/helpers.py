@@ -8,15 +8,15 @@ from commcredits.services.access import SYSTEM
 from commcredits.services.tenants import create_tenant
 
 
-def add_users(tenant: Tenant, now, specs: list[tuple[str, str | None]]) -> None:
-    """Create users from (alias, usage location) pairs; UPN is alias@fabrikam.example."""
+def add_users(
+    tenant: Tenant, now, specs: list[tuple[str, str | None]], *, domain: str = "fabrikam.example"
+) -> None:
+    """Create users from (alias, usage location) pairs; UPN is alias@domain."""
     for alias, location in specs:
         users.create_user(
             tenant,
             SYSTEM,
-            users.UserFields(
-                user_principal_name=f"{alias}@fabrikam.example", usage_location=location
-            ),
+            users.UserFields(user_principal_name=f"{alias}@{domain}", usage_location=location),
             now=now,
         )
 

@@ -77,7 +77,7 @@ def test_duplicate_upn_is_refused_case_insensitively(api):
 def test_same_upn_in_another_tenant_is_allowed_and_invisible(api, clock):
     create(api, userPrincipalName="ada@fabrikam.example")
     other = other_tenant(clock())
-    add_users(other, clock(), [("ada", "US")])
+    add_users(other, clock(), [("ada", "US")], domain="fabrikam.example")
     assert api(USERS)["users"]["totalCount"] == 1
 
 

@@ -1,0 +1,250 @@
+"""Tenant isolation and roles, for every query and mutation the schema has.
+
+The fields are enumerated from the schema itself, so a field added later is covered without
+anyone remembering to add it here. Arguments are generated from their types; every ID-like
+argument is tried with each of tenant A's ids. Then:
+- a key of tenant B sees nothing of tenant A and changes nothing of it;
+- a READER key of tenant A changes nothing (every mutation says FORBIDDEN);
+- no key at all gets UNAUTHENTICATED everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from typing import Any
+
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLUnionType,
+)
+
+from commcredits.models import ALL_MODELS, ApiKey, AuditEntry, Subscription, Tenant, User
+from commcredits.schema.common import to_global_id
+from commcredits.schema.root import schema
+from commcredits.services.access import SYSTEM, Role, create_api_key
+from tests.conftest import Api
+from tests.helpers import add_users, buy, other_tenant
+
+GQL = schema._schema
+MAX_DEPTH = 3
+
+
+def _unwrap(t):
+    while isinstance(t, GraphQLNonNull | GraphQLList):
+        t = t.of_type
+    return t
+
+
+def selection(t, depth: int = 0) -> str:
+    """Every scalar of an output type, and nested objects a few levels down."""
+    t = _unwrap(t)
+    if isinstance(t, GraphQLScalarType | GraphQLEnumType):
+        return ""
+    if isinstance(t, GraphQLInterfaceType | GraphQLUnionType):
+        return "{ __typename ... on Node { id } }"
+    assert isinstance(t, GraphQLObjectType)
+    parts = ["__typename"]
+    for name, field in t.fields.items():
+        if any(isinstance(a.type, GraphQLNonNull) for a in field.args.values()):
+            continue  # a field that needs arguments is reached through its own root field
+        inner = _unwrap(field.type)
+        if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+            parts.append(name)
+        elif depth < MAX_DEPTH:
+            parts.append(f"{name} {selection(field.type, depth + 1)}")
+    return "{ " + " ".join(parts) + " }"
+
+
+def value_for(arg_name: str, t, ids: list[Any], choice: int) -> Any:
+    """A plausible value of a GraphQL input type; ID-like values come from `ids[choice]`."""
+    nullable = not isinstance(t, GraphQLNonNull)
+    if isinstance(t, GraphQLNonNull):
+        t = t.of_type
+    if isinstance(t, GraphQLList):
+        return [value_for(arg_name, t.of_type, ids, choice)]
+    lowered = arg_name.lower()
+    if isinstance(t, GraphQLEnumType):
+        return next(iter(t.values))
+    if isinstance(t, GraphQLInputObjectType):
+        return {
+            name: value_for(name, field.type, ids, choice)
+            for name, field in t.fields.items()
+            if isinstance(field.type, GraphQLNonNull) or name.lower().endswith("id")
+        }
+    name = t.name
+    if (
+        name == "ID"
+        or lowered.endswith("id")
+        or lowered in ("user", "userprincipalname", "userprincipalnames")
+    ):
+        return ids[choice % len(ids)]
+    if name == "Int":
+        return 1
+    if name == "Float":
+        return 1.0
+    if name == "Boolean":
+        return False
+    if name == "Decimal":
+        return "1.00"
+    if name == "Date":
+        return "2026-11-01"
+    if name == "DateTime":
+        return "2026-11-25T10:00:00+00:00"
+    if name == "JSON":
+        return {}
+    if nullable and name == "String" and "month" not in lowered:
+        return ids[choice % len(ids)]
+    if "month" in lowered:
+        return "2026-11"
+    if "country" in lowered or "location" in lowered:
+        return "DE"
+    if "currency" in lowered:
+        return "EUR"
+    if "url" in lowered:
+        return "http://127.0.0.1:9/hook"
+    return ids[choice % len(ids)]
+
+
+def operation(kind: str, name: str, field, ids: list[Any], choice: int) -> tuple[str, dict]:
+    variables, declared, passed = {}, [], []
+    for arg_name, arg in field.args.items():
+        if not isinstance(arg.type, GraphQLNonNull) and not arg_name.lower().endswith("id"):
+            continue
+        variables[arg_name] = value_for(arg_name, arg.type, ids, choice)
+        declared.append(f"${arg_name}: {arg.type}")
+        passed.append(f"{arg_name}: ${arg_name}")
+    head = f"{kind} ({', '.join(declared)})" if declared else kind
+    args = f"({', '.join(passed)})" if passed else ""
+    return f"{head} {{ {name}{args} {selection(field.type)} }}", variables
+
+
+def snapshot(tenant_id: int) -> str:
+    """Everything stored for one tenant (key last-used stamps aside)."""
+    rows: dict[str, list] = {}
+    for model in ALL_MODELS:
+        if "tenant" not in model._meta.fields:
+            continue
+        query = (
+            model.select()
+            .where(model._meta.fields["tenant"] == tenant_id)
+            .order_by(model._meta.primary_key)
+        )
+        data = [row.__data__ for row in query]
+        for item in data:
+            item.pop("last_used_at", None)
+        rows[model.__name__] = data
+    rows["Tenant"] = [Tenant.get_by_id(tenant_id).__data__]
+
+    def default(value: Any) -> str:
+        if isinstance(value, dt.datetime | decimal.Decimal):
+            return str(value)
+        raise TypeError(type(value))
+
+    return json.dumps(rows, sort_keys=True, default=default)
+
+
+@pytest.fixture
+def world(tenant, clock, client, keys):
+    """Tenant A (Fabrikam) with users, licenses and keys; tenant B (Northwind) with its own."""
+    now = clock()
+    buy(tenant, now, MCOEV=5, MCOPSTN1=5, MCOMEETADV=5, MCOPSTNC=5)
+    add_users(tenant, now, [("alpha", "DE"), ("beta", "DE"), ("gamma", None)])
+    a = Api(client, keys["GLOBAL_ADMIN"])
+    a(
+        'mutation { setUserLicenses(userPrincipalNames: ["alpha@fabrikam.example"], '
+        'addLicenses: [{skuId: "MCOEV"}, {skuId: "MCOPSTN1"}]) { summary { applied } } }'
+    )
+    northwind = other_tenant(now)
+    buy(northwind, now, MCOEV=5)
+    add_users(northwind, now, [("zulu", "US")], domain="northwind.example")
+    _, b_key = create_api_key(SYSTEM, role=Role.GLOBAL_ADMIN, tenant=northwind, now=now)
+    alpha = User.get(User.user_principal_name == "alpha@fabrikam.example")
+    ids = [
+        str(to_global_id("User", alpha.id)),
+        "alpha@fabrikam.example",
+        str(to_global_id("Tenant", tenant.id)),
+        str(to_global_id("ApiKey", ApiKey.get(ApiKey.tenant == tenant.id).id)),
+        str(to_global_id("SubscribedSku", Subscription.get(Subscription.tenant == tenant.id).id)),
+        str(to_global_id("AuditEntry", AuditEntry.get(AuditEntry.tenant == tenant.id).id)),
+        "Fabrikam",
+    ]
+    markers = [ids[0], *ids[2:6]]  # and the name, case-insensitively
+    return {"a": a, "b": Api(client, b_key), "ids": ids, "markers": markers, "tenant": tenant}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _fields(kind: str):
+    root = GQL.query_type if kind == "query" else GQL.mutation_type
+    return sorted(root.fields.items())
+
+
+def test_schema_enumeration_covers_every_root_field():
+    assert len(_fields("query")) >= 10 and len(_fields("mutation")) >= 12
+
+
+def test_tenant_b_sees_and_changes_nothing_of_tenant_a(world):
+    b, ids, markers = world["b"], world["ids"], world["markers"]
+    before = snapshot(world["tenant"].id)
+    for kind in ("query", "mutation"):
+        for name, field in _fields(kind):
+            for choice in range(len(ids)):
+                text, variables = operation(kind, name, field, ids, choice)
+                response = b.raw(text, variables)
+                assert response.status_code < 500, (name, response.text)
+                body = response.text
+                for echoed in _strings(variables):  # an input echoed back is not a leak
+                    body = body.replace(echoed, "")
+                leaked = [m for m in markers if m in body] + (
+                    ["fabrikam"] if "fabrikam" in body.lower() else []
+                )
+                assert not leaked, f"{kind} {name} with {variables} leaked {leaked}: {body[:400]}"
+    assert snapshot(world["tenant"].id) == before
+
+
+def test_reader_changes_nothing_and_every_mutation_says_forbidden(world, api_as):
+    reader, ids = api_as("READER"), world["ids"]
+    before = snapshot(world["tenant"].id)
+    for name, field in _fields("mutation"):
+        text, variables = operation("mutation", name, field, ids, 0)
+        response = reader.raw(text, variables)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        payload = (body.get("data") or {}).get(name)
+        codes = {e["code"] for e in (payload or {}).get("userErrors", [])} | {
+            e.get("extensions", {}).get("code") for e in body.get("errors", [])
+        }
+        assert "FORBIDDEN" in codes, (name, body)
+    assert snapshot(world["tenant"].id) == before
+
+
+def test_no_key_is_unauthenticated_everywhere(world, client):
+    anonymous, ids = Api(client, None), world["ids"]
+    before = snapshot(world["tenant"].id)
+    for kind in ("query", "mutation"):
+        for name, field in _fields(kind):
+            text, variables = operation(kind, name, field, ids, 0)
+            body = anonymous.raw(text, variables).json()
+            payload = (body.get("data") or {}).get(name)
+            codes = {e.get("extensions", {}).get("code") for e in body.get("errors", [])}
+            if isinstance(payload, dict):
+                codes |= {e["code"] for e in payload.get("userErrors", [])}
+            assert "UNAUTHENTICATED" in codes, (kind, name, body)
+    assert snapshot(world["tenant"].id) == before
