@@ -212,7 +212,7 @@ def test_tenant_b_sees_and_changes_nothing_of_tenant_a(world):
                 body = response.text
                 for echoed in _strings(variables):  # an input echoed back is not a leak
                     body = body.replace(echoed, "")
-                leaked = [m for m in markers if m in body] + (
+                leaked = [m for m in markers if f"\"{m}\"" in body] + (
                     ["fabrikam"] if "fabrikam" in body.lower() else []
                 )
                 assert not leaked, f"{kind} {name} with {variables} leaked {leaked}: {body[:400]}"
