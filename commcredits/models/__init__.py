@@ -3,6 +3,20 @@
 from commcredits.models.access import ApiKey, AuditEntry
 from commcredits.models.base import BaseModel, JSONField, UTCDateTimeField
 from commcredits.models.catalog import Sku, Subscription
+from commcredits.models.credits import (
+    AutoRecharge,
+    BillingProfile,
+    CreditAccount,
+    CreditLot,
+    DebitSplit,
+    IdempotencyRecord,
+    Invoice,
+    LedgerEntry,
+    Notification,
+    PostpaidPeriod,
+    Webhook,
+)
+from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
 from commcredits.models.tenants import Tenant
 from commcredits.models.users import LicenseAssignment, User
 
@@ -14,12 +28,42 @@ ALL_MODELS: list[type[BaseModel]] = [
     LicenseAssignment,
     ApiKey,
     AuditEntry,
+    CreditAccount,
+    Invoice,
+    CreditLot,
+    LedgerEntry,
+    DebitSplit,
+    AutoRecharge,
+    BillingProfile,
+    PostpaidPeriod,
+    IdempotencyRecord,
+    Webhook,
+    Notification,
+    RateCard,
+    Rate,
+    MinutePool,
+    CallRecord,
 ]
 
 __all__ = [
     "ALL_MODELS",
     "ApiKey",
     "AuditEntry",
+    "AutoRecharge",
+    "CallRecord",
+    "MinutePool",
+    "Rate",
+    "RateCard",
+    "BillingProfile",
+    "CreditAccount",
+    "CreditLot",
+    "DebitSplit",
+    "IdempotencyRecord",
+    "Invoice",
+    "LedgerEntry",
+    "Notification",
+    "PostpaidPeriod",
+    "Webhook",
     "BaseModel",
     "JSONField",
     "LicenseAssignment",

@@ -6,31 +6,13 @@ import datetime as dt
 
 from commcredits.db import write
 from commcredits.models import Tenant
+from commcredits.money import CURRENCY_MINOR_UNITS
 from commcredits.services import audit
 from commcredits.services.access import Principal
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, not_found
 
 AGREEMENT_TYPES = ("MCA", "MOSA", "EA")
-# ISO 4217 codes we bill in, with their minor units (SPEC §4: amounts quantized to these).
-CURRENCY_MINOR_UNITS: dict[str, int] = {
-    "EUR": 2,
-    "USD": 2,
-    "GBP": 2,
-    "CHF": 2,
-    "CAD": 2,
-    "AUD": 2,
-    "NZD": 2,
-    "DKK": 2,
-    "NOK": 2,
-    "SEK": 2,
-    "PLN": 2,
-    "CZK": 2,
-    "HUF": 2,
-    "RON": 2,
-    "BGN": 2,
-    "JPY": 0,
-}
 
 
 def create_tenant(

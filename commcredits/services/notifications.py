@@ -1,0 +1,53 @@
+"""Notifications (SPEC §6): event rows the API lists and the webhook outbox delivers.
+
+`emit` writes in the caller's transaction, so an event exists exactly when its cause does;
+delivery (services/webhooks.py) happens after commit, never inside a money transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import peewee
+
+from commcredits.models import Notification
+
+KINDS = (
+    "RECHARGE_SUCCEEDED",
+    "RECHARGE_FAILED",
+    "RECHARGE_CAPPED",
+    "BALANCE_ZERO",
+    "CREDIT_LIMIT_REACHED",
+    "POOL_80_PERCENT",
+    "POOL_100_PERCENT",
+)
+
+
+def row(tenant_id: int, kind: str, payload: dict[str, Any], *, now: dt.datetime) -> dict:
+    """The row `emit` would insert (for callers that insert many at once)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    return {
+        "tenant": tenant_id,
+        "kind": kind,
+        "payload": payload,
+        "created_at": now,
+        "delivery_status": "PENDING",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+def emit(tenant_id: int, kind: str, payload: dict[str, Any], *, now: dt.datetime) -> None:
+    """Record one event in the current transaction; the outbox delivers it after commit."""
+    Notification.insert(row(tenant_id, kind, payload, now=now)).execute()
+
+
+def emit_many(rows: list[dict]) -> None:
+    for start in range(0, len(rows), 500):
+        Notification.insert_many(rows[start : start + 500]).execute()
+
+
+def notifications_query(tenant_id: int) -> peewee.ModelSelect:
+    return Notification.select().where(Notification.tenant == tenant_id)
