@@ -1,0 +1,93 @@
+"""The GraphQL operations the bulk commands send (the same text over HTTP and in-process)."""
+
+SKUS = """
+query BulkSkus {
+  skus { skuId skuPartNumber servicePlans { servicePlanId servicePlanName } }
+}
+"""
+
+SET_USER_LICENSES = """
+mutation BulkSetUserLicenses(
+  $upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [String!], $whatIf: Boolean!
+) {
+  setUserLicenses(
+    userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove, whatIf: $whatIf
+  ) {
+    results { status changes { skuPartNumber action } userErrors { code message } }
+    userErrors { field code message }
+  }
+}
+"""
+
+ASSIGN_LICENSES = """
+mutation BulkAssignLicenses($items: [AssignLicenseItemInput!]!, $whatIf: Boolean!) {
+  assignLicenses(items: $items, whatIf: $whatIf) {
+    results { status changes { skuPartNumber action } userErrors { code message } }
+    userErrors { field code message }
+  }
+}
+"""
+
+IMPORT_USERS = """
+mutation BulkImportUsers($users: [ImportUserInput!]!, $whatIf: Boolean!, $create: Boolean!) {
+  importUsers(users: $users, whatIf: $whatIf, createMissing: $create) {
+    results { status action userErrors { code message } }
+    userErrors { field code message }
+  }
+}
+"""
+
+SET_USAGE_LOCATION = """
+mutation BulkSetUsageLocation($upns: [String!]!, $location: String!, $whatIf: Boolean!) {
+  setUsageLocation(userPrincipalNames: $upns, usageLocation: $location, whatIf: $whatIf) {
+    results { status action userErrors { code message } }
+    userErrors { field code message }
+  }
+}
+"""
+
+USERS_PAGE = """
+query BulkUsers($first: Int!, $after: String, $filter: UserFilter) {
+  users(first: $first, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      userPrincipalName displayName givenName surname jobTitle department officeLocation
+      mobilePhone city country usageLocation accountEnabled createdAt
+      assignedLicenses { skuPartNumber disabledPlans }
+    }
+  }
+}
+"""
+
+SUBSCRIBED_SKUS = """
+query BulkSubscribedSkus {
+  subscribedSkus {
+    skuId skuPartNumber capabilityStatus consumedUnits availableUnits
+    prepaidUnits { enabled suspended warning lockedOut }
+  }
+}
+"""
+
+PURCHASE_CREDITS = """
+mutation BulkPurchaseCredits($amount: Decimal!, $key: String!, $whatIf: Boolean) {
+  purchaseCredits(amount: $amount, idempotencyKey: $key, whatIf: $whatIf) {
+    invoice { number amount { amount currency } status }
+    balance { amount currency }
+    userErrors { field code message }
+  }
+}
+"""
+
+CONFIGURE_AUTO_RECHARGE = """
+mutation BulkConfigureAutoRecharge(
+  $enabled: Boolean!, $amount: Decimal, $trigger: Decimal, $perDay: Int
+) {
+  configureAutoRecharge(
+    enabled: $enabled, rechargeAmount: $amount, triggerBalance: $trigger,
+    maxRechargesPerDay: $perDay
+  ) {
+    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    userErrors { field code message }
+  }
+}
+"""
