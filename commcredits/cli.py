@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sys
@@ -94,8 +93,11 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from commcredits.logs import configure, logging_config
+
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    configure(settings.log_level)
+    # SIGTERM / SIGINT: stop accepting, let in-flight requests finish (up to 30 s), exit.
     uvicorn.run(
         "commcredits.app:create_app",
         factory=True,
@@ -103,8 +105,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
+        access_log=False,  # commcredits.app writes one JSON line per request instead
         timeout_graceful_shutdown=30,
     )
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from commcredits.backup import BackupError, backup_sqlite, pg_dump_command, sqlite_path
+
+    settings = Settings.from_env()
+    if sqlite_path(settings.database_url) is None:
+        dump, restore = pg_dump_command(settings.database_url, args.path)
+        print("PostgreSQL is backed up with its own tools; run:")
+        print(f"  {dump}")
+        print("and to restore:")
+        print(f"  {restore}")
+        return 2
+    try:
+        pages = backup_sqlite(settings.database_url, Path(args.path))
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"backed up {pages} pages to {args.path}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from commcredits.backup import BackupError, pg_dump_command, restore_sqlite, sqlite_path
+
+    settings = Settings.from_env()
+    if sqlite_path(settings.database_url) is None:
+        _, restore = pg_dump_command(settings.database_url, args.path)
+        print(f"PostgreSQL is restored with its own tools; run:\n  {restore}")
+        return 2
+    try:
+        pages = restore_sqlite(settings.database_url, Path(args.path))
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"restored {pages} pages from {args.path}; run `commcredits migrate` if it is older")
     return 0
 
 
@@ -135,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("COMMCREDITS_PORT", "8000")))
     p.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL deployments)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("backup", help="online backup of the SQLite database to a new file")
+    p.add_argument("path", help="the backup file to write (must not exist)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the SQLite database with a backup")
+    p.add_argument("path", help="a file written by `commcredits backup`")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 

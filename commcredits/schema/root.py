@@ -15,6 +15,7 @@ from commcredits.resolvers.user_import import UserImportMutation
 from commcredits.resolvers.users import UserMutation, UserQuery
 from commcredits.schema.access import ApiKey, AuditEntry
 from commcredits.schema.catalog import Sku, SubscribedSku
+from commcredits.schema.cost import MAX_COST, QueryCostLimiter
 from commcredits.schema.directory import User
 from commcredits.schema.tenants import Tenant
 from commcredits.services.errors import DomainError
@@ -58,6 +59,7 @@ schema = CommcreditsSchema(
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_is_introspection),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: QueryCostLimiter(max_cost=MAX_COST),
     ],
 )
 
