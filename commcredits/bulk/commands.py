@@ -127,7 +127,9 @@ class Report:
             },
             schema={c: (pl.Int64 if c == "Row" else pl.String) for c in REPORT_COLUMNS},
         )
-        return frame.sort("Row")
+        # Empty cells as nulls: a CSV report shows nothing rather than "".
+        empty = [pl.col(c).replace("", None) for c in ("Key", "Code", "Message")]
+        return frame.with_columns(empty).sort("Row")
 
 
 _WOULD = {
