@@ -10,6 +10,7 @@ from commcredits.resolvers.access import AccessMutation, AccessQuery
 from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
+from commcredits.resolvers.rating import RatingMutation, RatingQuery
 from commcredits.resolvers.tenants import TenantMutation, TenantQuery
 from commcredits.resolvers.user_import import UserImportMutation
 from commcredits.resolvers.users import UserMutation, UserQuery
@@ -24,7 +25,9 @@ MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
 
-Query = merge_types("Query", (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery))
+Query = merge_types(
+    "Query", (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery, RatingQuery)
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -34,6 +37,7 @@ Mutation = merge_types(
         UserImportMutation,
         LicenseMutation,
         AccessMutation,
+        RatingMutation,
     ),
 )
 

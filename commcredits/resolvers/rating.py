@@ -1,0 +1,208 @@
+"""recordCalls, callRecords, minutePools, usageSummary, authorizeCall, rates, importRates."""
+
+import strawberry
+from strawberry.types import Info
+
+from commcredits.models import CallRecord as CallRecordRow
+from commcredits.models import Rate as RateRow
+from commcredits.resolvers.common import ctx, decode_id, guard, paginate, user_ref
+from commcredits.schema.common import Connection
+from commcredits.schema.rating import (
+    CallAuthorization,
+    CallRecord,
+    CallRecordFilter,
+    CallRecordInput,
+    CallResult,
+    CallStatus,
+    CallType,
+    ImportRatesInput,
+    ImportRatesPayload,
+    MinutePool,
+    Rate,
+    RateCard,
+    RateFilter,
+    RecordCallsPayload,
+    RecordCallsSummary,
+    UsageSummaryType,
+)
+from commcredits.services import authorization, pools, rates, rating, usage_report
+from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.errors import DomainError
+
+
+def _item_user(item: CallRecordInput) -> int | str | None:
+    """A batch item's user: a bad reference fails that item (as unknown), not the batch."""
+    value = item.user_id or item.user_principal_name
+    if not value:
+        return None
+    try:
+        return user_ref(value)
+    except DomainError:
+        return value
+
+
+def _call_input(item: CallRecordInput) -> rating.CallInput:
+    return rating.CallInput(
+        call_id=item.call_id,
+        user=_item_user(item),
+        started_at=item.started_at,
+        duration_seconds=item.duration_seconds,
+        destination=item.destination,
+        call_type=item.call_type,
+    )
+
+
+def _summary(outcomes: list[rating.CallOutcome]) -> RecordCallsSummary:
+    fresh = [o for o in outcomes if o.call is not None and not o.duplicate]
+    blocked = sum(1 for o in fresh if o.call.status == "BLOCKED")
+    return RecordCallsSummary(
+        total=len(outcomes),
+        rated=len(fresh) - blocked,
+        blocked=blocked,
+        duplicates=sum(1 for o in outcomes if o.duplicate),
+        failed=sum(1 for o in outcomes if o.errors),
+    )
+
+
+@strawberry.type
+class RatingQuery:
+    @strawberry.field(description="Rated calls, newest first, by cursor pages of ≤ 100.")
+    def call_records(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: CallRecordFilter | None = None,
+    ) -> Connection[CallRecord]:
+        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        flt = None
+        if filter is not None:
+            flt = usage_report.CallFilter(
+                user=user_ref(filter.user, field="user") if filter.user else None,
+                started_from=filter.from_,
+                started_to=filter.to,
+                status=filter.status.value if filter.status else None,
+                call_type=filter.call_type.value if filter.call_type else None,
+            )
+        return paginate(
+            usage_report.call_records_query(tenant, flt),
+            key=CallRecordRow.id,
+            first=first,
+            after=after,
+            descending=True,
+            to_node=lambda row: CallRecord.from_call(rating.RatedCall.from_row(row)),
+        )
+
+    @strawberry.field(description="The month's minute pools (YYYY-MM): granted, used, left.")
+    def minute_pools(self, info: Info, month: str) -> list[MinutePool]:
+        c = ctx(info)
+        tenant = require_tenant(c.principal, Permission.READ)
+        month = usage_report.parse_month(month)
+        return [MinutePool.from_view(v) for v in pools.minute_pools(tenant, month, now=c.now)]
+
+    @strawberry.field(description="Minutes from pools, minutes charged, credits spent.")
+    def usage_summary(self, info: Info, month: str) -> UsageSummaryType:
+        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        return UsageSummaryType.from_summary(usage_report.usage_summary(tenant, month))
+
+    @strawberry.field(description="May this user call this destination now, and for how long?")
+    def authorize_call(
+        self, info: Info, user_id: str, destination: str, call_type: CallType
+    ) -> CallAuthorization:
+        c = ctx(info)
+        tenant = require_tenant(c.principal, Permission.READ)
+        result = authorization.authorize_call(
+            tenant, c.principal, user_ref(user_id), destination, call_type.value, now=c.now
+        )
+        return CallAuthorization.from_result(result)
+
+    @strawberry.field(description="Rows of a rate card (default: the card in force now).")
+    def rates(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: RateFilter | None = None,
+    ) -> Connection[Rate]:
+        c = ctx(info)
+        require(c.principal, Permission.READ)
+        flt = None
+        if filter is not None:
+            flt = rates.RateFilter(
+                call_type=filter.call_type.value if filter.call_type else None,
+                country=filter.country,
+                currency=filter.currency,
+                prefix=filter.prefix,
+                card_id=decode_id(filter.card_id, "RateCard", field="cardId")
+                if filter.card_id
+                else None,
+            )
+        return paginate(
+            rates.rates_query(flt, now=c.now),
+            key=RateRow.id,
+            first=first,
+            after=after,
+            to_node=Rate.from_row,
+        )
+
+    @strawberry.field(description="Every imported rate card, the latest effective first.")
+    def rate_cards(self, info: Info) -> list[RateCard]:
+        require(ctx(info).principal, Permission.READ)
+        return [RateCard.from_row(r) for r in rates.rate_cards()]
+
+
+@strawberry.type
+class RatingMutation:
+    @strawberry.mutation(
+        description="Rate and record up to 1,000 calls; one result per item, in input order. "
+        "A callId rated before returns its first result."
+    )
+    def record_calls(self, info: Info, items: list[CallRecordInput]) -> RecordCallsPayload:
+        c = ctx(info)
+
+        def run() -> RecordCallsPayload:
+            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
+            outcomes = rating.record_calls(
+                tenant, c.principal, [_call_input(i) for i in items], now=c.now
+            )
+            return RecordCallsPayload(
+                results=[CallResult.from_outcome(o) for o in outcomes],
+                summary=_summary(outcomes),
+            )
+
+        return guard(RecordCallsPayload, run)
+
+    @strawberry.mutation(
+        description="Operator: import a whole rate card, all or nothing (bad rows are named)."
+    )
+    def import_rates(self, info: Info, input: ImportRatesInput) -> ImportRatesPayload:
+        c = ctx(info)
+
+        def run() -> ImportRatesPayload:
+            require(c.principal, Permission.OPERATE)
+            card = rates.import_rates(
+                c.principal,
+                [
+                    {
+                        "call_type": r.call_type,
+                        "prefix": r.prefix,
+                        "country": r.country,
+                        "price_per_minute": str(r.price_per_minute),
+                        "currency": r.currency,
+                        "zone": r.zone,
+                        "premium": "true" if r.premium else "false",
+                        "description": r.description,
+                    }
+                    for r in input.rows
+                ],
+                name=input.name,
+                effective_from=input.effective_from,
+                source="importRates",
+                now=c.now,
+            )
+            return ImportRatesPayload(card=RateCard.from_row(card))
+
+        return guard(ImportRatesPayload, run)
+
+
+__all__ = ["CallStatus", "RatingMutation", "RatingQuery"]

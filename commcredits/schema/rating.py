@@ -1,0 +1,346 @@
+"""Calls: rate cards, minute pools, call records, usage, pre-call authorization."""
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+import strawberry
+
+from commcredits.models import Rate as RateRow
+from commcredits.models import RateCard as RateCardRow
+from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.services.authorization import Authorization
+from commcredits.services.pools import PoolView
+from commcredits.services.rates import price_from_micros
+from commcredits.services.rating import CallOutcome, RatedCall
+from commcredits.services.usage_report import UsageLine, UsageSummary
+
+
+@strawberry.enum(description="DOMESTIC and INTERNATIONAL are decided by destination country.")
+class CallType(enum.Enum):
+    DOMESTIC = "DOMESTIC"
+    INTERNATIONAL = "INTERNATIONAL"
+    CONFERENCE_DIAL_OUT = "CONFERENCE_DIAL_OUT"
+    TOLL_FREE_INBOUND = "TOLL_FREE_INBOUND"
+
+
+@strawberry.enum
+class CallStatus(enum.Enum):
+    RATED = "RATED"
+    BLOCKED = "BLOCKED"
+
+
+@strawberry.type
+class RateCard(Node):
+    name: str
+    effective_from: dt.datetime
+    imported_at: dt.datetime
+    source: str
+    sample: bool = strawberry.field(description="The shipped SAMPLE card: not real prices.")
+    row_count: int
+
+    @classmethod
+    def from_row(cls, row: RateCardRow) -> "RateCard":
+        return cls(
+            id=to_global_id("RateCard", row.id),
+            name=row.name,
+            effective_from=row.effective_from,
+            imported_at=row.imported_at,
+            source=row.source,
+            sample=row.sample,
+            row_count=row.row_count,
+        )
+
+
+@strawberry.type
+class Rate(Node):
+    call_type: CallType
+    prefix: str = strawberry.field(description="E.164 digits the destination starts with.")
+    country: str
+    price_per_minute: Decimal
+    currency: str
+    zone: str = strawberry.field(description='"A": Audio Conferencing Zone A.')
+    premium: bool
+    description: str
+    card: RateCard
+
+    @classmethod
+    def from_row(cls, row: RateRow) -> "Rate":
+        return cls(
+            id=to_global_id("Rate", row.id),
+            call_type=CallType(row.call_type),
+            prefix=row.prefix,
+            country=row.country,
+            price_per_minute=price_from_micros(row.price_micros),
+            currency=row.currency,
+            zone=row.zone,
+            premium=row.premium,
+            description=row.description,
+            card=RateCard.from_row(row.card),
+        )
+
+
+@strawberry.input
+class RateFilter:
+    call_type: CallType | None = None
+    country: str | None = None
+    currency: str | None = None
+    prefix: str | None = strawberry.field(
+        default=None, description="Rows whose prefix starts with these digits."
+    )
+    card_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Default: the card in force now."
+    )
+
+
+@strawberry.input
+class RateRowInput:
+    call_type: str
+    prefix: str
+    country: str
+    price_per_minute: Decimal
+    currency: str
+    zone: str = ""
+    premium: bool = False
+    description: str = ""
+
+
+@strawberry.input
+class ImportRatesInput:
+    name: str
+    rows: list[RateRowInput]
+    effective_from: dt.datetime | None = strawberry.field(
+        default=None, description="Calls started from then on use this card (default: now)."
+    )
+
+
+@strawberry.type
+class ImportRatesPayload:
+    card: RateCard | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CallRecord(Node):
+    call_id: str
+    user_id: strawberry.ID | None
+    user_principal_name: str
+    display_name: str
+    usage_location: str
+    started_at: dt.datetime
+    duration_seconds: int
+    destination: str
+    destination_country: str
+    call_type: CallType
+    domestic: bool
+    status: CallStatus
+    reason: str | None
+    minutes: int = strawberry.field(description="Started minutes.")
+    pool_minutes: int
+    charged_minutes: int
+    capability: str = strawberry.field(
+        description="What paid: the plan's part number for pool minutes, MCOPSTNPP for credits."
+    )
+    price_per_minute: Decimal | None
+    charge: Decimal
+    currency: str
+    rated_at: dt.datetime
+
+    @classmethod
+    def from_call(cls, c: RatedCall) -> "CallRecord":
+        return cls(
+            id=to_global_id("CallRecord", c.id or 0),
+            call_id=c.call_id,
+            user_id=to_global_id("User", c.user_id) if c.user_id else None,
+            user_principal_name=c.user_principal_name,
+            display_name=c.display_name,
+            usage_location=c.usage_location,
+            started_at=c.started_at,
+            duration_seconds=c.duration_seconds,
+            destination=c.destination,
+            destination_country=c.destination_country,
+            call_type=CallType(c.call_type),
+            domestic=c.domestic,
+            status=CallStatus(c.status),
+            reason=c.reason,
+            minutes=c.minutes,
+            pool_minutes=c.pool_minutes,
+            charged_minutes=c.charged_minutes,
+            capability=c.capability,
+            price_per_minute=c.price_per_minute,
+            charge=c.charge,
+            currency=c.currency,
+            rated_at=c.rated_at,
+        )
+
+
+@strawberry.input
+class CallRecordInput:
+    call_id: str
+    user_id: str | None = strawberry.field(
+        default=None, description="Global id or user principal name."
+    )
+    user_principal_name: str | None = None
+    started_at: dt.datetime
+    duration_seconds: int
+    destination: str = strawberry.field(description="E.164: +<country code><number>.")
+    call_type: str = strawberry.field(
+        description="DOMESTIC, INTERNATIONAL, CONFERENCE_DIAL_OUT or TOLL_FREE_INBOUND."
+    )
+
+
+@strawberry.type(description="The outcome of one call record, in input order.")
+class CallResult:
+    index: int
+    call_id: str
+    status: CallStatus | None = strawberry.field(description="null when the item was refused.")
+    reason: str | None
+    duplicate: bool = strawberry.field(description="Rated before: this is the first result.")
+    call: CallRecord | None
+    user_errors: list[UserError]
+
+    @classmethod
+    def from_outcome(cls, out: CallOutcome) -> "CallResult":
+        call = out.call
+        return cls(
+            index=out.index,
+            call_id=out.call_id,
+            status=CallStatus(call.status) if call else None,
+            reason=call.reason if call else None,
+            duplicate=out.duplicate,
+            call=CallRecord.from_call(call) if call else None,
+            user_errors=[UserError.from_detail(d) for d in out.errors],
+        )
+
+
+@strawberry.type
+class RecordCallsSummary:
+    total: int
+    rated: int
+    blocked: int
+    duplicates: int
+    failed: int
+
+
+@strawberry.type
+class RecordCallsPayload:
+    results: list[CallResult] = strawberry.field(default_factory=list)
+    summary: RecordCallsSummary | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CallRecordFilter:
+    user: str | None = strawberry.field(
+        default=None, description="Global id or user principal name."
+    )
+    from_: dt.datetime | None = strawberry.field(
+        default=None, name="from", description="Started at or after."
+    )
+    to: dt.datetime | None = strawberry.field(default=None, description="Started before.")
+    status: CallStatus | None = None
+    call_type: CallType | None = None
+
+
+@strawberry.type
+class MinutePool:
+    month: str
+    plan: str = strawberry.field(description="MCOPSTN1/2/5, or MCOMEETADV for dial-out.")
+    country: str = strawberry.field(description='Usage location; "" for the tenant-wide pool.')
+    type: CallType
+    granted: int
+    used: int
+    left: int
+
+    @classmethod
+    def from_view(cls, v: PoolView) -> "MinutePool":
+        return cls(
+            month=v.month,
+            plan=v.plan,
+            country=v.country,
+            type=CallType(v.call_type),
+            granted=v.granted,
+            used=v.used,
+            left=v.left,
+        )
+
+
+@strawberry.type
+class UsageLineType:
+    call_type: CallType
+    country: str
+    calls: int
+    blocked_calls: int
+    minutes: int
+    pool_minutes: int
+    charged_minutes: int
+    credits_spent: Decimal
+
+    @classmethod
+    def from_line(cls, x: UsageLine) -> "UsageLineType":
+        return cls(
+            call_type=CallType(x.call_type),
+            country=x.country,
+            calls=x.calls,
+            blocked_calls=x.blocked_calls,
+            minutes=x.minutes,
+            pool_minutes=x.pool_minutes,
+            charged_minutes=x.charged_minutes,
+            credits_spent=x.credits_spent,
+        )
+
+
+@strawberry.type(name="UsageSummary")
+class UsageSummaryType:
+    month: str
+    currency: str
+    calls: int
+    blocked_calls: int
+    minutes: int
+    pool_minutes: int
+    charged_minutes: int
+    credits_spent: Decimal
+    lines: list[UsageLineType] = strawberry.field(description="By call type and country.")
+
+    @classmethod
+    def from_summary(cls, s: UsageSummary) -> "UsageSummaryType":
+        return cls(
+            month=s.month,
+            currency=s.currency,
+            calls=s.calls,
+            blocked_calls=s.blocked_calls,
+            minutes=s.minutes,
+            pool_minutes=s.pool_minutes,
+            charged_minutes=s.charged_minutes,
+            credits_spent=s.credits_spent,
+            lines=[UsageLineType.from_line(x) for x in s.lines],
+        )
+
+
+@strawberry.type
+class CallAuthorization:
+    allowed: bool
+    reason: str | None = strawberry.field(
+        description="NO_CALLING_LICENSE, NO_CREDITS_LICENSE, INSUFFICIENT_BALANCE or NO_RATE."
+    )
+    call_type: CallType
+    destination_country: str | None
+    pool_minutes_left: int
+    credits_left: Decimal | None
+    price_per_minute: Decimal | None
+    max_minutes_affordable: int
+    currency: str
+
+    @classmethod
+    def from_result(cls, a: Authorization) -> "CallAuthorization":
+        return cls(
+            allowed=a.allowed,
+            reason=a.reason,
+            call_type=CallType(a.call_type),
+            destination_country=a.destination_country,
+            pool_minutes_left=a.pool_minutes_left,
+            credits_left=a.credits_left,
+            price_per_minute=a.price_per_minute,
+            max_minutes_affordable=a.max_minutes_affordable,
+            currency=a.currency,
+        )

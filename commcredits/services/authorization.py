@@ -1,0 +1,119 @@
+"""Pre-call authorization (SPEC §5): may this user place this call now, and for how long?
+
+The same rules as rating, read-only: the licences for the call type, the pool the call would
+draw from, the card's price and the credit balance. `maxMinutesAffordable` = pool minutes left
++ whole minutes the balance buys at the price (at most 24 hours). The balance is the one the
+ledger reports; a pending auto-recharge is not counted in advance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from commcredits.db import tenant_lock
+from commcredits.models import Tenant
+from commcredits.services.access import Principal
+from commcredits.services.catalog import Catalog
+from commcredits.services.errors import DomainError, not_found
+from commcredits.services.pools import (
+    PoolBook,
+    entitlements_for_users,
+    is_domestic,
+    month_of,
+    pool_key_for_call,
+)
+from commcredits.services.rates import (
+    MICROS,
+    RateBook,
+    parse_call_type,
+    parse_destination,
+    price_from_micros,
+)
+from commcredits.services.rating import (
+    INSUFFICIENT_BALANCE,
+    MAX_DURATION_SECONDS,
+    NO_CREDITS_LICENSE,
+    NO_RATE,
+    _open_ledger,
+    calling_license_missing,
+)
+from commcredits.services.users import get_user
+
+MAX_MINUTES = MAX_DURATION_SECONDS // 60
+
+
+@dataclass(frozen=True)
+class Authorization:
+    allowed: bool
+    reason: str | None
+    call_type: str  # as classified (DOMESTIC vs INTERNATIONAL by country)
+    destination_country: str | None
+    pool_minutes_left: int
+    credits_left: Decimal | None  # None when credits cannot pay for this call at all
+    price_per_minute: Decimal | None
+    max_minutes_affordable: int
+    currency: str
+
+
+def authorize_call(
+    tenant: Tenant,
+    principal: Principal,
+    user_ref: int | str,
+    destination: str,
+    call_type: str,
+    *,
+    now: dt.datetime,
+) -> Authorization:
+    """Whether `user` may call `destination` now, with the minutes and credit left for it."""
+    digits = parse_destination(destination)
+    requested = parse_call_type(call_type)
+    try:
+        user = get_user(tenant, user_ref)
+    except DomainError:
+        raise not_found("User", user_ref, "userId") from None
+    catalog = Catalog.load()
+    ent = entitlements_for_users(catalog, [user.id])[user.id]
+    location = user.usage_location or ""
+    table = RateBook(tenant.currency).table_at(now)
+    place = table.place(digits)
+    country = place.country if place else None
+    kind = requested
+    if requested in ("DOMESTIC", "INTERNATIONAL") and place is not None:
+        kind = "DOMESTIC" if is_domestic(location, place.country) else "INTERNATIONAL"
+
+    def answer(reason: str | None, pool_left: int, balance, price, minutes: int):  # noqa: ANN001
+        return Authorization(
+            allowed=minutes > 0,
+            reason=None if minutes > 0 else reason,
+            call_type=kind,
+            destination_country=country,
+            pool_minutes_left=pool_left,
+            credits_left=balance,
+            price_per_minute=price,
+            max_minutes_affordable=min(minutes, MAX_MINUTES),
+            currency=tenant.currency,
+        )
+
+    missing = calling_license_missing(ent, kind)
+    if missing:
+        return answer(missing, 0, None, None, 0)
+    if place is None:
+        return answer(NO_RATE, 0, None, None, 0)
+    key = pool_key_for_call(ent, location, kind, zone=place.zone, premium=place.premium)
+    pool_left = 0
+    if key is not None:
+        pool_left = PoolBook(tenant, catalog, {month_of(now)}).state(month_of(now), key).left
+    if not ent.credits:
+        return answer(NO_CREDITS_LICENSE, pool_left, None, None, pool_left)
+    rate = table.find(kind, digits)
+    if rate is None:
+        return answer(NO_RATE, pool_left, None, None, pool_left)
+    price = price_from_micros(rate.price_micros)
+    with tenant_lock(tenant.id):
+        balance = _open_ledger(tenant, now=now, principal=principal).balance().amount
+    if rate.price_micros == 0:
+        return answer(None, pool_left, balance, price, MAX_MINUTES)
+    affordable = int(max(balance, Decimal(0)) * MICROS // rate.price_micros)
+    return answer(INSUFFICIENT_BALANCE, pool_left, balance, price, pool_left + affordable)

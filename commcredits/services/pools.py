@@ -1,0 +1,344 @@
+"""Pooled plan minutes (SPEC §5): per tenant, calendar month (UTC), plan and usage location.
+
+The rule, so it can be tested:
+- **granted** = the minutes the licenses held *when a call of that month is rated* give
+  (`granted_minutes`); the pool row keeps the highest figure seen in the month, so a license
+  removed mid-month does not take back minutes already granted, and one added mid-month adds
+  its minutes at once. A month nobody has rated yet shows the live figure.
+- **used** = the sum of the pool minutes of the month's rated calls (BLOCKED calls use none).
+- **left** = max(0, granted − used). A new month has its own rows: it starts full.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+import peewee
+
+from commcredits.models import LicenseAssignment, MinutePool, Tenant, User
+from commcredits.services import notifications
+from commcredits.services.catalog import AUDIO_CONFERENCING_PLAN, Catalog
+
+NORTH_AMERICA = frozenset({"US", "CA", "PR"})
+DIAL_OUT_POOL = AUDIO_CONFERENCING_PLAN  # the tenant-wide pool is named for its plan
+DIAL_OUT_MINUTES = 60
+POOLED_PLANS = ("MCOPSTN1", "MCOPSTN2", "MCOPSTN5")
+WARN_SHARE = 0.8
+
+
+def domestic_minutes(plan: str, country: str) -> int:
+    """Domestic minutes one user of `plan` in `country` adds to the pool."""
+    if plan in ("MCOPSTN1", "MCOPSTN2"):
+        return 3000 if country in NORTH_AMERICA else 1200
+    if plan == "MCOPSTN5":
+        return 120
+    return 0  # MCOPSTN_PAYG_1: every minute from credits
+
+
+def international_minutes(plan: str) -> int:
+    return 600 if plan == "MCOPSTN2" else 0
+
+
+def is_domestic(usage_location: str, country: str) -> bool:
+    """Calls within one country are domestic; so are calls among US, Canada and Puerto Rico,
+    which share +1 and the North American calling plans."""
+    if not usage_location or not country:
+        return False
+    if usage_location == country:
+        return True
+    return usage_location in NORTH_AMERICA and country in NORTH_AMERICA
+
+
+def month_of(at: dt.datetime) -> str:
+    return f"{at.astimezone(dt.UTC):%Y-%m}"
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    plan: str
+    country: str  # "" for the tenant-wide dial-out pool
+    call_type: str  # DOMESTIC, INTERNATIONAL, CONFERENCE_DIAL_OUT
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    """What one user's licenses give for calling."""
+
+    calling_plan: str | None  # MCOPSTN1/2/5/PAYG_1 (they exclude each other)
+    audio_conferencing: bool  # MCOMEETADV held directly or through SPE_E5, not disabled
+    credits: bool  # MCOPSTNC (Communication Credits)
+
+
+NO_ENTITLEMENTS = Entitlements(None, False, False)
+
+
+def entitlements(catalog: Catalog, held: list[tuple[int, list[str]]]) -> Entitlements:
+    """Entitlements from a user's (sku pk, disabled plans) licenses."""
+    plans: set[str] = set()
+    for sku_pk, disabled in held:
+        sku = catalog.by_pk.get(sku_pk)
+        if sku is not None:
+            plans |= Catalog.plan_names(sku, disabled)
+    calling = next(
+        (p for p in ("MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN_PAYG_1") if p in plans), None
+    )
+    return Entitlements(calling, AUDIO_CONFERENCING_PLAN in plans, "MCOPSTNC" in plans)
+
+
+def entitlements_for_users(catalog: Catalog, user_ids: list[int]) -> dict[int, Entitlements]:
+    """Entitlements of many users: one query per 500 users."""
+    held: dict[int, list[tuple[int, list[str]]]] = defaultdict(list)
+    for start in range(0, len(user_ids), 500):
+        query = (
+            LicenseAssignment.select(
+                LicenseAssignment.user, LicenseAssignment.sku, LicenseAssignment.disabled_plans
+            )
+            .where(LicenseAssignment.user.in_(user_ids[start : start + 500]))
+            .tuples()
+        )
+        for user_id, sku_pk, disabled in query:
+            held[user_id].append((sku_pk, disabled or []))
+    return {uid: entitlements(catalog, held.get(uid, [])) for uid in user_ids}
+
+
+def pool_key_for_call(
+    ent: Entitlements,
+    usage_location: str,
+    call_type: str,
+    *,
+    zone: str,
+    premium: bool,
+) -> PoolKey | None:
+    """The pool a call draws from first, if any (call_type already classified)."""
+    if call_type == "DOMESTIC" and ent.calling_plan in POOLED_PLANS:
+        return PoolKey(ent.calling_plan, usage_location, "DOMESTIC")
+    if call_type == "INTERNATIONAL" and ent.calling_plan == "MCOPSTN2":
+        return PoolKey("MCOPSTN2", usage_location, "INTERNATIONAL")
+    if (
+        call_type == "CONFERENCE_DIAL_OUT"
+        and ent.audio_conferencing
+        and zone == "A"
+        and not premium
+    ):
+        return PoolKey(DIAL_OUT_POOL, "", "CONFERENCE_DIAL_OUT")
+    return None
+
+
+def granted_minutes(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
+    """Minutes every pool of the tenant is granted by the licenses held now (two queries)."""
+    pooled = {
+        s.id
+        for s in catalog.skus
+        if s.part_number in POOLED_PLANS
+        or any(p["servicePlanName"] == AUDIO_CONFERENCING_PLAN for p in s.service_plans)
+    }
+    if not pooled:
+        return {}
+    counts = (
+        LicenseAssignment.select(
+            LicenseAssignment.sku,
+            User.usage_location,
+            LicenseAssignment.disabled_plans,
+            peewee.fn.COUNT(LicenseAssignment.id),
+        )
+        .join(User, on=(LicenseAssignment.user == User.id))
+        .where((LicenseAssignment.tenant == tenant.id) & LicenseAssignment.sku.in_(pooled))
+        .group_by(LicenseAssignment.sku, User.usage_location, LicenseAssignment.disabled_plans)
+        .tuples()
+    )
+    granted: dict[PoolKey, int] = defaultdict(int)
+    dial_out_users = 0
+    ac_skus = set()
+    for sku_pk, country, disabled, count in counts:
+        sku = catalog.by_pk[sku_pk]
+        plans = Catalog.plan_names(sku, disabled or [])
+        country = country or ""
+        for plan in POOLED_PLANS:
+            if plan in plans:
+                granted[PoolKey(plan, country, "DOMESTIC")] += count * domestic_minutes(
+                    plan, country
+                )
+                if international_minutes(plan):
+                    granted[PoolKey(plan, country, "INTERNATIONAL")] += count * (
+                        international_minutes(plan)
+                    )
+        if AUDIO_CONFERENCING_PLAN in {p["servicePlanName"] for p in sku.service_plans}:
+            ac_skus.add(sku_pk)
+            if AUDIO_CONFERENCING_PLAN in plans:
+                dial_out_users += count
+    if len(ac_skus) > 1:
+        dial_out_users -= _double_counted_dial_out_users(tenant, catalog, ac_skus)
+    if dial_out_users:
+        granted[PoolKey(DIAL_OUT_POOL, "", "CONFERENCE_DIAL_OUT")] = (
+            dial_out_users * DIAL_OUT_MINUTES
+        )
+    return dict(granted)
+
+
+def _double_counted_dial_out_users(tenant: Tenant, catalog: Catalog, ac_skus: set[int]) -> int:
+    """Users counted more than once above (Audio Conferencing both directly and through E5)."""
+    twice = (
+        LicenseAssignment.select(LicenseAssignment.user)
+        .where((LicenseAssignment.tenant == tenant.id) & LicenseAssignment.sku.in_(ac_skus))
+        .group_by(LicenseAssignment.user)
+        .having(peewee.fn.COUNT(LicenseAssignment.id) > 1)
+    )
+    rows = (
+        LicenseAssignment.select(
+            LicenseAssignment.user, LicenseAssignment.sku, LicenseAssignment.disabled_plans
+        )
+        .where(LicenseAssignment.sku.in_(ac_skus) & LicenseAssignment.user.in_(twice))
+        .tuples()
+    )
+    grants: dict[int, int] = defaultdict(int)
+    for user_id, sku_pk, disabled in rows:
+        plans = Catalog.plan_names(catalog.by_pk[sku_pk], disabled or [])
+        if AUDIO_CONFERENCING_PLAN in plans:
+            grants[user_id] += 1
+    return sum(n - 1 for n in grants.values() if n > 1)
+
+
+@dataclass
+class PoolState:
+    month: str
+    key: PoolKey
+    granted: int
+    used: int
+    notified_80: bool = False
+    notified_100: bool = False
+    touched: bool = False
+
+    @property
+    def left(self) -> int:
+        return max(0, self.granted - self.used)
+
+
+class PoolBook:
+    """A tenant's pools for some months, loaded once; changed in memory, written in one go."""
+
+    def __init__(self, tenant: Tenant, catalog: Catalog, months: set[str]):
+        self.tenant = tenant
+        self.live = granted_minutes(tenant, catalog)
+        self.states: dict[tuple[str, PoolKey], PoolState] = {}
+        if months:
+            for row in MinutePool.select().where(
+                (MinutePool.tenant == tenant.id) & MinutePool.month.in_(sorted(months))
+            ):
+                key = PoolKey(row.plan, row.country, row.call_type)
+                self.states[(row.month, key)] = PoolState(
+                    row.month, key, row.granted, row.used, row.notified_80, row.notified_100
+                )
+
+    def state(self, month: str, key: PoolKey) -> PoolState:
+        """The pool as of now: granted raised to what the licenses held now give."""
+        state = self.states.get((month, key))
+        live = self.live.get(key, 0)
+        if state is None:
+            state = PoolState(month, key, live, 0)
+            self.states[(month, key)] = state
+        elif live > state.granted:
+            state.granted = live
+        return state
+
+    def use(self, state: PoolState, minutes: int) -> None:
+        state.used += minutes
+        state.touched = True
+
+    def write(self, *, now: dt.datetime) -> int:
+        """Upsert the pools the batch used and emit 80 % / 100 % notifications once per month.
+
+        Returns the number of notifications emitted.
+        """
+        touched = [s for s in self.states.values() if s.touched]
+        events: list[dict] = []
+        for s in touched:
+            payload = {
+                "month": s.month,
+                "plan": s.key.plan,
+                "country": s.key.country,
+                "callType": s.key.call_type,
+                "granted": s.granted,
+                "used": s.used,
+            }
+            if s.granted and not s.notified_80 and s.used >= WARN_SHARE * s.granted:
+                s.notified_80 = True
+                events.append(
+                    notifications.row(self.tenant.id, "POOL_80_PERCENT", payload, now=now)
+                )
+            if s.granted and not s.notified_100 and s.used >= s.granted:
+                s.notified_100 = True
+                events.append(
+                    notifications.row(self.tenant.id, "POOL_100_PERCENT", payload, now=now)
+                )
+        if touched:
+            rows = [
+                {
+                    "tenant": self.tenant.id,
+                    "month": s.month,
+                    "plan": s.key.plan,
+                    "country": s.key.country,
+                    "call_type": s.key.call_type,
+                    "granted": s.granted,
+                    "used": s.used,
+                    "notified_80": s.notified_80,
+                    "notified_100": s.notified_100,
+                    "updated_at": now,
+                }
+                for s in touched
+            ]
+            excluded = peewee.EXCLUDED
+            for start in range(0, len(rows), 500):
+                MinutePool.insert_many(rows[start : start + 500]).on_conflict(
+                    conflict_target=[
+                        MinutePool.tenant,
+                        MinutePool.month,
+                        MinutePool.plan,
+                        MinutePool.country,
+                        MinutePool.call_type,
+                    ],
+                    update={
+                        MinutePool.granted: excluded.granted,
+                        MinutePool.used: excluded.used,
+                        MinutePool.notified_80: excluded.notified_80,
+                        MinutePool.notified_100: excluded.notified_100,
+                        MinutePool.updated_at: excluded.updated_at,
+                    },
+                ).execute()
+        if events:
+            notifications.emit_many(events)
+        return len(events)
+
+
+@dataclass(frozen=True)
+class PoolView:
+    month: str
+    plan: str
+    country: str
+    call_type: str
+    granted: int
+    used: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.granted - self.used)
+
+
+def minute_pools(tenant: Tenant, month: str, *, now: dt.datetime) -> list[PoolView]:
+    """A month's pools: as rated, and for the current or a later month raised to the live grant."""
+    stored = {
+        PoolKey(r.plan, r.country, r.call_type): r
+        for r in MinutePool.select().where(
+            (MinutePool.tenant == tenant.id) & (MinutePool.month == month)
+        )
+    }
+    live = granted_minutes(tenant, Catalog.load()) if month >= month_of(now) else {}
+    views = []
+    for key in set(stored) | set(live):
+        row = stored.get(key)
+        granted = max(row.granted if row else 0, live.get(key, 0))
+        views.append(
+            PoolView(month, key.plan, key.country, key.call_type, granted, row.used if row else 0)
+        )
+    return sorted(views, key=lambda v: (v.call_type, v.plan, v.country))

@@ -1,0 +1,524 @@
+"""Rating call records (SPEC §5): pool minutes first, the rest charged to credits FIFO.
+
+A batch (≤ 1,000 records) is rated in input order against one in-memory picture of the tenant
+(users, their licenses, the month's pools, the rate card, the credit lots), so its cost in SQL
+statements does not grow with its size; the results are written with a few bulk inserts.
+
+Per record:
+1. Bad input (call id, duration, destination, call type, start time, user) fails that item
+   with a userError and writes nothing for it.
+2. A call id rated before returns its first result (`duplicate`), changing nothing.
+3. DOMESTIC / INTERNATIONAL are decided by destination country vs the caller's usage location
+   (US, CA and PR count as one domestic area); the record's own choice of the two is not taken.
+4. Minutes = started minutes; the pool the call type draws from gives what it has left; the
+   rest is charged at the card's price (rounded half up to the minor unit) and debited from
+   credits through the ledger (FIFO, auto-recharge, MCA credit limit all happen there).
+5. A call whose charged part cannot be paid — no calling licence for the call type, no
+   Communication Credits licence, no price, balance or credit limit short — is recorded as
+   `BLOCKED` with that reason and uses neither pool minutes nor credits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from commcredits.db import tenant_lock
+from commcredits.models import CallRecord, Tenant, User
+from commcredits.money import Money
+from commcredits.services import audit
+from commcredits.services.access import Principal
+from commcredits.services.catalog import CREDITS_CAPABILITY, Catalog
+from commcredits.services.errors import DomainError, ErrorDetail
+from commcredits.services.pools import (
+    NO_ENTITLEMENTS,
+    Entitlements,
+    PoolBook,
+    PoolKey,
+    PoolState,
+    entitlements_for_users,
+    is_domestic,
+    month_of,
+    pool_key_for_call,
+)
+from commcredits.services.rates import (
+    RateBook,
+    charge_for,
+    from_minor_units,
+    minor_units,
+    parse_call_type,
+    parse_destination,
+    price_from_micros,
+)
+
+MAX_BATCH = 1000
+MAX_DURATION_SECONDS = 24 * 3600
+START_SKEW = dt.timedelta(minutes=5)  # clocks of call systems drift; more is a bad record
+_CHUNK = 500
+
+# Reasons a call is BLOCKED (also authorizeCall's reasons).
+NO_CALLING_LICENSE = "NO_CALLING_LICENSE"
+NO_CREDITS_LICENSE = "NO_CREDITS_LICENSE"
+INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+NO_RATE = "NO_RATE"
+CREDIT_LIMIT_REACHED = "CREDIT_LIMIT_REACHED"
+
+
+@dataclass(frozen=True)
+class CallInput:
+    call_id: str
+    user: int | str | None  # user id or user principal name
+    started_at: dt.datetime
+    duration_seconds: int
+    destination: str
+    call_type: str
+
+
+@dataclass
+class RatedCall:
+    """A call record as stored (or about to be)."""
+
+    call_id: str
+    user_id: int | None
+    user_principal_name: str
+    display_name: str
+    usage_location: str
+    started_at: dt.datetime
+    month: str
+    duration_seconds: int
+    destination: str
+    destination_country: str
+    call_type: str
+    domestic: bool
+    status: str
+    reason: str | None
+    minutes: int
+    pool_minutes: int
+    charged_minutes: int
+    pool_plan: str
+    rate_id: int | None
+    price_micros: int | None
+    charge_minor: int
+    currency: str
+    rated_at: dt.datetime
+    id: int | None = None
+
+    @property
+    def charge(self) -> Decimal:
+        return from_minor_units(self.charge_minor, self.currency)
+
+    @property
+    def price_per_minute(self) -> Decimal | None:
+        return None if self.price_micros is None else price_from_micros(self.price_micros)
+
+    @property
+    def capability(self) -> str:
+        """The usage report's Capability: the plan for pool minutes, MCOPSTNPP for credits."""
+        parts = []
+        if self.pool_minutes:
+            parts.append(self.pool_plan)
+        if self.charged_minutes and self.status == "RATED":
+            parts.append(CREDITS_CAPABILITY)
+        return ", ".join(parts)
+
+    @classmethod
+    def from_row(cls, row: CallRecord) -> RatedCall:
+        return cls(
+            id=row.id,
+            call_id=row.call_id,
+            user_id=row.user_id,
+            user_principal_name=row.user_principal_name,
+            display_name=row.display_name,
+            usage_location=row.usage_location,
+            started_at=row.started_at,
+            month=row.month,
+            duration_seconds=row.duration_seconds,
+            destination=row.destination,
+            destination_country=row.destination_country,
+            call_type=row.call_type,
+            domestic=row.domestic,
+            status=row.status,
+            reason=row.reason,
+            minutes=row.minutes,
+            pool_minutes=row.pool_minutes,
+            charged_minutes=row.charged_minutes,
+            pool_plan=row.pool_plan,
+            rate_id=row.rate_id,
+            price_micros=row.price_micros,
+            charge_minor=row.charge_minor,
+            currency=row.currency,
+            rated_at=row.rated_at,
+        )
+
+    def values(self, tenant_id: int) -> dict[str, Any]:
+        return {
+            "tenant": tenant_id,
+            "call_id": self.call_id,
+            "user": self.user_id,
+            "user_principal_name": self.user_principal_name,
+            "display_name": self.display_name,
+            "usage_location": self.usage_location,
+            "started_at": self.started_at,
+            "month": self.month,
+            "duration_seconds": self.duration_seconds,
+            "destination": self.destination,
+            "destination_country": self.destination_country,
+            "call_type": self.call_type,
+            "domestic": self.domestic,
+            "status": self.status,
+            "reason": self.reason,
+            "minutes": self.minutes,
+            "pool_minutes": self.pool_minutes,
+            "charged_minutes": self.charged_minutes,
+            "pool_plan": self.pool_plan,
+            "rate": self.rate_id,
+            "price_micros": self.price_micros,
+            "charge_minor": self.charge_minor,
+            "currency": self.currency,
+            "rated_at": self.rated_at,
+        }
+
+
+@dataclass
+class CallOutcome:
+    index: int
+    call_id: str
+    call: RatedCall | None = None
+    duplicate: bool = False  # the call id was rated before: this is the first result
+    errors: list[ErrorDetail] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """An input that passed the checks that need no database."""
+
+    call_id: str
+    user: int | str
+    started_at: dt.datetime
+    duration_seconds: int
+    digits: str
+    call_type: str
+
+
+def check_input(item: CallInput, *, now: dt.datetime) -> _Checked:
+    """Everything about a record that needs no database; raises DomainError for bad input."""
+    call_id = (item.call_id or "").strip()
+    if not call_id or len(call_id) > 128:
+        raise DomainError("INVALID_CALL_ID", "callId must have 1 to 128 characters.", "callId")
+    if item.user is None or item.user == "":
+        raise DomainError("USER_REQUIRED", "Give userId or userPrincipalName.", "userId")
+    duration = item.duration_seconds
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
+        raise DomainError(
+            "INVALID_DURATION",
+            f"durationSeconds must be a whole number of seconds ≥ 0; got {duration}.",
+            "durationSeconds",
+        )
+    if duration > MAX_DURATION_SECONDS:
+        raise DomainError(
+            "INVALID_DURATION",
+            f"durationSeconds {duration:,} is more than 24 hours ({MAX_DURATION_SECONDS:,}).",
+            "durationSeconds",
+        )
+    digits = parse_destination(item.destination)
+    call_type = parse_call_type(item.call_type)
+    started = item.started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=dt.UTC)
+    started = started.astimezone(dt.UTC)
+    if started > now + START_SKEW:
+        raise DomainError(
+            "START_IN_FUTURE",
+            f"startedAt {started.isoformat()} is in the future (now {now.isoformat()}, "
+            f"{int(START_SKEW.total_seconds() // 60)} minutes of clock skew allowed).",
+            "startedAt",
+        )
+    user = item.user.strip() if isinstance(item.user, str) else item.user
+    return _Checked(call_id, user, started, duration, digits, call_type)
+
+
+def unknown_user(ref: object) -> ErrorDetail:
+    return ErrorDetail(
+        "NOT_FOUND",
+        f"Resource '{ref}' does not exist or one of its queried reference-property objects are "
+        f"not present.",
+        "userId",
+    )
+
+
+def _open_ledger(tenant: Tenant, *, now: dt.datetime, principal: Principal):  # noqa: ANN202
+    """The credits ledger (services/credits.py); call inside the tenant lock."""
+    from commcredits.services.credits import Ledger
+
+    return Ledger.open(tenant, now=now, principal=principal)
+
+
+class _Picture:
+    """What a batch needs, loaded once under the tenant lock."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        principal: Principal,
+        checked: list[_Checked],
+        *,
+        now: dt.datetime,
+    ):
+        self.tenant = tenant
+        self.principal = principal
+        self.now = now
+        self.catalog = Catalog.load()
+        call_ids = sorted({c.call_id for c in checked})
+        self.recorded: dict[str, RatedCall] = {}
+        for start in range(0, len(call_ids), _CHUNK):
+            for row in CallRecord.select().where(
+                (CallRecord.tenant == tenant.id)
+                & CallRecord.call_id.in_(call_ids[start : start + _CHUNK])
+            ):
+                self.recorded[row.call_id] = RatedCall.from_row(row)
+        fresh = [c for c in checked if c.call_id not in self.recorded]
+        self.users_by_id: dict[int, User] = {}
+        self.users_by_upn: dict[str, User] = {}
+        ids = sorted({c.user for c in fresh if isinstance(c.user, int)})
+        upns = sorted({c.user.lower() for c in fresh if isinstance(c.user, str)})
+        fields = (
+            User.id,
+            User.user_principal_name,
+            User.upn_key,
+            User.display_name,
+            User.usage_location,
+        )
+        for start in range(0, len(ids), _CHUNK):
+            for user in User.select(*fields).where(
+                (User.tenant == tenant.id) & User.id.in_(ids[start : start + _CHUNK])
+            ):
+                self.users_by_id[user.id] = user
+                self.users_by_upn[user.upn_key] = user
+        for start in range(0, len(upns), _CHUNK):
+            for user in User.select(*fields).where(
+                (User.tenant == tenant.id) & User.upn_key.in_(upns[start : start + _CHUNK])
+            ):
+                self.users_by_id[user.id] = user
+                self.users_by_upn[user.upn_key] = user
+        self.entitlements: dict[int, Entitlements] = entitlements_for_users(
+            self.catalog, sorted(self.users_by_id)
+        )
+        self.pools = PoolBook(tenant, self.catalog, {month_of(c.started_at) for c in fresh})
+        self.rates = RateBook(tenant.currency)
+        self._ledger = None
+        self.debits = 0
+
+    def user(self, ref: int | str) -> User | None:
+        if isinstance(ref, int):
+            return self.users_by_id.get(ref)
+        return self.users_by_upn.get(ref.lower())
+
+    def ledger(self):  # noqa: ANN201
+        if self._ledger is None:
+            self._ledger = _open_ledger(self.tenant, now=self.now, principal=self.principal)
+        return self._ledger
+
+    def charge(self, amount: Decimal, *, reference: str) -> str | None:
+        """Debit credits; the refusal's code (the BLOCKED reason) or None when paid."""
+        try:
+            self.ledger().debit(Money(amount, self.tenant.currency), reference=reference)
+        except DomainError as error:
+            return error.code
+        self.debits += 1
+        return None
+
+    def flush(self) -> None:
+        if self._ledger is not None:
+            self._ledger.flush()
+
+
+def _rate_one(pic: _Picture, c: _Checked, user: User) -> tuple[RatedCall, PoolState | None]:
+    """Rate one fresh call against the picture (which it updates when the call is RATED)."""
+    currency = pic.tenant.currency
+    location = user.usage_location or ""
+    table = pic.rates.table_at(c.started_at)
+    place = table.place(c.digits)
+    country = place.country if place else ""
+    domestic = is_domestic(location, country)
+    call_type = c.call_type
+    if call_type in ("DOMESTIC", "INTERNATIONAL") and place is not None:
+        call_type = "DOMESTIC" if domestic else "INTERNATIONAL"
+    minutes = -(-c.duration_seconds // 60)
+    month = month_of(c.started_at)
+    call = RatedCall(
+        call_id=c.call_id,
+        user_id=user.id,
+        user_principal_name=user.user_principal_name,
+        display_name=user.display_name,
+        usage_location=location,
+        started_at=c.started_at,
+        month=month,
+        duration_seconds=c.duration_seconds,
+        destination="+" + c.digits,
+        destination_country=country,
+        call_type=call_type,
+        domestic=domestic,
+        status="RATED",
+        reason=None,
+        minutes=minutes,
+        pool_minutes=0,
+        charged_minutes=0,
+        pool_plan="",
+        rate_id=None,
+        price_micros=None,
+        charge_minor=0,
+        currency=currency,
+        rated_at=pic.now,
+    )
+    ent = pic.entitlements.get(user.id, NO_ENTITLEMENTS)
+    reason = calling_license_missing(ent, call_type)
+    if reason:
+        return _blocked(call, reason), None
+    if place is None:
+        # Unknown destination: not even domestic vs international can be told.
+        return _blocked(call, NO_RATE), None
+    key = pool_key_for_call(ent, location, call_type, zone=place.zone, premium=place.premium)
+    state = pic.pools.state(month, key) if key else None
+    from_pool = min(minutes, state.left) if state else 0
+    charged = minutes - from_pool
+    if charged:
+        if not ent.credits:
+            return _blocked(call, NO_CREDITS_LICENSE), None
+        rate = table.find(call_type, c.digits)
+        if rate is None:
+            return _blocked(call, NO_RATE), None
+        call.rate_id, call.price_micros = rate.id, rate.price_micros
+        amount = charge_for(rate.price_micros, charged, currency)
+        if amount:
+            refused = pic.charge(amount, reference=f"call:{c.call_id}")
+            if refused:
+                return _blocked(call, refused), None
+        call.charge_minor = minor_units(amount, currency)
+    call.pool_minutes, call.charged_minutes = from_pool, charged
+    if from_pool:
+        call.pool_plan = key.plan
+        pic.pools.use(state, from_pool)
+    return call, state
+
+
+def calling_license_missing(ent: Entitlements, call_type: str) -> str | None:
+    """NO_CALLING_LICENSE when the user's licenses do not cover the call type at all."""
+    if call_type in ("DOMESTIC", "INTERNATIONAL"):
+        ok = ent.calling_plan is not None
+    elif call_type == "CONFERENCE_DIAL_OUT":
+        ok = ent.audio_conferencing
+    else:  # TOLL_FREE_INBOUND: a number of a Calling Plan user or an Audio Conferencing bridge
+        ok = ent.calling_plan is not None or ent.audio_conferencing
+    return None if ok else NO_CALLING_LICENSE
+
+
+def _blocked(call: RatedCall, reason: str) -> RatedCall:
+    call.status, call.reason = "BLOCKED", reason
+    call.pool_minutes = call.charged_minutes = call.charge_minor = 0
+    call.pool_plan = ""
+    return call
+
+
+def record_calls(
+    tenant: Tenant, principal: Principal, items: list[CallInput], *, now: dt.datetime
+) -> list[CallOutcome]:
+    """Rate and record a batch of calls; one outcome per item, in input order."""
+    if len(items) > MAX_BATCH:
+        raise DomainError(
+            "BATCH_TOO_LARGE",
+            f"A batch takes at most {MAX_BATCH:,} items; this one has {len(items):,}.",
+            "items",
+        )
+    outcomes: list[CallOutcome] = []
+    checked: list[tuple[CallOutcome, _Checked]] = []
+    for index, item in enumerate(items):
+        out = CallOutcome(index=index, call_id=(item.call_id or "").strip())
+        outcomes.append(out)
+        try:
+            checked.append((out, check_input(item, now=now)))
+        except DomainError as error:
+            out.errors.extend(error.details)
+    if not checked:
+        return outcomes
+    with tenant_lock(tenant.id):
+        pic = _Picture(tenant, principal, [c for _, c in checked], now=now)
+        new: list[RatedCall] = []
+        for out, c in checked:
+            first = pic.recorded.get(c.call_id)
+            if first is not None:
+                out.call, out.duplicate = first, True
+                continue
+            user = pic.user(c.user)
+            if user is None:
+                out.errors.append(unknown_user(c.user))
+                continue
+            call, _ = _rate_one(pic, c, user)
+            pic.recorded[c.call_id] = call
+            out.call = call
+            new.append(call)
+        if new:
+            _write(pic, new, now=now)
+    return outcomes
+
+
+def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
+    tenant = pic.tenant
+    pic.flush()
+    rows = [c.values(tenant.id) for c in new]
+    for start in range(0, len(rows), _CHUNK):
+        CallRecord.insert_many(rows[start : start + _CHUNK]).execute()
+    ids = [c.call_id for c in new]
+    by_call: dict[str, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = (
+            CallRecord.select(CallRecord.call_id, CallRecord.id)
+            .where(
+                (CallRecord.tenant == tenant.id)
+                & CallRecord.call_id.in_(ids[start : start + _CHUNK])
+            )
+            .tuples()
+        )
+        by_call.update(query)
+    for call in new:
+        call.id = by_call[call.call_id]
+    pic.pools.write(now=now)
+    rated = [c for c in new if c.status == "RATED"]
+    audit.record(
+        pic.principal,
+        "recordCalls",
+        ("CallBatch", f"{new[0].call_id}…{new[-1].call_id}" if len(new) > 1 else new[0].call_id),
+        tenant_id=tenant.id,
+        before=None,
+        after={
+            "calls": len(new),
+            "rated": len(rated),
+            "blocked": len(new) - len(rated),
+            "poolMinutes": sum(c.pool_minutes for c in rated),
+            "chargedMinutes": sum(c.charged_minutes for c in rated),
+            "charge": str(from_minor_units(sum(c.charge_minor for c in rated), tenant.currency)),
+            "currency": tenant.currency,
+        },
+        now=now,
+    )
+
+
+def record_call(
+    tenant: Tenant, principal: Principal, item: CallInput, *, now: dt.datetime
+) -> CallOutcome:
+    return record_calls(tenant, principal, [item], now=now)[0]
+
+
+__all__ = [
+    "CallInput",
+    "CallOutcome",
+    "PoolKey",
+    "RatedCall",
+    "record_call",
+    "record_calls",
+]
