@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import sys
@@ -149,6 +150,129 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_expire(args: argparse.Namespace) -> int:
+    from commcredits.clock import as_utc
+    from commcredits.services.credits import expire_credits
+
+    _bind()
+    as_of = as_utc(dt.datetime.fromisoformat(args.as_of)) if args.as_of else utcnow()
+    with database.db.connection_context():
+        results = expire_credits(now=as_of)
+    for r in results:
+        print(f"{r.tenant_name}: expired {r.expired} in {r.lots} lot(s)")
+    print(f"expired credits of {len(results)} tenant(s) as of {as_of.isoformat()}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from commcredits.money import Money
+    from commcredits.services.credits import audit_balances
+
+    _bind()
+    with database.db.connection_context():
+        rows = audit_balances()
+    header = ("tenant", "currency", "account", "Σ lots", "Σ ledger", "invoices", "status")
+    lines = [header]
+    for r in rows:
+
+        def amount(minor: int, currency: str = r.currency) -> str:
+            return str(Money.from_minor(minor, currency).amount)
+
+        problems = []
+        if not r.account == r.lots == r.ledger:
+            problems.append("BALANCE DIFFERS")
+        if r.invoice_gap:
+            problems.append("INVOICE NUMBERS")
+        if r.postpaid_mismatch:
+            problems.append("POSTPAID DIFFERS")
+        lines.append(
+            (
+                r.tenant_name,
+                r.currency,
+                amount(r.account),
+                amount(r.lots),
+                amount(r.ledger),
+                f"{r.invoices}/{r.last_invoice_number}",
+                ", ".join(problems) or "ok",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    bad = [r for r in rows if not r.ok]
+    print(f"{len(rows)} tenant(s) checked, {len(bad)} with differences")
+    return 1 if bad else 0
+
+
+def cmd_deliver_webhooks(args: argparse.Namespace) -> int:
+    import time
+
+    from commcredits.services.webhooks import deliver_due
+
+    _bind()
+    while True:
+        with database.db.connection_context():
+            report = deliver_due(now=utcnow(), limit=args.limit)
+        print(
+            f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}, "
+            f"no webhook {report.skipped}",
+            flush=True,
+        )
+        if not args.loop:
+            return 0
+        time.sleep(args.interval)
+
+
+def cmd_import_rates(args: argparse.Namespace) -> int:
+    from commcredits.clock import as_utc
+    from commcredits.services import rates
+    from commcredits.services.access import SYSTEM
+    from commcredits.services.errors import DomainError
+
+    _bind()
+    try:
+        effective = (
+            as_utc(dt.datetime.fromisoformat(args.effective_from)) if args.effective_from else None
+        )
+    except ValueError:
+        print(
+            f"error: --effective-from {args.effective_from!r} is not an ISO date", file=sys.stderr
+        )
+        return 2
+    with database.db.connection_context():
+        try:
+            card = rates.import_rate_file(
+                SYSTEM, args.file, name=args.name, effective_from=effective, now=utcnow()
+            )
+        except DomainError as error:
+            for detail in error.details:
+                print(f"error: {detail.message}", file=sys.stderr)
+            print("nothing imported", file=sys.stderr)
+            return 1
+    print(
+        f"imported rate card {card.name!r}: {card.row_count} rows, effective from "
+        f"{card.effective_from.isoformat()}"
+    )
+    return 0
+
+
+def cmd_export_usage(args: argparse.Namespace) -> int:
+    from commcredits.services import tenants
+    from commcredits.services.errors import DomainError
+    from commcredits.services.usage_report import export_usage
+
+    _bind()
+    with database.db.connection_context():
+        try:
+            tenant = tenants.find_tenant(args.tenant)
+            rows = export_usage(tenant, args.month, args.out)
+        except DomainError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    print(f"wrote {rows} call(s) of {args.month} to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="commcredits",
@@ -184,6 +308,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="replace the SQLite database with a backup")
     p.add_argument("path", help="a file written by `commcredits backup`")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("expire", help="expire credit lots whose 12 months have passed")
+    p.add_argument("--as-of", help="ISO time to expire as of (default: now)")
+    p.set_defaults(func=cmd_expire)
+
+    p = sub.add_parser(
+        "audit", help="recompute every balance from lots and ledger; exit 1 on a difference"
+    )
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("deliver-webhooks", help="POST due notifications to tenants' webhooks")
+    p.add_argument("--limit", type=int, default=100, help="notifications per round")
+    p.add_argument("--loop", action="store_true", help="keep delivering")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    p.set_defaults(func=cmd_deliver_webhooks)
+    p = sub.add_parser(
+        "import-rates", help="import a rate card (CSV, XLSX, Parquet), all or nothing"
+    )
+    p.add_argument("file", help="columns: call_type, prefix, country, price_per_minute, currency")
+    p.add_argument("--name", help="the card's name (default: the file name)")
+    p.add_argument("--effective-from", help="ISO time calls must start at to use it (default: now)")
+    p.set_defaults(func=cmd_import_rates)
+
+    p = sub.add_parser("export-usage", help="a month's PSTN usage report (.xlsx, .csv, .parquet)")
+    p.add_argument("--tenant", required=True, help="tenant name or id")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--out", required=True, help="usage.xlsx, usage.csv or usage.parquet")
+    p.set_defaults(func=cmd_export_usage)
+
     return parser
 
 

@@ -8,6 +8,7 @@ from strawberry.types import ExecutionContext
 
 from commcredits.resolvers.access import AccessMutation, AccessQuery
 from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
+from commcredits.resolvers.credits import CreditsMutation, CreditsQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
 from commcredits.resolvers.rating import RatingMutation, RatingQuery
@@ -17,6 +18,7 @@ from commcredits.resolvers.users import UserMutation, UserQuery
 from commcredits.schema.access import ApiKey, AuditEntry
 from commcredits.schema.catalog import Sku, SubscribedSku
 from commcredits.schema.cost import MAX_COST, QueryCostLimiter
+from commcredits.schema.credits import CreditLot, CreditTransaction, Invoice, Notification
 from commcredits.schema.directory import User
 from commcredits.schema.tenants import Tenant
 from commcredits.services.errors import DomainError
@@ -26,7 +28,8 @@ MAX_ALIASES = 30
 MAX_TOKENS = 5000
 
 Query = merge_types(
-    "Query", (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery, RatingQuery)
+    "Query",
+    (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery, RatingQuery, CreditsQuery),
 )
 Mutation = merge_types(
     "Mutation",
@@ -38,6 +41,7 @@ Mutation = merge_types(
         LicenseMutation,
         AccessMutation,
         RatingMutation,
+        CreditsMutation,
     ),
 )
 
@@ -58,7 +62,18 @@ class CommcreditsSchema(Schema):
 schema = CommcreditsSchema(
     query=Query,
     mutation=Mutation,
-    types=[User, Sku, SubscribedSku, Tenant, ApiKey, AuditEntry],
+    types=[
+        User,
+        Sku,
+        SubscribedSku,
+        Tenant,
+        ApiKey,
+        AuditEntry,
+        CreditLot,
+        CreditTransaction,
+        Invoice,
+        Notification,
+    ],
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_is_introspection),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

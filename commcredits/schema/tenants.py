@@ -4,9 +4,20 @@ import datetime as dt
 import enum
 
 import strawberry
+from strawberry.types import Info
 
 from commcredits.models import Tenant as TenantRow
-from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.schema.common import Connection, Node, UserError, to_global_id
+from commcredits.schema.credits import (
+    AutoRechargeSettings,
+    BillingProfile,
+    CreditBalance,
+    CreditLimit,
+    CreditTransaction,
+    CreditTransactionFilter,
+    Invoice,
+    Webhook,
+)
 
 
 @strawberry.enum
@@ -36,6 +47,57 @@ class Tenant(Node):
             agreement_type=AgreementType(row.agreement_type),
             created_at=row.created_at,
         )
+
+    # Credits (issue 3): resolvers live in resolvers/credits.py, imported late (it imports us).
+    @strawberry.field(description="Prepaid credit balance (materialized; lots, forecast).")
+    async def balance(self, info: Info) -> CreditBalance:
+        from commcredits.resolvers import credits
+
+        return await credits.tenant_balance(self.pk, self.currency, info)
+
+    @strawberry.field(description="Automatic recharge settings.")
+    def auto_recharge(self, info: Info) -> AutoRechargeSettings:
+        from commcredits.resolvers import credits
+
+        return credits.tenant_auto_recharge(self.pk, info)
+
+    @strawberry.field(description="Ledger entries, newest first.")
+    def credit_transactions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: CreditTransactionFilter | None = None,
+    ) -> Connection[CreditTransaction]:
+        from commcredits.resolvers import credits
+
+        return credits.tenant_transactions(self.pk, info, first, after, filter)
+
+    @strawberry.field(description="Invoices, newest first.")
+    def invoices(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Invoice]:
+        from commcredits.resolvers import credits
+
+        return credits.tenant_invoices(self.pk, info, first, after)
+
+    @strawberry.field(description="Billing details (Abrechnungsdetails) and payment method.")
+    def billing_profile(self, info: Info) -> BillingProfile:
+        from commcredits.resolvers import credits
+
+        return credits.tenant_billing_profile(self.pk, info)
+
+    @strawberry.field(description="MCA tenants: monthly postpaid credit limit and usage.")
+    def credit_limit(self, info: Info) -> CreditLimit | None:
+        from commcredits.resolvers import credits
+
+        return credits.tenant_credit_limit(self.pk, info)
+
+    @strawberry.field(description="Where notifications are POSTed (the secret is never shown).")
+    def webhook(self, info: Info) -> Webhook | None:
+        from commcredits.resolvers import credits
+
+        return credits.tenant_webhook(self.pk, info)
 
 
 @strawberry.input

@@ -1,0 +1,182 @@
+"""Billing profile (seed step 2.5, "Abrechnungsdetails"): who is invoiced and how they pay.
+
+The payment method is `INVOICE` or a card *token* from the payment provider. A card number is
+refused outright, so that none is ever stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, fields
+
+from commcredits.db import tenant_lock
+from commcredits.models import BillingProfile, Tenant
+from commcredits.services import audit
+from commcredits.services.access import Principal
+from commcredits.services.countries import normalize_country
+from commcredits.services.errors import DomainError, ErrorDetail
+
+PAYMENT_METHODS = ("INVOICE", "CARD")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_TOKEN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{3,199}$")
+_VAT = re.compile(r"^[A-Z]{2}[A-Z0-9+*]{2,13}$")
+_LIMITS = {
+    "company_name": 200,
+    "address_line1": 200,
+    "address_line2": 200,
+    "postal_code": 20,
+    "city": 100,
+}
+
+
+@dataclass
+class BillingFields:
+    """What `updateBillingProfile` may change; None leaves a field as it is."""
+
+    company_name: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    vat_id: str | None = None
+    contact_email: str | None = None
+    payment_method: str | None = None
+    card_token: str | None = None
+
+
+def looks_like_card_number(value: str) -> bool:
+    """12–19 digits (spaces and dashes ignored) passing the Luhn check: a PAN, not a token."""
+    digits = re.sub(r"[\s-]", "", value)
+    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _validate(values: BillingFields, current: BillingProfile) -> dict:
+    errors: list[ErrorDetail] = []
+    clean: dict = {}
+    for name, limit in _LIMITS.items():
+        value = getattr(values, name)
+        if value is not None:
+            value = value.strip()
+            if len(value) > limit:
+                errors.append(
+                    ErrorDetail("INVALID_VALUE", f"At most {limit} characters.", _camel(name))
+                )
+            clean[name] = value
+    if values.country is not None:
+        try:
+            code = normalize_country(values.country) if values.country.strip() else ""
+        except ValueError:
+            code = None
+        if code is None:
+            errors.append(
+                ErrorDetail("INVALID_COUNTRY", f"'{values.country}' is not a country.", "country")
+            )
+        clean["country"] = code or ""
+    if values.vat_id is not None:
+        vat = re.sub(r"[\s.\-]", "", values.vat_id).upper()
+        if vat and not _VAT.match(vat):
+            errors.append(
+                ErrorDetail("INVALID_VAT_ID", f"'{values.vat_id}' is not a VAT id.", "vatId")
+            )
+        clean["vat_id"] = vat
+    if values.contact_email is not None:
+        email = values.contact_email.strip()
+        if email and not _EMAIL.match(email):
+            errors.append(
+                ErrorDetail("INVALID_EMAIL", f"'{email}' is not an e-mail address.", "contactEmail")
+            )
+        clean["contact_email"] = email
+    if values.card_token is not None:
+        token = values.card_token.strip()
+        if looks_like_card_number(token) or re.sub(r"[\s-]", "", token).isdigit():
+            errors.append(
+                ErrorDetail(
+                    "CARD_NUMBER_NOT_ALLOWED",
+                    "Send the payment provider's card token, never a card number.",
+                    "cardToken",
+                )
+            )
+        elif token and not _TOKEN.match(token):
+            errors.append(
+                ErrorDetail("INVALID_CARD_TOKEN", "That is not a card token.", "cardToken")
+            )
+        clean["card_token"] = token or None
+    if values.payment_method is not None:
+        method = values.payment_method.strip().upper()
+        if method not in PAYMENT_METHODS:
+            errors.append(
+                ErrorDetail(
+                    "INVALID_PAYMENT_METHOD",
+                    f"The payment method is one of {', '.join(PAYMENT_METHODS)}.",
+                    "paymentMethod",
+                )
+            )
+        clean["payment_method"] = method
+    method = clean.get("payment_method", current.payment_method)
+    token = clean.get("card_token", current.card_token)
+    if not errors and method == "CARD" and not token:
+        errors.append(
+            ErrorDetail("CARD_TOKEN_REQUIRED", "Paying by card needs a card token.", "cardToken")
+        )
+    if errors:
+        raise DomainError.many(errors)
+    return clean
+
+
+def describe(profile: BillingProfile) -> dict:
+    data = {
+        _camel(f.name): getattr(profile, f.name)
+        for f in fields(BillingFields)
+        if f.name != "card_token"
+    }
+    data["cardToken"] = token_hint(profile.card_token)
+    return data
+
+
+def token_hint(token: str | None) -> str | None:
+    return None if not token else "…" + token[-4:]
+
+
+def billing_profile(tenant: Tenant) -> BillingProfile:
+    """The tenant's profile (an unsaved empty one, paying by invoice, if none was entered)."""
+    found = BillingProfile.get_or_none(BillingProfile.tenant == tenant.id)
+    return found or BillingProfile(tenant=tenant.id, payment_method="INVOICE")
+
+
+def update_billing_profile(
+    tenant: Tenant, principal: Principal, values: BillingFields, *, now: dt.datetime
+) -> BillingProfile:
+    with tenant_lock(tenant.id):
+        profile = billing_profile(tenant)
+        before = describe(profile) if profile.id else None
+        for name, value in _validate(values, profile).items():
+            setattr(profile, name, value)
+        if profile.payment_method == "INVOICE":
+            profile.card_token = None
+        profile.updated_at = now
+        profile.save()
+        audit.record(
+            principal,
+            "updateBillingProfile",
+            profile,
+            tenant_id=tenant.id,
+            before=before,
+            after=describe(profile),
+            now=now,
+        )
+    return profile
