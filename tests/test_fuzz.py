@@ -1,0 +1,122 @@
+"""Fuzzing the GraphQL schema with schemathesis against a real `commcredits serve` (issue 6).
+
+Every query and mutation field of the published schema is an operation; each gets the same
+fixed number of generated documents (a fixed seed, so a run is repeatable), sent with the key
+of a role drawn per example. A run fails on any 5xx, on any masked internal error (our
+INTERNAL_ERROR code, which only an unexpected exception produces) and on any response that
+breaks the schema (non-JSON, not a GraphQL response, null in a non-null field). Domain refusals
+(`userErrors`, NOT_FOUND, FORBIDDEN, INVALID_FIRST …) are answers, not failures.
+
+SQLite only: the server code under fuzz is the same on both databases, and the other suites
+run on both. Mutations are fuzzed too: the database is a throwaway copy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from schemathesis.graphql import nodes
+
+from tests.live_server import live_server
+
+TOTAL_EXAMPLES = 1500  # shared out over the operations, so a growing schema stays in budget
+MIN_PER_OPERATION = 20
+SEED = 20261125
+TIME_BUDGET = 90.0  # seconds; the run is bounded by examples, this only reports overruns
+
+
+# Strategies for our custom scalars (as GraphQL literal nodes): valid values and near misses.
+_SCALARS = {
+    "Decimal": st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str),
+        st.sampled_from(["0", "-1", "1e400", "NaN", "Infinity", "12.345678", "abc", ""]),
+    ).map(nodes.String),
+    "JSON": st.one_of(
+        st.text(max_size=20).map(nodes.String),
+        st.integers().map(nodes.Int),
+        st.booleans().map(nodes.Boolean),
+    ),
+}
+
+
+def _register_scalars(schema) -> None:
+    builtin = {"String", "Int", "Float", "Boolean", "ID"}
+    for name, type_ in schema.client_schema.type_map.items():
+        if type(type_).__name__ == "GraphQLScalarType" and name not in builtin:
+            if name in _SCALARS:
+                schemathesis.graphql.scalar(name, _SCALARS[name])
+            elif name not in ("Date", "DateTime", "Time", "UUID"):  # schemathesis knows these
+                schemathesis.graphql.scalar(name, st.text(max_size=30).map(nodes.String))
+
+
+def _server_trace(server, request_id: str) -> str:
+    for line in server.log_lines():
+        if request_id in line.get("msg", "") and line.get("exc"):
+            return line["exc"][-2000:]
+    return "(no traceback in the server log)"
+
+
+def _check(server, case, response) -> None:
+    assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
+    # Schemathesis' own conformance check: JSON, a GraphQL response, no null in a non-null.
+    case.operation.schema.validate_response(case.operation, response, case=case)
+    body = response.json()
+    for error in body.get("errors") or []:
+        code = (error.get("extensions") or {}).get("code")
+        if code == "INTERNAL_ERROR":
+            trace = _server_trace(server, error["extensions"].get("requestId", "?"))
+            pytest.fail(f"unexpected server error for\n{case.body}\n{trace}")
+        assert isinstance(error.get("message"), str) and error["message"]
+
+
+@pytest.fixture
+def sqlite_only(backend):
+    if backend["kind"] != "sqlite":
+        pytest.skip("fuzzed on SQLite only (the same server code runs on PostgreSQL)")
+
+
+def test_fuzz_every_operation(sqlite_only, db_url, keys, tmp_path):
+    with live_server(db_url, tmp_path) as server:
+        headers = {"Authorization": f"Bearer {keys['GLOBAL_ADMIN']}"}
+        schema = schemathesis.graphql.from_url(server.url + "/graphql", headers=headers)
+        _register_scalars(schema)
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) > 10, "introspection found the schema"
+        per_operation = max(MIN_PER_OPERATION, TOTAL_EXAMPLES // len(operations))
+        roles = ["GLOBAL_ADMIN", "GLOBAL_ADMIN", "OPERATOR", "READER", "BILLING_ADMIN"]
+        started = time.monotonic()
+        sent = 0
+        failures: list[str] = []
+
+        for operation in operations:
+
+            @seed(SEED)
+            @settings(
+                max_examples=per_operation,
+                deadline=None,
+                database=None,
+                derandomize=False,
+                phases=[Phase.explicit, Phase.generate],  # no shrinking: report the first
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy(), role=st.sampled_from(roles))
+            def fuzz(case, role):
+                nonlocal sent
+                response = case.call(headers={"Authorization": f"Bearer {keys[role]}"})
+                sent += 1
+                _check(server, case, response)
+
+            try:
+                fuzz()
+            except (Exception, pytest.fail.Exception) as failure:  # report every failing one
+                failures.append(f"--- {operation.label}:\n{failure}")
+        elapsed = time.monotonic() - started
+        assert server.process.poll() is None, "the server survived"
+    print(f"fuzz: {len(operations)} operations, {sent} requests in {elapsed:.1f} s")
+    assert not failures, "\n".join(failures)
+    assert sent >= len(operations)
+    assert elapsed < TIME_BUDGET, f"fuzzing took {elapsed:.0f} s; lower TOTAL_EXAMPLES"
