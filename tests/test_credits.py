@@ -167,9 +167,8 @@ def test_insufficient_balance_changes_nothing(tenant, clock):
 
 def test_database_refuses_a_negative_remainder(tenant, clock):
     lot = buy(tenant, clock, "5.00").lot
-    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
-        with database.db.atomic():
-            CreditLot.update(remaining_minor=-1).where(CreditLot.id == lot.id).execute()
+    with pytest.raises(Exception), database.db.atomic():  # noqa: B017 - IntegrityError
+        CreditLot.update(remaining_minor=-1).where(CreditLot.id == lot.id).execute()
     assert CreditLot.get_by_id(lot.id).remaining_minor == 500
 
 
@@ -472,16 +471,14 @@ def test_ledger_flush_is_a_bounded_number_of_statements(tenant, clock):
         buy(tenant, clock, "100.00")
         clock.advance(minutes=1)
     configure(tenant, clock, recharge="50.00", trigger="20.00", per_day=10)
-    with database.count_statements() as few:
-        with database.tenant_lock(tenant.id):
-            ledger = credits.Ledger.open(tenant, now=clock(), principal=SYSTEM)
-            ledger.debit(eur("0.10"), reference="call-0")
-            ledger.flush()
-    with database.count_statements() as many:
-        with database.tenant_lock(tenant.id):
-            ledger = credits.Ledger.open(tenant, now=clock(), principal=SYSTEM)
-            results = [ledger.debit(eur("0.10"), reference=f"call-{i}") for i in range(1, 400)]
-            ledger.flush()
+    with database.count_statements() as few, database.tenant_lock(tenant.id):
+        ledger = credits.Ledger.open(tenant, now=clock(), principal=SYSTEM)
+        ledger.debit(eur("0.10"), reference="call-0")
+        ledger.flush()
+    with database.count_statements() as many, database.tenant_lock(tenant.id):
+        ledger = credits.Ledger.open(tenant, now=clock(), principal=SYSTEM)
+        results = [ledger.debit(eur("0.10"), reference=f"call-{i}") for i in range(1, 400)]
+        ledger.flush()
     assert len(many) == len(few)  # 399 debits across lots, same statements as one
     assert results[-1].balance_after == eur("260.00")
     assert_consistent()
