@@ -256,15 +256,32 @@ def _describe_change(adds: tuple, removes: tuple) -> str:
     return "; ".join(parts) or "None"
 
 
-def _license_outcome(result: dict[str, Any], what_if: bool) -> tuple[str, str, str]:
-    status = result["status"]
-    if status == "FAILED":
-        code, message = _row_errors(result)
-        return _status("Failed", what_if), code, message
-    if status == "UNCHANGED":
-        return "Unchanged", "", "Already as requested."
-    done = [c for c in result["changes"] if c["action"] != "UNCHANGED"]
-    actions = {c["action"] for c in done}
+def _license_results(payload: dict[str, Any], what_if: bool) -> list[tuple[str, str, str]]:
+    """(status, code, message) per item, from the payload's parallel lists and its failures."""
+    failures = {f["index"]: f for f in payload["failures"]}
+    out = []
+    for index, (status, changes) in enumerate(
+        zip(payload["statuses"], payload["changeLists"], strict=True)
+    ):
+        if status == "FAILED":
+            code, message = _row_errors(failures.get(index, {}))
+            out.append((_status("Failed", what_if), code, message))
+        elif status == "UNCHANGED":
+            out.append(("Unchanged", "", "Already as requested."))
+        else:
+            out.append(_applied(changes, what_if))
+    return out
+
+
+_APPLIED_CACHE: dict[tuple[str, bool], tuple[str, str, str]] = {}
+
+
+def _applied(changes: str, what_if: bool) -> tuple[str, str, str]:
+    cached = _APPLIED_CACHE.get((changes, what_if))
+    if cached is not None:
+        return cached
+    done = [c.rsplit(":", 1) for c in changes.split(";") if c and not c.endswith(":UNCHANGED")]
+    actions = {a for _, a in done}
     name = (
         "Assigned"
         if actions == {"ASSIGNED"}
@@ -272,8 +289,11 @@ def _license_outcome(result: dict[str, Any], what_if: bool) -> tuple[str, str, s
         if actions == {"REMOVED"}
         else "Updated"
     )
-    message = "; ".join(f"{c['skuPartNumber']} {c['action'].lower()}" for c in done)
-    return _status(name, what_if), "", message
+    message = "; ".join(f"{sku} {action.lower()}" for sku, action in done)
+    result = (_status(name, what_if), "", message)
+    if len(_APPLIED_CACHE) < 10_000:
+        _APPLIED_CACHE[(changes, what_if)] = result
+    return result
 
 
 def set_user_license(
@@ -353,8 +373,9 @@ def set_user_license(
             )["setUserLicenses"]
             _batch_error(payload)
             action = actions[change]
-            for i, result in zip(part, payload["results"], strict=True):
-                status, code, message = _license_outcome(result, options.what_if)
+            for i, (status, code, message) in zip(
+                part, _license_results(payload, options.what_if), strict=True
+            ):
                 report.add(sheet.rows[i], upns[i], action, status, code, message)
             options.advance(len(part))
     change_of = {i: c for c, idx in groups.items() for i in idx}
@@ -373,8 +394,9 @@ def set_user_license(
             ops.ASSIGN_LICENSES, {"items": items, "whatIf": options.what_if}
         )["assignLicenses"]
         _batch_error(payload)
-        for i, result in zip(part, payload["results"], strict=True):
-            status, code, message = _license_outcome(result, options.what_if)
+        for i, (status, code, message) in zip(
+            part, _license_results(payload, options.what_if), strict=True
+        ):
             report.add(sheet.rows[i], upns[i], actions[change_of[i]], status, code, message)
         options.advance(len(part))
     return report

@@ -14,6 +14,7 @@ from commcredits.schema.directory import (
     LicenseAssignmentResult,
     LicenseResultStatus,
     User,
+    outcome_status,
 )
 from commcredits.services import licenses
 from commcredits.services.access import Permission, require_tenant
@@ -26,15 +27,14 @@ def _adds(items: list[AssignedLicenseInput]) -> tuple[AddLicense, ...]:
 
 
 def _batch_payload(outcomes: list[licenses.LicenseOutcome], what_if: bool) -> AssignLicensesPayload:
-    results = [LicenseAssignmentResult.from_outcome(o, what_if=what_if) for o in outcomes]
     counts = {s: 0 for s in LicenseResultStatus}
-    for r in results:
-        counts[r.status] += 1
+    for o in outcomes:
+        counts[outcome_status(o, what_if=what_if)] += 1
     return AssignLicensesPayload(
         what_if=what_if,
-        results=results,
+        outcomes=outcomes,
         summary=BatchSummary(
-            total=len(results),
+            total=len(outcomes),
             applied=counts[LicenseResultStatus.APPLIED] + counts[LicenseResultStatus.WOULD_APPLY],
             unchanged=counts[LicenseResultStatus.UNCHANGED],
             failed=counts[LicenseResultStatus.FAILED],

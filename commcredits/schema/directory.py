@@ -1,5 +1,6 @@
 """Users and their licenses: User, AssignedLicense, license inputs and results."""
 
+import dataclasses
 import datetime as dt
 import enum
 
@@ -211,6 +212,14 @@ class LicenseChange:
     disabled_plans: list[strawberry.ID]
 
 
+def outcome_status(out: LicenseOutcome, *, what_if: bool) -> "LicenseResultStatus":
+    if out.errors:
+        return LicenseResultStatus.FAILED
+    if not out.changed:
+        return LicenseResultStatus.UNCHANGED
+    return LicenseResultStatus.WOULD_APPLY if what_if else LicenseResultStatus.APPLIED
+
+
 @strawberry.type(description="The outcome of one item: all of its changes, or none of them.")
 class LicenseAssignmentResult:
     index: int
@@ -222,12 +231,7 @@ class LicenseAssignmentResult:
 
     @classmethod
     def from_outcome(cls, out: LicenseOutcome, *, what_if: bool) -> "LicenseAssignmentResult":
-        if out.errors:
-            status = LicenseResultStatus.FAILED
-        elif not out.changed:
-            status = LicenseResultStatus.UNCHANGED
-        else:
-            status = LicenseResultStatus.WOULD_APPLY if what_if else LicenseResultStatus.APPLIED
+        status = outcome_status(out, what_if=what_if)
         return cls(
             index=out.index,
             user_id=str(out.request.user)
@@ -266,8 +270,41 @@ class BatchSummary:
 @strawberry.type
 class AssignLicensesPayload:
     what_if: bool = False
-    results: list[LicenseAssignmentResult] = strawberry.field(default_factory=list)
     summary: BatchSummary | None = None
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Errors of the whole batch (e.g. too many items)."
     )
+    # Result objects are built only if asked for: a client of large batches asks for the
+    # parallel scalar lists (statuses, changeLists) and the few failures instead.
+    outcomes: strawberry.Private[list[LicenseOutcome]] = dataclasses.field(default_factory=list)
+
+    @strawberry.field(description="One result per item, in input order.")
+    def results(self) -> list[LicenseAssignmentResult]:
+        return [
+            LicenseAssignmentResult.from_outcome(o, what_if=self.what_if) for o in self.outcomes
+        ]
+
+    @strawberry.field(
+        description="Each item's status, in input order: the cheap shape for large batches "
+        "(a list of scalars instead of an object per item)."
+    )
+    def statuses(self) -> list[LicenseResultStatus]:
+        return [outcome_status(o, what_if=self.what_if) for o in self.outcomes]
+
+    @strawberry.field(
+        description="Each item's changes, in input order, as 'skuPartNumber:ACTION' joined by "
+        "';' (empty for a failed item)."
+    )
+    def change_lists(self) -> list[str]:
+        return [
+            ";".join(f"{c.sku.part_number}:{c.action}" for c in o.changes) if o.ok else ""
+            for o in self.outcomes
+        ]
+
+    @strawberry.field(description="The results of the failed items only, with their index.")
+    def failures(self) -> list[LicenseAssignmentResult]:
+        return [
+            LicenseAssignmentResult.from_outcome(o, what_if=self.what_if)
+            for o in self.outcomes
+            if o.errors
+        ]
