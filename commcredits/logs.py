@@ -75,5 +75,6 @@ def configure(level: str = "INFO") -> None:
 def request_line(**fields: Any) -> None:
     """The one line per request (fields: request_id, method, path, status, duration_ms, …)."""
     status = fields.get("status") or 0
-    level = logging.ERROR if status >= 500 else logging.INFO
+    # 503 is a probe saying "not ready", an answer rather than a failure.
+    level = logging.ERROR if status >= 500 and status != 503 else logging.INFO
     logging.getLogger(REQUEST_LOGGER).log(level, "request", extra=fields)
