@@ -419,3 +419,32 @@ def test_failures_with_one_key_prefix_are_limited_but_never_lock_out_the_real_ke
         assert Api(c, real).raw(VIEWER).status_code == 200
         assert Api(c, "cck_other" + "z" * 40).raw(VIEWER).status_code == 401
     assert AuthFailure.select().where(AuthFailure.key_prefix == real[:10]).count() == 2
+
+
+def test_a_real_server_refuses_big_and_chunked_bodies_with_413(db_url, backend, tmp_path):
+    if backend["kind"] != "sqlite":
+        pytest.skip("HTTP handling is the same on both databases")
+    import httpx
+
+    from tests.live_server import live_server
+
+    env = {"COMMCREDITS_MAX_BODY_BYTES": "1000"}
+    with (
+        live_server(db_url, tmp_path, extra_env=env) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        json_type = {"content-type": "application/json"}
+        declared = http.post("/graphql", content=b"{" + b" " * 5000 + b"}", headers=json_type)
+        assert declared.status_code == 413
+
+        def chunks():
+            for _ in range(100):
+                yield b" " * 100
+
+        chunked = http.post("/graphql", content=chunks(), headers=json_type)
+        assert chunked.status_code == 413
+        assert chunked.request.headers.get("transfer-encoding") == "chunked"
+        assert "content-length" not in chunked.request.headers
+        assert http.post("/graphql", content=b"{nope", headers=json_type).status_code == 400
+        small = http.post("/graphql", json={"query": "{ __typename }"})
+        assert small.status_code == 200 and small.json()["data"] == {"__typename": "Query"}
