@@ -1,0 +1,136 @@
+"""Notifications reach a tenant's webhook as signed POSTs from the outbox, after commit, and
+are retried with backoff — against a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import threading
+from decimal import Decimal as D
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from commcredits.models import Notification
+from commcredits.services import credits, notifications, webhooks
+from commcredits.services.access import SYSTEM
+
+SET_WEBHOOK = """
+mutation($url: String) { setWebhook(url: $url) { webhook { url } secret userErrors { code } } }
+"""
+
+
+class Receiver:
+    """A local HTTP endpoint that answers with the queued status codes (then 200)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict, bytes]] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/credits"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as r:
+        yield r
+
+
+def test_signed_delivery_with_retry(api, tenant, clock, receiver):
+    payload = api(SET_WEBHOOK, {"url": receiver.url})["setWebhook"]
+    secret = payload["secret"]
+    assert secret.startswith("whsec_") and payload["webhook"] == {"url": receiver.url}
+    shown = api("{ tenant { webhook { url } } }")["tenant"]["webhook"]
+    assert shown == {"url": receiver.url}  # the secret is never shown again
+
+    credits.configure_auto_recharge(
+        tenant,
+        SYSTEM,
+        enabled=True,
+        recharge_amount=D("20"),
+        trigger_balance=D("5"),
+        now=clock(),
+    )
+    assert receiver.requests == []  # written with the money, delivered only by the outbox
+
+    receiver.statuses = [500]
+    report = webhooks.deliver_due(now=clock())
+    assert (report.delivered, report.retrying) == (0, 1)
+    note = Notification.get()
+    assert (note.delivery_status, note.attempts, note.last_error) == ("PENDING", 1, "HTTP 500")
+    assert note.next_attempt_at == clock() + dt.timedelta(seconds=30)
+
+    headers, body = receiver.requests[0]
+    assert webhooks.verify(secret, headers[webhooks.SIGNATURE_HEADER], body, now=clock())
+    assert not webhooks.verify("whsec_other", headers[webhooks.SIGNATURE_HEADER], body, now=clock())
+    assert not webhooks.verify(secret, headers[webhooks.SIGNATURE_HEADER], body + b" ", now=clock())
+    event = json.loads(body)
+    assert event["kind"] == "RECHARGE_SUCCEEDED" and event["payload"]["amount"] == "20.00"
+    assert headers[webhooks.EVENT_HEADER] == "RECHARGE_SUCCEEDED"
+
+    clock.advance(seconds=29)
+    assert webhooks.deliver_due(now=clock()).delivered == 0  # backing off
+    clock.advance(seconds=1)
+    assert webhooks.deliver_due(now=clock()).delivered == 1
+    note = Notification.get()
+    assert (note.delivery_status, note.attempts) == ("DELIVERED", 2)
+    assert len(receiver.requests) == 2
+    assert webhooks.deliver_due(now=clock()).delivered == 0  # never twice
+
+
+def test_unreachable_receiver_is_retried_then_given_up(tenant, clock):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    webhooks.set_webhook(tenant, SYSTEM, f"http://127.0.0.1:{port}/x", now=clock())
+    with credits_lock(tenant):
+        notifications.emit(tenant.id, "BALANCE_ZERO", {"balance": "0"}, now=clock())
+    for _ in range(webhooks.MAX_ATTEMPTS - 1):
+        assert webhooks.deliver_due(now=clock(), timeout=1).retrying == 1
+        clock.advance(hours=7)
+    assert webhooks.deliver_due(now=clock(), timeout=1).failed == 1
+    note = Notification.get()
+    assert note.delivery_status == "FAILED" and "ConnectError" in note.last_error
+
+
+def test_without_webhook_nothing_is_sent(tenant, clock):
+    notifications.emit(tenant.id, "BALANCE_ZERO", {}, now=clock())
+    assert webhooks.deliver_due(now=clock()).skipped == 1
+    assert Notification.get().delivery_status == "NONE"
+
+
+def test_webhook_url_must_be_http(api):
+    for url in ("ftp://example.com/x", "not a url", "http://user:pw@127.0.0.1/x"):
+        assert api(SET_WEBHOOK, {"url": url})["setWebhook"]["userErrors"] == [
+            {"code": "INVALID_WEBHOOK_URL"}
+        ]
+
+
+def credits_lock(tenant):
+    from commcredits.db import tenant_lock
+
+    return tenant_lock(tenant.id)
