@@ -99,8 +99,17 @@ def entitlements_for_users(catalog: Catalog, user_ids: list[int]) -> dict[int, E
             .tuples()
         )
         for user_id, sku_pk, disabled in query:
-            held[user_id].append((sku_pk, disabled or []))
-    return {uid: entitlements(catalog, held.get(uid, [])) for uid in user_ids}
+            held[user_id].append((sku_pk, tuple(disabled or ())))
+    # Users hold a handful of distinct licence combinations: decide each combination once.
+    seen: dict[tuple, Entitlements] = {}
+    found: dict[int, Entitlements] = {}
+    for uid in user_ids:
+        combo = tuple(sorted(held.get(uid, ())))
+        ent = seen.get(combo)
+        if ent is None:
+            ent = seen[combo] = entitlements(catalog, list(combo))
+        found[uid] = ent
+    return found
 
 
 def pool_key_for_call(

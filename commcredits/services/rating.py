@@ -23,9 +23,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from commcredits.db import tenant_lock
+import peewee
+
+from commcredits.db import db, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
 from commcredits.services import audit
@@ -194,6 +196,15 @@ class CallOutcome:
         return not self.errors
 
 
+class Caller(NamedTuple):
+    """The few columns of a user that rating needs."""
+
+    id: int
+    user_principal_name: str
+    display_name: str
+    usage_location: str | None
+
+
 @dataclass(frozen=True)
 class _Checked:
     """An input that passed the checks that need no database."""
@@ -283,29 +294,19 @@ class _Picture:
             ):
                 self.recorded[row.call_id] = RatedCall.from_row(row)
         fresh = [c for c in checked if c.call_id not in self.recorded]
-        self.users_by_id: dict[int, User] = {}
-        self.users_by_upn: dict[str, User] = {}
+        self.users_by_id: dict[int, Caller] = {}
+        self.users_by_upn: dict[str, Caller] = {}
         ids = sorted({c.user for c in fresh if isinstance(c.user, int)})
         upns = sorted({c.user.lower() for c in fresh if isinstance(c.user, str)})
-        fields = (
-            User.id,
-            User.user_principal_name,
-            User.upn_key,
-            User.display_name,
-            User.usage_location,
-        )
-        for start in range(0, len(ids), _CHUNK):
-            for user in User.select(*fields).where(
-                (User.tenant == tenant.id) & User.id.in_(ids[start : start + _CHUNK])
-            ):
-                self.users_by_id[user.id] = user
-                self.users_by_upn[user.upn_key] = user
-        for start in range(0, len(upns), _CHUNK):
-            for user in User.select(*fields).where(
-                (User.tenant == tenant.id) & User.upn_key.in_(upns[start : start + _CHUNK])
-            ):
-                self.users_by_id[user.id] = user
-                self.users_by_upn[user.upn_key] = user
+        columns = (User.id, User.user_principal_name, User.display_name, User.usage_location)
+        for key, refs in ((User.id, ids), (User.upn_key, upns)):
+            for start in range(0, len(refs), _CHUNK):
+                query = User.select(*columns).where(
+                    (User.tenant == tenant.id) & key.in_(refs[start : start + _CHUNK])
+                )
+                for user in map(Caller._make, query.tuples()):
+                    self.users_by_id[user.id] = user
+                    self.users_by_upn[user.user_principal_name.lower()] = user
         self.entitlements: dict[int, Entitlements] = entitlements_for_users(
             self.catalog, sorted(self.users_by_id)
         )
@@ -314,7 +315,7 @@ class _Picture:
         self._ledger = None
         self.debits = 0
 
-    def user(self, ref: int | str) -> User | None:
+    def user(self, ref: int | str) -> Caller | None:
         if isinstance(ref, int):
             return self.users_by_id.get(ref)
         return self.users_by_upn.get(ref.lower())
@@ -338,7 +339,7 @@ class _Picture:
             self._ledger.flush()
 
 
-def _rate_one(pic: _Picture, c: _Checked, user: User) -> tuple[RatedCall, PoolState | None]:
+def _rate_one(pic: _Picture, c: _Checked, user: Caller) -> tuple[RatedCall, PoolState | None]:
     """Rate one fresh call against the picture (which it updates when the call is RATED)."""
     currency = pic.tenant.currency
     location = user.usage_location or ""
@@ -470,21 +471,9 @@ def record_calls(
 def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
     tenant = pic.tenant
     pic.flush()
-    rows = [c.values(tenant.id) for c in new]
-    for start in range(0, len(rows), _CHUNK):
-        CallRecord.insert_many(rows[start : start + _CHUNK]).execute()
-    ids = [c.call_id for c in new]
-    by_call: dict[str, int] = {}
-    for start in range(0, len(ids), _CHUNK):
-        query = (
-            CallRecord.select(CallRecord.call_id, CallRecord.id)
-            .where(
-                (CallRecord.tenant == tenant.id)
-                & CallRecord.call_id.in_(ids[start : start + _CHUNK])
-            )
-            .tuples()
-        )
-        by_call.update(query)
+    by_call = dict(
+        insert_rows(CallRecord, [c.values(tenant.id) for c in new], returning=("call_id", "id"))
+    )
     for call in new:
         call.id = by_call[call.call_id]
     pic.pools.write(now=now)
@@ -506,6 +495,33 @@ def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
         },
         now=now,
     )
+
+
+def insert_rows(
+    model: type[peewee.Model], rows: list[dict[str, Any]], *, returning: tuple[str, ...] = ()
+) -> list[tuple]:
+    """`insert_many` for the hot path: one multi-row INSERT per 500 rows, with the SQL text
+    built once per chunk instead of once per value (peewee's builder costs more than SQLite).
+    Values go through each field's `db_value`, exactly as peewee would send them. With
+    `returning`, the given columns of the inserted rows (in no particular order)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    converters = [f.db_value for f in fields]
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    one_row = "(" + ", ".join([db.obj.param] * len(fields)) + ")"
+    head = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES '
+    tail = " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else ""
+    pairs = list(zip(names, converters, strict=True))
+    found: list[tuple] = []
+    for start in range(0, len(rows), _CHUNK):
+        part = rows[start : start + _CHUNK]
+        params = [convert(row[name]) for row in part for name, convert in pairs]
+        cursor = db.execute_sql(head + ", ".join([one_row] * len(part)) + tail, params)
+        if returning:
+            found.extend(cursor.fetchall())
+    return found
 
 
 def record_call(
