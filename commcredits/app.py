@@ -6,7 +6,8 @@ peewee's blocking calls never stall the event loop and requests proceed side by 
 Every response carries `x-request-id` (the client's, if it sent a well-formed one) and every
 request writes one structured log line (`commcredits.logs`). Hostile input gets a 4xx: bodies
 over COMMCREDITS_MAX_BODY_BYTES 413, anything that is not a JSON GraphQL request 400/415, and
-refused keys 401 — or 429 with Retry-After once too many failed (`services.auth_failures`).
+refused keys 401 — or 429 with Retry-After once too many failed from one address or with one
+key prefix (`services.auth_failures`; valid keys are never slowed down).
 Anything unexpected is masked: the client sees the request id, the log has the traceback.
 """
 
@@ -145,7 +146,6 @@ def create_app(
             now = clock()
             principal = None
             if authorization is not None:
-                auth_failures.check_address(address, auth_limits, now=now)
                 scheme, _, token = authorization.partition(" ")
                 try:
                     if scheme.lower() != "bearer" or not token.strip():

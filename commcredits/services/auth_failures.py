@@ -5,13 +5,16 @@ limit holds across `serve --workers N` and across restarts. The policy:
 
 - every refused key (unknown, revoked, or a malformed Authorization header) writes an audit
   entry (`authenticationFailed`) and an `auth_failure` row, in one transaction;
-- once an address has `per_address` failures inside the window, every request from it that
-  carries a key gets 429 until the oldest of them leaves the window — before the key is even
-  looked at, so guessing gains nothing;
-- once a key prefix has `per_key` failures inside the window, further *failing* attempts with
-  that prefix get 429 instead of 401 and are no longer written. A valid key is never locked out
-  by its prefix: prefixes are visible to a tenant's readers, and must not become a way to shut
-  out an administrator's key.
+- once an address has `per_address` failures inside the window, or a key prefix `per_key`,
+  every further failing attempt from that address / with that prefix gets 429 with
+  Retry-After (until the oldest counted failure leaves the window) instead of 401, and is no
+  longer written: a flood costs one read per request, never a write.
+
+The limiter works on the failure path only, so a valid key costs not one statement more and is
+never locked out — neither by its prefix (prefixes are visible to a tenant's readers and must
+not become a way to shut out an administrator's key) nor by a noisy neighbour behind the same
+address. Keys are 256-bit random tokens, so there is no guessing to slow down; the limits keep
+floods out of the audit log and tell misbehaving clients to back off.
 """
 
 from __future__ import annotations
@@ -80,24 +83,19 @@ def _recent(
     return count or 0, oldest
 
 
-def check_address(address: str, limits: AuthLimits, *, now: dt.datetime) -> None:
-    """Raise RateLimited if `address` has used up its failures (one indexed query)."""
-    count, oldest = _recent(AuthFailure.address == address, limits, now)
-    if count >= limits.per_address and oldest is not None:
-        raise RateLimited(_retry_after(oldest, limits, now), "address")
-
-
 def record_failure(
     token: str, address: str, limits: AuthLimits, *, reason: str, now: dt.datetime
 ) -> None:
-    """Audit a refused key and count it; raise RateLimited if its prefix is over the limit.
-
-    Over the limit nothing more is written, so a flood of bad keys costs one read each.
-    """
+    """Audit a refused key and count it; raise RateLimited if its address or prefix is over
+    the limit (and then write nothing)."""
     prefix = key_prefix(token)
-    count, oldest = _recent(AuthFailure.key_prefix == prefix, limits, now)
-    if count >= limits.per_key and oldest is not None:
-        raise RateLimited(_retry_after(oldest, limits, now), "key")
+    for scope, where, limit in (
+        ("address", AuthFailure.address == address[:64], limits.per_address),
+        ("key", AuthFailure.key_prefix == prefix, limits.per_key),
+    ):
+        count, oldest = _recent(where, limits, now)
+        if count >= limit and oldest is not None:
+            raise RateLimited(_retry_after(oldest, limits, now), scope)
     known = (
         ApiKey.select(ApiKey.id, ApiKey.tenant, ApiKey.revoked_at)
         .where(ApiKey.key_hash == hash_key(token.strip()))
