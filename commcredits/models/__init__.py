@@ -17,6 +17,7 @@ from commcredits.models.credits import (
     Webhook,
 )
 from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
+from commcredits.models.security import AuthFailure
 from commcredits.models.tenants import Tenant
 from commcredits.models.users import LicenseAssignment, User
 
@@ -43,12 +44,14 @@ ALL_MODELS: list[type[BaseModel]] = [
     Rate,
     MinutePool,
     CallRecord,
+    AuthFailure,
 ]
 
 __all__ = [
     "ALL_MODELS",
     "ApiKey",
     "AuditEntry",
+    "AuthFailure",
     "AutoRecharge",
     "CallRecord",
     "MinutePool",
