@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 from typing import Any
 
 import pytest
@@ -211,7 +212,7 @@ def test_tenant_b_sees_and_changes_nothing_of_tenant_a(world):
                 assert response.status_code < 500, (name, response.text)
                 body = response.text
                 for echoed in _strings(variables):  # an input echoed back is not a leak
-                    body = body.replace(echoed, "")
+                    body = re.sub(re.escape(echoed), "", body, flags=re.IGNORECASE)
                 leaked = [m for m in markers if f"\"{m}\"" in body] + (
                     ["fabrikam"] if "fabrikam" in body.lower() else []
                 )
