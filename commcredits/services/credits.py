@@ -23,7 +23,7 @@ from typing import Any
 
 import peewee
 
-from commcredits.db import tenant_lock
+from commcredits.db import db, tenant_lock
 from commcredits.models import (
     AutoRecharge,
     BillingProfile,
@@ -39,6 +39,7 @@ from commcredits.models import (
     Tenant,
     User,
 )
+from commcredits.models.base import UTCDateTimeField
 from commcredits.money import Money, minor_unit
 from commcredits.services import audit, notifications, payments, seats
 from commcredits.services.access import SYSTEM, Principal
@@ -51,6 +52,27 @@ DEFAULT_MAX_RECHARGES_PER_DAY = 5
 MAX_RECHARGES_PER_DAY = 100
 CREDITS_SKU = "MCOPSTNC"
 _CHUNK = 500
+# The hot path (open, flush) runs hand-written SQL: building peewee queries cost ~5× the
+# statements themselves. Same tables, same conversions (`_TS` is the models' datetime field).
+_TS = UTCDateTimeField()
+_ENTRY_COLUMNS = (
+    "tenant_id, seq, kind, amount_minor, postpaid_minor, balance_after_minor, currency, "
+    "reference, usage_kind, lot_id, invoice_id, period, reason, created_at"
+)
+_SPLIT_COLUMNS = "tenant_id, entry_seq, lot_id, amount_minor"
+
+
+def _insert_rows(table: str, columns: str, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join([db.param] * width) + ")"
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        db.execute_sql(
+            f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
 
 
 # -- pure rules ------------------------------------------------------------------------------
@@ -244,8 +266,8 @@ class Ledger:
         self._lots: list[_Lot] = []
         self._head = 0  # lots before it are spent
         self._balance = 0
-        self._entries: list[dict] = []
-        self._splits: list[dict] = []
+        self._entries: list[tuple] = []  # rows in _ENTRY_COLUMNS order
+        self._splits: list[tuple] = []  # rows in _SPLIT_COLUMNS order
         self._notes: list[dict] = []
         self._audits: list[dict] = []
         self._account_dirty = False
@@ -265,41 +287,57 @@ class Ledger:
         """
         self = cls()
         self.tenant, self.principal, self.now = tenant, principal, now
+        self._now_db = _TS.db_value(now)
         self.currency = tenant.currency
         self.mca = tenant.agreement_type == "MCA"
-        row = (
-            CreditAccount.select(CreditAccount, AutoRecharge)
-            .join(
-                AutoRecharge,
-                peewee.JOIN.LEFT_OUTER,
-                on=(AutoRecharge.tenant == CreditAccount.tenant),
-                attr="settings",
-            )
-            .where(CreditAccount.tenant == tenant.id)
-            .first()
-        )
+        p = db.param
+        row = db.execute_sql(
+            "SELECT a.id, a.balance_minor, a.last_entry_seq, a.last_invoice_number, "
+            "a.credit_limit_minor, s.id, s.enabled, s.recharge_minor, s.trigger_minor, "
+            "s.max_per_day, s.retry_after, s.capped_on, s.count_day, s.count_on_day, "
+            "s.updated_at FROM credit_account a LEFT OUTER JOIN auto_recharge s "
+            f"ON s.tenant_id = a.tenant_id WHERE a.tenant_id = {p}",
+            (tenant.id,),
+        ).fetchone()
         if row is None:
             self._account = _create_account(tenant, now)
             self._settings = AutoRecharge.get_or_none(AutoRecharge.tenant == tenant.id)
         else:
-            self._account = row
-            settings = getattr(row, "settings", None)
-            self._settings = settings if settings is not None and settings.id else None
-        self._balance = self._account.balance_minor
-        for lot in (
-            CreditLot.select(
-                CreditLot.id,
-                CreditLot.amount_minor,
-                CreditLot.remaining_minor,
-                CreditLot.purchased_at,
-                CreditLot.expires_at,
+            self._account = CreditAccount(
+                id=row[0],
+                tenant=tenant.id,
+                currency=tenant.currency,
+                balance_minor=row[1],
+                last_entry_seq=row[2],
+                last_invoice_number=row[3],
+                credit_limit_minor=row[4],
             )
-            .where((CreditLot.tenant == tenant.id) & (CreditLot.remaining_minor > 0))
-            .order_by(CreditLot.purchased_at, CreditLot.id)
-            .tuples()
-        ):
-            lot_id, amount, remaining, purchased_at, expires_at = lot
-            self._lots.append(_Lot(lot_id, amount, remaining, remaining, purchased_at, expires_at))
+            self._settings = None
+            if row[5] is not None:
+                self._settings = AutoRecharge(
+                    id=row[5],
+                    tenant=tenant.id,
+                    enabled=bool(row[6]),
+                    recharge_minor=row[7],
+                    trigger_minor=row[8],
+                    max_per_day=row[9],
+                    retry_after=_TS.python_value(row[10]),
+                    capped_on=row[11],
+                    count_day=row[12],
+                    count_on_day=row[13],
+                    updated_at=_TS.python_value(row[14]),
+                )
+        self._balance = self._account.balance_minor
+        lots = db.execute_sql(
+            "SELECT id, amount_minor, remaining_minor, purchased_at, expires_at FROM credit_lot "
+            f"WHERE tenant_id = {p} AND remaining_minor > 0 ORDER BY purchased_at, id",
+            (tenant.id,),
+        ).fetchall()
+        convert = _TS.python_value
+        self._lots = [
+            _Lot(lot_id, amount, remaining, remaining, convert(bought), convert(expires))
+            for lot_id, amount, remaining, bought, expires in lots
+        ]
         if self.mca:
             self._period = PostpaidPeriod.get_or_none(
                 (PostpaidPeriod.tenant == tenant.id) & (PostpaidPeriod.period == period_of(now))
@@ -458,10 +496,8 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write everything pending with a bounded number of bulk statements."""
-        for start in range(0, len(self._entries), _CHUNK):
-            LedgerEntry.insert_many(self._entries[start : start + _CHUNK]).execute()
-        for start in range(0, len(self._splits), _CHUNK):
-            DebitSplit.insert_many(self._splits[start : start + _CHUNK]).execute()
+        _insert_rows("ledger_entry", _ENTRY_COLUMNS, self._entries)
+        _insert_rows("debit_split", _SPLIT_COLUMNS, self._splits)
         changed = [lot for lot in self._lots if lot.remaining != lot.stored]
         for start in range(0, len(changed), _CHUNK):
             chunk = changed[start : start + _CHUNK]
@@ -474,12 +510,18 @@ class Ledger:
                 lot.stored = lot.remaining
         if self._entries or self._account_dirty:
             acc = self._account
-            CreditAccount.update(
-                balance_minor=self._balance,
-                last_entry_seq=acc.last_entry_seq,
-                last_invoice_number=acc.last_invoice_number,
-                updated_at=self.now,
-            ).where(CreditAccount.id == acc.id).execute()
+            p = db.param
+            db.execute_sql(
+                f"UPDATE credit_account SET balance_minor = {p}, last_entry_seq = {p}, "
+                f"last_invoice_number = {p}, updated_at = {p} WHERE id = {p}",
+                (
+                    self._balance,
+                    acc.last_entry_seq,
+                    acc.last_invoice_number,
+                    _TS.db_value(self.now),
+                    acc.id,
+                ),
+            )
             acc.balance_minor = self._balance
         if self._settings_dirty and self._settings is not None:
             self._settings.save()
@@ -557,31 +599,28 @@ class Ledger:
         self._account.last_entry_seq += 1
         seq = self._account.last_entry_seq
         self._entries.append(
-            {
-                "tenant": self.tenant.id,
-                "seq": seq,
-                "kind": kind,
-                "amount_minor": cents,
-                "postpaid_minor": postpaid,
-                "balance_after_minor": self._balance,
-                "currency": self.currency,
-                "reference": reference[:200],
-                "usage_kind": usage_kind[:32],
-                "lot": lot,
-                "invoice": invoice,
-                "period": period,
-                "reason": reason[:500],
-                "created_at": self.now,
-            }
+            (
+                self.tenant.id,
+                seq,
+                kind,
+                cents,
+                postpaid,
+                self._balance,
+                self.currency,
+                reference[:200],
+                usage_kind[:32],
+                lot,
+                invoice,
+                period,
+                reason[:500],
+                self._now_db,
+            )
         )
         return seq
 
     def _record_splits(self, seq: int, splits: list[tuple[int, int]]) -> None:
         tenant_id = self.tenant.id
-        self._splits.extend(
-            {"tenant": tenant_id, "entry_seq": seq, "lot": lot, "amount_minor": cents}
-            for lot, cents in splits
-        )
+        self._splits.extend((tenant_id, seq, lot, cents) for lot, cents in splits)
 
     def _insert_lot(self, cents: int, *, source: str, invoice_id: int | None) -> int:
         lot_id = CreditLot.insert(
