@@ -130,13 +130,25 @@ def insert_rows(model: type[peewee.Model], rows: list[dict]) -> None:
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     sqlite = is_sqlite()
 
-    def value(field: peewee.Field, raw: object) -> object:
-        converted = field.db_value(raw)
-        if sqlite and isinstance(converted, dt.datetime):
-            return converted.isoformat(" ")  # what sqlite3's default adapter would store
-        return converted
+    def converter(field: peewee.Field):
+        # Batches repeat values (the same `now`, tenant, action): convert each object once.
+        last: list[object] = [object(), None]
 
-    values = [tuple(value(f, row[n]) for f, n in zip(fields, names, strict=True)) for row in rows]
+        def convert(raw: object) -> object:
+            if raw is last[0]:
+                return last[1]
+            converted = field.db_value(raw)
+            if sqlite and isinstance(converted, dt.datetime):
+                converted = converted.isoformat(" ")  # what sqlite3's default adapter stores
+            last[0], last[1] = raw, converted
+            return converted
+
+        return convert
+
+    converters = [converter(f) for f in fields]
+    values = [
+        tuple(conv(row[n]) for conv, n in zip(converters, names, strict=True)) for row in rows
+    ]
     table = model._meta.table_name
     cursor = db.cursor()
     if sqlite:

@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
-from commcredits.models import LicenseAssignment
+from commcredits.models import LicenseAssignment, User
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.users import licenses_for_users
+
+
+async def _load_users(user_ids: list[int]) -> list[User | None]:
+    found = {u.id: u for u in User.select().where(User.id.in_(list(user_ids)))}
+    return [found.get(uid) for uid in user_ids]
 
 
 async def _load_licenses(user_ids: list[int]) -> list[list[LicenseAssignment]]:
@@ -25,6 +30,8 @@ class Loaders:
         self.licenses_by_user: DataLoader[int, list[LicenseAssignment]] = DataLoader(
             load_fn=_load_licenses
         )
+        # Ids come from services that already scoped them to the caller's tenant.
+        self.user_by_id: DataLoader[int, User | None] = DataLoader(load_fn=_load_users)
 
 
 @dataclass

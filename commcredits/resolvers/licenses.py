@@ -16,7 +16,7 @@ from commcredits.schema.directory import (
     User,
     outcome_status,
 )
-from commcredits.services import licenses
+from commcredits.services import licenses, users
 from commcredits.services.access import Permission, require_tenant
 from commcredits.services.errors import DomainError
 from commcredits.services.licenses import AddLicense, LicenseRequest
@@ -67,7 +67,9 @@ class LicenseMutation:
             request = LicenseRequest(user_ref(user_id), _adds(add_licenses), tuple(remove_licenses))
             out = licenses.assign_license(tenant, c.principal, request, now=c.now)
             return AssignLicensePayload(
-                user=User.from_row(out.user) if out.user and out.ok else None,
+                user=User.from_row(users.get_user(tenant, out.user.id))
+                if out.user and out.ok
+                else None,
                 result=LicenseAssignmentResult.from_outcome(out, what_if=False),
                 user_errors=[UserError.from_detail(d) for d in out.errors],
             )

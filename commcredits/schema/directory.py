@@ -224,10 +224,17 @@ def outcome_status(out: LicenseOutcome, *, what_if: bool) -> "LicenseResultStatu
 class LicenseAssignmentResult:
     index: int
     user_id: str = strawberry.field(description="The user reference as given.")
-    user: User | None
     status: LicenseResultStatus
     changes: list[LicenseChange]
     user_errors: list[UserError]
+    user_pk: strawberry.Private[int | None]
+
+    @strawberry.field(description="The user, when found (loaded in one query per batch).")
+    async def user(self, info: Info) -> User | None:
+        if self.user_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.user_pk)
+        return User.from_row(row) if row is not None else None
 
     @classmethod
     def from_outcome(cls, out: LicenseOutcome, *, what_if: bool) -> "LicenseAssignmentResult":
@@ -237,7 +244,7 @@ class LicenseAssignmentResult:
             user_id=str(out.request.user)
             if isinstance(out.request.user, str)
             else str(to_global_id("User", out.request.user)),
-            user=User.from_row(out.user) if out.user is not None else None,
+            user_pk=out.user.id if out.user is not None else None,
             status=status,
             changes=[
                 LicenseChange(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
@@ -50,7 +51,7 @@ class LicenseChange:
 class LicenseOutcome:
     index: int
     request: LicenseRequest
-    user: User | None = None
+    user: UserRef | None = None
     changes: list[LicenseChange] = field(default_factory=list)
     errors: list[ErrorDetail] = field(default_factory=list)
     applied: bool = False  # True once written (never for whatIf or a failed item)
@@ -76,40 +77,68 @@ def no_usage_location() -> ErrorDetail:
     )
 
 
+class UserRef(NamedTuple):
+    """The few columns of a user that license rules read (cheaper than a model object)."""
+
+    id: int
+    user_principal_name: str
+    upn_key: str
+    usage_location: str | None
+
+
+@dataclass
+class _Held:
+    row_id: int
+    disabled_plans: tuple[str, ...]
+
+
 class _TenantPicture:
     """What a batch needs, loaded once: users, their licenses, the seats left per SKU."""
 
     def __init__(self, tenant: Tenant, requests: list[LicenseRequest]):
         self.catalog = Catalog.load()
-        self.users_by_id: dict[int, User] = {}
-        self.users_by_upn: dict[str, User] = {}
+        self.users_by_id: dict[int, UserRef] = {}
+        self.users_by_upn: dict[str, UserRef] = {}
         ids = sorted({r.user for r in requests if isinstance(r.user, int)})
         upns = sorted({r.user.strip().lower() for r in requests if isinstance(r.user, str)})
+        columns = (User.id, User.user_principal_name, User.upn_key, User.usage_location)
         for chunk_ids, chunk_upns in _zip_chunks(ids, upns):
             cond = User.id.in_(chunk_ids) if chunk_ids else None
             if chunk_upns:
                 by_upn = User.upn_key.in_(chunk_upns)
                 cond = by_upn if cond is None else (cond | by_upn)
-            for user in User.select().where((User.tenant == tenant.id) & cond):
+            query = User.select(*columns).where((User.tenant == tenant.id) & cond).tuples()
+            for row in query:
+                user = UserRef(*row)
                 self.users_by_id[user.id] = user
                 self.users_by_upn[user.upn_key] = user
-        # user id -> {sku pk: disabled plan ids}; `initial` keeps the rows as loaded.
-        self.initial: dict[int, dict[int, LicenseAssignment]] = {u: {} for u in self.users_by_id}
+        # user id -> {sku pk: held row}, as loaded; `held` is what the batch has made of it.
+        self.initial: dict[int, dict[int, _Held]] = {u: {} for u in self.users_by_id}
         user_ids = list(self.users_by_id)
+        la = LicenseAssignment
         for start in range(0, len(user_ids), _CHUNK):
-            for row in LicenseAssignment.select().where(
-                LicenseAssignment.user.in_(user_ids[start : start + _CHUNK])
-            ):
-                self.initial[row.user_id][row.sku_id] = row
+            query = (
+                la.select(la.id, la.user, la.sku, la.disabled_plans)
+                .where(la.user.in_(user_ids[start : start + _CHUNK]))
+                .tuples()
+            )
+            for row_id, user_id, sku_id, disabled in query:
+                self.initial[user_id][sku_id] = _Held(row_id, tuple(disabled))
         self.held: dict[int, dict[int, tuple[str, ...]]] = {
-            uid: {sku: tuple(row.disabled_plans) for sku, row in rows.items()}
+            uid: {sku: h.disabled_plans for sku, h in rows.items()}
             for uid, rows in self.initial.items()
         }
         self.available: dict[int, int] = {}
-        for sub in Subscription.select().where(Subscription.tenant == tenant.id):
-            self.available[sub.sku_id] = sub.enabled_units - sub.consumed_units
+        for sku_id, enabled, consumed in (
+            Subscription.select(
+                Subscription.sku, Subscription.enabled_units, Subscription.consumed_units
+            )
+            .where(Subscription.tenant == tenant.id)
+            .tuples()
+        ):
+            self.available[sku_id] = enabled - consumed
 
-    def user(self, ref: int | str) -> User | None:
+    def user(self, ref: int | str) -> UserRef | None:
         if isinstance(ref, int):
             return self.users_by_id.get(ref)
         return self.users_by_upn.get(ref.strip().lower())
@@ -320,7 +349,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     cat = pic.catalog
     for uid, final in pic.held.items():
         initial = pic.initial[uid]
-        if {k: tuple(v.disabled_plans) for k, v in initial.items()} == final:
+        if {k: v.disabled_plans for k, v in initial.items()} == final:
             continue
         for sku_pk, disabled in final.items():
             row = initial.get(sku_pk)
@@ -335,16 +364,16 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
                     }
                 )
                 seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + 1
-            elif tuple(row.disabled_plans) != disabled:
-                updates.append((row.id, list(disabled)))
+            elif row.disabled_plans != disabled:
+                updates.append((row.row_id, list(disabled)))
         for sku_pk, row in initial.items():
             if sku_pk not in final:
-                delete_ids.append(row.id)
+                delete_ids.append(row.row_id)
                 seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - 1
         audits.append(
             {
                 "action": "assignLicense",
-                "target": pic.users_by_id[uid],
+                "target": ("User", uid),
                 "tenant_id": tenant.id,
                 "before": sorted(cat.by_pk[s].part_number for s in initial),
                 "after": sorted(cat.by_pk[s].part_number for s in final),
