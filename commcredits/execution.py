@@ -26,7 +26,8 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if error.path:
         body["path"] = error.path
     if original is None or isinstance(original, GraphQLError):
-        body["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED"}
+        # A validation rule may name its own code (e.g. QUERY_TOO_EXPENSIVE); keep it.
+        body["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
     elif isinstance(original, DomainError):
         detail = original.details[0]
         body["extensions"] = {"code": detail.code, "field": detail.field}

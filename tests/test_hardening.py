@@ -85,6 +85,7 @@ def test_cost_limit_counts_first_and_nested_lists(client, keys):
     assert refused.status_code == 200
     assert refused.json()["data"] is None
     assert "limit is 50000" in messages(refused)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"
     # The same document with a small page is cheap: the variables are costed, not the text.
     allowed = post(client, {"query": five, "variables": {"n": 5}}, key=keys["READER"])
     assert "errors" not in allowed.json(), allowed.json()
