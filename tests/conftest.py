@@ -31,6 +31,26 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "backends(*kinds): run only on these database backends ('sqlite', 'postgresql'); the "
+        "other backend's case is deselected, not skipped (nothing is hidden in a skip count)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("backend") if callspec else None
+        (drop if marker and kind and kind not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 class FrozenClock:
     """A clock tests move by hand: time is a parameter, never a sleep."""
 

@@ -423,9 +423,8 @@ def test_failures_with_one_key_prefix_are_limited_but_never_lock_out_the_real_ke
     assert AuthFailure.select().where(AuthFailure.key_prefix == real[:10]).count() == 2
 
 
+@pytest.mark.backends("sqlite")
 def test_a_real_server_refuses_big_and_chunked_bodies_with_413(db_url, backend, tmp_path):
-    if backend["kind"] != "sqlite":
-        pytest.skip("HTTP handling is the same on both databases")
     import httpx
 
     from tests.live_server import live_server

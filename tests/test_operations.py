@@ -103,9 +103,8 @@ def test_one_json_line_per_request_with_id_tenant_operation_duration_status(
     assert second["status"] == 400 and second["tenant"] is None
 
 
+@pytest.mark.backends("sqlite")
 def test_serve_writes_json_lines(db_url, keys, tmp_path, backend):
-    if backend["kind"] != "sqlite":
-        pytest.skip("one live server run is enough; the PostgreSQL one is the workers test")
     with live_server(db_url, tmp_path) as server:
         headers = {"Authorization": f"Bearer {keys['READER']}"}
         r = httpx.post(server.url + "/graphql", json={"query": VIEWER}, headers=headers)
@@ -135,9 +134,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.backends("postgresql")
 def test_serve_with_two_workers_on_postgresql(db_url, keys, tmp_path, backend):
-    if backend["kind"] != "postgresql":
-        pytest.skip("--workers is for PostgreSQL deployments")
     with live_server(db_url, tmp_path, workers=2) as server:
         deadline = time.monotonic() + 20
         while len(_children(server.process.pid)) < 2 and time.monotonic() < deadline:
@@ -159,9 +157,8 @@ def test_serve_with_two_workers_on_postgresql(db_url, keys, tmp_path, backend):
     assert pids  # each worker logs with its own pid (which one served is the kernel's choice)
 
 
+@pytest.mark.backends("sqlite")
 def test_sigterm_lets_an_in_flight_request_finish(db_url, keys, tmp_path, backend):
-    if backend["kind"] != "sqlite":
-        pytest.skip("the slow request is made by holding SQLite's write lock")
     path = db_url.removeprefix("sqlite:///")
     with live_server(db_url, tmp_path) as server:
         headers = {"Authorization": f"Bearer {keys['GLOBAL_ADMIN']}"}
@@ -207,11 +204,10 @@ def test_sigterm_lets_an_in_flight_request_finish(db_url, keys, tmp_path, backen
 # --- backup and restore --------------------------------------------------------------------
 
 
+@pytest.mark.backends("sqlite")
 def test_backup_change_restore_sees_the_old_state(
     db_url, tenant, clock, tmp_path, monkeypatch, client, keys, backend
 ):
-    if backend["kind"] != "sqlite":
-        pytest.skip("backup/restore are built in for SQLite; PostgreSQL uses pg_dump")
     monkeypatch.setenv("COMMCREDITS_DATABASE_URL", db_url)
     add_users(tenant, clock(), [("ada", "DE")])
     target = tmp_path / "backups" / "before.db"
