@@ -232,10 +232,15 @@ def _operator_tenant(info: Info, tenant_id: str) -> TenantRow:
     return tenant
 
 
-def _money_arg(tenant: TenantRow, amount: Decimal, currency: str | None) -> MoneyValue | Decimal:
-    if currency is None:
-        return amount
-    return MoneyValue(amount, currency.strip().upper()) if currency.strip() else amount
+def _money_arg(tenant: TenantRow, amount: Decimal, currency: str | None) -> Decimal:
+    """The amount, after checking an explicitly given currency is the tenant's."""
+    if currency is not None and currency.strip().upper() != tenant.currency:
+        raise DomainError(
+            "CURRENCY_MISMATCH",
+            f"This tenant is billed in {tenant.currency}, not {currency.strip()[:3]!r}.",
+            "currency",
+        )
+    return amount
 
 
 @strawberry.type
