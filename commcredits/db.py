@@ -121,11 +121,20 @@ def insert_rows(model: type[peewee.Model], rows: list[dict]) -> None:
 
     peewee's `insert_many` builds SQL value by value, which costs more than the database does
     for large batches; this builds the statement once and lets the driver bind the rows.
-    Every row must have the same keys (field names).
+    Every row must have the same keys (field names); fields left out take their defaults.
     """
     if not rows:
         return
     names = list(rows[0])
+    # Like peewee's insert_many: fields left out take their Python-side default.
+    defaults = {
+        f.name: f.default
+        for f in model._meta.sorted_fields
+        if f.name not in rows[0] and f.default is not None and not f.primary_key
+    }
+    if defaults:
+        names += list(defaults)
+        rows = [row | {n: (d() if callable(d) else d) for n, d in defaults.items()} for row in rows]
     fields = [model._meta.fields[name] for name in names]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     sqlite = is_sqlite()
