@@ -50,7 +50,8 @@ TOGGLED = 200  # users whose Audio Conferencing the clients add and remove
 RECORD_CALLS = """mutation($items: [CallRecordInput!]!) {
   recordCalls(items: $items) { summary { __typename } userErrors { code } } }"""
 PURCHASE = """mutation($amount: Decimal!, $key: String!) {
-  purchaseCredits(amount: $amount, idempotencyKey: $key) { invoice { number } userErrors { code } } }"""
+  purchaseCredits(amount: $amount, idempotencyKey: $key) {
+    invoice { number } userErrors { code } } }"""
 ASSIGN = """mutation($items: [AssignLicenseItemInput!]!) {
   assignLicenses(items: $items) { summary { applied unchanged failed } userErrors { code } } }"""
 READ = """query { tenant { name } users(first: 50, filter: {hasLicense: "MCOPSTNC"}) {
@@ -216,7 +217,8 @@ def main() -> int:
         key = seed(url)
         port = free_port()
         env = dict(os.environ, COMMCREDITS_DATABASE_URL=url, COMMCREDITS_LOG_LEVEL="WARNING")
-        log = tempfile.NamedTemporaryFile(prefix="load-server-", suffix=".log", delete=False)
+        log = Path(tempfile.gettempdir()) / f"load-server-{os.getpid()}.log"
+        log_file = log.open("w")  # the server's output, for when it does not come up
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -229,8 +231,8 @@ def main() -> int:
                 str(args.workers),
             ],
             env=env,
-            stdout=log,
-            stderr=log,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=ROOT,
         )
@@ -242,7 +244,7 @@ def main() -> int:
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise SystemExit("server did not come up; see " + log.name)
+            raise SystemExit(f"server did not come up; see {log}")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
             setup = http.post(
                 "/graphql",
@@ -293,7 +295,7 @@ def main() -> int:
             cwd=ROOT,
             timeout=300,
         )
-        print("commcredits audit (exit %d):" % audit.returncode)
+        print(f"commcredits audit (exit {audit.returncode}):")
         print(audit.stdout.rstrip())
         database.bind(url)
         with database.db.connection_context():
