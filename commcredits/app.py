@@ -13,11 +13,14 @@ Anything unexpected is masked: the client sees the request id, the log has the t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import anyio
@@ -262,7 +265,37 @@ def create_app(
             return JSONResponse({"status": "migrations pending", "pending": waiting}, 503)
         return JSONResponse({"status": "ready"})
 
+    def deliver_once() -> None:
+        from commcredits.services import webhooks
+
+        with database.db.connection_context():
+            webhooks.deliver_due(now=clock())
+
+    async def deliver_forever() -> None:
+        # The outbox: notifications are written with the money, delivered here after commit.
+        # Rows are claimed with a lease (SKIP LOCKED on PostgreSQL), so every worker may run it.
+        while True:
+            try:
+                await anyio.to_thread.run_sync(deliver_once)
+            except Exception:  # a bad run is logged; the next one tries again
+                log.exception("webhook delivery run failed")
+            await asyncio.sleep(settings.webhook_interval)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = None
+        if settings.webhook_interval > 0:
+            task = asyncio.create_task(deliver_forever())
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),

@@ -13,6 +13,7 @@ class Settings:
     database_url: str
     max_body_bytes: int
     log_level: str
+    webhook_interval: float = 5.0  # seconds between outbox delivery runs in `serve`; 0: off
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -20,4 +21,5 @@ class Settings:
             database_url=os.environ.get("COMMCREDITS_DATABASE_URL", DEFAULT_DATABASE_URL),
             max_body_bytes=int(os.environ.get("COMMCREDITS_MAX_BODY_BYTES", 5 * 1024 * 1024)),
             log_level=os.environ.get("COMMCREDITS_LOG_LEVEL", "INFO"),
+            webhook_interval=float(os.environ.get("COMMCREDITS_WEBHOOK_INTERVAL", "5")),
         )

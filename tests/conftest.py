@@ -26,6 +26,8 @@ from commcredits.services import catalog
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.tenants import create_tenant
 
+# Test apps and servers deliver webhooks only where a test asks for it.
+os.environ.setdefault("COMMCREDITS_WEBHOOK_INTERVAL", "0")
 PG_URL = os.environ.get("COMMCREDITS_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 # Tables the migrations fill with large seed data (the SAMPLE rate card): kept between

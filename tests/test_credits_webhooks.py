@@ -134,3 +134,33 @@ def credits_lock(tenant):
     from commcredits.db import tenant_lock
 
     return tenant_lock(tenant.id)
+
+
+def test_the_served_app_delivers_the_outbox_by_itself(db_url, tenant, keys, clock, receiver):
+    import dataclasses
+    import time
+
+    from starlette.testclient import TestClient
+
+    from commcredits.app import create_app
+    from commcredits.config import Settings
+    from tests.conftest import Api
+
+    settings = dataclasses.replace(Settings.from_env(), webhook_interval=0.05)
+    app = create_app(settings=settings, clock=clock, bind_database=False)
+    with TestClient(app) as client:
+        api = Api(client, keys["BILLING_ADMIN"])
+        api(SET_WEBHOOK, {"url": receiver.url})
+        # Saving settings while the balance (0) is below the trigger recharges: a notification.
+        out = api(
+            'mutation { configureAutoRecharge(enabled: true, rechargeAmount: "50.00", '
+            'triggerBalance: "10.00") { userErrors { code } } }'
+        )
+        assert out["configureAutoRecharge"]["userErrors"] == []
+        deadline = time.monotonic() + 10
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert receiver.requests, "the app's delivery loop posted nothing"
+    headers, body = receiver.requests[0]
+    assert headers["X-Commcredits-Event"] == "RECHARGE_SUCCEEDED"
+    assert json.loads(body)["kind"] == "RECHARGE_SUCCEEDED"
