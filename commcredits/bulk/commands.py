@@ -289,7 +289,8 @@ def _applied(changes: str, what_if: bool) -> tuple[str, str, str]:
         if actions == {"REMOVED"}
         else "Updated"
     )
-    message = "; ".join(f"{sku} {action.lower()}" for sku, action in done)
+    verb = "would be " if what_if else ""
+    message = "; ".join(f"{sku} {verb}{action.lower()}" for sku, action in done)
     result = (_status(name, what_if), "", message)
     if len(_APPLIED_CACHE) < 10_000:
         _APPLIED_CACHE[(changes, what_if)] = result
