@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -28,9 +29,20 @@ from graphql import (
     GraphQLUnionType,
 )
 
-from commcredits.models import ALL_MODELS, ApiKey, AuditEntry, Subscription, Tenant, User
+from commcredits.models import (
+    ALL_MODELS,
+    ApiKey,
+    AuditEntry,
+    CallRecord,
+    CreditLot,
+    Invoice,
+    Subscription,
+    Tenant,
+    User,
+)
 from commcredits.schema.common import to_global_id
 from commcredits.schema.root import schema
+from commcredits.services import credits, rating
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from tests.conftest import Api
 from tests.helpers import add_users, buy, other_tenant
@@ -168,6 +180,16 @@ def world(tenant, clock, client, keys):
     buy(northwind, now, MCOEV=5)
     add_users(northwind, now, [("zulu", "US")], domain="northwind.example")
     _, b_key = create_api_key(SYSTEM, role=Role.GLOBAL_ADMIN, tenant=northwind, now=now)
+    credits.purchase_credits(tenant, SYSTEM, Decimal("100"), idempotency_key="a-1", now=now)
+    call = rating.CallInput(
+        call_id="alpha-call-1",
+        user="alpha@fabrikam.example",
+        started_at=now,
+        duration_seconds=90,
+        destination="+33142345678",
+        call_type="INTERNATIONAL",
+    )
+    rating.record_calls(tenant, SYSTEM, [call], now=now)
     alpha = User.get(User.user_principal_name == "alpha@fabrikam.example")
     ids = [
         str(to_global_id("User", alpha.id)),
@@ -177,8 +199,12 @@ def world(tenant, clock, client, keys):
         str(to_global_id("SubscribedSku", Subscription.get(Subscription.tenant == tenant.id).id)),
         str(to_global_id("AuditEntry", AuditEntry.get(AuditEntry.tenant == tenant.id).id)),
         "Fabrikam",
+        str(to_global_id("Invoice", Invoice.get(Invoice.tenant == tenant.id).id)),
+        str(to_global_id("CreditLot", CreditLot.get(CreditLot.tenant == tenant.id).id)),
+        str(to_global_id("CallRecord", CallRecord.get(CallRecord.tenant == tenant.id).id)),
+        "alpha-call-1",
     ]
-    markers = [ids[0], *ids[2:6]]  # and the name, case-insensitively
+    markers = [ids[0], *ids[2:6], *ids[7:]]  # and the name, case-insensitively
     return {"a": a, "b": Api(client, b_key), "ids": ids, "markers": markers, "tenant": tenant}
 
 
@@ -213,7 +239,7 @@ def test_tenant_b_sees_and_changes_nothing_of_tenant_a(world):
                 body = response.text
                 for echoed in _strings(variables):  # an input echoed back is not a leak
                     body = re.sub(re.escape(echoed), "", body, flags=re.IGNORECASE)
-                leaked = [m for m in markers if f"\"{m}\"" in body] + (
+                leaked = [m for m in markers if f'"{m}"' in body] + (
                     ["fabrikam"] if "fabrikam" in body.lower() else []
                 )
                 assert not leaked, f"{kind} {name} with {variables} leaked {leaked}: {body[:400]}"

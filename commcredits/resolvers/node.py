@@ -19,7 +19,35 @@ from commcredits.services.access import Permission, Principal, require
 from commcredits.services.errors import DomainError
 
 
-def _resolve(principal: Principal, type_name: str, pk: int) -> Node | None:
+# Tenant-owned objects that resolve the same way: the row, scoped to the caller's tenant.
+def _tenant_rows(now):  # noqa: ANN001, ANN202 - a small table of (model, mapper)
+    from commcredits.models import CallRecord as CallRecordRow
+    from commcredits.models import CreditLot as CreditLotRow
+    from commcredits.models import Invoice as InvoiceRow
+    from commcredits.models import LedgerEntry as LedgerEntryRow
+    from commcredits.models import Notification as NotificationRow
+    from commcredits.schema.credits import CreditLot, CreditTransaction, Invoice, Notification
+    from commcredits.schema.rating import CallRecord
+    from commcredits.services.rating import RatedCall
+
+    return {
+        "CreditLot": (CreditLotRow, lambda row: CreditLot.from_row(row, now)),
+        "Invoice": (InvoiceRow, Invoice.from_row),
+        "CreditTransaction": (LedgerEntryRow, CreditTransaction.from_row),
+        "Notification": (NotificationRow, Notification.from_row),
+        "CallRecord": (CallRecordRow, lambda row: CallRecord.from_call(RatedCall.from_row(row))),
+    }
+
+
+def _shared_rows():  # noqa: ANN202 - the rate cards are the same for every tenant
+    from commcredits.models import Rate as RateRow
+    from commcredits.models import RateCard as RateCardRow
+    from commcredits.schema.rating import Rate, RateCard
+
+    return {"RateCard": (RateCardRow, RateCard.from_row), "Rate": (RateRow, Rate.from_row)}
+
+
+def _resolve(principal: Principal, type_name: str, pk: int, now) -> Node | None:  # noqa: ANN001
     tenant_id = principal.tenant.id if principal.tenant else None
     scoped = not principal.is_operator  # operators see across tenants
     if type_name == "User":
@@ -51,6 +79,17 @@ def _resolve(principal: Principal, type_name: str, pk: int) -> Node | None:
         query = AuditEntryRow.select().where(AuditEntryRow.id == pk)
         row = query.where(AuditEntryRow.tenant == tenant_id).first() if scoped else query.first()
         return AuditEntry.from_row(row) if row else None
+    owned = _tenant_rows(now).get(type_name)
+    if owned is not None:
+        model, to_node = owned
+        query = model.select().where(model.id == pk)
+        row = query.where(model.tenant == tenant_id).first() if scoped else query.first()
+        return to_node(row) if row else None
+    shared = _shared_rows().get(type_name)
+    if shared is not None:
+        model, to_node = shared
+        row = model.get_or_none(model.id == pk)
+        return to_node(row) if row else None
     return None
 
 
@@ -62,4 +101,4 @@ class NodeQuery:
         decoded = from_global_id(id)
         if decoded is None or not decoded[1].isdigit():
             return None
-        return _resolve(principal, decoded[0], int(decoded[1]))
+        return _resolve(principal, decoded[0], int(decoded[1]), ctx(info).now)
