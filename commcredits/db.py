@@ -6,9 +6,8 @@ models and queries run on both.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -116,17 +115,43 @@ def is_sqlite() -> bool:
     return isinstance(db.obj, peewee.SqliteDatabase)
 
 
-def insert_rows(model: type[peewee.Model], rows: list[dict]) -> None:
-    """Insert many rows with one prepared statement (hot paths: license batches, audit, calls).
+def insert_values(
+    table: str, columns: Sequence[str], rows: list[tuple], *, returning: Sequence[str] = ()
+) -> list[tuple]:
+    """Insert rows of database-ready values: one multi-row INSERT per chunk, the SQL text built
+    once per chunk. With `returning`, those columns of the new rows (in no particular order).
 
-    peewee's `insert_many` builds SQL value by value, which costs more than the database does
-    for large batches; this builds the statement once and lets the driver bind the rows.
-    Every row must have the same keys (field names); fields left out take their defaults.
+    The hot paths (license batches, ledger flushes, rated calls, audit) use this: peewee's
+    `insert_many` builds its SQL value by value, which costs more than the database does.
     """
     if not rows:
-        return
+        return []
+    width = len(columns)
+    per_chunk = max(1, min(500, 30_000 // width))  # under SQLite's variable limit
+    one_row = "(" + ", ".join([db.obj.param] * width) + ")"
+    head = f'INSERT INTO "{table}" (' + ", ".join(f'"{c}"' for c in columns) + ") VALUES "
+    tail = " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else ""
+    found: list[tuple] = []
+    for start in range(0, len(rows), per_chunk):
+        chunk = rows[start : start + per_chunk]
+        params = [value for row in chunk for value in row]
+        cursor = db.execute_sql(head + ", ".join([one_row] * len(chunk)) + tail, params)
+        if returning:
+            found.extend(cursor.fetchall())
+    return found
+
+
+def insert_rows(
+    model: type[peewee.Model], rows: list[dict], *, returning: Sequence[str] = ()
+) -> list[tuple]:
+    """`insert_values` for model rows given as dicts of field name → Python value.
+
+    Every row must have the same keys; fields left out take their defaults (as with
+    `insert_many`), and values go through each field's `db_value`, as peewee would send them.
+    """
+    if not rows:
+        return []
     names = list(rows[0])
-    # Like peewee's insert_many: fields left out take their Python-side default.
     defaults = {
         f.name: f.default
         for f in model._meta.sorted_fields
@@ -136,40 +161,24 @@ def insert_rows(model: type[peewee.Model], rows: list[dict]) -> None:
         names += list(defaults)
         rows = [row | {n: (d() if callable(d) else d) for n, d in defaults.items()} for row in rows]
     fields = [model._meta.fields[name] for name in names]
-    columns = ", ".join(f'"{f.column_name}"' for f in fields)
-    sqlite = is_sqlite()
 
-    def converter(field: peewee.Field):
-        # Batches repeat values (the same `now`, tenant, action): convert each object once.
-        last: list[object] = [object(), None]
-
-        def convert(raw: object) -> object:
-            if raw is last[0]:
-                return last[1]
-            converted = field.db_value(raw)
-            if sqlite and isinstance(converted, dt.datetime):
-                converted = converted.isoformat(" ")  # what sqlite3's default adapter stores
-            last[0], last[1] = raw, converted
-            return converted
-
-        return convert
-
-    converters = [converter(f) for f in fields]
-    values = [
-        tuple(conv(row[n]) for conv, n in zip(converters, names, strict=True)) for row in rows
-    ]
-    table = model._meta.table_name
-    cursor = db.cursor()
-    if sqlite:
-        sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))})'
-        _record(sql)
-        cursor.executemany(sql, values)
-    else:
-        from psycopg2.extras import execute_values
-
-        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
-        _record(sql)
-        execute_values(cursor, sql, values, page_size=1000)
+    # Column by column: batches repeat values (the same `now`, tenant, action), so each run of
+    # one object is converted once.
+    columns = []
+    for name, field in zip(names, fields, strict=True):
+        convert, out = field.db_value, []
+        last_raw: object = object()
+        last: object = None
+        for row in rows:
+            raw = row[name]
+            if raw is not last_raw:
+                last_raw, last = raw, convert(raw)
+            out.append(last)
+        columns.append(out)
+    values = list(zip(*columns, strict=True))
+    return insert_values(
+        model._meta.table_name, [f.column_name for f in fields], values, returning=returning
+    )
 
 
 def _record(sql: str) -> None:

@@ -23,6 +23,20 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 40.0  # above the server's 30 s graceful shutdown
 
 
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (a server's worker processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -26,25 +25,12 @@ from commcredits.models import CallRecord, CreditLot, DebitSplit, LedgerEntry
 from commcredits.services import credits
 from commcredits.services.access import SYSTEM
 from tests.helpers import add_users, buy
-from tests.live_server import live_server
+from tests.live_server import children, live_server
 
 RECORD = """mutation($items: [CallRecordInput!]!) { recordCalls(items: $items) {
   results { status reason duplicate } summary { __typename } userErrors { code } } }"""
 PURCHASE = """mutation($key: String!) { purchaseCredits(amount: "25.00", idempotencyKey: $key) {
   invoice { number } lot { id } userErrors { code } } }"""
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _connect(db_url: str):
@@ -102,7 +88,7 @@ def _kill_while_blocked(server, db_url: str, table: str, send) -> dict:
             time.sleep(0.01)
         else:
             pytest.fail(f"the batch never reached its write to {table}")
-        workers = _children(server.process.pid)
+        workers = children(server.process.pid)
         assert workers
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
@@ -116,7 +102,7 @@ def _kill_while_blocked(server, db_url: str, table: str, send) -> dict:
 def _wait_for_workers(server, n: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if len(_children(server.process.pid)) >= n:
+        if len(children(server.process.pid)) >= n:
             try:
                 if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
                     return

@@ -9,7 +9,6 @@ import sqlite3
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from commcredits.migrate import migrate
 from commcredits.models import User
 from tests.conftest import Api
 from tests.helpers import add_users
-from tests.live_server import free_port, live_server
+from tests.live_server import children, free_port, live_server
 
 VIEWER = "query Who { viewer { role tenant { name } } }"
 CREATE_USER = """mutation Add($upn: String!) { createUser(input: {userPrincipalName: $upn})
@@ -121,26 +120,13 @@ def test_serve_writes_json_lines(db_url, keys, tmp_path, backend):
 # --- workers and graceful shutdown ---------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.backends("postgresql")
 def test_serve_with_two_workers_on_postgresql(db_url, keys, tmp_path, backend):
     with live_server(db_url, tmp_path, workers=2) as server:
         deadline = time.monotonic() + 20
-        while len(_children(server.process.pid)) < 2 and time.monotonic() < deadline:
+        while len(children(server.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(_children(server.process.pid)) >= 2
+        assert len(children(server.process.pid)) >= 2
         headers = {"Authorization": f"Bearer {keys['GLOBAL_ADMIN']}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=10) as http:
             for i in range(20):

@@ -23,7 +23,7 @@ from typing import Any
 
 import peewee
 
-from commcredits.db import db, tenant_lock
+from commcredits.db import db, insert_values, tenant_lock
 from commcredits.models import (
     AutoRecharge,
     BillingProfile,
@@ -58,21 +58,8 @@ _TS = UTCDateTimeField()
 _ENTRY_COLUMNS = (
     "tenant_id, seq, kind, amount_minor, postpaid_minor, balance_after_minor, currency, "
     "reference, usage_kind, lot_id, invoice_id, period, reason, created_at"
-)
-_SPLIT_COLUMNS = "tenant_id, entry_seq, lot_id, amount_minor"
-
-
-def _insert_rows(table: str, columns: str, rows: list[tuple]) -> None:
-    if not rows:
-        return
-    width = len(rows[0])
-    one = "(" + ", ".join([db.param] * width) + ")"
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        db.execute_sql(
-            f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * len(chunk)),
-            [value for row in chunk for value in row],
-        )
+).split(", ")
+_SPLIT_COLUMNS = ("tenant_id", "entry_seq", "lot_id", "amount_minor")
 
 
 # -- pure rules ------------------------------------------------------------------------------
@@ -496,8 +483,8 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write everything pending with a bounded number of bulk statements."""
-        _insert_rows("ledger_entry", _ENTRY_COLUMNS, self._entries)
-        _insert_rows("debit_split", _SPLIT_COLUMNS, self._splits)
+        insert_values("ledger_entry", _ENTRY_COLUMNS, self._entries)
+        insert_values("debit_split", _SPLIT_COLUMNS, self._splits)
         changed = [lot for lot in self._lots if lot.remaining != lot.stored]
         for start in range(0, len(changed), _CHUNK):
             chunk = changed[start : start + _CHUNK]

@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import peewee
-
-from commcredits.db import db, tenant_lock
+from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
 from commcredits.services import audit
@@ -495,33 +493,6 @@ def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
         },
         now=now,
     )
-
-
-def insert_rows(
-    model: type[peewee.Model], rows: list[dict[str, Any]], *, returning: tuple[str, ...] = ()
-) -> list[tuple]:
-    """`insert_many` for the hot path: one multi-row INSERT per 500 rows, with the SQL text
-    built once per chunk instead of once per value (peewee's builder costs more than SQLite).
-    Values go through each field's `db_value`, exactly as peewee would send them. With
-    `returning`, the given columns of the inserted rows (in no particular order)."""
-    if not rows:
-        return []
-    names = list(rows[0])
-    fields = [model._meta.fields[name] for name in names]
-    converters = [f.db_value for f in fields]
-    columns = ", ".join(f'"{f.column_name}"' for f in fields)
-    one_row = "(" + ", ".join([db.obj.param] * len(fields)) + ")"
-    head = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES '
-    tail = " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else ""
-    pairs = list(zip(names, converters, strict=True))
-    found: list[tuple] = []
-    for start in range(0, len(rows), _CHUNK):
-        part = rows[start : start + _CHUNK]
-        params = [convert(row[name]) for row in part for name, convert in pairs]
-        cursor = db.execute_sql(head + ", ".join([one_row] * len(part)) + tail, params)
-        if returning:
-            found.extend(cursor.fetchall())
-    return found
 
 
 def record_call(
