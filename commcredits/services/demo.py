@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from commcredits.models import Tenant
-from commcredits.services import licenses, seats, tenants, users
+from commcredits.services import credits, licenses, rating, seats, tenants, users
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.licenses import AddLicense, LicenseRequest
 
@@ -38,6 +39,18 @@ _PEOPLE = [
     ("nestor.wilke", "Nestor Wilke", "Operations", "DE", ()),
     ("patti.fernandez", "Patti Fernandez", "Executive", None, ()),
     ("pradeep.gupta", "Pradeep Gupta", "Finance", "BR", ()),
+]
+
+# (caller, destination, call type): pool minutes, calls charged to credits, and one blocked.
+_DEMO_CALLS = [
+    ("adele.vance", "+493012345678", "DOMESTIC"),
+    ("adele.vance", "+33142345678", "INTERNATIONAL"),
+    ("allan.deyoung", "+14155550123", "INTERNATIONAL"),
+    ("debra.berger", "+81312345678", "INTERNATIONAL"),
+    ("debra.berger", "+4989123456", "DOMESTIC"),
+    ("bianca.pisani", "+442071234567", "CONFERENCE_DIAL_OUT"),
+    ("cameron.white", "+498001234567", "TOLL_FREE_INBOUND"),
+    ("alex.wilber", "+4915112345678", "DOMESTIC"),
 ]
 
 _SEATS = {
@@ -81,6 +94,36 @@ def seed_demo(*, now: dt.datetime) -> tuple[Tenant, dict[str, str] | None]:
             add = tuple(AddLicense(s) for s in skus)
             requests.append(LicenseRequest(user=f"{alias}@contoso.example", add=add))
     licenses.assign_licenses(tenant, SYSTEM, requests, now=now)
+    # The seed page's steps 2 and 3: fund credits (which adds Communication Credits seats),
+    # turn on auto-recharge, give the calling users the credits license, and rate a few calls.
+    credits.purchase_credits(
+        tenant, SYSTEM, Decimal("200.00"), idempotency_key="demo-seed", now=now
+    )
+    credits.configure_auto_recharge(
+        tenant,
+        SYSTEM,
+        enabled=True,
+        recharge_amount=Decimal("100.00"),
+        trigger_balance=Decimal("20.00"),
+        now=now,
+    )
+    callers = [f"{alias}@contoso.example" for alias, *_, skus in _PEOPLE if skus]
+    credits_license = (AddLicense("MCOPSTNC"),)
+    licenses.assign_licenses(
+        tenant, SYSTEM, [LicenseRequest(u, credits_license) for u in callers], now=now
+    )
+    calls = [
+        rating.CallInput(
+            call_id=f"demo-{i}",
+            user=f"{alias}@contoso.example",
+            started_at=now - dt.timedelta(hours=i + 1),
+            duration_seconds=60 * (i + 2) + 17,
+            destination=destination,
+            call_type=call_type,
+        )
+        for i, (alias, destination, call_type) in enumerate(_DEMO_CALLS)
+    ]
+    rating.record_calls(tenant, SYSTEM, calls, now=now)
     _, operator_key = create_api_key(
         SYSTEM, role=Role.OPERATOR, tenant=None, name="demo operator", now=now
     )
