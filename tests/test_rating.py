@@ -378,6 +378,54 @@ def test_authorization_reasons(api, office, clock):
     assert ask("payg", "+442071234567")["maxMinutesAffordable"] == 1  # 0.02 / 0.018
 
 
+def test_authorization_counts_the_auto_recharges_the_day_allows(api, office, clock):
+    def ask():
+        return api(AUTHORIZE, {"u": upn("payg"), "d": "+447700900123", "t": "DOMESTIC"})
+
+    record(api, call("big", "payg", "+447700900123", "DOMESTIC", 370 * 60))  # 0.02 left
+    assert ask()["authorizeCall"]["allowed"] is False
+    credits.configure_auto_recharge(
+        office,
+        SYSTEM,
+        enabled=True,
+        recharge_amount=Decimal("5.00"),
+        trigger_balance=Decimal("0.00"),
+        max_recharges_per_day=2,
+        now=clock(),
+    )
+    out = ask()["authorizeCall"]
+    # 0.02 + 2 × 5.00 the cap still allows, at 0.054 a minute: 185 minutes; the balance is shown
+    assert (out["allowed"], out["creditsLeft"], out["maxMinutesAffordable"]) == (True, "0.02", 185)
+    # and the call is indeed rated, paid by a recharge
+    rated = record(api, call("after", "payg", "+447700900123", "DOMESTIC", 60 * 60))
+    assert rated["results"][0]["status"] == "RATED"
+
+
+def test_authorization_of_an_mca_tenant_uses_its_credit_limit(db_url, clock, client):
+    from commcredits.services.access import Role, create_api_key
+    from commcredits.services.tenants import create_tenant
+    from tests.conftest import Api
+
+    now = clock()
+    rates.ensure_sample_card(SYSTEM, now=now)
+    mca = create_tenant(
+        SYSTEM, name="Contoso MCA", country="DE", currency="EUR", agreement_type="MCA", now=now
+    )
+    add_users(mca, now, [("m", "GB")], domain="contoso.example")
+    buy(mca, now, MCOEV=1, MCOPSTN_PAYG_1=1, MCOPSTNC=1)
+    plan = (AddLicense("MCOEV"), AddLicense("MCOPSTN_PAYG_1"), AddLicense("MCOPSTNC"))
+    licenses.assign_license(mca, SYSTEM, LicenseRequest("m@contoso.example", plan), now=now)
+    api = Api(client, create_api_key(SYSTEM, role=Role.READER, tenant=mca, now=now)[1])
+
+    def ask():
+        variables = {"u": "m@contoso.example", "d": "+442071234567", "t": "DOMESTIC"}
+        return api(AUTHORIZE, variables)["authorizeCall"]
+
+    assert (ask()["allowed"], ask()["reason"]) == (False, "INSUFFICIENT_BALANCE")  # no limit
+    credits.set_credit_limit(mca, SYSTEM, Decimal("1.00"), now=now)
+    assert (ask()["allowed"], ask()["maxMinutesAffordable"]) == (True, 55)  # 1.00 / 0.018
+
+
 def test_authorize_call_bad_destination_is_an_error(api, office):
     errors = api.errors(AUTHORIZE, {"u": upn("de1"), "d": "12345", "t": "DOMESTIC"})
     assert errors[0]["extensions"]["code"] == "INVALID_DESTINATION"

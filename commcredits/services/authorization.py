@@ -2,8 +2,9 @@
 
 The same rules as rating, read-only: the licences for the call type, the pool the call would
 draw from, the card's price and the credit balance. `maxMinutesAffordable` = pool minutes left
-+ whole minutes the balance buys at the price (at most 24 hours). The balance is the one the
-ledger reports; a pending auto-recharge is not counted in advance.
++ whole minutes the spendable credit buys at the price (at most 24 hours): the balance plus
+the auto-recharges today's cap still allows, or for an MCA tenant the rest of the month's
+credit limit. `creditsLeft` is the balance itself.
 """
 
 from __future__ import annotations
@@ -112,8 +113,11 @@ def authorize_call(
         return answer(NO_RATE, pool_left, None, None, pool_left)
     price = price_from_micros(rate.price_micros)
     with tenant_lock(tenant.id):
-        balance = _open_ledger(tenant, now=now, principal=principal).balance().amount
+        ledger = _open_ledger(tenant, now=now, principal=principal)
+        balance, spendable = ledger.balance().amount, ledger.spendable().amount
     if rate.price_micros == 0:
         return answer(None, pool_left, balance, price, MAX_MINUTES)
-    affordable = int(max(balance, Decimal(0)) * MICROS // rate.price_micros)
+    # What a call may spend: the balance, plus the auto-recharges the day still allows (or,
+    # for an MCA tenant, what is left of the month's credit limit).
+    affordable = int(max(spendable, Decimal(0)) * MICROS // rate.price_micros)
     return answer(INSUFFICIENT_BALANCE, pool_left, balance, price, pool_left + affordable)

@@ -363,6 +363,20 @@ class Ledger:
     def postpaid_used(self) -> Money:
         return self.money(self._period.used_minor if self._period is not None else 0)
 
+    def spendable(self) -> Money:
+        """What debits could take now: the balance plus the auto-recharges today's cap still
+        allows (prepaid), or what is left of this month's credit limit (MCA)."""
+        if self.mca:
+            limit = self.credit_limit
+            if limit is None:
+                return self.money(0)
+            return self.money(max(0, limit.minor - self.postpaid_used.minor))
+        extra = 0
+        if self.auto_recharge_enabled and not self._paused():
+            s = self._settings
+            extra = max(0, s.max_per_day - self.recharges_today) * s.recharge_minor
+        return self.money(self._balance + extra)
+
     # -- rules --------------------------------------------------------------------------------
     def debit(self, amount: Money, *, reference: str, kind: str = "CALL") -> DebitResult:
         """Spend `amount` FIFO over the lots, all or nothing (see the module docstring)."""
