@@ -164,3 +164,33 @@ def test_the_served_app_delivers_the_outbox_by_itself(db_url, tenant, keys, cloc
     headers, body = receiver.requests[0]
     assert headers["X-Commcredits-Event"] == "RECHARGE_SUCCEEDED"
     assert json.loads(body)["kind"] == "RECHARGE_SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "https://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+    ],
+)
+def test_internal_webhook_targets_are_refused_by_default(api, monkeypatch, url):
+    monkeypatch.delenv("COMMCREDITS_WEBHOOK_ALLOW_PRIVATE")
+    out = api(SET_WEBHOOK, {"url": url})["setWebhook"]
+    assert out["userErrors"] == [{"code": "WEBHOOK_URL_NOT_ALLOWED"}]
+    assert out["secret"] is None
+
+
+def test_a_webhook_that_turns_internal_is_not_posted_to(api, tenant, clock, receiver, monkeypatch):
+    api(SET_WEBHOOK, {"url": receiver.url})  # allowed while the operator allowed it
+    credits.purchase_credits(tenant, SYSTEM, D("10"), idempotency_key="i-1", now=clock())
+    notifications.emit(tenant.id, "BALANCE_ZERO", {"test": True}, now=clock())
+    monkeypatch.delenv("COMMCREDITS_WEBHOOK_ALLOW_PRIVATE")
+    report = webhooks.deliver_due(now=clock())
+    assert receiver.requests == []
+    assert report.retrying == 1
+    note = Notification.get(Notification.kind == "BALANCE_ZERO")
+    assert "internal address" in note.last_error

@@ -14,8 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
+import os
 import secrets
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -45,7 +48,48 @@ def check_url(url: str) -> str:
         raise DomainError(
             "INVALID_WEBHOOK_URL", "Put no credentials in a webhook URL: it is signed.", "url"
         )
+    if not private_targets_allowed() and _internal(parsed.hostname):
+        raise _not_allowed()
     return clean
+
+
+def private_targets_allowed() -> bool:
+    """Webhooks to loopback, private or link-local addresses are refused unless the operator
+    allows them (COMMCREDITS_WEBHOOK_ALLOW_PRIVATE=1): a tenant admin must not be able to make
+    the server POST into the operator's internal network."""
+    return os.environ.get("COMMCREDITS_WEBHOOK_ALLOW_PRIVATE", "") == "1"
+
+
+def _internal(host: str) -> bool:
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return not ip.is_global or ip.is_multicast
+
+
+def _resolves_internal(host: str) -> bool:
+    """At delivery: does the name now resolve to an internal address (DNS can change)?"""
+    if private_targets_allowed():
+        return False
+    if _internal(host):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False  # unresolvable: the POST fails and is retried like any network error
+    return any(_internal(info[4][0]) for info in infos)
+
+
+def _not_allowed() -> DomainError:
+    return DomainError(
+        "WEBHOOK_URL_NOT_ALLOWED",
+        "A webhook may not point at a loopback, private or link-local address.",
+        "url",
+    )
 
 
 def set_webhook(
@@ -189,11 +233,16 @@ def deliver_due(
                 EVENT_HEADER: note.kind,
                 DELIVERY_HEADER: str(note.id),
             }
-            try:
-                response = http.post(hook.url, content=body, headers=headers)
-                error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            if _resolves_internal(urlparse(hook.url).hostname or ""):
+                error = "refused: the URL resolves to an internal address"
+            else:
+                try:
+                    response = http.post(hook.url, content=body, headers=headers)
+                    error = (
+                        "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+                    )
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"[:500]
             if not error:
                 _finish(note, status="DELIVERED", error="", now=now)
                 report.delivered += 1
