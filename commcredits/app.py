@@ -41,8 +41,9 @@ from commcredits.config import Settings
 from commcredits.execution import execute
 from commcredits.logs import request_line
 from commcredits.services import auth_failures
-from commcredits.services.access import AuthenticationError, authenticate
+from commcredits.services.access import AuthenticationError, act_in_tenant, authenticate
 from commcredits.services.auth_failures import AuthLimits, RateLimited
+from commcredits.services.errors import DomainError
 
 log = logging.getLogger("commcredits.http")
 
@@ -58,6 +59,17 @@ def _error(
         status_code=status,
         headers={"x-request-id": request_id, **(headers or {})},
     )
+
+
+TENANT_HEADER = "x-commcredits-tenant"  # an operator key's choice of tenant to look into
+
+
+class TenantScopeError(Exception):
+    """The tenant header could not be honoured (403 for a tenant key, 404 for no such tenant)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 class BadRequest(Exception):
@@ -143,7 +155,11 @@ def create_app(
     graphiql = get_graphql_ide_html("graphiql")
 
     def run_operation(
-        body: dict[str, Any], authorization: str | None, address: str, state: dict[str, Any]
+        body: dict[str, Any],
+        authorization: str | None,
+        address: str,
+        state: dict[str, Any],
+        tenant_header: str | None = None,
     ) -> dict[str, Any]:
         with database.db.connection_context():
             now = clock()
@@ -160,6 +176,11 @@ def create_app(
                         token or authorization, address, auth_limits, reason=reason, now=now
                     )
                     raise
+                if tenant_header:
+                    try:
+                        principal = act_in_tenant(principal, tenant_header)
+                    except DomainError as error:
+                        raise TenantScopeError(error.code, str(error)) from error
                 state["key"] = principal.key_prefix
                 state["tenant"] = principal.tenant.id if principal.tenant else None
             try:
@@ -223,6 +244,7 @@ def create_app(
                 request.headers.get("authorization"),
                 client.host if client else "unknown",
                 state,
+                request.headers.get(TENANT_HEADER),
             )
         except RateLimited as limited:
             return _error(
@@ -235,6 +257,9 @@ def create_app(
             )
         except AuthenticationError:
             return _error(401, "UNAUTHENTICATED", "Invalid or revoked API key.", request_id)
+        except TenantScopeError as error:
+            status = 403 if error.code == "FORBIDDEN" else 404
+            return _error(status, error.code, error.message, request_id)
         except BadRequest as error:
             return _error(400, "BAD_REQUEST", str(error), request_id)
         except Exception:

@@ -164,3 +164,41 @@ def _gid(type_name: str, pk: int) -> str:
     from commcredits.schema.common import to_global_id
 
     return str(to_global_id(type_name, pk))
+
+
+def test_an_operator_sees_a_tenant_through_the_tenant_header(client, keys, tenant, clock):
+    add_users(tenant, clock(), [("ada", "DE")])
+    operator = Api(client, keys["OPERATOR"])
+    errors = operator.errors("{ users { totalCount } }")
+    assert errors[0]["extensions"]["code"] == "TENANT_REQUIRED"
+
+    def as_operator(query: str, tenant_ref: str):
+        return client.post(
+            "/graphql",
+            json={"query": query},
+            headers={
+                "Authorization": f"Bearer {keys['OPERATOR']}",
+                "X-Commcredits-Tenant": tenant_ref,
+            },
+        )
+
+    seen = as_operator("{ tenant { name } users { totalCount } }", "Fabrikam").json()["data"]
+    assert seen == {"tenant": {"name": "Fabrikam"}, "users": {"totalCount": 1}}
+    assert as_operator("{ tenant { name } }", str(tenant.id)).json()["data"]["tenant"] == {
+        "name": "Fabrikam"
+    }
+    # It looks; it does not act in the tenant's name.
+    out = as_operator(CREATE_USER, "Fabrikam").json()["data"]["createUser"]
+    assert out["userErrors"][0]["code"] == "FORBIDDEN"
+    assert User.select().count() == 1
+    missing = as_operator("{ tenant { name } }", "Nowhere")
+    assert missing.status_code == 404 and missing.json()["errors"][0]["extensions"]["code"] == (
+        "NOT_FOUND"
+    )
+    # A tenant key may not switch tenant.
+    other = client.post(
+        "/graphql",
+        json={"query": "{ tenant { name } }"},
+        headers={"Authorization": f"Bearer {keys['READER']}", "X-Commcredits-Tenant": "Fabrikam"},
+    )
+    assert other.status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -52,6 +53,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+OPERATOR_IN_TENANT = frozenset({Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS})
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is acting: an API key, its role and its tenant (None for an operator key)."""
@@ -70,6 +74,10 @@ class Principal:
         return self.role is Role.OPERATOR
 
     def can(self, permission: Permission) -> bool:
+        if self.is_operator and self.tenant is not None:
+            # An operator looking into a tenant reads it (and manages its keys); it does not
+            # change the tenant's users, licenses or money in the tenant's name.
+            return permission in OPERATOR_IN_TENANT
         return permission in ROLE_PERMISSIONS[self.role]
 
 
@@ -95,6 +103,16 @@ def require_tenant(principal: Principal | None, permission: Permission) -> Tenan
             "TENANT_REQUIRED", "This operation acts on one tenant: use a key of that tenant."
         )
     return principal.tenant
+
+
+def act_in_tenant(principal: Principal, ref: str) -> Principal:
+    """An operator key's view of one tenant (SPEC §7: an operator sees all), named by id or
+    name in the request's `X-Commcredits-Tenant` header. Tenant keys may not switch tenant."""
+    if not principal.is_operator:
+        raise DomainError("FORBIDDEN", "Only an operator key may choose a tenant.")
+    from commcredits.services.tenants import find_tenant  # tenants imports this module
+
+    return dataclasses.replace(principal, tenant=find_tenant(ref.strip()))
 
 
 def hash_key(key: str) -> str:
