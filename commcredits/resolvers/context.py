@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
-from commcredits.models import LicenseAssignment, User
+from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, User
+from commcredits.services import credits, invoices
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.users import licenses_for_users
@@ -23,10 +25,36 @@ async def _load_licenses(user_ids: list[int]) -> list[list[LicenseAssignment]]:
     return [found[uid] for uid in user_ids]
 
 
+async def _load_splits(keys: list[tuple[int, int]]) -> list[list[DebitSplit]]:
+    """(tenant id, ledger sequence) → that debit's per-lot split rows."""
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for tenant_id, seq in keys:
+        by_tenant[tenant_id].append(seq)
+    found: dict[tuple[int, int], list[DebitSplit]] = {}
+    for tenant_id, seqs in by_tenant.items():
+        for seq, rows in credits.splits_for(tenant_id, seqs).items():
+            found[(tenant_id, seq)] = rows
+    return [found.get(k, []) for k in keys]
+
+
+async def _load_invoice_lots(invoice_ids: list[int]) -> list[CreditLot | None]:
+    found = invoices.lots_for_invoices(list(invoice_ids))
+    return [found.get(i) for i in invoice_ids]
+
+
 class Loaders:
     """One small loader per list field that reaches into another table; one IN query each."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: dt.datetime) -> None:
+        async def load_balances(tenant_ids: list[int]) -> list[int]:
+            found = credits.balances(list(tenant_ids), now=now)  # balances as of the request
+            return [found[t] for t in tenant_ids]
+
+        self.balance: DataLoader[int, int] = DataLoader(load_fn=load_balances)
+        self.splits: DataLoader[tuple[int, int], list[DebitSplit]] = DataLoader(
+            load_fn=_load_splits
+        )
+        self.invoice_lot: DataLoader[int, CreditLot | None] = DataLoader(load_fn=_load_invoice_lots)
         self.licenses_by_user: DataLoader[int, list[LicenseAssignment]] = DataLoader(
             load_fn=_load_licenses
         )
@@ -39,8 +67,11 @@ class Context:
     principal: Principal | None
     now: dt.datetime
     request_id: str
-    loaders: Loaders = field(default_factory=Loaders)
+    loaders: Loaders = field(init=False)
     _catalog: Catalog | None = None
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.now)
 
     def catalog(self) -> Catalog:
         """The SKU catalog, read once per request."""

@@ -5,11 +5,9 @@ expireCredits, setCreditLimit, closeBillingPeriod, setWebhook, updateBillingProf
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from commcredits.clock import as_utc
@@ -52,41 +50,6 @@ from commcredits.services.access import Permission, require, require_tenant
 from commcredits.services.errors import DomainError, not_found
 
 
-# -- loaders (one per request, kept on the context) --------------------------------------------
-class CreditLoaders:
-    def __init__(self, now: dt.datetime) -> None:
-        async def balances(tenant_ids: list[int]) -> list[int]:
-            found = credits.balances(list(tenant_ids), now=now)
-            return [found[t] for t in tenant_ids]
-
-        async def splits(keys: list[tuple[int, int]]) -> list[list]:
-            by_tenant: dict[int, list[int]] = defaultdict(list)
-            for tenant_id, seq in keys:
-                by_tenant[tenant_id].append(seq)
-            found = {}
-            for tenant_id, seqs in by_tenant.items():
-                for seq, rows in credits.splits_for(tenant_id, seqs).items():
-                    found[(tenant_id, seq)] = rows
-            return [found.get(k, []) for k in keys]
-
-        async def invoice_lots(invoice_ids: list[int]) -> list[CreditLotRow | None]:
-            found = invoices.lots_for_invoices(list(invoice_ids))
-            return [found.get(i) for i in invoice_ids]
-
-        self.balance = DataLoader(load_fn=balances)
-        self.splits = DataLoader(load_fn=splits)
-        self.invoice_lot = DataLoader(load_fn=invoice_lots)
-
-
-def loaders(info: Info) -> CreditLoaders:
-    c = ctx(info)
-    found = getattr(c, "credit_loaders", None)
-    if found is None:
-        found = CreditLoaders(c.now)
-        c.credit_loaders = found  # type: ignore[attr-defined]
-    return found
-
-
 def _tenant_row(pk: int) -> TenantRow:
     return TenantRow.get_by_id(pk)
 
@@ -99,7 +62,7 @@ def _balance(tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> CreditB
 
 # -- fields on Tenant (schema/tenants.py calls these) -------------------------------------------
 async def tenant_balance(tenant_pk: int, currency: str, info: Info) -> CreditBalance:
-    minor = await loaders(info).balance.load(tenant_pk)
+    minor = await ctx(info).loaders.balance.load(tenant_pk)
     return CreditBalance(
         amount=MoneyValue.from_minor(minor, currency).amount,
         currency=currency,
@@ -208,12 +171,12 @@ def balance_forecast(balance: CreditBalance, info: Info) -> CreditForecast:
 async def invoice_lot(invoice: Invoice, info: Info) -> CreditLot | None:
     if invoice.pk is None:
         return None
-    row = await loaders(info).invoice_lot.load(invoice.pk)
+    row = await ctx(info).loaders.invoice_lot.load(invoice.pk)
     return CreditLot.from_row(row, ctx(info).now) if row else None
 
 
 async def transaction_splits(tx: CreditTransaction, info: Info) -> list[CreditSplit]:
-    rows = await loaders(info).splits.load((tx.tenant_pk, tx.sequence))
+    rows = await ctx(info).loaders.splits.load((tx.tenant_pk, tx.sequence))
     return [
         CreditSplit(
             lot_id=to_global_id("CreditLot", r.lot_id),
