@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export COMMCREDITS_DATABASE_URL ?= sqlite:///var/commcredits.db
 
-.PHONY: run test setup migrate seed lint bench clean
+.PHONY: run test setup migrate seed lint bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,11 @@ lint: setup
 	$(BIN)/ruff check commcredits tests bench
 	$(BIN)/ruff format --check commcredits tests bench
 
-bench: seed
-	$(BIN)/python bench/bench_licenses.py
+bench: setup
+	for b in bench_licenses bench_ledger bench_rating bench_bulk; do $(BIN)/python bench/$$b.py || exit 1; done
+
+load: setup  # needs PostgreSQL (COMMCREDITS_TEST_DATABASE_URL or 127.0.0.1:5432/test)
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) var
