@@ -26,7 +26,6 @@ from tests.live_server import live_server
 TOTAL_EXAMPLES = 1500  # shared out over the operations, so a growing schema stays in budget
 MIN_PER_OPERATION = 20
 SEED = 20261125
-TIME_BUDGET = 90.0  # seconds; the run is bounded by examples, this only reports overruns
 
 
 # Strategies for our custom scalars (as GraphQL literal nodes): valid values and near misses.
@@ -113,7 +112,7 @@ def test_fuzz_every_operation(db_url, keys, tmp_path):
                 failures.append(f"--- {operation.label}:\n{failure}")
         elapsed = time.monotonic() - started
         assert server.process.poll() is None, "the server survived"
+    # Bounded by the example count, not by a clock (tests assert behaviour, not time).
     print(f"fuzz: {len(operations)} operations, {sent} requests in {elapsed:.1f} s")
     assert not failures, "\n".join(failures)
     assert sent >= len(operations)
-    assert elapsed < TIME_BUDGET, f"fuzzing took {elapsed:.0f} s; lower TOTAL_EXAMPLES"
