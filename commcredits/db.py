@@ -188,19 +188,44 @@ def _record(sql: str) -> None:
                 rec.append(sql)
 
 
+# A tenant has two write locks on PostgreSQL, so license work never queues behind money work:
+# - money (`tenant_lock`): the tenant's row, FOR NO KEY UPDATE — rows that merely reference
+#   the tenant (license assignments, audit entries) still insert while it is held;
+# - directory (`directory_lock`): users, seats and licenses, a transaction-scoped advisory lock.
+# Whoever needs both takes money first, then directory (funding adds credit seats), never the
+# other way, so they cannot deadlock. SQLite: BEGIN IMMEDIATE serializes every writer anyway.
+DIRECTORY_LOCK_SPACE = 0x5EA7  # the advisory lock's first key; the second is the tenant id
+
+
 @contextmanager
 def tenant_lock(tenant_id: int) -> Iterator[None]:
-    """One write transaction holding the tenant's lock (SPEC §4).
+    """One write transaction holding the tenant's money lock (SPEC §4).
 
-    PostgreSQL: `SELECT … FOR UPDATE` on the tenant row serializes writers of one tenant while
-    other tenants proceed. SQLite: the database was opened with BEGIN IMMEDIATE, which already
-    serializes all writers. Nested use joins the outer transaction (a savepoint).
+    PostgreSQL: `SELECT … FOR NO KEY UPDATE` on the tenant row serializes the money writers of
+    one tenant while other tenants proceed. SQLite: the database was opened with BEGIN
+    IMMEDIATE, which already serializes all writers. Nested use joins the outer transaction.
     """
     from commcredits.models import Tenant  # local: models import this module
 
     with db.atomic():
         if not is_sqlite():
-            list(Tenant.select(Tenant.id).where(Tenant.id == tenant_id).for_update())
+            query = Tenant.select(Tenant.id).where(Tenant.id == tenant_id)
+            list(query.for_update("FOR NO KEY UPDATE"))
+        yield
+
+
+@contextmanager
+def directory_lock(tenant_id: int) -> Iterator[None]:
+    """One write transaction holding the tenant's directory lock: users, seats, licenses.
+
+    Seats are counted under it, so two batches never sell the same seat. Inside a
+    `tenant_lock` (money first) it may be taken too; never the other way round.
+    """
+    with db.atomic():
+        if not is_sqlite():
+            db.execute_sql(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (DIRECTORY_LOCK_SPACE, tenant_id)
+            )
         yield
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from commcredits.db import insert_rows, tenant_lock
+from commcredits.db import directory_lock, insert_rows
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -323,7 +323,7 @@ def assign_licenses(
     if what_if:
         pic = _TenantPicture(tenant, requests)
         return [_evaluate(pic, i, r) for i, r in enumerate(requests)]
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         pic = _TenantPicture(tenant, requests)
         outcomes = [_evaluate(pic, i, r) for i, r in enumerate(requests)]
         _write(tenant, principal, pic, now=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from commcredits.db import tenant_lock
+from commcredits.db import directory_lock
 from commcredits.models import Subscription, Tenant
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -27,7 +27,7 @@ def purchase_seats(
             "INVALID_QUANTITY", "Quantity must be a whole number above 0.", "quantity"
         )
     sku = find_sku(sku_ref)
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         sub = _subscription(tenant, sku.id, now)
         before = describe(sub)
         if sub.enabled_units + quantity > MAX_SEATS:
@@ -58,7 +58,7 @@ def set_seats(
             "INVALID_QUANTITY", f"Seats must be between 0 and {MAX_SEATS:,}.", "enabledUnits"
         )
     sku = find_sku(sku_ref)
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         sub = _subscription(tenant, sku.id, now)
         before = describe(sub)
         if enabled_units < sub.consumed_units:
@@ -84,13 +84,15 @@ def set_seats(
 
 
 def ensure_seats(tenant: Tenant, sku_ref: str, at_least: int, *, now: dt.datetime) -> Subscription:
-    """Raise a subscription to `at_least` seats (free SKUs such as MCOPSTNC); call in a lock."""
+    """Raise a subscription to `at_least` seats (free SKUs such as MCOPSTNC); callers holding
+    the money lock (funding) may call it: it takes the directory lock after."""
     sku = find_sku(sku_ref)
-    sub = _subscription(tenant, sku.id, now)
-    if sub.enabled_units < at_least:
-        sub.enabled_units = at_least
-        sub.updated_at = now
-        sub.save()
+    with directory_lock(tenant.id):
+        sub = _subscription(tenant, sku.id, now)
+        if sub.enabled_units < at_least:
+            sub.enabled_units = at_least
+            sub.updated_at = now
+            sub.save()
     return sub
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from commcredits.db import tenant_lock
+from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Tenant, User
 from commcredits.services import audit, users
 from commcredits.services.access import Principal
@@ -89,7 +89,7 @@ def upsert_users(
     _check_size(len(rows), "users")
     if what_if:
         return _decide(tenant, rows, create=create)[0]
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         outcomes, creates, updates = _decide(tenant, rows, create=create)
         created = _write(tenant, principal, creates, updates, now=now)
     for out in outcomes:

@@ -9,7 +9,7 @@ from typing import Any
 
 import peewee
 
-from commcredits.db import tenant_lock
+from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -126,7 +126,7 @@ def create_user(
         )
     values = validate_fields(data.given())
     values.setdefault("display_name", values["user_principal_name"].split("@")[0])
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         if _upn_taken(tenant, values["upn_key"]):
             raise duplicate_upn(values["user_principal_name"])
         user = User.create(tenant=tenant.id, created_at=now, updated_at=now, **values)
@@ -162,7 +162,7 @@ def update_user(
     tenant: Tenant, principal: Principal, user_ref: int | str, data: UserFields, *, now: dt.datetime
 ) -> User:
     values = validate_fields(data.given())
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         user = get_user(tenant, user_ref)
         before = describe(user)
         if "upn_key" in values and _upn_taken(tenant, values["upn_key"], except_id=user.id):
@@ -210,7 +210,7 @@ def delete_user(
     tenant: Tenant, principal: Principal, user_ref: int | str, *, now: dt.datetime
 ) -> int:
     """Delete a user and free the seats of every license it held. Returns the user's id."""
-    with tenant_lock(tenant.id):
+    with directory_lock(tenant.id):
         user = get_user(tenant, user_ref)
         before = describe(user)
         held = list(LicenseAssignment.select().where(LicenseAssignment.user == user.id))
