@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export COMMCREDITS_DATABASE_URL ?= sqlite:///var/commcredits.db
 
-.PHONY: run test setup migrate seed lint bench load clean
+.PHONY: run test setup migrate seed lint bench load schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench: setup
 
 load: setup  # needs PostgreSQL (COMMCREDITS_TEST_DATABASE_URL or 127.0.0.1:5432/test)
 	$(BIN)/python bench/load.py
+
+schema: setup  # the SDL frontends generate code from; a test keeps it current
+	$(BIN)/python -c "from commcredits.schema.root import schema; open('schema.graphql', 'w').write(schema.as_str() + '\\n')"
 
 clean:
 	rm -rf $(VENV) var
