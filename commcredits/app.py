@@ -140,6 +140,38 @@ def operation_label(body: dict[str, Any]) -> str | None:
     return found.group(1) if found else None
 
 
+WELCOME_QUERY = """# commcredits — GraphQL API
+#
+# Put your key in the Headers tab: {"Authorization": "Bearer cck_…"}
+# (`make run` prints a link that sets it). Ctrl-Enter runs; Ctrl-Space completes.
+# The Docs and Explorer panes list every query and mutation.
+
+query Overview {
+  viewer { role tenant { name currency agreementType } }
+  tenant {
+    balance { amount currency lots(first: 5) { nodes { remaining { amount } expiresAt } } }
+    autoRecharge { enabled rechargeAmount triggerBalance }
+  }
+  subscribedSkus { skuPartNumber consumedUnits availableUnits }
+  users(first: 10) {
+    totalCount
+    nodes { userPrincipalName usageLocation assignedLicenses { skuPartNumber } }
+  }
+}
+"""
+
+
+def graphiql_page() -> str:
+    """Strawberry's GraphiQL page, opening on a query about the caller's tenant."""
+    html = get_graphql_ide_html("graphiql")
+    start = html.find("const EXAMPLE_QUERY = `")
+    end = html.find("`;", start)
+    if start < 0 or end < 0:  # another Strawberry page layout: serve it as it is
+        return html
+    escaped = WELCOME_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
+    return html[:start] + "const EXAMPLE_QUERY = `" + escaped + html[end:]
+
+
 def create_app(
     *,
     settings: Settings | None = None,
@@ -152,7 +184,7 @@ def create_app(
     auth_limits = auth_limits or AuthLimits.from_env()
     if bind_database:
         database.bind(settings.database_url)
-    graphiql = get_graphql_ide_html("graphiql")
+    graphiql = graphiql_page()
 
     def run_operation(
         body: dict[str, Any],

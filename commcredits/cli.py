@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from commcredits import db as database
 from commcredits.clock import utcnow
@@ -54,9 +56,16 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         for line in DEMO_KEYS_FILE.read_text().splitlines():
             if not line.startswith("#"):
                 print("  " + line)
-        print(
-            'GraphiQL: http://127.0.0.1:8000/graphql  (Headers: {"Authorization": "Bearer <key>"})'
+        admin = next(
+            (
+                line.split("=", 1)[1]
+                for line in DEMO_KEYS_FILE.read_text().splitlines()
+                if line.startswith("GLOBAL_ADMIN_KEY=")
+            ),
+            "<key>",
         )
+        headers = quote(json.dumps({"Authorization": f"Bearer {admin}"}), safe="")
+        print(f"GraphiQL as Contoso's admin: http://127.0.0.1:8000/graphql?headers={headers}")
     return 0
 
 

@@ -22,6 +22,7 @@ def test_migrate_seed_and_keys(sqlite_env, capsys):
     assert cli.main(["seed-demo"]) == 0
     first = capsys.readouterr().out
     assert "seeded demo tenant Contoso" in first and "GLOBAL_ADMIN_KEY=cck_" in first
+    assert "graphql?headers=%7B%22Authorization%22%3A%20%22Bearer%20cck_" in first
     assert cli.main(["seed-demo"]) == 0
     second = capsys.readouterr().out
     assert "already seeded" in second
@@ -39,3 +40,11 @@ def test_graphiql_is_served_on_get(client):
     response = client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+    assert "query Overview" in response.text  # it opens on a query about the caller's tenant
+
+
+def test_graphiqls_opening_query_runs(api):
+    from commcredits.app import WELCOME_QUERY
+
+    data = api(WELCOME_QUERY)
+    assert data["viewer"]["role"] == "GLOBAL_ADMIN" and data["tenant"]["balance"]["currency"]
