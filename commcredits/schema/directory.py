@@ -124,26 +124,8 @@ class UserFilter:
     account_enabled: bool | None = strawberry.UNSET
 
 
-@strawberry.input
-class CreateUserInput:
-    user_principal_name: str
-    display_name: str | None = None
-    given_name: str | None = None
-    surname: str | None = None
-    job_title: str | None = None
-    department: str | None = None
-    office_location: str | None = None
-    mobile_phone: str | None = None
-    city: str | None = None
-    country: str | None = None
-    usage_location: str | None = None
-    account_enabled: bool | None = None
-
-
-@strawberry.input
-class UpdateUserInput:
-    id: strawberry.ID = strawberry.field(description="Global id or user principal name.")
-    user_principal_name: str | None = None
+@strawberry.input(description="A user's writable properties; null leaves one as it is.")
+class UserPropertiesInput:
     display_name: str | None = None
     given_name: str | None = None
     surname: str | None = None
@@ -157,6 +139,17 @@ class UpdateUserInput:
         default=None, description='ISO code; "" removes it (refused while licenses are held).'
     )
     account_enabled: bool | None = None
+
+
+@strawberry.input
+class CreateUserInput(UserPropertiesInput):
+    user_principal_name: str
+
+
+@strawberry.input
+class UpdateUserInput(UserPropertiesInput):
+    id: strawberry.ID = strawberry.field(description="Global id or user principal name.")
+    user_principal_name: str | None = None
 
 
 @strawberry.type

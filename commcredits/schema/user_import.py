@@ -5,26 +5,13 @@ import enum
 import strawberry
 
 from commcredits.schema.common import UserError, to_global_id
-from commcredits.schema.directory import BatchSummary
+from commcredits.schema.directory import BatchSummary, UserPropertiesInput
 from commcredits.services.user_import import UserRowOutcome
 
 
 @strawberry.input(description="One row of a user sheet; null leaves a property as it is.")
-class ImportUserInput:
+class ImportUserInput(UserPropertiesInput):
     user_principal_name: str
-    display_name: str | None = None
-    given_name: str | None = None
-    surname: str | None = None
-    job_title: str | None = None
-    department: str | None = None
-    office_location: str | None = None
-    mobile_phone: str | None = None
-    city: str | None = None
-    country: str | None = None
-    usage_location: str | None = strawberry.field(
-        default=None, description='ISO code; "" removes it (refused while licenses are held).'
-    )
-    account_enabled: bool | None = None
 
 
 @strawberry.enum
