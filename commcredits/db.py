@@ -104,11 +104,15 @@ def bind(url: str) -> peewee.Database:
 
 
 def close() -> None:
+    """Close this thread's connection and every idle pooled one.
+
+    Connections another thread still has checked out are left to it: closing a connection
+    under a running statement (the pool's `close_all`) can crash the sqlite3 module.
+    """
     if db.obj is not None:
+        db.obj.close()
         if isinstance(db.obj, PooledSqliteDatabase | PooledPostgresqlDatabase):
-            db.obj.close_all()
-        else:
-            db.obj.close()
+            db.obj.close_idle()
 
 
 def is_sqlite() -> bool:

@@ -130,6 +130,9 @@ def db_url(backend, request) -> Iterator[str]:
         url = backend["url"]
         database.bind(url)
         with database.db.connection_context():
+            # A connection a test left open in another thread would hold locks: fail loudly
+            # instead of waiting for ever.
+            database.db.execute_sql("SET lock_timeout = '10s'")
             database.db.execute_sql(
                 "TRUNCATE "
                 + ", ".join(f'"{t}"' for t in backend["tables"])
