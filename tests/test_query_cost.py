@@ -78,3 +78,16 @@ def test_assign_licenses_batch_costs_a_bounded_number_of_statements(api, tenant,
     assert many <= 30, many
     # per-batch, not per-item: 100× the items costs at most a few more chunked statements
     assert many - few <= 8, (few, many)
+
+
+def test_tenant_fields_do_not_reload_the_tenant(api, tenant, clock):
+    """The caller's tenant row comes with its key; credit fields on it read it no more."""
+    query = (
+        "{ tenant { name autoRecharge { enabled } billingProfile { companyName } "
+        "creditLimit { period } webhook { url } invoices { totalCount } "
+        "balance { amount expiringWithin(days: 30) { lots } forecast { daysLeft } } } }"
+    )
+    api(query)  # warm-up: the key's last-used stamp
+    with count_statements() as seen:
+        api(query)
+    assert not [sql for sql in seen if sql.lstrip().startswith("SELECT") and 'FROM "tenant"' in sql]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
-from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, User
+from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, Tenant, User
 from commcredits.services import credits, invoices
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
@@ -69,9 +69,19 @@ class Context:
     request_id: str
     loaders: Loaders = field(init=False)
     _catalog: Catalog | None = None
+    _tenants: dict[int, Tenant] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.now)
+
+    def tenant_row(self, pk: int) -> Tenant:
+        """A tenant row, read at most once per request (the caller's came with its key)."""
+        principal = self.principal
+        if principal is not None and principal.tenant is not None and principal.tenant.id == pk:
+            return principal.tenant
+        if pk not in self._tenants:
+            self._tenants[pk] = Tenant.get_by_id(pk)
+        return self._tenants[pk]
 
     def catalog(self) -> Catalog:
         """The SKU catalog, read once per request."""

@@ -50,8 +50,8 @@ from commcredits.services.access import Permission, require, require_tenant
 from commcredits.services.errors import DomainError, not_found
 
 
-def _tenant_row(pk: int) -> TenantRow:
-    return TenantRow.get_by_id(pk)
+def _tenant_row(pk: int, info: Info) -> TenantRow:
+    return ctx(info).tenant_row(pk)
 
 
 def _balance(tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> CreditBalance:
@@ -72,7 +72,7 @@ async def tenant_balance(tenant_pk: int, currency: str, info: Info) -> CreditBal
 
 
 def tenant_auto_recharge(tenant_pk: int, info: Info) -> AutoRechargeSettings:
-    tenant = _tenant_row(tenant_pk)
+    tenant = _tenant_row(tenant_pk, info)
     return AutoRechargeSettings.from_row(credits.auto_recharge_settings(tenant), tenant.currency)
 
 
@@ -83,7 +83,7 @@ def tenant_transactions(
     after: str | None,
     flt: CreditTransactionFilter | None,
 ) -> Connection[CreditTransaction]:
-    tenant = _tenant_row(tenant_pk)
+    tenant = _tenant_row(tenant_pk, info)
     query = credits.transactions_query(
         tenant,
         kinds=[k.value for k in flt.kinds] if flt and flt.kinds else None,
@@ -103,7 +103,7 @@ def tenant_invoices(
     tenant_pk: int, info: Info, first: int | None, after: str | None
 ) -> Connection[Invoice]:
     return paginate(
-        invoices.invoices_query(_tenant_row(tenant_pk)),
+        invoices.invoices_query(_tenant_row(tenant_pk, info)),
         key=InvoiceRow.id,
         first=first,
         after=after,
@@ -113,18 +113,18 @@ def tenant_invoices(
 
 
 def tenant_billing_profile(tenant_pk: int, info: Info) -> BillingProfile:
-    return BillingProfile.from_row(billing.billing_profile(_tenant_row(tenant_pk)))
+    return BillingProfile.from_row(billing.billing_profile(_tenant_row(tenant_pk, info)))
 
 
 def tenant_credit_limit(tenant_pk: int, info: Info) -> CreditLimit | None:
-    tenant = _tenant_row(tenant_pk)
+    tenant = _tenant_row(tenant_pk, info)
     if tenant.agreement_type != "MCA":
         return None
     return _credit_limit(tenant, ctx(info).now)
 
 
 def tenant_webhook(tenant_pk: int, info: Info) -> Webhook | None:
-    hook = webhooks.webhook_for(_tenant_row(tenant_pk))
+    hook = webhooks.webhook_for(_tenant_row(tenant_pk, info))
     return Webhook.from_row(hook) if hook else None
 
 
@@ -148,7 +148,7 @@ def balance_lots(
     include_expired: bool,
 ) -> Connection[CreditLot]:
     now = ctx(info).now
-    tenant = _tenant_row(balance.tenant_pk)
+    tenant = _tenant_row(balance.tenant_pk, info)
     return paginate(
         credits.lots_query(tenant, now=now, include_expired=include_expired),
         key=CreditLotRow.id,
@@ -159,12 +159,14 @@ def balance_lots(
 
 
 def balance_expiring(balance: CreditBalance, info: Info, days: int) -> ExpiringCredits:
-    amount, lots = credits.expiring_within(_tenant_row(balance.tenant_pk), days, now=ctx(info).now)
+    amount, lots = credits.expiring_within(
+        _tenant_row(balance.tenant_pk, info), days, now=ctx(info).now
+    )
     return ExpiringCredits(amount=Money.of(amount), lots=lots)
 
 
 def balance_forecast(balance: CreditBalance, info: Info) -> CreditForecast:
-    daily, days_left = credits.forecast(_tenant_row(balance.tenant_pk), now=ctx(info).now)
+    daily, days_left = credits.forecast(_tenant_row(balance.tenant_pk, info), now=ctx(info).now)
     return CreditForecast(daily_burn=Money.of(daily), days_left=days_left)
 
 
