@@ -91,3 +91,19 @@ def test_tenant_fields_do_not_reload_the_tenant(api, tenant, clock):
     with count_statements() as seen:
         api(query)
     assert not [sql for sql in seen if sql.lstrip().startswith("SELECT") and 'FROM "tenant"' in sql]
+
+
+def test_changing_disabled_plans_for_many_users_is_one_update(api, tenant, clock):
+    buy(tenant, clock(), SPE_E5=300)
+    _bulk_users(tenant, clock(), 300)
+    upns = [f"user{i:05d}@fabrikam.example" for i in range(300)]
+    change = "mutation($u: [String!]!, $a: [AssignedLicenseInput!]) { setUserLicenses(userPrincipalNames: $u, addLicenses: $a) { summary { applied } } }"  # noqa: E501
+    api(change, {"u": upns, "a": [{"skuId": "SPE_E5"}]})
+    with count_statements() as seen:
+        out = api(change, {"u": upns, "a": [{"skuId": "SPE_E5", "disabledPlans": ["TEAMS1"]}]})
+    assert out["setUserLicenses"]["summary"]["applied"] == 300
+    updates = [sql for sql in seen if sql.lstrip().startswith('UPDATE "license_assignment"')]
+    assert len(updates) == 1
+    assert all(
+        len(a.disabled_plans) == 1 for a in LicenseAssignment.select()
+    )  # every row got the change

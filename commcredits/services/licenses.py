@@ -390,9 +390,14 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
                 consumed_units=Subscription.consumed_units + delta, updated_at=now
             ).where((Subscription.tenant == tenant.id) & (Subscription.sku == sku_pk)).execute()
     insert_rows(LicenseAssignment, inserts)
+    # One UPDATE per distinct set of disabled plans (a bulk change shares one), not per row.
+    by_plans: dict[tuple[str, ...], list[int]] = {}
     for row_id, disabled in updates:
-        LicenseAssignment.update(disabled_plans=disabled).where(
-            LicenseAssignment.id == row_id
-        ).execute()
+        by_plans.setdefault(tuple(disabled), []).append(row_id)
+    for disabled, row_ids in by_plans.items():
+        for start in range(0, len(row_ids), _CHUNK):
+            LicenseAssignment.update(disabled_plans=list(disabled)).where(
+                LicenseAssignment.id.in_(row_ids[start : start + _CHUNK])
+            ).execute()
     if audits:
         audit.record_many(principal, audits, now=now)

@@ -214,12 +214,12 @@ def delete_user(
         user = get_user(tenant, user_ref)
         before = describe(user)
         held = list(LicenseAssignment.select().where(LicenseAssignment.user == user.id))
-        for assignment in held:
-            (
-                Subscription.update(consumed_units=Subscription.consumed_units - 1, updated_at=now)
-                .where((Subscription.tenant == tenant.id) & (Subscription.sku == assignment.sku_id))
-                .execute()
-            )
+        if held:  # a user holds a SKU once, so each of its subscriptions frees one seat
+            Subscription.update(
+                consumed_units=Subscription.consumed_units - 1, updated_at=now
+            ).where(
+                (Subscription.tenant == tenant.id) & Subscription.sku.in_([a.sku_id for a in held])
+            ).execute()
         LicenseAssignment.delete().where(LicenseAssignment.user == user.id).execute()
         user_id = user.id
         user.delete_instance()
