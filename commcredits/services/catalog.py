@@ -164,6 +164,11 @@ class Catalog:
         return self.by_ref.get(ref.lower()) or self.by_ref.get(ref.upper())
 
     @staticmethod
+    def sold_in(sku: Sku, country: str | None) -> bool:
+        """Whether a SKU may be assigned to a user with this usage location (SPEC §1)."""
+        return sku.countries is None or country in sku.countries
+
+    @staticmethod
     def plan_names(sku: Sku, disabled: list[str] | tuple[str, ...] = ()) -> set[str]:
         """Names of the plans a SKU grants, minus disabled ones (by id or name)."""
         off = {d.lower() for d in disabled}

@@ -237,7 +237,7 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
         out.errors.append(no_usage_location())
     elif gaining:
         for sku in gaining:
-            if sku.countries is not None and user.usage_location not in sku.countries:
+            if not Catalog.sold_in(sku, user.usage_location):
                 out.errors.append(
                     _err(
                         "ProhibitedInUsageLocationViolation",

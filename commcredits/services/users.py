@@ -197,7 +197,7 @@ def _check_location_change(user: User, new_location: str | None) -> None:
             "usageLocation",
         )
     for sku in held:
-        if sku.countries is not None and new_location not in sku.countries:
+        if not Catalog.sold_in(sku, new_location):
             raise DomainError(
                 "ProhibitedInUsageLocationViolation",
                 f"License {sku.part_number} held by this user cannot be used in usage location "
