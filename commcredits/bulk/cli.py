@@ -374,34 +374,27 @@ def _write_output(inv: Invocation, frame, started: float, what: str) -> int:
     return 0
 
 
-def run_get_users(inv: Invocation) -> int:
+def _run_user_listing(inv: Invocation, listing: Callable[..., Any]) -> int:
+    """Get-Users and Get-LicenseReport: the same filters, paging and output."""
     started = time.perf_counter()
     _check_output(inv.get("Path"))
     filters = _filters(inv)
     transport = _transport(inv)
     progress = _Progress(inv, inv.get("Top"), "user")
     try:
-        frame = commands.get_users(transport, filters, top=inv.get("Top"), progress=progress)
+        frame = listing(transport, filters, top=inv.get("Top"), progress=progress)
     finally:
         progress.close()
         transport.close()
     return _write_output(inv, frame, started, "users")
+
+
+def run_get_users(inv: Invocation) -> int:
+    return _run_user_listing(inv, commands.get_users)
 
 
 def run_get_license_report(inv: Invocation) -> int:
-    started = time.perf_counter()
-    _check_output(inv.get("Path"))
-    filters = _filters(inv)
-    transport = _transport(inv)
-    progress = _Progress(inv, inv.get("Top"), "user")
-    try:
-        frame = commands.get_license_report(
-            transport, filters, top=inv.get("Top"), progress=progress
-        )
-    finally:
-        progress.close()
-        transport.close()
-    return _write_output(inv, frame, started, "users")
+    return _run_user_listing(inv, commands.get_license_report)
 
 
 def run_get_subscribed_sku(inv: Invocation) -> int:
