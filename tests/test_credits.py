@@ -109,9 +109,14 @@ def test_fifo_across_three_lots_with_per_lot_split(tenant, clock):
 
 
 def test_fifo_plan_is_all_or_nothing():
-    assert credits.fifo_plan([(1, 5), (2, 0), (3, 7)], 9) == [(1, 5), (3, 4)]
+    from types import SimpleNamespace as Lot
+
+    lots = [Lot(remaining=5), Lot(remaining=0), Lot(remaining=7)]
+    assert credits.fifo_plan(lots, 9) == [(0, 5), (2, 4)]
+    assert credits.fifo_plan(lots, 3, start=2) == [(2, 3)]
+    assert [lot.remaining for lot in lots] == [5, 0, 7]  # a plan, not a change
     with pytest.raises(ValueError):
-        credits.fifo_plan([(1, 5)], 6)
+        credits.fifo_plan([Lot(remaining=5)], 6)
 
 
 def test_lot_expires_at_exactly_purchase_plus_twelve_months(tenant, clock):

@@ -17,9 +17,10 @@ import calendar
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import peewee
 
@@ -82,26 +83,31 @@ def is_expired(expires_at: dt.datetime, now: dt.datetime) -> bool:
     return expires_at <= now
 
 
-def fifo_plan(lots: list[tuple[int, int]], amount: int) -> list[tuple[int, int]]:
-    """Take `amount` from `(lot id, remaining)` pairs in the order given (oldest first).
+class _HasRemaining(Protocol):
+    remaining: int
 
-    Returns `(lot id, taken)` pairs; all or nothing: ValueError if the lots cannot cover it.
+
+def fifo_plan(
+    lots: Sequence[_HasRemaining], amount: int, *, start: int = 0
+) -> list[tuple[int, int]]:
+    """Take `amount` from `lots` (oldest first), beginning at position `start`.
+
+    Returns `(position, taken)` pairs and changes nothing; all or nothing: ValueError if the
+    lots cannot cover it. It reads only as many lots as the amount needs.
     """
     if amount <= 0:
         raise ValueError("a debit takes a positive amount")
     plan: list[tuple[int, int]] = []
     left = amount
-    for lot_id, remaining in lots:
-        if left == 0:
-            break
-        if remaining <= 0:
-            continue
-        take = min(remaining, left)
-        plan.append((lot_id, take))
-        left -= take
-    if left:
-        raise ValueError("insufficient")
-    return plan
+    for position in range(start, len(lots)):
+        remaining = lots[position].remaining
+        if remaining > 0:
+            take = remaining if remaining < left else left
+            plan.append((position, take))
+            left -= take
+            if not left:
+                return plan
+    raise ValueError("insufficient")
 
 
 def period_of(at: dt.datetime) -> str:
@@ -562,25 +568,18 @@ class Ledger:
         return cents
 
     def _take(self, cents: int) -> list[tuple[int, int]]:
-        """Spend from the oldest lots; the caller has checked the balance covers it."""
-        plan: list[tuple[int, int]] = []
-        left = cents
-        i = self._head
+        """Spend from the oldest lots (`fifo_plan`); the caller has checked the balance covers
+        it. Returns `(lot id, taken)` pairs. Spent lots before `_head` are not read again."""
         lots = self._lots
-        while left:
-            lot = lots[i]
-            if lot.remaining:
-                take = lot.remaining if lot.remaining < left else left
-                lot.remaining -= take
-                left -= take
-                plan.append((lot.id, take))
-            if not lot.remaining:
-                i += 1
+        plan = fifo_plan(lots, cents, start=self._head)
+        for position, take in plan:
+            lots[position].remaining -= take
+        i = plan[-1][0]
         while i < len(lots) and not lots[i].remaining:
             i += 1
         self._head = i
         self._balance -= cents
-        return plan
+        return [(lots[position].id, take) for position, take in plan]
 
     def _entry(
         self,
