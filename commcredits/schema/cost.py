@@ -37,12 +37,9 @@ from graphql import (
     SchemaMetaFieldDef,
     SelectionSetNode,
     TypeMetaFieldDef,
-    ValidationContext,
-    ValidationRule,
     ValueNode,
     VariableNode,
 )
-from strawberry.extensions import SchemaExtension
 
 MAX_COST = 50_000
 LIST_SIZE = 10  # assumed length of a list field without `first` (license details, plans, …)
@@ -207,34 +204,20 @@ def estimate_cost(
     return max((estimator.operation(o) for o in chosen or operations), default=0)
 
 
-def _rule(max_cost: int, variables: Mapping[str, Any], operation_name: str | None):
-    class CostRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            cost = estimate_cost(context.schema, context.document, variables, operation_name)
-            if cost > max_cost:
-                context.report_error(
-                    GraphQLError(
-                        f"The query costs about {cost} and the limit is {max_cost}: ask for "
-                        "fewer items (`first`), fewer nested lists, or smaller batches.",
-                        extensions={"code": "QUERY_TOO_EXPENSIVE", "cost": cost},
-                    )
-                )
-
-    return CostRule
-
-
-class QueryCostLimiter(SchemaExtension):
-    """Adds the cost rule, with this request's variables, to the validation rules."""
-
-    def __init__(self, *, max_cost: int = MAX_COST) -> None:
-        self.max_cost = max_cost
-
-    def on_operation(self):  # noqa: ANN201 - strawberry's hook
-        context = self.execution_context
-        variables = context.variables if isinstance(context.variables, dict) else {}
-        context.validation_rules = (
-            *context.validation_rules,
-            _rule(self.max_cost, variables, context.operation_name),
-        )
-        yield
+def cost_error(
+    schema: GraphQLSchema,
+    document: Any,
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+    *,
+    max_cost: int = MAX_COST,
+) -> GraphQLError | None:
+    """The refusal of a document whose estimated cost, with these variables, is over the limit."""
+    cost = estimate_cost(schema, document, variables, operation_name)
+    if cost <= max_cost:
+        return None
+    return GraphQLError(
+        f"The query costs about {cost} and the limit is {max_cost}: ask for "
+        "fewer items (`first`), fewer nested lists, or smaller batches.",
+        extensions={"code": "QUERY_TOO_EXPENSIVE", "cost": cost},
+    )

@@ -2,7 +2,12 @@
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+)
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -17,10 +22,11 @@ from commcredits.resolvers.user_import import UserImportMutation
 from commcredits.resolvers.users import UserMutation, UserQuery
 from commcredits.schema.access import ApiKey, AuditEntry
 from commcredits.schema.catalog import Sku, SubscribedSku
-from commcredits.schema.cost import MAX_COST, QueryCostLimiter
+from commcredits.schema.cost import MAX_COST
 from commcredits.schema.credits import CreditLot, CreditTransaction, Invoice, Notification
 from commcredits.schema.directory import User
 from commcredits.schema.tenants import Tenant
+from commcredits.schema.validation import CACHE_SIZE, CachedValidation
 from commcredits.services.errors import DomainError
 
 MAX_DEPTH = 10
@@ -78,7 +84,10 @@ schema = CommcreditsSchema(
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_is_introspection),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: QueryCostLimiter(max_cost=MAX_COST),
+        # Parsing and validating a text happen once (both cached per text); the cost limit,
+        # which depends on the variables, on every request.
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: CachedValidation(max_cost=MAX_COST),
     ],
 )
 
