@@ -89,7 +89,13 @@ def test_seed_steps_one_and_three(api_as):
     # Re-running step 3 is safe: nothing changes the second time.
     again = licenses(BATCH, {"upns": upns[:3], "add": [{"skuId": "MCOPSTNC"}]})
     assert {r["status"] for r in again["setUserLicenses"]["results"]} == {"UNCHANGED"}
-    assert AuditEntry.select().where(AuditEntry.action == "assignLicense").count() == 6
+    # Audited: one entry per single-user change, one for the batch naming every user it changed.
+    assert AuditEntry.select().where(AuditEntry.action == "assignLicense").count() == 3
+    batch = AuditEntry.get(AuditEntry.action == "assignLicenses")
+    assert batch.target_type == "UserBatch"
+    assert set(batch.after) == set(upns[:3])
+    assert batch.after["piet@fabrikam.example"] == ["MCOPSTNC", "SPE_E5"]
+    assert batch.before["piet@fabrikam.example"] == ["SPE_E5"]
 
 
 def test_demo_seed_is_idempotent(db_url, clock):

@@ -257,30 +257,22 @@ def _describe_change(adds: tuple, removes: tuple) -> str:
 
 
 def _license_results(payload: dict[str, Any], what_if: bool) -> list[tuple[str, str, str]]:
-    """(status, code, message) per item, from the payload's parallel lists and its failures."""
-    failures = {f["index"]: f for f in payload["failures"]}
-    out = []
-    for index, (status, changes) in enumerate(
-        zip(payload["statuses"], payload["changeLists"], strict=True)
-    ):
-        if status == "FAILED":
-            code, message = _row_errors(failures.get(index, {}))
-            out.append((_status("Failed", what_if), code, message))
-        elif status == "UNCHANGED":
-            out.append(("Unchanged", "", "Already as requested."))
+    """(status, code, message) per item, in input order, from the payload's runs."""
+    out: list[tuple[str, str, str]] = []
+    for run in payload["runs"]:
+        if run["status"] == "FAILED":
+            code, message = _row_errors(run)
+            result = (_status("Failed", what_if), code, message)
+        elif run["status"] == "UNCHANGED":
+            result = ("Unchanged", "", "Already as requested.")
         else:
-            out.append(_applied(changes, what_if))
+            result = _applied(run["changes"], what_if)
+        out.extend([result] * run["count"])
     return out
 
 
-_APPLIED_CACHE: dict[tuple[str, bool], tuple[str, str, str]] = {}
-
-
-def _applied(changes: str, what_if: bool) -> tuple[str, str, str]:
-    cached = _APPLIED_CACHE.get((changes, what_if))
-    if cached is not None:
-        return cached
-    done = [c.rsplit(":", 1) for c in changes.split(";") if c and not c.endswith(":UNCHANGED")]
+def _applied(changes: list[dict[str, str]], what_if: bool) -> tuple[str, str, str]:
+    done = [(c["skuPartNumber"], c["action"]) for c in changes if c["action"] != "UNCHANGED"]
     actions = {a for _, a in done}
     name = (
         "Assigned"
@@ -291,10 +283,7 @@ def _applied(changes: str, what_if: bool) -> tuple[str, str, str]:
     )
     verb = "would be " if what_if else ""
     message = "; ".join(f"{sku} {verb}{action.lower()}" for sku, action in done)
-    result = (_status(name, what_if), "", message)
-    if len(_APPLIED_CACHE) < 10_000:
-        _APPLIED_CACHE[(changes, what_if)] = result
-    return result
+    return (_status(name, what_if), "", message)
 
 
 def set_user_license(

@@ -13,7 +13,7 @@ mutation BulkSetUserLicenses(
   setUserLicenses(
     userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove, whatIf: $whatIf
   ) {
-    statuses changeLists failures { index userErrors { code message } }
+    runs { start count status changes { skuPartNumber action } userErrors { code message } }
     userErrors { field code message }
   }
 }
@@ -22,7 +22,7 @@ mutation BulkSetUserLicenses(
 ASSIGN_LICENSES = """
 mutation BulkAssignLicenses($items: [AssignLicenseItemInput!]!, $whatIf: Boolean!) {
   assignLicenses(items: $items, whatIf: $whatIf) {
-    statuses changeLists failures { index userErrors { code message } }
+    runs { start count status changes { skuPartNumber action } userErrors { code message } }
     userErrors { field code message }
   }
 }

@@ -10,11 +10,8 @@ from commcredits.schema.directory import (
     AssignLicenseItemInput,
     AssignLicensePayload,
     AssignLicensesPayload,
-    BatchSummary,
     LicenseAssignmentResult,
-    LicenseResultStatus,
     User,
-    outcome_status,
 )
 from commcredits.services import licenses, users
 from commcredits.services.access import Permission, require_tenant
@@ -24,22 +21,6 @@ from commcredits.services.licenses import AddLicense, LicenseRequest
 
 def _adds(items: list[AssignedLicenseInput]) -> tuple[AddLicense, ...]:
     return tuple(AddLicense(a.sku_id, tuple(a.disabled_plans)) for a in items)
-
-
-def _batch_payload(outcomes: list[licenses.LicenseOutcome], what_if: bool) -> AssignLicensesPayload:
-    counts = {s: 0 for s in LicenseResultStatus}
-    for o in outcomes:
-        counts[outcome_status(o, what_if=what_if)] += 1
-    return AssignLicensesPayload(
-        what_if=what_if,
-        outcomes=outcomes,
-        summary=BatchSummary(
-            total=len(outcomes),
-            applied=counts[LicenseResultStatus.APPLIED] + counts[LicenseResultStatus.WOULD_APPLY],
-            unchanged=counts[LicenseResultStatus.UNCHANGED],
-            failed=counts[LicenseResultStatus.FAILED],
-        ),
-    )
 
 
 def _item_ref(value: str) -> int | str:
@@ -96,7 +77,7 @@ class LicenseMutation:
             outcomes = licenses.assign_licenses(
                 tenant, c.principal, requests, now=c.now, what_if=what_if
             )
-            return _batch_payload(outcomes, what_if)
+            return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
 
         return guard(AssignLicensesPayload, run)
 
@@ -121,6 +102,6 @@ class LicenseMutation:
             outcomes = licenses.assign_licenses(
                 tenant, c.principal, requests, now=c.now, what_if=what_if
             )
-            return _batch_payload(outcomes, what_if)
+            return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
 
         return guard(AssignLicensesPayload, run)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from commcredits.models import User as UserRow
 from commcredits.schema.catalog import ServicePlanInfo
 from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.services import licenses
 from commcredits.services.licenses import LicenseOutcome
 
 
@@ -204,6 +205,18 @@ class LicenseChange:
     action: LicenseAction
     disabled_plans: list[strawberry.ID]
 
+    @classmethod
+    def many(cls, changes: list[licenses.LicenseChange]) -> list["LicenseChange"]:
+        return [
+            cls(
+                sku_id=strawberry.ID(c.sku.sku_id),
+                sku_part_number=c.sku.part_number,
+                action=LicenseAction(c.action),
+                disabled_plans=[strawberry.ID(p) for p in c.disabled_plans],
+            )
+            for c in changes
+        ]
+
 
 def outcome_status(out: LicenseOutcome, *, what_if: bool) -> "LicenseResultStatus":
     if out.errors:
@@ -239,15 +252,7 @@ class LicenseAssignmentResult:
             else str(to_global_id("User", out.request.user)),
             user_pk=out.user.id if out.user is not None else None,
             status=status,
-            changes=[
-                LicenseChange(
-                    sku_id=strawberry.ID(c.sku.sku_id),
-                    sku_part_number=c.sku.part_number,
-                    action=LicenseAction(c.action),
-                    disabled_plans=[strawberry.ID(p) for p in c.disabled_plans],
-                )
-                for c in out.changes
-            ],
+            changes=LicenseChange.many(out.changes),
             user_errors=[UserError.from_detail(d) for d in out.errors],
         )
 
@@ -267,16 +272,68 @@ class BatchSummary:
     failed: int
 
 
+@strawberry.type(
+    description="Consecutive items with the same outcome (status, changes and errors), in "
+    "input order. The compact shape of a large batch's results: a batch whose items all went "
+    "the same way is one run, however many items it has."
+)
+class LicenseResultRun:
+    start: int = strawberry.field(description="The index of the run's first item.")
+    count: int = strawberry.field(description="How many items the run holds.")
+    status: LicenseResultStatus
+    changes: list[LicenseChange]
+    user_errors: list[UserError]
+
+
+def result_runs(outcomes: list[LicenseOutcome], *, what_if: bool) -> list[LicenseResultRun]:
+    runs: list[LicenseResultRun] = []
+    last: tuple | None = None
+    for out in outcomes:
+        status = outcome_status(out, what_if=what_if)
+        if (
+            last is not None
+            and last[0] is status
+            and last[1] == out.changes
+            and last[2] == out.errors
+        ):
+            runs[-1].count += 1
+            continue
+        last = (status, out.changes, out.errors)
+        runs.append(
+            LicenseResultRun(
+                start=out.index,
+                count=1,
+                status=status,
+                changes=LicenseChange.many(out.changes),
+                user_errors=[UserError.from_detail(d) for d in out.errors],
+            )
+        )
+    return runs
+
+
 @strawberry.type
 class AssignLicensesPayload:
     what_if: bool = False
-    summary: BatchSummary | None = None
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Errors of the whole batch (e.g. too many items)."
     )
     # Result objects are built only if asked for: a client of large batches asks for the
     # parallel scalar lists (statuses, changeLists) and the few failures instead.
     outcomes: strawberry.Private[list[LicenseOutcome]] = dataclasses.field(default_factory=list)
+
+    @strawberry.field(description="How the batch went, counted.")
+    def summary(self) -> BatchSummary | None:
+        if not self.outcomes and self.user_errors:
+            return None  # the batch was refused as a whole
+        counts = dict.fromkeys(LicenseResultStatus, 0)
+        for out in self.outcomes:
+            counts[outcome_status(out, what_if=self.what_if)] += 1
+        return BatchSummary(
+            total=len(self.outcomes),
+            applied=counts[LicenseResultStatus.APPLIED] + counts[LicenseResultStatus.WOULD_APPLY],
+            unchanged=counts[LicenseResultStatus.UNCHANGED],
+            failed=counts[LicenseResultStatus.FAILED],
+        )
 
     @strawberry.field(description="One result per item, in input order.")
     def results(self) -> list[LicenseAssignmentResult]:
@@ -300,6 +357,13 @@ class AssignLicensesPayload:
             ";".join(f"{c.sku.part_number}:{c.action}" for c in o.changes) if o.ok else ""
             for o in self.outcomes
         ]
+
+    @strawberry.field(
+        description="The results as runs of consecutive items that went the same way, in input "
+        "order: what a client of large batches asks for."
+    )
+    def runs(self) -> list[LicenseResultRun]:
+        return result_runs(self.outcomes, what_if=self.what_if)
 
     @strawberry.field(description="The results of the failed items only, with their index.")
     def failures(self) -> list[LicenseAssignmentResult]:

@@ -9,10 +9,12 @@ effect of an earlier one; the net change is then written with a few bulk stateme
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from commcredits.db import directory_lock, insert_rows
+from commcredits.db import db, directory_lock, insert_values, select_in
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -33,8 +35,9 @@ class AddLicense:
     disabled_plans: tuple[str, ...] = ()  # servicePlanId or servicePlanName
 
 
-@dataclass(frozen=True)
-class LicenseRequest:
+class LicenseRequest(NamedTuple):
+    """One user's change (a tuple: a batch builds a thousand of these)."""
+
     user: int | str  # user id, or user principal name
     add: tuple[AddLicense, ...] = ()
     remove: tuple[str, ...] = ()
@@ -47,22 +50,20 @@ class LicenseChange:
     disabled_plans: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class LicenseOutcome:
     index: int
     request: LicenseRequest
     user: UserRef | None = None
-    changes: list[LicenseChange] = field(default_factory=list)
+    # Shared between the items a batch decided alike (never mutated).
+    changes: tuple[LicenseChange, ...] = ()
     errors: list[ErrorDetail] = field(default_factory=list)
+    changed: bool = False  # some change is more than UNCHANGED
     applied: bool = False  # True once written (never for whatIf or a failed item)
 
     @property
     def ok(self) -> bool:
         return not self.errors
-
-    @property
-    def changed(self) -> bool:
-        return any(c.action != "UNCHANGED" for c in self.changes)
 
 
 def _err(code: str, message: str, field_: str | None) -> ErrorDetail:
@@ -86,10 +87,31 @@ class UserRef(NamedTuple):
     usage_location: str | None
 
 
-@dataclass
-class _Held:
-    row_id: int
-    disabled_plans: tuple[str, ...]
+@dataclass(frozen=True)
+class _Decision:
+    """What the rules make of one change for one licence state and usage location.
+
+    `request_errors` are faults of the request itself (nothing else is checked then);
+    `rule_errors` the refusals of the rules; the seat count is checked per item, in order.
+    """
+
+    changes: tuple[LicenseChange, ...] = ()
+    new: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # never mutated: shared
+    request_errors: tuple[ErrorDetail, ...] = ()
+    rule_errors: tuple[ErrorDetail, ...] = ()
+    changed: bool = False
+    takes: tuple[Sku, ...] = ()  # SKUs newly assigned: a seat each
+    frees: tuple[int, ...] = ()  # SKU pks removed: a seat back each
+
+
+# Users by id or by UPN key, each with its licences (one row per licence, or one with NULLs):
+# built by hand, since rendering 1,000 keys through peewee costs more than the query itself.
+_USERS_SQL = (
+    "SELECT u.id, u.user_principal_name, u.upn_key, u.usage_location, la.id, la.sku_id, "
+    f'la.disabled_plans FROM "{User._meta.table_name}" AS u '
+    f'LEFT JOIN "{LicenseAssignment._meta.table_name}" AS la ON la.user_id = u.id '
+    "WHERE u.tenant_id = {p} AND u.{column} IN {{in}}"
+)
 
 
 class _TenantPicture:
@@ -97,37 +119,40 @@ class _TenantPicture:
 
     def __init__(self, tenant: Tenant, requests: list[LicenseRequest]):
         self.catalog = Catalog.load()
+        # Each reference as the requests give it (an id, or a UPN in any case and spacing).
+        self.users: dict[int | str, UserRef] = {}
         self.users_by_id: dict[int, UserRef] = {}
-        self.users_by_upn: dict[str, UserRef] = {}
+        # user id -> {sku pk: disabled plans}: `initial` as loaded, `held` as the batch leaves
+        # it. A change replaces a user's mapping in `held` and never mutates one, so `initial`
+        # needs no copy.
+        self.initial: dict[int, Mapping[int, tuple[str, ...]]] = {}
+        self.held: dict[int, Mapping[int, tuple[str, ...]]] = {}
+        self.row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> licence row id
+        self.touched: dict[int, None] = {}  # users the batch changed, in order
         ids = sorted({r.user for r in requests if isinstance(r.user, int)})
-        upns = sorted({r.user.strip().lower() for r in requests if isinstance(r.user, str)})
-        columns = (User.id, User.user_principal_name, User.upn_key, User.usage_location)
-        for chunk_ids, chunk_upns in _zip_chunks(ids, upns):
-            cond = User.id.in_(chunk_ids) if chunk_ids else None
-            if chunk_upns:
-                by_upn = User.upn_key.in_(chunk_upns)
-                cond = by_upn if cond is None else (cond | by_upn)
-            query = User.select(*columns).where((User.tenant == tenant.id) & cond).tuples()
-            for row in query:
-                user = UserRef(*row)
-                self.users_by_id[user.id] = user
-                self.users_by_upn[user.upn_key] = user
-        # user id -> {sku pk: held row}, as loaded; `held` is what the batch has made of it.
-        self.initial: dict[int, dict[int, _Held]] = {u: {} for u in self.users_by_id}
-        user_ids = list(self.users_by_id)
-        la = LicenseAssignment
-        for start in range(0, len(user_ids), _CHUNK):
-            query = (
-                la.select(la.id, la.user, la.sku, la.disabled_plans)
-                .where(la.user.in_(user_ids[start : start + _CHUNK]))
-                .tuples()
-            )
-            for row_id, user_id, sku_id, disabled in query:
-                self.initial[user_id][sku_id] = _Held(row_id, tuple(disabled))
-        self.held: dict[int, dict[int, tuple[str, ...]]] = {
-            uid: {sku: h.disabled_plans for sku, h in rows.items()}
-            for uid, rows in self.initial.items()
-        }
+        by_key: dict[str, list[str]] = {}
+        for ref in {r.user for r in requests if isinstance(r.user, str)}:
+            by_key.setdefault(ref.strip().lower(), []).append(ref)
+        plans: dict[str, tuple[str, ...]] = {}  # disabled_plans JSON -> tuple, decoded once
+        for column, keys in (("id", ids), ("upn_key", sorted(by_key))):
+            sql = _USERS_SQL.format(p=db.obj.param, column=column)
+            for uid, upn, key, location, row_id, sku_id, disabled in select_in(
+                sql, keys, params=(tenant.id,)
+            ):
+                held = self.initial.get(uid)
+                if held is None:
+                    user = self.users_by_id[uid] = self.users[uid] = UserRef(
+                        uid, upn, key, location
+                    )
+                    for ref in by_key.get(key, ()):
+                        self.users[ref] = user
+                    held = self.initial[uid] = self.held[uid] = {}
+                if row_id is not None:
+                    decoded = plans.get(disabled)
+                    if decoded is None:
+                        decoded = plans[disabled] = tuple(json.loads(disabled))
+                    held[sku_id] = decoded  # type: ignore[index]  # filled while loading only
+                    self.row_ids[uid, sku_id] = row_id
         self.available: dict[int, int] = {}
         for sku_id, enabled, consumed in (
             Subscription.select(
@@ -137,43 +162,78 @@ class _TenantPicture:
             .tuples()
         ):
             self.available[sku_id] = enabled - consumed
+        # A batch repeats the same change over users in the same few states (the bulk layer's
+        # whole point), so the rules run once per distinct (change, licences, location).
+        self._decisions: dict[tuple, _Decision] = {}
 
-    def user(self, ref: int | str) -> UserRef | None:
-        if isinstance(ref, int):
-            return self.users_by_id.get(ref)
-        return self.users_by_upn.get(ref.strip().lower())
-
-
-def _zip_chunks(ids: list[int], upns: list[str]):
-    n = max(len(ids), len(upns))
-    for start in range(0, max(n, 1), _CHUNK):
-        chunk_ids, chunk_upns = ids[start : start + _CHUNK], upns[start : start + _CHUNK]
-        if chunk_ids or chunk_upns:
-            yield chunk_ids, chunk_upns
+    def decide(
+        self, req: LicenseRequest, held: Mapping[int, tuple[str, ...]], location: str | None
+    ) -> _Decision:
+        key = (req.add, req.remove, tuple(held.items()), location)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = _decide(self.catalog, req, held, location)
+        return decision
 
 
 def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOutcome:
     """Decide one request against the picture; on success, update the picture."""
-    out = LicenseOutcome(index=index, request=req)
-    user = pic.user(req.user)
+    user = pic.users.get(req.user)
     if user is None:
-        out.errors.append(
-            _err(
-                "NOT_FOUND",
-                f"Resource '{req.user}' does not exist or one of its queried reference-property "
-                f"objects are not present.",
-                "userId",
-            )
+        return LicenseOutcome(
+            index,
+            req,
+            errors=[
+                _err(
+                    "NOT_FOUND",
+                    f"Resource '{req.user}' does not exist or one of its queried "
+                    f"reference-property objects are not present.",
+                    "userId",
+                )
+            ],
         )
+    decision = pic.decide(req, pic.held[user.id], user.usage_location)
+    if decision.request_errors:
+        return LicenseOutcome(index, req, user, errors=list(decision.request_errors))
+    out = LicenseOutcome(index, req, user, decision.changes, changed=decision.changed)
+    if not decision.changed:
         return out
-    out.user = user
-    cat = pic.catalog
+    errors = out.errors
+    errors.extend(decision.rule_errors)
+    available = pic.available
+    for sku in decision.takes:
+        if available.get(sku.id, 0) < 1:
+            errors.append(
+                _err(
+                    "CountViolation",
+                    f"Subscription for SKU {sku.part_number} does not have any available licenses.",
+                    "addLicenses",
+                )
+            )
+    if errors:
+        return out
+    for sku in decision.takes:
+        available[sku.id] -= 1
+    for sku_pk in decision.frees:
+        available[sku_pk] = available.get(sku_pk, 0) + 1
+    pic.held[user.id] = decision.new
+    pic.touched[user.id] = None
+    return out
 
+
+def _decide(
+    cat: Catalog, req: LicenseRequest, held: Mapping[int, tuple[str, ...]], location: str | None
+) -> _Decision:
+    """Graph's rules for one request against one user's licences and usage location.
+
+    Everything but the seat count, which depends on the items before it in the batch.
+    """
+    errors: list[ErrorDetail] = []
     adds: list[tuple[Sku, tuple[str, ...]]] = []
     for i, add in enumerate(req.add):
         sku = cat.find(add.sku)
         if sku is None:
-            out.errors.append(_invalid_sku(f"addLicenses.{i}.skuId"))
+            errors.append(_invalid_sku(f"addLicenses.{i}.skuId"))
             continue
         plan_ids = {p["servicePlanId"].lower(): p["servicePlanId"] for p in sku.service_plans}
         plan_names = {p["servicePlanName"].lower(): p["servicePlanId"] for p in sku.service_plans}
@@ -182,7 +242,7 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
             key = plan.strip().lower()
             resolved = plan_ids.get(key) or plan_names.get(key)
             if resolved is None:
-                out.errors.append(
+                errors.append(
                     _err(
                         "InvalidServicePlan",
                         f"Service plan '{plan}' is not part of SKU {sku.part_number}.",
@@ -196,23 +256,22 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
     for i, ref in enumerate(req.remove):
         sku = cat.find(ref)
         if sku is None:
-            out.errors.append(_invalid_sku(f"removeLicenses.{i}"))
+            errors.append(_invalid_sku(f"removeLicenses.{i}"))
         else:
             removes.append(sku)
     both = {s.id for s, _ in adds} & {s.id for s in removes}
     if both:
         names = ", ".join(sorted(cat.by_pk[s].part_number for s in both))
-        out.errors.append(
+        errors.append(
             _err(
                 "InvalidLicenseOperation",
                 f"License {names} cannot be in both addLicenses and removeLicenses.",
                 "removeLicenses",
             )
         )
-    if out.errors:
-        return out
+    if errors:
+        return _Decision(request_errors=tuple(errors))
 
-    held = pic.held[user.id]
     new = dict(held)
     changes: list[LicenseChange] = []
     for sku, disabled in adds:
@@ -228,22 +287,20 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
         action = "REMOVED" if sku.id in held else "UNCHANGED"
         new.pop(sku.id, None)
         changes.append(LicenseChange(sku, action))
-    out.changes = changes
-    if not any(c.action != "UNCHANGED" for c in changes):
-        return out
+    if all(c.action == "UNCHANGED" for c in changes):
+        return _Decision(changes=tuple(changes), new=new)
 
     gaining = [c.sku for c in changes if c.action in ("ASSIGNED", "UPDATED")]
-    if gaining and not user.usage_location:
-        out.errors.append(no_usage_location())
+    if gaining and not location:
+        errors.append(no_usage_location())
     elif gaining:
         for sku in gaining:
-            if not Catalog.sold_in(sku, user.usage_location):
-                out.errors.append(
+            if not Catalog.sold_in(sku, location):
+                errors.append(
                     _err(
                         "ProhibitedInUsageLocationViolation",
                         f"License {sku.part_number} cannot be assigned to a user with usage "
-                        f"location '{user.usage_location}': it is not sold in that country or "
-                        f"region.",
+                        f"location '{location}': it is not sold in that country or region.",
                         "userId",
                     )
                 )
@@ -251,7 +308,7 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
         cat.by_pk[s].part_number for s in new if cat.by_pk[s].part_number in CALLING_PLAN_SKUS
     )
     if len(calling) > 1:
-        out.errors.append(
+        errors.append(
             _err(
                 "MutuallyExclusiveViolation",
                 f"Licenses {' and '.join(calling)} cannot be assigned together: they contain "
@@ -264,7 +321,7 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
         for sku_pk, disabled in new.items():
             plans |= Catalog.plan_names(cat.by_pk[sku_pk], disabled)
         if TEAMS_PHONE_PLAN not in plans:
-            out.errors.append(
+            errors.append(
                 _err(
                     "DependencyViolation",
                     f"To assign a license that contains {calling[0]}, you must also assign one of "
@@ -272,26 +329,14 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
                     "addLicenses",
                 )
             )
-    for change in changes:
-        if change.action == "ASSIGNED" and pic.available.get(change.sku.id, 0) < 1:
-            out.errors.append(
-                _err(
-                    "CountViolation",
-                    f"Subscription for SKU {change.sku.part_number} does not have any available "
-                    f"licenses.",
-                    "addLicenses",
-                )
-            )
-    if out.errors:
-        return out
-
-    for change in changes:
-        if change.action == "ASSIGNED":
-            pic.available[change.sku.id] -= 1
-        elif change.action == "REMOVED":
-            pic.available[change.sku.id] = pic.available.get(change.sku.id, 0) + 1
-    pic.held[user.id] = new
-    return out
+    return _Decision(
+        changes=tuple(changes),
+        new=new,
+        rule_errors=tuple(errors),
+        changed=True,
+        takes=tuple(c.sku for c in changes if c.action == "ASSIGNED"),
+        frees=tuple(c.sku.id for c in changes if c.action == "REMOVED"),
+    )
 
 
 def _invalid_sku(field_: str) -> ErrorDetail:
@@ -341,63 +386,98 @@ def assign_license(
 
 def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt.datetime) -> None:
     """Write the net difference between the picture as loaded and as left by the batch."""
-    inserts: list[dict] = []
+    la = LicenseAssignment
+    inserts: list[tuple] = []
     delete_ids: list[int] = []
-    updates: list[tuple[int, list[str]]] = []
+    updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> licence row ids
     seat_delta: dict[int, int] = {}
-    audits: list[dict] = []
+    changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []  # user, before, after
     cat = pic.catalog
-    for uid, final in pic.held.items():
-        initial = pic.initial[uid]
-        if {k: v.disabled_plans for k, v in initial.items()} == final:
-            continue
+    assigned_at = la.assigned_at.db_value(now)
+    # Database values and audit states, once per distinct value: a batch gives the same few
+    # plan lists to many users and moves many users between the same few sets of SKUs.
+    plans_json: dict[tuple[str, ...], str] = {}
+    states: dict[tuple[int, ...], tuple[str, ...]] = {}
+
+    def state(skus: Mapping[int, tuple[str, ...]]) -> tuple[str, ...]:
+        key = tuple(skus)
+        found = states.get(key)
+        if found is None:
+            found = states[key] = tuple(sorted(cat.by_pk[s].part_number for s in key))
+        return found
+
+    for uid in pic.touched:
+        initial, final = pic.initial[uid], pic.held[uid]
+        if final == initial:
+            continue  # changed and changed back within the batch
         for sku_pk, disabled in final.items():
-            row = initial.get(sku_pk)
-            if row is None:
-                inserts.append(
-                    {
-                        "tenant": tenant.id,
-                        "user": uid,
-                        "sku": sku_pk,
-                        "disabled_plans": list(disabled),
-                        "assigned_at": now,
-                    }
-                )
+            if sku_pk not in initial:
+                text = plans_json.get(disabled)
+                if text is None:
+                    text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
+                inserts.append((tenant.id, uid, sku_pk, text, assigned_at))
                 seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + 1
-            elif row.disabled_plans != disabled:
-                updates.append((row.row_id, list(disabled)))
-        for sku_pk, row in initial.items():
+            elif initial[sku_pk] != disabled:
+                updates.setdefault(disabled, []).append(pic.row_ids[uid, sku_pk])
+        for sku_pk in initial:
             if sku_pk not in final:
-                delete_ids.append(row.row_id)
+                delete_ids.append(pic.row_ids[uid, sku_pk])
                 seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - 1
-        audits.append(
-            {
-                "action": "assignLicense",
-                "target": ("User", uid),
-                "tenant_id": tenant.id,
-                "before": sorted(cat.by_pk[s].part_number for s in initial),
-                "after": sorted(cat.by_pk[s].part_number for s in final),
-            }
-        )
+        changed.append((uid, state(initial), state(final)))
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
     for start in range(0, len(delete_ids), _CHUNK):
-        LicenseAssignment.delete().where(
-            LicenseAssignment.id.in_(delete_ids[start : start + _CHUNK])
-        ).execute()
+        la.delete().where(la.id.in_(delete_ids[start : start + _CHUNK])).execute()
     for sku_pk, delta in sorted(seat_delta.items(), key=lambda kv: kv[1]):
         if delta:
             Subscription.update(
                 consumed_units=Subscription.consumed_units + delta, updated_at=now
             ).where((Subscription.tenant == tenant.id) & (Subscription.sku == sku_pk)).execute()
-    insert_rows(LicenseAssignment, inserts)
+    insert_values(
+        la._meta.table_name,
+        [f.column_name for f in (la.tenant, la.user, la.sku, la.disabled_plans, la.assigned_at)],
+        inserts,
+    )
     # One UPDATE per distinct set of disabled plans (a bulk change shares one), not per row.
-    by_plans: dict[tuple[str, ...], list[int]] = {}
-    for row_id, disabled in updates:
-        by_plans.setdefault(tuple(disabled), []).append(row_id)
-    for disabled, row_ids in by_plans.items():
+    for disabled, row_ids in updates.items():
         for start in range(0, len(row_ids), _CHUNK):
-            LicenseAssignment.update(disabled_plans=list(disabled)).where(
-                LicenseAssignment.id.in_(row_ids[start : start + _CHUNK])
+            la.update(disabled_plans=list(disabled)).where(
+                la.id.in_(row_ids[start : start + _CHUNK])
             ).execute()
-    if audits:
-        audit.record_many(principal, audits, now=now)
+    if changed:
+        _audit(tenant, principal, pic, changed, now=now)
+
+
+def _audit(
+    tenant: Tenant,
+    principal: Principal,
+    pic: _TenantPicture,
+    changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """One entry for the call: on the user when one user changed, else on the batch.
+
+    A batch's entry maps each changed user's UPN to its SKUs before and after (as `recordCalls`
+    writes one entry per batch): an entry per user would cost more than the change itself.
+    """
+    before: list[str] | dict[str, list[str]]
+    after: list[str] | dict[str, list[str]]
+    if len(changed) == 1:
+        uid, was, now_held = changed[0]
+        target: tuple[str, object] = ("User", uid)
+        action, before, after = "assignLicense", list(was), list(now_held)
+    else:
+        upns = [pic.users_by_id[uid].user_principal_name for uid, _, _ in changed]
+        target = ("UserBatch", f"{upns[0]}…{upns[-1]}")
+        action = "assignLicenses"
+        before = {upn: list(b) for upn, (_, b, _) in zip(upns, changed, strict=True)}
+        after = {upn: list(a) for upn, (_, _, a) in zip(upns, changed, strict=True)}
+    audit.record(
+        principal,
+        action,
+        target,
+        tenant_id=tenant.id,
+        before=before,
+        after=after,
+        now=now,
+    )
