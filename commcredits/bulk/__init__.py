@@ -22,6 +22,7 @@ import polars as pl
 
 from commcredits.bulk import commands
 from commcredits.bulk.errors import UsageError
+from commcredits.bulk.runtime import few_collections
 from commcredits.bulk.sheets import read_sheet, write_frame
 from commcredits.bulk.transport import Transport, connect
 
@@ -67,7 +68,10 @@ def _run_sheet(
     sheet = read_sheet(source, sheet_name=worksheet_name)
     transport = _target(target)
     try:
-        report = body(transport, sheet, commands.Options(what_if=what_if, batch_size=batch_size))
+        with few_collections():
+            report = body(
+                transport, sheet, commands.Options(what_if=what_if, batch_size=batch_size)
+            )
     finally:
         transport.close()
     frame = report.frame()

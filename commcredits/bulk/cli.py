@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, TextIO
 
 from commcredits.bulk import commands
 from commcredits.bulk.errors import UsageError
+from commcredits.bulk.runtime import few_collections
 from commcredits.bulk.sheets import (
     WRITE_EXTENSIONS,
     Sheet,
@@ -301,7 +302,8 @@ def _sheet_command(
             progress=progress,
         )
         try:
-            report = body(transport, sheet, options)
+            with few_collections():
+                report = body(transport, sheet, options)
         finally:
             progress.close()
     finally:

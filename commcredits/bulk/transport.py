@@ -87,6 +87,7 @@ class LocalTransport:
 
     def __init__(self, principal: Any, *, clock: Callable[[], Any] | None = None):
         from commcredits.clock import utcnow
+        from commcredits.schema import root  # noqa: F401 - built now, before a run freezes it
 
         self.principal = principal
         self.clock = clock or utcnow
