@@ -6,6 +6,7 @@ models and queries run on both.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -119,6 +120,17 @@ def is_sqlite() -> bool:
     return isinstance(db.obj, peewee.SqliteDatabase)
 
 
+def sent_as(value: object) -> object:
+    """A database-ready value as the driver sends it, for one that many rows share.
+
+    sqlite3 turns a datetime into text for every parameter it appears in (`isoformat(" ")`,
+    its default adapter); a batch converts its one timestamp once instead.
+    """
+    if isinstance(value, dt.datetime) and is_sqlite():
+        return value.isoformat(" ")
+    return value
+
+
 def select_in(
     sql: str, values: Sequence, *, params: Sequence = (), chunk: int = 500
 ) -> Iterator[tuple]:
@@ -196,7 +208,7 @@ def insert_rows(
                     key = (type(raw), raw)  # the type too: True and 1 are equal keys
                     last = seen[key]
                 except KeyError:
-                    last = seen[key] = convert(raw)
+                    last = seen[key] = sent_as(convert(raw))
                 except TypeError:  # unhashable (a list, a dict): convert each
                     last = convert(raw)
                 last_raw = raw

@@ -21,7 +21,8 @@ class ApiKey(BaseModel):
 
 
 class AuditEntry(BaseModel):
-    tenant = peewee.ForeignKeyField(Tenant, null=True, on_delete="CASCADE")
+    # No index of its own: (tenant, id) serves lookups by tenant (migration 0007).
+    tenant = peewee.ForeignKeyField(Tenant, null=True, on_delete="CASCADE", index=False)
     actor_key = peewee.ForeignKeyField(ApiKey, null=True, on_delete="SET NULL")
     actor = peewee.CharField(max_length=200)  # readable: "key cck_ab12… (GLOBAL_ADMIN)"
     action = peewee.CharField(max_length=64)

@@ -8,7 +8,8 @@ from commcredits.models.tenants import Tenant
 
 
 class User(BaseModel):
-    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    # No index of its own: (tenant, upn_key) serves lookups by tenant (migration 0007).
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
     user_principal_name = peewee.CharField(max_length=113)
     # UPNs are unique per tenant, case-insensitively: the lower-cased copy carries the index.
     upn_key = peewee.CharField(max_length=113)
@@ -36,8 +37,9 @@ class User(BaseModel):
 
 
 class LicenseAssignment(BaseModel):
-    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
-    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    # No indexes of their own: (tenant, sku) and (user, sku) serve them (migration 0007).
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", index=False)
     sku = peewee.ForeignKeyField(Sku)
     disabled_plans = JSONField(default=list)  # service plan ids switched off
     assigned_at = UTCDateTimeField()

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from commcredits.db import db, directory_lock, insert_values, select_in
+from commcredits.db import db, directory_lock, insert_values, select_in, sent_as
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -393,7 +393,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     seat_delta: dict[int, int] = {}
     changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []  # user, before, after
     cat = pic.catalog
-    assigned_at = la.assigned_at.db_value(now)
+    assigned_at = sent_as(la.assigned_at.db_value(now))
     # Database values and audit states, once per distinct value: a batch gives the same few
     # plan lists to many users and moves many users between the same few sets of SKUs.
     plans_json: dict[tuple[str, ...], str] = {}
