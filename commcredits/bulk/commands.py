@@ -112,6 +112,24 @@ class Report:
         self.codes.append(code)
         self.messages.append(message)
 
+    def add_many(
+        self,
+        rows: Sequence[int],
+        keys: Sequence[str],
+        action: str,
+        status: str,
+        code: str = "",
+        message: str = "",
+    ) -> None:
+        """Rows that share one outcome (a run of a batch's results)."""
+        n = len(rows)
+        self.rows.extend(rows)
+        self.keys.extend(keys)
+        self.actions.extend([action] * n)
+        self.statuses.extend([status] * n)
+        self.codes.extend([code] * n)
+        self.messages.extend([message] * n)
+
     def fail(self, row: int, key: str, action: str, code: str, message: str) -> None:
         self.add(row, key, action, _status("Failed", self.what_if), code, message)
 
@@ -256,9 +274,11 @@ def _describe_change(adds: tuple, removes: tuple) -> str:
     return "; ".join(parts) or "None"
 
 
-def _license_results(payload: dict[str, Any], what_if: bool) -> list[tuple[str, str, str]]:
-    """(status, code, message) per item, in input order, from the payload's runs."""
-    out: list[tuple[str, str, str]] = []
+def _license_runs(
+    payload: dict[str, Any], what_if: bool, items: int
+) -> list[tuple[int, tuple[str, str, str]]]:
+    """(count, (status, code, message)) per run of the payload, in input order."""
+    runs = []
     for run in payload["runs"]:
         if run["status"] == "FAILED":
             code, message = _row_errors(run)
@@ -267,8 +287,10 @@ def _license_results(payload: dict[str, Any], what_if: bool) -> list[tuple[str, 
             result = ("Unchanged", "", "Already as requested.")
         else:
             result = _applied(run["changes"], what_if)
-        out.extend([result] * run["count"])
-    return out
+        runs.append((run["count"], result))
+    if sum(count for count, _ in runs) != items:
+        raise UsageError(f"the server answered for {sum(c for c, _ in runs):,} of {items:,} rows")
+    return runs
 
 
 def _applied(changes: list[dict[str, str]], what_if: bool) -> tuple[str, str, str]:
@@ -319,6 +341,9 @@ def set_user_license(
     groups: dict[tuple, list[int]] = {}
     actions: dict[tuple, str] = {}
     base = _adds_with_plans(catalog, global_adds, list(disabled_plans), strict=True)
+    base_change = (base, tuple(global_removes))
+    base_action = actions[base_change] = _describe_change(*base_change)
+    base_rows = groups[base_change] = []
     for i, upn in enumerate(upns):
         row = sheet.rows[i]
         if add_cells[i] or remove_cells[i] or plan_cells[i]:
@@ -334,16 +359,18 @@ def set_user_license(
             removes = tuple(
                 dict.fromkeys(global_removes + catalog.resolve(_split_list(remove_cells[i]), ""))
             )
-        else:
-            add_spec, removes = base, tuple(global_removes)
-        change = (add_spec, removes)
-        action = actions.get(change) or actions.setdefault(change, _describe_change(*change))
+            change = (add_spec, removes)
+            action = actions.get(change) or actions.setdefault(change, _describe_change(*change))
+            rows_of_change = groups.setdefault(change, [])
+        else:  # the common case, no per-row columns: nothing to build or hash
+            change, action, rows_of_change = base_change, base_action, base_rows
         if not keys.check(report, row, upn, action, "user principal name"):
             continue
-        if not add_spec and not removes:
+        if not change[0] and not change[1]:
             report.add(row, upn, action, "Unchanged", "", "No license to add or remove.")
             continue
-        groups.setdefault(change, []).append(i)
+        rows_of_change.append(i)
+    groups = {change: idx for change, idx in groups.items() if idx}
 
     big = [(c, idx) for c, idx in groups.items() if len(idx) >= MIN_GROUP or len(groups) == 1]
     big_changes = {c for c, _ in big}
@@ -362,11 +389,12 @@ def set_user_license(
                 },
             )["setUserLicenses"]
             _batch_error(payload)
-            action = actions[change]
-            for i, (status, code, message) in zip(
-                part, _license_results(payload, options.what_if), strict=True
-            ):
-                report.add(sheet.rows[i], upns[i], action, status, code, message)
+            start = 0
+            for count, result in _license_runs(payload, options.what_if, len(part)):
+                run = part[start : start + count]
+                start += count
+                rows, names = [sheet.rows[i] for i in run], [upns[i] for i in run]
+                report.add_many(rows, names, actions[change], *result)
             options.advance(len(part))
     change_of = {i: c for c, idx in groups.items() for i in idx}
     for part in _slices(rest, options.batch_size):
@@ -384,9 +412,12 @@ def set_user_license(
             ops.ASSIGN_LICENSES, {"items": items, "whatIf": options.what_if}
         )["assignLicenses"]
         _batch_error(payload)
-        for i, (status, code, message) in zip(
-            part, _license_results(payload, options.what_if), strict=True
-        ):
+        results = [
+            r
+            for count, r in _license_runs(payload, options.what_if, len(part))
+            for _ in range(count)
+        ]
+        for i, (status, code, message) in zip(part, results, strict=True):
             report.add(sheet.rows[i], upns[i], actions[change_of[i]], status, code, message)
         options.advance(len(part))
     return report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -29,8 +29,9 @@ MAX_BATCH = 1000
 _CHUNK = 500
 
 
-@dataclass(frozen=True)
-class AddLicense:
+class AddLicense(NamedTuple):
+    """A SKU to add (a tuple, so that a batch's shared change hashes cheaply)."""
+
     sku: str  # skuId (GUID) or skuPartNumber
     disabled_plans: tuple[str, ...] = ()  # servicePlanId or servicePlanName
 
@@ -57,7 +58,7 @@ class LicenseOutcome:
     user: UserRef | None = None
     # Shared between the items a batch decided alike (never mutated).
     changes: tuple[LicenseChange, ...] = ()
-    errors: list[ErrorDetail] = field(default_factory=list)
+    errors: Sequence[ErrorDetail] = ()
     changed: bool = False  # some change is more than UNCHANGED
     applied: bool = False  # True once written (never for whatIf or a failed item)
 
@@ -194,31 +195,29 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
         )
     decision = pic.decide(req, pic.held[user.id], user.usage_location)
     if decision.request_errors:
-        return LicenseOutcome(index, req, user, errors=list(decision.request_errors))
-    out = LicenseOutcome(index, req, user, decision.changes, changed=decision.changed)
+        return LicenseOutcome(index, req, user, errors=decision.request_errors)
     if not decision.changed:
-        return out
-    errors = out.errors
-    errors.extend(decision.rule_errors)
+        return LicenseOutcome(index, req, user, decision.changes)
     available = pic.available
-    for sku in decision.takes:
-        if available.get(sku.id, 0) < 1:
-            errors.append(
-                _err(
-                    "CountViolation",
-                    f"Subscription for SKU {sku.part_number} does not have any available licenses.",
-                    "addLicenses",
-                )
-            )
-    if errors:
-        return out
+    short = [sku for sku in decision.takes if available.get(sku.id, 0) < 1]
+    if decision.rule_errors or short:
+        errors = [*decision.rule_errors, *(_no_seat(sku) for sku in short)]
+        return LicenseOutcome(index, req, user, decision.changes, errors, changed=True)
     for sku in decision.takes:
         available[sku.id] -= 1
     for sku_pk in decision.frees:
         available[sku_pk] = available.get(sku_pk, 0) + 1
     pic.held[user.id] = decision.new
     pic.touched[user.id] = None
-    return out
+    return LicenseOutcome(index, req, user, decision.changes, changed=True)
+
+
+def _no_seat(sku: Sku) -> ErrorDetail:
+    return _err(
+        "CountViolation",
+        f"Subscription for SKU {sku.part_number} does not have any available licenses.",
+        "addLicenses",
+    )
 
 
 def _decide(
