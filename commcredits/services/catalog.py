@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from commcredits.db import write
+from commcredits.db import db, write
 from commcredits.models import Sku
 from commcredits.services import audit
 from commcredits.services.countries import (
@@ -143,8 +143,15 @@ def list_skus() -> list[Sku]:
     return list(Sku.select().order_by(Sku.part_number))
 
 
+_RAW_SKUS = f'SELECT * FROM "{Sku._meta.table_name}" ORDER BY {Sku.part_number.column_name}'
+_last: tuple[tuple, Catalog] | None = None  # (raw rows, the catalog built from them)
+
+
 class Catalog:
-    """The whole catalog in memory (a handful of rows): lookups by id or part number."""
+    """The whole catalog in memory (a handful of rows): lookups by id or part number.
+
+    Shared between requests (see `load`): read it, never change it.
+    """
 
     def __init__(self, skus: list[Sku]):
         self.skus = skus
@@ -156,7 +163,21 @@ class Catalog:
 
     @classmethod
     def load(cls) -> Catalog:
-        return cls(list_skus())
+        """The catalog as the database holds it now.
+
+        Every batch and most requests need it, and building it (model rows, their JSON
+        lists) costs more than reading it, so the last one built is kept with the raw rows it
+        came from and reused while a read gives the same rows: an edit anywhere shows at once,
+        in every process.
+        """
+        global _last
+        raw = tuple(db.execute_sql(_RAW_SKUS).fetchall())
+        last = _last
+        if last is not None and last[0] == raw:
+            return last[1]
+        catalog = cls(list_skus())
+        _last = (raw, catalog)
+        return catalog
 
     def find(self, ref: str) -> Sku | None:
         """A SKU by skuId (GUID) or skuPartNumber, case-insensitively."""
@@ -198,7 +219,7 @@ def set_sku_countries(
     principal: Principal, sku_ref: str, countries: list[str], *, now: dt.datetime
 ) -> Sku:
     """Operator: replace the usage-location countries where a SKU may be assigned."""
-    sku = find_sku(sku_ref)
+    sku = Sku.get_by_id(find_sku(sku_ref).id)  # a row of its own: the loaded catalog is shared
     codes: list[str] = []
     for i, raw in enumerate(countries):
         try:
