@@ -37,10 +37,11 @@ class User(BaseModel):
 
 
 class LicenseAssignment(BaseModel):
-    # No indexes of their own: (tenant, sku) and (user, sku) serve them (migration 0007).
+    # No indexes of their own: (tenant, sku) and (user, sku) serve them, and SKUs are never
+    # deleted (migration 0007).
     tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
     user = peewee.ForeignKeyField(User, on_delete="CASCADE", index=False)
-    sku = peewee.ForeignKeyField(Sku)
+    sku = peewee.ForeignKeyField(Sku, index=False)
     disabled_plans = JSONField(default=list)  # service plan ids switched off
     assigned_at = UTCDateTimeField()
 
