@@ -133,17 +133,19 @@ def sent_as(value: object) -> object:
 
 def select_in(
     sql: str, values: Sequence, *, params: Sequence = (), chunk: int = 500
-) -> Iterator[tuple]:
+) -> list[tuple]:
     """Rows of `sql` for every value in `values`: one statement per chunk of them, `{in}` in the
     text standing for the chunk's parameter list and `params` coming before it.
 
     The hot paths' lookups by many keys use this: peewee's `.in_()` renders each value through
     its query builder, which for 1,000 keys costs more than the database takes to answer.
     """
+    rows: list[tuple] = []
     for start in range(0, len(values), chunk):
         part = list(values[start : start + chunk])
         marks = "(" + ", ".join([db.obj.param] * len(part)) + ")"
-        yield from db.execute_sql(sql.replace("{in}", marks), [*params, *part]).fetchall()
+        rows += db.execute_sql(sql.replace("{in}", marks), [*params, *part]).fetchall()
+    return rows
 
 
 def insert_values(

@@ -333,7 +333,9 @@ def set_user_license(
     remove_cells = column(sheet, cols.get("remove"))
     plan_cells = column(sheet, cols.get("disabled"))
     # Names in cells are checked up front too: an unknown SKU anywhere stops the run (exit 2).
-    cell_refs = {r for cells in (add_cells, remove_cells) for c in cells for r in _split_list(c)}
+    cell_refs = {
+        r for cells in (add_cells, remove_cells) for c in cells if c for r in _split_list(c)
+    }
     catalog.resolve(sorted(cell_refs), "the sheet's license columns")
 
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)

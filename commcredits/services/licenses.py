@@ -101,7 +101,7 @@ class _Decision:
     request_errors: tuple[ErrorDetail, ...] = ()
     rule_errors: tuple[ErrorDetail, ...] = ()
     changed: bool = False
-    takes: tuple[Sku, ...] = ()  # SKUs newly assigned: a seat each
+    takes: tuple[int, ...] = ()  # SKU pks newly assigned: a seat each
     frees: tuple[int, ...] = ()  # SKU pks removed: a seat back each
 
 
@@ -115,70 +115,75 @@ _USERS_SQL = (
 )
 
 
+_SEATS_SQL = (
+    "SELECT sku_id, enabled_units, consumed_units "
+    f'FROM "{Subscription._meta.table_name}" WHERE tenant_id = {{p}}'
+)
+
+
 class _TenantPicture:
     """What a batch needs, loaded once: users, their licenses, the seats left per SKU."""
 
-    def __init__(self, tenant: Tenant, requests: list[LicenseRequest]):
+    def __init__(self, tenant: Tenant, requests: list[LicenseRequest], *, applying: bool):
         self.catalog = Catalog.load()
-        # Each reference as the requests give it (an id, or a UPN in any case and spacing).
-        self.users: dict[int | str, UserRef] = {}
-        self.users_by_id: dict[int, UserRef] = {}
+        tenant_id = tenant.id
+        by_id: dict[int, UserRef] = {}
+        by_key: dict[int | str, UserRef] = {}  # UPN key (stripped, lower case) -> user
         # user id -> {sku pk: disabled plans}: `initial` as loaded, `held` as the batch leaves
-        # it. A change replaces a user's mapping in `held` and never mutates one, so `initial`
-        # needs no copy.
-        self.initial: dict[int, Mapping[int, tuple[str, ...]]] = {}
-        self.held: dict[int, Mapping[int, tuple[str, ...]]] = {}
-        self.row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> licence row id
-        self.touched: dict[int, None] = {}  # users the batch changed, in order
-        ids = sorted({r.user for r in requests if isinstance(r.user, int)})
-        by_key: dict[str, list[str]] = {}
+        # it. A change replaces a user's mapping in `held` and never mutates one, so the two
+        # share the loaded mappings.
+        initial: dict[int, dict[int, tuple[str, ...]]] = {}
+        row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> licence row id
+        ids = list({r.user for r in requests if isinstance(r.user, int)})
+        keys: dict[str, None] = {}
+        odd: dict[str, list[str]] = {}  # key -> the references that spell it otherwise
         for ref in {r.user for r in requests if isinstance(r.user, str)}:
-            by_key.setdefault(ref.strip().lower(), []).append(ref)
+            key = ref.strip().lower()
+            keys[key] = None
+            if key != ref:
+                odd.setdefault(key, []).append(ref)
         plans: dict[str, tuple[str, ...]] = {}  # disabled_plans JSON -> tuple, decoded once
-        for column, keys in (("id", ids), ("upn_key", sorted(by_key))):
+        for column, values in (("id", ids), ("upn_key", list(keys))):
             sql = _USERS_SQL.format(p=db.obj.param, column=column)
             for uid, upn, key, location, row_id, sku_id, disabled in select_in(
-                sql, keys, params=(tenant.id,)
+                sql, values, params=(tenant_id,)
             ):
-                held = self.initial.get(uid)
+                held = initial.get(uid)
                 if held is None:
-                    user = self.users_by_id[uid] = self.users[uid] = UserRef(
-                        uid, upn, key, location
-                    )
-                    for ref in by_key.get(key, ()):
-                        self.users[ref] = user
-                    held = self.initial[uid] = self.held[uid] = {}
+                    by_id[uid] = by_key[key] = UserRef(uid, upn, key, location)
+                    held = initial[uid] = {}
                 if row_id is not None:
                     decoded = plans.get(disabled)
                     if decoded is None:
                         decoded = plans[disabled] = tuple(json.loads(disabled))
-                    held[sku_id] = decoded  # type: ignore[index]  # filled while loading only
-                    self.row_ids[uid, sku_id] = row_id
-        self.available: dict[int, int] = {}
-        for sku_id, enabled, consumed in (
-            Subscription.select(
-                Subscription.sku, Subscription.enabled_units, Subscription.consumed_units
-            )
-            .where(Subscription.tenant == tenant.id)
-            .tuples()
-        ):
-            self.available[sku_id] = enabled - consumed
+                    held[sku_id] = decoded
+                    row_ids[uid, sku_id] = row_id
+        # Each reference as the requests give it: a key as is, an id, or a UPN spelt otherwise.
+        users = by_key
+        for key, refs in odd.items():
+            if key in by_key:
+                users.update(dict.fromkeys(refs, by_key[key]))
+        users.update((i, by_id[i]) for i in ids if i in by_id)
+        self.users: dict[int | str, UserRef] = users
+        self.users_by_id = by_id
+        self.initial: dict[int, Mapping[int, tuple[str, ...]]] = initial
+        self.held: dict[int, Mapping[int, tuple[str, ...]]] = dict(initial)
+        self.row_ids = row_ids
+        self.touched: dict[int, None] = {}  # users the batch changed, in order
+        seats = db.execute_sql(_SEATS_SQL.format(p=db.obj.param), (tenant_id,))
+        self.available: dict[int, int] = {sku: enabled - used for sku, enabled, used in seats}
         # A batch repeats the same change over users in the same few states (the bulk layer's
         # whole point), so the rules run once per distinct (change, licences, location).
-        self._decisions: dict[tuple, _Decision] = {}
-
-    def decide(
-        self, req: LicenseRequest, held: Mapping[int, tuple[str, ...]], location: str | None
-    ) -> _Decision:
-        key = (req.add, req.remove, tuple(held.items()), location)
-        decision = self._decisions.get(key)
-        if decision is None:
-            decision = self._decisions[key] = _decide(self.catalog, req, held, location)
-        return decision
+        self.decisions: dict[tuple, _Decision] = {}
+        self.applying = applying  # outcomes that pass are written (False: whatIf)
 
 
 def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOutcome:
-    """Decide one request against the picture; on success, update the picture."""
+    """Decide one request against the picture; on success, update the picture.
+
+    Runs once per item of a batch, so it does little itself: the rules run in `_decide`, once
+    per distinct (change, licences, location), and the seats are counted here, in order.
+    """
     user = pic.users.get(req.user)
     if user is None:
         return LicenseOutcome(
@@ -193,23 +198,33 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
                 )
             ],
         )
-    decision = pic.decide(req, pic.held[user.id], user.usage_location)
+    uid = user.id
+    held = pic.held[uid]
+    key = (req.add, req.remove, tuple(held.items()), user.usage_location)
+    decision = pic.decisions.get(key)
+    if decision is None:
+        decision = pic.decisions[key] = _decide(pic.catalog, req, held, user.usage_location)
     if decision.request_errors:
-        return LicenseOutcome(index, req, user, errors=decision.request_errors)
+        return LicenseOutcome(index, req, user, (), decision.request_errors)
     if not decision.changed:
         return LicenseOutcome(index, req, user, decision.changes)
     available = pic.available
-    short = [sku for sku in decision.takes if available.get(sku.id, 0) < 1]
-    if decision.rule_errors or short:
-        errors = [*decision.rule_errors, *(_no_seat(sku) for sku in short)]
-        return LicenseOutcome(index, req, user, decision.changes, errors, changed=True)
-    for sku in decision.takes:
-        available[sku.id] -= 1
-    for sku_pk in decision.frees:
-        available[sku_pk] = available.get(sku_pk, 0) + 1
-    pic.held[user.id] = decision.new
-    pic.touched[user.id] = None
-    return LicenseOutcome(index, req, user, decision.changes, changed=True)
+    for sku_pk in decision.takes:
+        if available.get(sku_pk, 0) < 1:
+            break
+    else:
+        if not decision.rule_errors:
+            for sku_pk in decision.takes:
+                available[sku_pk] -= 1
+            for sku_pk in decision.frees:
+                available[sku_pk] = available.get(sku_pk, 0) + 1
+            pic.held[uid] = decision.new
+            pic.touched[uid] = None
+            # Positional: an outcome per item, and keywords cost twice as much here.
+            return LicenseOutcome(index, req, user, decision.changes, (), True, pic.applying)
+    short = [pk for pk in decision.takes if available.get(pk, 0) < 1]
+    errors = [*decision.rule_errors, *(_no_seat(pic.catalog.by_pk[pk]) for pk in short)]
+    return LicenseOutcome(index, req, user, decision.changes, errors, changed=True)
 
 
 def _no_seat(sku: Sku) -> ErrorDetail:
@@ -333,7 +348,7 @@ def _decide(
         new=new,
         rule_errors=tuple(errors),
         changed=True,
-        takes=tuple(c.sku for c in changes if c.action == "ASSIGNED"),
+        takes=tuple(c.sku.id for c in changes if c.action == "ASSIGNED"),
         frees=tuple(c.sku.id for c in changes if c.action == "REMOVED"),
     )
 
@@ -365,14 +380,12 @@ def assign_licenses(
             "items",
         )
     if what_if:
-        pic = _TenantPicture(tenant, requests)
+        pic = _TenantPicture(tenant, requests, applying=False)
         return [_evaluate(pic, i, r) for i, r in enumerate(requests)]
     with directory_lock(tenant.id):
-        pic = _TenantPicture(tenant, requests)
+        pic = _TenantPicture(tenant, requests, applying=True)
         outcomes = [_evaluate(pic, i, r) for i, r in enumerate(requests)]
-        _write(tenant, principal, pic, now=now)
-    for out in outcomes:
-        out.applied = out.ok and out.changed
+        _write(tenant, principal, pic, now=now)  # raises, or every `applied` outcome is true
     return outcomes
 
 
@@ -392,6 +405,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     seat_delta: dict[int, int] = {}
     changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []  # user, before, after
     cat = pic.catalog
+    tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
     assigned_at = sent_as(la.assigned_at.db_value(now))
     # Database values and audit states, once per distinct value: a batch gives the same few
     # plan lists to many users and moves many users between the same few sets of SKUs.
@@ -414,7 +428,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
                 text = plans_json.get(disabled)
                 if text is None:
                     text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
-                inserts.append((tenant.id, uid, sku_pk, text, assigned_at))
+                inserts.append((tenant_id, uid, sku_pk, text, assigned_at))
                 seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + 1
             elif initial[sku_pk] != disabled:
                 updates.setdefault(disabled, []).append(pic.row_ids[uid, sku_pk])
@@ -456,21 +470,31 @@ def _audit(
 ) -> None:
     """One entry for the call: on the user when one user changed, else on the batch.
 
-    A batch's entry maps each changed user's UPN to its SKUs before and after (as `recordCalls`
-    writes one entry per batch): an entry per user would cost more than the change itself.
+    A batch's entry (as `recordCalls` writes one per batch) lists, before and after, each set
+    of SKUs with the UPNs of the changed users that held it: `[{"licenses": [...], "users":
+    [...]}]`. Grouped, since a batch moves many users between the same few sets, and an entry
+    per user would cost more than the change itself.
     """
-    before: list[str] | dict[str, list[str]]
-    after: list[str] | dict[str, list[str]]
+    before: list[str] | list[dict[str, list[str]]]
+    after: list[str] | list[dict[str, list[str]]]
     if len(changed) == 1:
         uid, was, now_held = changed[0]
         target: tuple[str, object] = ("User", uid)
         action, before, after = "assignLicense", list(was), list(now_held)
     else:
-        upns = [pic.users_by_id[uid].user_principal_name for uid, _, _ in changed]
-        target = ("UserBatch", f"{upns[0]}…{upns[-1]}")
+        users = pic.users_by_id
+        groups_before: dict[tuple[str, ...], list[str]] = {}
+        groups_after: dict[tuple[str, ...], list[str]] = {}
+        for uid, was, now_held in changed:
+            upn = users[uid].user_principal_name
+            groups_before.setdefault(was, []).append(upn)
+            groups_after.setdefault(now_held, []).append(upn)
+        first = users[changed[0][0]].user_principal_name
+        last = users[changed[-1][0]].user_principal_name
+        target = ("UserBatch", f"{first}…{last}")
         action = "assignLicenses"
-        before = {upn: list(b) for upn, (_, b, _) in zip(upns, changed, strict=True)}
-        after = {upn: list(a) for upn, (_, _, a) in zip(upns, changed, strict=True)}
+        before = [{"licenses": list(k), "users": v} for k, v in groups_before.items()]
+        after = [{"licenses": list(k), "users": v} for k, v in groups_after.items()]
     audit.record(
         principal,
         action,
