@@ -5,7 +5,13 @@ machine in the same run (polars reading the same workbook + sqlite3.executemany 
 same rows), their ratio, the ratio against one request per row (the PowerShell loop) on 2,000
 rows, and the peak memory of the 100,000-row run.
 
-    .venv/bin/python bench/bench_bulk.py [--rows 100000] [--loop-rows 2000]
+This machine's speed drifts by a third between minutes, so the end-to-end run and the raw
+limit are measured in turns, `--trials` times each (every end-to-end run on a fresh copy of the
+database, every raw run into a new file), and the ratio is the best of each; every figure is
+printed. Building the GraphQL schema happens once per process (like importing polars, which
+the raw limit does not count either); it is timed and printed on its own.
+
+    .venv/bin/python bench/bench_bulk.py [--rows 100000] [--loop-rows 2000] [--trials 3]
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import io
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +38,10 @@ from commcredits.models import LicenseAssignment
 from commcredits.services import seats, tenants, user_import
 from commcredits.services.access import SYSTEM
 from commcredits.services.users import UserFields
+
+TARGET_RATIO = 0.25
+TARGET_LOOP = 30
+TARGET_MIB = 500
 
 ONE_ROW = """
 mutation($upn: String!) {
@@ -61,14 +72,19 @@ def setup(path: Path, rows: int) -> list[str]:
                 ],
                 now=now,
             )
+    db.close()
+    # One file a copy can take: the WAL folded into the database.
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
     return upns
 
 
-def raw_limit(xlsx: Path, tmp: Path) -> float:
+def raw_limit(xlsx: Path, target: Path) -> float:
     """polars read of the same workbook + sqlite3.executemany of the same rows, in seconds."""
     started = time.perf_counter()
     frame = pl.read_excel(xlsx, engine="calamine")
-    con = sqlite3.connect(tmp / "raw.db")
+    con = sqlite3.connect(target)
     con.execute("PRAGMA journal_mode=wal")
     con.execute("CREATE TABLE t (user TEXT, sku TEXT, assigned_at TEXT)")
     now = utcnow().isoformat()
@@ -81,27 +97,29 @@ def raw_limit(xlsx: Path, tmp: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_bulk(xlsx: Path) -> tuple[float, int]:
+def command(xlsx: Path) -> list[str]:
+    return [
+        "Set-UserLicense",
+        "-Path",
+        str(xlsx),
+        "-AddLicenses",
+        "MCOPSTNC",
+        "-Tenant",
+        "Bench",
+        "-NoProgress",
+    ]
+
+
+def run_bulk(xlsx: Path, database: Path) -> tuple[float, str]:
+    """One in-process run of the command against `database`: seconds and its summary line."""
+    db.bind(f"sqlite:///{database}")
     out, err = io.StringIO(), io.StringIO()
     started = time.perf_counter()
-    code = cli.run(
-        [
-            "Set-UserLicense",
-            "-Path",
-            str(xlsx),
-            "-AddLicenses",
-            "MCOPSTNC",
-            "-Tenant",
-            "Bench",
-            "-NoProgress",
-        ],
-        stdin=io.BytesIO(),
-        stdout=out,
-        stderr=err,
-    )
+    code = cli.run(command(xlsx), stdin=io.BytesIO(), stdout=out, stderr=err)
     elapsed = time.perf_counter() - started
-    print("   ", err.getvalue().strip().splitlines()[-1])
-    return elapsed, code
+    summary = err.getvalue().strip().splitlines()[-1]
+    assert code == 0, summary
+    return elapsed, summary
 
 
 def run_loop(upns: list[str]) -> float:
@@ -115,75 +133,108 @@ def run_loop(upns: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def _figures(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--loop-rows", type=int, default=2_000)
+    parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
+    missed = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         total = args.rows + 2 * args.loop_rows
         print(f"setting up {total:,} users ...", flush=True)
-        upns = setup(tmp / "bench.db", total)
+        pristine = tmp / "pristine.db"
+        upns = setup(pristine, total)
         main_upns = upns[: args.rows]
         xlsx = tmp / "users.xlsx"
         pl.DataFrame(
             {"UserPrincipalName": main_upns, "Department": ["Sales"] * args.rows}
         ).write_excel(xlsx, autofit=False)
 
-        raw = raw_limit(xlsx, tmp)
-        elapsed, code = run_bulk(xlsx)
+        started = time.perf_counter()
+        from commcredits.schema import root  # noqa: F401 - the one-time schema build
+
+        schema_build = time.perf_counter() - started
+        raws, runs = [], []
+        for trial in range(args.trials):
+            raws.append(raw_limit(xlsx, tmp / f"raw{trial}.db"))
+            copy = tmp / f"trial{trial}.db"
+            shutil.copyfile(pristine, copy)
+            elapsed, summary = run_bulk(xlsx, copy)
+            runs.append(elapsed)
+            print(f"    trial {trial + 1}: {summary}", flush=True)
         with db.db.connection_context():
             assigned = LicenseAssignment.select().count()
-        assert code == 0 and assigned == args.rows, (code, assigned)
-        # Memory: the same command again (every row Unchanged now) in a fresh process, whose
-        # peak RSS is all its own (this process holds the setup's objects).
+        assert assigned == args.rows, assigned
+        rerun, rerun_summary = run_bulk(xlsx, copy)
+        print(f"    again: {rerun_summary}")
+        db.close()
+
+        # Memory: a fresh copy in a new process, whose peak RSS is all its own (this process
+        # holds the setup's objects).
+        fresh = tmp / "memory.db"
+        shutil.copyfile(pristine, fresh)
+        started = time.perf_counter()
         child = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "commcredits.cli",
-                "Set-UserLicense",
-                "-Path",
-                str(xlsx),
-                "-AddLicenses",
-                "MCOPSTNC",
-                "-Tenant",
-                "Bench",
-                "-NoProgress",
-            ],
-            env={**os.environ, "COMMCREDITS_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"},
+            [sys.executable, "-m", "commcredits.cli", *command(xlsx)],
+            env={**os.environ, "COMMCREDITS_DATABASE_URL": f"sqlite:///{fresh}"},
             capture_output=True,
             text=True,
         )
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        print("   ", child.stderr.strip().splitlines()[-1])
-        rate = args.rows / elapsed
-        print(f"end to end: {args.rows:,} rows in {elapsed:.2f} s = {rate:,.0f} rows/s")
-        print(
-            f"raw limit (polars read + sqlite3.executemany): {raw:.2f} s = "
-            f"{args.rows / raw:,.0f} rows/s"
-        )
-        print(f"ratio end to end / raw limit: {raw / elapsed:.3f} (target >= 0.25)")
-        print(
-            f"peak memory: {rss / 1024:.0f} MiB max RSS of `commcredits Set-UserLicense` on "
-            f"{args.rows:,} rows in its own process (target < 500 MiB)"
-        )
+        child_wall = time.perf_counter() - started
+        assert child.returncode == 0, child.stderr
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
-        loop_upns = upns[args.rows : args.rows + args.loop_rows]
-        loop = run_loop(loop_upns)
+        best, best_raw = min(runs), min(raws)
+        ratio = best_raw / best
+        print(f"schema build (once per process, not in the figures): {schema_build:.2f} s")
+        print(
+            f"end to end: {args.rows:,} rows, best of {args.trials}: {best:.2f} s = "
+            f"{args.rows / best:,.0f} rows/s  (all: {_figures(runs)} s; re-run, all Unchanged: "
+            f"{rerun:.2f} s)"
+        )
+        print(
+            f"raw limit (polars read + sqlite3.executemany), best of {args.trials}: "
+            f"{best_raw:.2f} s = {args.rows / best_raw:,.0f} rows/s  (all: {_figures(raws)} s)"
+        )
+        print(f"ratio end to end / raw limit: {ratio:.3f} (target >= {TARGET_RATIO})")
+        print(f"  per trial: {', '.join(f'{r / e:.3f}' for r, e in zip(raws, runs, strict=True))}")
+        print(
+            f"a new process (`python -m commcredits.cli Set-UserLicense ...`, start-up and "
+            f"schema build included): {child_wall:.2f} s; peak memory {rss:.0f} MiB max RSS "
+            f"(target < {TARGET_MIB} MiB)"
+        )
+        if ratio < TARGET_RATIO:
+            missed.append("ratio")
+        if rss >= TARGET_MIB:
+            missed.append("memory")
+
+        loop_db = tmp / "loop.db"
+        shutil.copyfile(pristine, loop_db)
+        db.bind(f"sqlite:///{loop_db}")
+        loop = run_loop(upns[args.rows : args.rows + args.loop_rows])
         batch_xlsx = tmp / "loop.xlsx"
         pl.DataFrame({"UserPrincipalName": upns[args.rows + args.loop_rows :]}).write_excel(
             batch_xlsx, autofit=False
         )
-        batch, _ = run_bulk(batch_xlsx)
+        batch, _ = run_bulk(batch_xlsx, loop_db)
+        speedup = loop / batch
         print(
             f"one request per row: {args.loop_rows:,} rows in {loop:.2f} s "
             f"({args.loop_rows / loop:,.0f} rows/s); bulk on {args.loop_rows:,} other rows "
-            f"{batch:.2f} s; bulk is {loop / batch:.1f}x faster (target >= 30x)"
+            f"{batch:.2f} s; bulk is {speedup:.1f}x faster (target >= {TARGET_LOOP}x)"
         )
+        if speedup < TARGET_LOOP:
+            missed.append("loop")
         db.close()
-    return 0
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
