@@ -93,7 +93,11 @@ class Options:
 
 @dataclass
 class Report:
-    """Per-row results, collected in any order and sorted by row at the end."""
+    """Per-row results, collected in any order and sorted by row at the end.
+
+    Rows that share an outcome (a run of a batch's results) are kept as one run, and their
+    repeated columns are filled in by polars when the frame is built.
+    """
 
     what_if: bool = False
     blank_rows: int = 0
@@ -103,6 +107,7 @@ class Report:
     statuses: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    runs: list[tuple[list[int], list[str], str, str, str, str]] = field(default_factory=list)
 
     def add(self, row: int, key: str, action: str, status: str, code: str = "", message: str = ""):
         self.rows.append(row)
@@ -114,37 +119,37 @@ class Report:
 
     def add_many(
         self,
-        rows: Sequence[int],
-        keys: Sequence[str],
+        rows: list[int],
+        keys: list[str],
         action: str,
         status: str,
         code: str = "",
         message: str = "",
     ) -> None:
-        """Rows that share one outcome (a run of a batch's results)."""
-        n = len(rows)
-        self.rows.extend(rows)
-        self.keys.extend(keys)
-        self.actions.extend([action] * n)
-        self.statuses.extend([status] * n)
-        self.codes.extend([code] * n)
-        self.messages.extend([message] * n)
+        """Rows that share one outcome."""
+        self.runs.append((rows, keys, action, status, code, message))
 
     def fail(self, row: int, key: str, action: str, code: str, message: str) -> None:
         self.add(row, key, action, _status("Failed", self.what_if), code, message)
 
     def frame(self) -> pl.DataFrame:
-        frame = pl.DataFrame(
-            {
-                "Row": self.rows,
-                "Key": self.keys,
-                "Action": self.actions,
-                "Status": self.statuses,
-                "Code": self.codes,
-                "Message": self.messages,
-            },
-            schema={c: (pl.Int64 if c == "Row" else pl.String) for c in REPORT_COLUMNS},
-        )
+        schema = {c: (pl.Int64 if c == "Row" else pl.String) for c in REPORT_COLUMNS}
+        single = {
+            "Row": self.rows,
+            "Key": self.keys,
+            "Action": self.actions,
+            "Status": self.statuses,
+            "Code": self.codes,
+            "Message": self.messages,
+        }
+        parts = [pl.DataFrame(single, schema=schema)]
+        for rows, keys, *shared in self.runs:
+            part = pl.DataFrame(
+                {"Row": rows, "Key": keys}, schema={"Row": pl.Int64, "Key": pl.String}
+            )
+            constant = zip(("Action", "Status", "Code", "Message"), shared, strict=True)
+            parts.append(part.with_columns(pl.lit(v, pl.String).alias(c) for c, v in constant))
+        frame = pl.concat(parts)
         # Empty cells as nulls: a CSV report shows nothing rather than "".
         empty = [pl.col(c).replace("", None) for c in ("Key", "Code", "Message")]
         return frame.with_columns(empty).sort("Row")
@@ -191,6 +196,14 @@ def _split_list(value: str | None) -> list[str]:
     return [p.rsplit(":", 1)[-1] for p in parts]
 
 
+def _missing_key(what: str) -> tuple[str, str]:
+    return "MissingKey", f"This row has no {what}."
+
+
+def _duplicate_key(key: str, first_row: int) -> tuple[str, str]:
+    return "DuplicateRow", f"{key} already appears in row {first_row}; this row was not sent."
+
+
 class _Keys:
     """Keys seen so far in a sheet: the second occurrence of one is reported, not sent."""
 
@@ -199,20 +212,32 @@ class _Keys:
 
     def check(self, report: Report, row: int, key: str | None, action: str, what: str) -> bool:
         if not key:
-            report.fail(row, "", action, "MissingKey", f"This row has no {what}.")
+            report.fail(row, "", action, *_missing_key(what))
             return False
         norm = key.lower()
         if norm in self.first_row:
-            report.fail(
-                row,
-                key,
-                action,
-                "DuplicateRow",
-                f"{key} already appears in row {self.first_row[norm]}; this row was not sent.",
-            )
+            report.fail(row, key, action, *_duplicate_key(key, self.first_row[norm]))
             return False
         self.first_row[norm] = row
         return True
+
+
+def _key_faults(
+    rows: Sequence[int], keys: Sequence[str | None], what: str
+) -> dict[int, tuple[str, str]]:
+    """What `_Keys.check` would say of each row, for a whole column at once: index ->
+    (code, message) for a missing key or a repeated one (case-insensitively), nothing else."""
+    norm = [k.lower() if k else None for k in keys]  # Python's lower(), as the server's
+    frame = pl.DataFrame({"norm": norm}, schema={"norm": pl.String}).with_row_index("i")
+    faults = frame.with_columns(first=pl.col("i").first().over("norm")).filter(
+        pl.col("norm").is_null() | (pl.col("i") != pl.col("first"))
+    )
+    out: dict[int, tuple[str, str]] = {}
+    for i, key, first_i in zip(
+        faults["i"].to_list(), faults["norm"].to_list(), faults["first"].to_list(), strict=True
+    ):
+        out[i] = _missing_key(what) if key is None else _duplicate_key(keys[i], rows[first_i])
+    return out
 
 
 # --- Set-UserLicense --------------------------------------------------------------------------
@@ -339,40 +364,51 @@ def set_user_license(
     catalog.resolve(sorted(cell_refs), "the sheet's license columns")
 
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
-    keys = _Keys()
-    groups: dict[tuple, list[int]] = {}
     actions: dict[tuple, str] = {}
+
+    def described(change: tuple) -> str:
+        return actions.get(change) or actions.setdefault(change, _describe_change(*change))
+
     base = _adds_with_plans(catalog, global_adds, list(disabled_plans), strict=True)
     base_change = (base, tuple(global_removes))
-    base_action = actions[base_change] = _describe_change(*base_change)
-    base_rows = groups[base_change] = []
-    for i, upn in enumerate(upns):
-        row = sheet.rows[i]
-        if add_cells[i] or remove_cells[i] or plan_cells[i]:
-            adds = list(dict.fromkeys(global_adds + catalog.resolve(_split_list(add_cells[i]), "")))
-            plans = list(disabled_plans) + _split_list(plan_cells[i])
-            add_spec = (
-                _adds_with_plans(catalog, adds, plans, strict=False)
-                if plans
-                else tuple((a, ()) for a in adds)
+    # Rows with license cells of their own get their own change; all others share the
+    # command's, and are grouped without a look at each (a sheet is often 100,000 such rows).
+    own: dict[int, tuple] = {}
+    present = [cells for cells in (add_cells, remove_cells, plan_cells) if any(cells)]
+    for i in sorted({i for cells in present for i, cell in enumerate(cells) if cell}):
+        adds = list(dict.fromkeys(global_adds + catalog.resolve(_split_list(add_cells[i]), "")))
+        plans = list(disabled_plans) + _split_list(plan_cells[i])
+        add_spec = (
+            _adds_with_plans(catalog, adds, plans, strict=False)
+            if plans
+            else tuple((a, ()) for a in adds)
+        )
+        if plans and not adds:
+            add_spec = ()
+        removes = tuple(
+            dict.fromkeys(global_removes + catalog.resolve(_split_list(remove_cells[i]), ""))
+        )
+        own[i] = (add_spec, removes)
+    faults = _key_faults(sheet.rows, upns, "user principal name")
+    for i, (code, message) in faults.items():
+        report.fail(sheet.rows[i], upns[i] or "", described(own.get(i, base_change)), code, message)
+    skip = faults.keys() | own.keys()
+    groups: dict[tuple, list[int]] = {
+        base_change: [i for i in range(len(upns)) if i not in skip] if skip else [*range(len(upns))]
+    }
+    for i, change in own.items():
+        if i not in faults:
+            groups.setdefault(change, []).append(i)
+    for change, idx in list(groups.items()):
+        if idx and not change[0] and not change[1]:
+            rows, names = [sheet.rows[i] for i in idx], [upns[i] for i in idx]
+            report.add_many(
+                rows, names, described(change), "Unchanged", "", "No license to add or remove."
             )
-            if plans and not adds:
-                add_spec = ()
-            removes = tuple(
-                dict.fromkeys(global_removes + catalog.resolve(_split_list(remove_cells[i]), ""))
-            )
-            change = (add_spec, removes)
-            action = actions.get(change) or actions.setdefault(change, _describe_change(*change))
-            rows_of_change = groups.setdefault(change, [])
-        else:  # the common case, no per-row columns: nothing to build or hash
-            change, action, rows_of_change = base_change, base_action, base_rows
-        if not keys.check(report, row, upn, action, "user principal name"):
-            continue
-        if not change[0] and not change[1]:
-            report.add(row, upn, action, "Unchanged", "", "No license to add or remove.")
-            continue
-        rows_of_change.append(i)
-    groups = {change: idx for change, idx in groups.items() if idx}
+        if not idx or (not change[0] and not change[1]):
+            del groups[change]
+    for change in groups:
+        described(change)
 
     big = [(c, idx) for c, idx in groups.items() if len(idx) >= MIN_GROUP or len(groups) == 1]
     big_changes = {c for c, _ in big}

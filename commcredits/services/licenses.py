@@ -103,6 +103,7 @@ class _Decision:
     changed: bool = False
     takes: tuple[int, ...] = ()  # SKU pks newly assigned: a seat each
     frees: tuple[int, ...] = ()  # SKU pks removed: a seat back each
+    delta: _Delta | None = None  # what writing it takes (when changed)
 
 
 # Users by id or by UPN key, each with its licences (one row per licence, or one with NULLs):
@@ -134,16 +135,19 @@ class _TenantPicture:
         # share the loaded mappings.
         initial: dict[int, dict[int, tuple[str, ...]]] = {}
         row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> licence row id
-        ids = list({r.user for r in requests if isinstance(r.user, int)})
+        ids: dict[int, None] = {}
         keys: dict[str, None] = {}
         odd: dict[str, list[str]] = {}  # key -> the references that spell it otherwise
-        for ref in {r.user for r in requests if isinstance(r.user, str)}:
+        for ref in dict.fromkeys(r.user for r in requests):
+            if isinstance(ref, int):
+                ids[ref] = None
+                continue
             key = ref.strip().lower()
             keys[key] = None
             if key != ref:
                 odd.setdefault(key, []).append(ref)
         plans: dict[str, tuple[str, ...]] = {}  # disabled_plans JSON -> tuple, decoded once
-        for column, values in (("id", ids), ("upn_key", list(keys))):
+        for column, values in (("id", list(ids)), ("upn_key", list(keys))):
             sql = _USERS_SQL.format(p=db.obj.param, column=column)
             for uid, upn, key, location, row_id, sku_id, disabled in select_in(
                 sql, values, params=(tenant_id,)
@@ -169,7 +173,10 @@ class _TenantPicture:
         self.initial: dict[int, Mapping[int, tuple[str, ...]]] = initial
         self.held: dict[int, Mapping[int, tuple[str, ...]]] = dict(initial)
         self.row_ids = row_ids
-        self.touched: dict[int, None] = {}  # users the batch changed, in order
+        # Users the batch changed, in order, with the (last) decision applied to each; those
+        # changed more than once are in `retouched` too.
+        self.touched: dict[int, _Decision] = {}
+        self.retouched: set[int] = set()
         seats = db.execute_sql(_SEATS_SQL.format(p=db.obj.param), (tenant_id,))
         self.available: dict[int, int] = {sku: enabled - used for sku, enabled, used in seats}
         # A batch repeats the same change over users in the same few states (the bulk layer's
@@ -219,7 +226,9 @@ def _evaluate(pic: _TenantPicture, index: int, req: LicenseRequest) -> LicenseOu
             for sku_pk in decision.frees:
                 available[sku_pk] = available.get(sku_pk, 0) + 1
             pic.held[uid] = decision.new
-            pic.touched[uid] = None
+            if uid in pic.touched:
+                pic.retouched.add(uid)
+            pic.touched[uid] = decision
             # Positional: an outcome per item, and keywords cost twice as much here.
             return LicenseOutcome(index, req, user, decision.changes, (), True, pic.applying)
     short = [pk for pk in decision.takes if available.get(pk, 0) < 1]
@@ -348,6 +357,7 @@ def _decide(
         new=new,
         rule_errors=tuple(errors),
         changed=True,
+        delta=_delta(cat, held, new),
         takes=tuple(c.sku.id for c in changes if c.action == "ASSIGNED"),
         frees=tuple(c.sku.id for c in changes if c.action == "REMOVED"),
     )
@@ -396,65 +406,86 @@ def assign_license(
     return assign_licenses(tenant, principal, [request], now=now)[0]
 
 
+class _Delta(NamedTuple):
+    """What writing one user's change takes: rows to add, update and delete, and its audit."""
+
+    inserts: tuple[tuple[int, tuple[str, ...]], ...]  # (sku pk, disabled plans) to add
+    updates: tuple[tuple[int, tuple[str, ...]], ...]  # (sku pk, disabled plans) to change
+    deletes: tuple[int, ...]  # sku pks to remove
+    before: tuple[str, ...]  # part numbers, sorted
+    after: tuple[str, ...]
+
+
+def _delta(
+    cat: Catalog, initial: Mapping[int, tuple[str, ...]], final: Mapping[int, tuple[str, ...]]
+) -> _Delta:
+    return _Delta(
+        inserts=tuple((pk, plans) for pk, plans in final.items() if pk not in initial),
+        updates=tuple(
+            (pk, plans) for pk, plans in final.items() if pk in initial and initial[pk] != plans
+        ),
+        deletes=tuple(pk for pk in initial if pk not in final),
+        before=tuple(sorted(cat.by_pk[pk].part_number for pk in initial)),
+        after=tuple(sorted(cat.by_pk[pk].part_number for pk in final)),
+    )
+
+
 def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt.datetime) -> None:
     """Write the net difference between the picture as loaded and as left by the batch."""
     la = LicenseAssignment
+    tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
+    assigned_at = sent_as(la.assigned_at.db_value(now))
+    row_ids = pic.row_ids
     inserts: list[tuple] = []
     delete_ids: list[int] = []
     updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> licence row ids
-    seat_delta: dict[int, int] = {}
+    users: dict[int, tuple[_Delta, int]] = {}  # id(delta) -> (delta, users it applies to)
     changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []  # user, before, after
-    cat = pic.catalog
-    tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
-    assigned_at = sent_as(la.assigned_at.db_value(now))
-    # Database values and audit states, once per distinct value: a batch gives the same few
-    # plan lists to many users and moves many users between the same few sets of SKUs.
-    plans_json: dict[tuple[str, ...], str] = {}
-    states: dict[tuple[int, ...], tuple[str, ...]] = {}
-
-    def state(skus: Mapping[int, tuple[str, ...]]) -> tuple[str, ...]:
-        key = tuple(skus)
-        found = states.get(key)
-        if found is None:
-            found = states[key] = tuple(sorted(cat.by_pk[s].part_number for s in key))
-        return found
-
-    for uid in pic.touched:
-        initial, final = pic.initial[uid], pic.held[uid]
-        if final == initial:
-            continue  # changed and changed back within the batch
-        for sku_pk, disabled in final.items():
-            if sku_pk not in initial:
-                text = plans_json.get(disabled)
-                if text is None:
-                    text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
-                inserts.append((tenant_id, uid, sku_pk, text, assigned_at))
-                seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + 1
-            elif initial[sku_pk] != disabled:
-                updates.setdefault(disabled, []).append(pic.row_ids[uid, sku_pk])
-        for sku_pk in initial:
-            if sku_pk not in final:
-                delete_ids.append(pic.row_ids[uid, sku_pk])
-                seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - 1
-        changed.append((uid, state(initial), state(final)))
+    plans_json: dict[tuple[str, ...], str] = {}  # one JSON text per distinct plan list
+    for uid, decision in pic.touched.items():
+        if uid in pic.retouched:  # changed twice or more: the net change, worked out for it
+            initial, final = pic.initial[uid], pic.held[uid]
+            if final == initial:
+                continue
+            delta = _delta(pic.catalog, initial, final)
+        else:
+            delta = decision.delta  # the decision's, worked out once for all its users
+        for sku_pk, disabled in delta.inserts:
+            text = plans_json.get(disabled)
+            if text is None:
+                text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
+            inserts.append((tenant_id, uid, sku_pk, text, assigned_at))
+        for sku_pk, disabled in delta.updates:
+            updates.setdefault(disabled, []).append(row_ids[uid, sku_pk])
+        for sku_pk in delta.deletes:
+            delete_ids.append(row_ids[uid, sku_pk])
+        counted = users.get(id(delta))
+        users[id(delta)] = (delta, counted[1] + 1 if counted else 1)
+        changed.append((uid, delta.before, delta.after))
+    seat_delta: dict[int, int] = {}
+    for delta, n in users.values():
+        for sku_pk, _ in delta.inserts:
+            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + n
+        for sku_pk in delta.deletes:
+            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - n
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
     for start in range(0, len(delete_ids), _CHUNK):
         la.delete().where(la.id.in_(delete_ids[start : start + _CHUNK])).execute()
-    for sku_pk, delta in sorted(seat_delta.items(), key=lambda kv: kv[1]):
-        if delta:
+    for sku_pk, delta_units in sorted(seat_delta.items(), key=lambda kv: kv[1]):
+        if delta_units:
             Subscription.update(
-                consumed_units=Subscription.consumed_units + delta, updated_at=now
-            ).where((Subscription.tenant == tenant.id) & (Subscription.sku == sku_pk)).execute()
+                consumed_units=Subscription.consumed_units + delta_units, updated_at=now
+            ).where((Subscription.tenant == tenant_id) & (Subscription.sku == sku_pk)).execute()
     insert_values(
         la._meta.table_name,
         [f.column_name for f in (la.tenant, la.user, la.sku, la.disabled_plans, la.assigned_at)],
         inserts,
     )
     # One UPDATE per distinct set of disabled plans (a bulk change shares one), not per row.
-    for disabled, row_ids in updates.items():
-        for start in range(0, len(row_ids), _CHUNK):
+    for disabled, ids in updates.items():
+        for start in range(0, len(ids), _CHUNK):
             la.update(disabled_plans=list(disabled)).where(
-                la.id.in_(row_ids[start : start + _CHUNK])
+                la.id.in_(ids[start : start + _CHUNK])
             ).execute()
     if changed:
         _audit(tenant, principal, pic, changed, now=now)
