@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -78,13 +79,23 @@ def execute(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """Execute synchronously on this thread (its own event loop, so dataloaders batch)."""
-    return asyncio.run(
-        execute_async(
-            query,
-            variables,
-            operation_name,
-            principal=principal,
-            now=now,
-            request_id=request_id,
-        )
+    coroutine = execute_async(
+        query, variables, operation_name, principal=principal, now=now, request_id=request_id
     )
+    return _thread_loop().run_until_complete(coroutine)
+
+
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's event loop for synchronous callers, made once and kept.
+
+    The bulk layer executes thousands of operations in a row; `asyncio.run` would build and
+    tear down a loop (and its signal handling) for every one, which costs more than a small
+    operation itself.
+    """
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop

@@ -2,12 +2,9 @@
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -56,6 +53,13 @@ def _is_introspection(field) -> bool:  # noqa: ANN001 - strawberry's IgnoreConte
     return field.field_name.startswith("__")
 
 
+# Built once (Strawberry's QueryDepthLimiter and MaxAliasesLimiter build theirs per request).
+_DOCUMENT_RULES = (
+    max_depth_rule(MAX_DEPTH, _is_introspection),
+    max_aliases_rule(MAX_ALIASES),
+)
+
+
 class CommcreditsSchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -81,13 +85,12 @@ schema = CommcreditsSchema(
         Notification,
     ],
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_is_introspection),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        # Parsing and validating a text happen once (both cached per text); the cost limit,
-        # which depends on the variables, on every request.
+        # Parsing and validating a text happen once (both cached per text), the depth and
+        # alias limits among the rules; the cost limit, which depends on the variables, runs
+        # on every request.
         lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: CachedValidation(max_cost=MAX_COST),
+        lambda: CachedValidation(rules=_DOCUMENT_RULES, max_cost=MAX_COST),
     ],
 )
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -44,11 +44,15 @@ def _store(query: str, errors: list[GraphQLError]) -> None:
 class CachedValidation(SchemaExtension):
     """Replaces Strawberry's validation step: cached document rules, then the cost limit.
 
-    Put it after every extension that adds validation rules, so its first run of a text sees
-    them all.
+    `rules` are added to the standard ones (limits of the document itself, such as depth and
+    aliases). Put it after every extension that adds validation rules, so its first run of a
+    text sees them all.
     """
 
-    def __init__(self, *, max_cost: int = MAX_COST) -> None:
+    def __init__(
+        self, *, rules: Sequence[type[ASTValidationRule]] = (), max_cost: int = MAX_COST
+    ) -> None:
+        self.rules = tuple(rules)
         self.max_cost = max_cost
 
     def on_validate(self) -> Iterator[None]:
@@ -58,7 +62,8 @@ class CachedValidation(SchemaExtension):
         query = context.query
         errors = _cached(query) if query else None
         if errors is None:
-            errors = validate_document(schema, document, tuple(context.validation_rules))
+            rules = (*context.validation_rules, *self.rules)
+            errors = validate_document(schema, document, rules)
             if query:
                 _store(query, errors)
         variables = context.variables if isinstance(context.variables, dict) else {}
