@@ -122,6 +122,13 @@ _SEATS_SQL = (
 )
 
 
+_COUNT_SEATS_SQL = (
+    f'UPDATE "{Subscription._meta.table_name}" '
+    "SET consumed_units = consumed_units + {p}, updated_at = {p} "
+    "WHERE tenant_id = {p} AND sku_id = {p}"
+)
+
+
 class _TenantPicture:
     """What a batch needs, loaded once: users, their licenses, the seats left per SKU."""
 
@@ -471,11 +478,13 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
     for start in range(0, len(delete_ids), _CHUNK):
         la.delete().where(la.id.in_(delete_ids[start : start + _CHUNK])).execute()
+    updated_at = sent_as(Subscription.updated_at.db_value(now))
     for sku_pk, delta_units in sorted(seat_delta.items(), key=lambda kv: kv[1]):
         if delta_units:
-            Subscription.update(
-                consumed_units=Subscription.consumed_units + delta_units, updated_at=now
-            ).where((Subscription.tenant == tenant_id) & (Subscription.sku == sku_pk)).execute()
+            db.execute_sql(
+                _COUNT_SEATS_SQL.format(p=db.obj.param),
+                (delta_units, updated_at, tenant_id, sku_pk),
+            )
     insert_values(
         la._meta.table_name,
         [f.column_name for f in (la.tenant, la.user, la.sku, la.disabled_plans, la.assigned_at)],
