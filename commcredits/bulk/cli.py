@@ -256,10 +256,8 @@ def _confirm(inv: Invocation, rows: int) -> bool:
 
 
 def _summary(inv: Invocation, report: commands.Report, frame, elapsed: float, where: str) -> str:
-    counts: dict[str, int] = {}
-    for status in frame["Status"].to_list():
-        counts[status] = counts.get(status, 0) + 1
-    parts = ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    counts = frame["Status"].value_counts(sort=True).rows()
+    parts = ", ".join(f"{n:,} {s}" for s, n in counts)
     blank = f"; {report.blank_rows:,} blank rows skipped" if report.blank_rows else ""
     prefix = "What if: " if report.what_if else ""
     return (

@@ -107,7 +107,8 @@ class Report:
     statuses: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
-    runs: list[tuple[list[int], list[str], str, str, str, str]] = field(default_factory=list)
+    # (action, status, code, message) -> the rows and keys of every run with that outcome
+    runs: dict[tuple[str, str, str, str], tuple[list[int], list[str]]] = field(default_factory=dict)
 
     def add(self, row: int, key: str, action: str, status: str, code: str = "", message: str = ""):
         self.rows.append(row)
@@ -127,7 +128,9 @@ class Report:
         message: str = "",
     ) -> None:
         """Rows that share one outcome."""
-        self.runs.append((rows, keys, action, status, code, message))
+        kept = self.runs.setdefault((action, status, code, message), ([], []))
+        kept[0].extend(rows)
+        kept[1].extend(keys)
 
     def fail(self, row: int, key: str, action: str, code: str, message: str) -> None:
         self.add(row, key, action, _status("Failed", self.what_if), code, message)
@@ -143,7 +146,7 @@ class Report:
             "Message": self.messages,
         }
         parts = [pl.DataFrame(single, schema=schema)]
-        for rows, keys, *shared in self.runs:
+        for shared, (rows, keys) in self.runs.items():
             part = pl.DataFrame(
                 {"Row": rows, "Key": keys}, schema={"Row": pl.Int64, "Key": pl.String}
             )
@@ -188,6 +191,14 @@ def _slices(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _pick(values: list[Any], idx: Sequence[int]) -> list[Any]:
+    """values[i] for each index, as one slice when the indexes are a range (the common case:
+    every row of a sheet shares the command's change)."""
+    if isinstance(idx, range) and idx.step == 1:
+        return values[idx.start : idx.stop]
+    return [values[i] for i in idx]
+
+
 def _split_list(value: str | None) -> list[str]:
     """`A;B`, `A,B`, `A+B` or `contoso:A+contoso:B` (the M365 export's Licenses column)."""
     if not value:
@@ -227,8 +238,8 @@ def _key_faults(
 ) -> dict[int, tuple[str, str]]:
     """What `_Keys.check` would say of each row, for a whole column at once: index ->
     (code, message) for a missing key or a repeated one (case-insensitively), nothing else."""
-    norm = [k.lower() if k else None for k in keys]  # Python's lower(), as the server's
-    frame = pl.DataFrame({"norm": norm}, schema={"norm": pl.String}).with_row_index("i")
+    frame = pl.DataFrame({"norm": keys}, schema={"norm": pl.String}).with_row_index("i")
+    frame = frame.with_columns(pl.col("norm").str.to_lowercase())  # Unicode, as str.lower()
     faults = frame.with_columns(first=pl.col("i").first().over("norm")).filter(
         pl.col("norm").is_null() | (pl.col("i") != pl.col("first"))
     )
@@ -358,9 +369,8 @@ def set_user_license(
     remove_cells = column(sheet, cols.get("remove"))
     plan_cells = column(sheet, cols.get("disabled"))
     # Names in cells are checked up front too: an unknown SKU anywhere stops the run (exit 2).
-    cell_refs = {
-        r for cells in (add_cells, remove_cells) for c in cells if c for r in _split_list(c)
-    }
+    listed = [cells for cells in (add_cells, remove_cells) if any(cells)]
+    cell_refs = {r for cells in listed for c in cells if c for r in _split_list(c)}
     catalog.resolve(sorted(cell_refs), "the sheet's license columns")
 
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
@@ -393,15 +403,19 @@ def set_user_license(
     for i, (code, message) in faults.items():
         report.fail(sheet.rows[i], upns[i] or "", described(own.get(i, base_change)), code, message)
     skip = faults.keys() | own.keys()
-    groups: dict[tuple, list[int]] = {
-        base_change: [i for i in range(len(upns)) if i not in skip] if skip else [*range(len(upns))]
+    groups: dict[tuple, Sequence[int]] = {
+        base_change: [i for i in range(len(upns)) if i not in skip] if skip else range(len(upns))
     }
+    own_groups: dict[tuple, list[int]] = {}
     for i, change in own.items():
         if i not in faults:
-            groups.setdefault(change, []).append(i)
+            own_groups.setdefault(change, []).append(i)
+    for change, idx in own_groups.items():
+        # The command's change spelt out in cells too joins its group, in sheet order.
+        groups[change] = sorted([*groups[change], *idx]) if change in groups else idx
     for change, idx in list(groups.items()):
         if idx and not change[0] and not change[1]:
-            rows, names = [sheet.rows[i] for i in idx], [upns[i] for i in idx]
+            rows, names = _pick(sheet.rows, idx), _pick(upns, idx)
             report.add_many(
                 rows, names, described(change), "Unchanged", "", "No license to add or remove."
             )
@@ -420,7 +434,7 @@ def set_user_license(
             payload = transport.execute(
                 ops.SET_USER_LICENSES,
                 {
-                    "upns": [upns[i] for i in part],
+                    "upns": _pick(upns, part),
                     "add": add_input,
                     "remove": list(removes) or None,
                     "whatIf": options.what_if,
@@ -431,10 +445,10 @@ def set_user_license(
             for count, result in _license_runs(payload, options.what_if, len(part)):
                 run = part[start : start + count]
                 start += count
-                rows, names = [sheet.rows[i] for i in run], [upns[i] for i in run]
+                rows, names = _pick(sheet.rows, run), _pick(upns, run)
                 report.add_many(rows, names, actions[change], *result)
             options.advance(len(part))
-    change_of = {i: c for c, idx in groups.items() for i in idx}
+    change_of = {i: c for c, idx in groups.items() if c not in big_changes for i in idx}
     for part in _slices(rest, options.batch_size):
         items = []
         for i in part:
