@@ -98,7 +98,7 @@ class LicenseMutation:
         def run() -> AssignLicensesPayload:
             tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
             adds, removes = _adds(add_licenses or []), tuple(remove_licenses or [])
-            requests = [LicenseRequest(upn, adds, removes) for upn in user_principal_names]
+            requests = LicenseRequest.many(user_principal_names, adds, removes)
             outcomes = licenses.assign_licenses(
                 tenant, c.principal, requests, now=c.now, what_if=what_if
             )

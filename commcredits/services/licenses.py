@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -43,6 +43,15 @@ class LicenseRequest(NamedTuple):
     add: tuple[AddLicense, ...] = ()
     remove: tuple[str, ...] = ()
 
+    @classmethod
+    def many(
+        cls, users: Iterable[int | str], add: tuple[AddLicense, ...], remove: tuple[str, ...]
+    ) -> list[LicenseRequest]:
+        """The same change for each user. Built with tuple.__new__, which is what the named
+        tuple's own constructor calls, minus a Python-level call per item."""
+        new = tuple.__new__
+        return [new(cls, (user, add, remove)) for user in users]
+
 
 @dataclass(frozen=True)
 class LicenseChange:
@@ -51,8 +60,9 @@ class LicenseChange:
     disabled_plans: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class LicenseOutcome:
+class LicenseOutcome(NamedTuple):
+    """What became of one request (a tuple, like the request: one per item of a batch)."""
+
     index: int
     request: LicenseRequest
     user: UserRef | None = None
@@ -60,7 +70,7 @@ class LicenseOutcome:
     changes: tuple[LicenseChange, ...] = ()
     errors: Sequence[ErrorDetail] = ()
     changed: bool = False  # some change is more than UNCHANGED
-    applied: bool = False  # True once written (never for whatIf or a failed item)
+    applied: bool = False  # written (never for whatIf or a failed item)
 
     @property
     def ok(self) -> bool:
@@ -205,6 +215,7 @@ def _evaluate(pic: _TenantPicture, requests: list[LicenseRequest]) -> list[Licen
     touched, applying = pic.touched, pic.applying
     outcomes: list[LicenseOutcome] = []
     append = outcomes.append
+    new = tuple.__new__  # the outcome of an item that passes, without a Python-level call
     for index, req in enumerate(requests):
         user = users.get(req.user)
         if user is None:
@@ -240,8 +251,7 @@ def _evaluate(pic: _TenantPicture, requests: list[LicenseRequest]) -> list[Licen
         if uid in touched:
             pic.retouched.add(uid)
         touched[uid] = decision
-        # Positional: an outcome per item, and keywords cost twice as much here.
-        append(LicenseOutcome(index, req, user, decision.changes, (), True, applying))
+        append(new(LicenseOutcome, (index, req, user, decision.changes, (), True, applying)))
     return outcomes
 
 
