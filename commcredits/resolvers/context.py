@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -43,23 +44,38 @@ async def _load_invoice_lots(invoice_ids: list[int]) -> list[CreditLot | None]:
 
 
 class Loaders:
-    """One small loader per list field that reaches into another table; one IN query each."""
+    """One small loader per list field that reaches into another table; one IN query each.
+
+    Each is made when a request first uses it: most requests use none (a bulk batch, say).
+    """
 
     def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    @cached_property
+    def balance(self) -> DataLoader[int, int]:
         async def load_balances(tenant_ids: list[int]) -> list[int]:
-            found = credits.balances(list(tenant_ids), now=now)  # balances as of the request
+            found = credits.balances(list(tenant_ids), now=self.now)  # as of the request
             return [found[t] for t in tenant_ids]
 
-        self.balance: DataLoader[int, int] = DataLoader(load_fn=load_balances)
-        self.splits: DataLoader[tuple[int, int], list[DebitSplit]] = DataLoader(
-            load_fn=_load_splits
-        )
-        self.invoice_lot: DataLoader[int, CreditLot | None] = DataLoader(load_fn=_load_invoice_lots)
-        self.licenses_by_user: DataLoader[int, list[LicenseAssignment]] = DataLoader(
-            load_fn=_load_licenses
-        )
+        return DataLoader(load_fn=load_balances)
+
+    @cached_property
+    def splits(self) -> DataLoader[tuple[int, int], list[DebitSplit]]:
+        return DataLoader(load_fn=_load_splits)
+
+    @cached_property
+    def invoice_lot(self) -> DataLoader[int, CreditLot | None]:
+        return DataLoader(load_fn=_load_invoice_lots)
+
+    @cached_property
+    def licenses_by_user(self) -> DataLoader[int, list[LicenseAssignment]]:
+        return DataLoader(load_fn=_load_licenses)
+
+    @cached_property
+    def user_by_id(self) -> DataLoader[int, User | None]:
         # Ids come from services that already scoped them to the caller's tenant.
-        self.user_by_id: DataLoader[int, User | None] = DataLoader(load_fn=_load_users)
+        return DataLoader(load_fn=_load_users)
 
 
 @dataclass

@@ -287,23 +287,24 @@ class LicenseResultRun:
 
 def result_runs(outcomes: list[LicenseOutcome], *, what_if: bool) -> list[LicenseResultRun]:
     runs: list[LicenseResultRun] = []
-    last: tuple | None = None
+    last: LicenseOutcome | None = None
     for out in outcomes:
-        status = outcome_status(out, what_if=what_if)
+        # Alike items share their changes (and no errors): identity settles most comparisons.
+        # The status follows from what is compared.
         if (
             last is not None
-            and last[0] is status
-            and last[1] == out.changes
-            and last[2] == out.errors
+            and out.changed is last.changed
+            and (out.changes is last.changes or out.changes == last.changes)
+            and (out.errors is last.errors or out.errors == last.errors)
         ):
             runs[-1].count += 1
             continue
-        last = (status, out.changes, out.errors)
+        last = out
         runs.append(
             LicenseResultRun(
                 start=out.index,
                 count=1,
-                status=status,
+                status=outcome_status(out, what_if=what_if),
                 changes=LicenseChange.many(out.changes),
                 user_errors=[UserError.from_detail(d) for d in out.errors],
             )
