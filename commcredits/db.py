@@ -7,6 +7,7 @@ models and queries run on both.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -172,6 +173,32 @@ def insert_values(
         if returning:
             found.extend(cursor.fetchall())
     return found
+
+
+def insert_for_each(
+    table: str, fixed: dict[str, object], column: str, values: Sequence[object]
+) -> None:
+    """One row per value, in `column`, with every other column as `fixed` gives it: one
+    statement with a parameter per fixed column and one for all the values (a JSON array on
+    SQLite, an array on PostgreSQL), instead of a parameter per cell.
+
+    A licence batch inserts a thousand rows that differ only in the user; binding the same
+    tenant, SKU, plans and timestamp a thousand times cost more than inserting the rows.
+    """
+    if not values:
+        return
+    names = ", ".join(f'"{c}"' for c in (*fixed, column))
+    marks = ", ".join([db.obj.param] * len(fixed))
+    if is_sqlite():
+        source, each = f"json_each({db.obj.param})", "value"
+        many: object = json.dumps(list(values), default=str)
+    else:
+        source, each = f"unnest({db.obj.param}) AS v", "v"
+        many = list(values)
+    select = f"{marks}, {each}" if fixed else each
+    db.execute_sql(
+        f'INSERT INTO "{table}" ({names}) SELECT {select} FROM {source}', [*fixed.values(), many]
+    )
 
 
 def insert_rows(

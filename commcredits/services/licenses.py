@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from commcredits.db import db, directory_lock, insert_values, select_in, sent_as
+from commcredits.db import db, directory_lock, insert_for_each, select_in, sent_as
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -463,7 +463,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
     assigned_at = sent_as(la.assigned_at.db_value(now))
     row_ids = pic.row_ids
-    inserts: list[tuple] = []
+    inserts: dict[tuple[int, str], list[int]] = {}  # (sku pk, plans JSON) -> users
     delete_ids: list[int] = []
     updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> licence row ids
     users: dict[int, tuple[_Delta, int]] = {}  # id(delta) -> (delta, users it applies to)
@@ -481,7 +481,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
             text = plans_json.get(disabled)
             if text is None:
                 text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
-            inserts.append((tenant_id, uid, sku_pk, text, assigned_at))
+            inserts.setdefault((sku_pk, text), []).append(uid)
         for sku_pk, disabled in delta.updates:
             updates.setdefault(disabled, []).append(row_ids[uid, sku_pk])
         for sku_pk in delta.deletes:
@@ -505,11 +505,15 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
                 _COUNT_SEATS_SQL.format(p=db.obj.param),
                 (delta_units, updated_at, tenant_id, sku_pk),
             )
-    insert_values(
-        la._meta.table_name,
-        [f.column_name for f in (la.tenant, la.user, la.sku, la.disabled_plans, la.assigned_at)],
-        inserts,
-    )
+    # Rows that differ only in the user (all of a batch's, mostly) go in one statement.
+    for (sku_pk, text), uids in inserts.items():
+        fixed = {
+            la.tenant.column_name: tenant_id,
+            la.sku.column_name: sku_pk,
+            la.disabled_plans.column_name: text,
+            la.assigned_at.column_name: assigned_at,
+        }
+        insert_for_each(la._meta.table_name, fixed, la.user.column_name, uids)
     # One UPDATE per distinct set of disabled plans (a bulk change shares one), not per row.
     for disabled, ids in updates.items():
         for start in range(0, len(ids), _CHUNK):
