@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import NamedTuple
 
 from commcredits.db import db, directory_lock, insert_for_each, select_in, sent_as
@@ -141,6 +142,11 @@ _COUNT_SEATS_SQL = (
 )
 
 
+# The licences of every user who holds none: one shared mapping, never changed (a change
+# gives a user a new mapping), so a batch of unlicensed users builds no dict per user.
+_NO_LICENCES: Mapping[int, tuple[str, ...]] = MappingProxyType({})
+
+
 class _TenantPicture:
     """What a batch needs, loaded once: users, their licenses, the seats left per SKU."""
 
@@ -152,7 +158,8 @@ class _TenantPicture:
         # user id -> {sku pk: disabled plans}: `initial` as loaded, `held` as the batch leaves
         # it. A change replaces a user's mapping in `held` and never mutates one, so the two
         # share the loaded mappings.
-        initial: dict[int, dict[int, tuple[str, ...]]] = {}
+        initial: dict[int, Mapping[int, tuple[str, ...]]] = {}
+        licensed: dict[int, dict[int, tuple[str, ...]]] = {}  # filled while loading
         row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> licence row id
         ids: dict[int, None] = {}
         keys: dict[str, None] = {}
@@ -166,21 +173,26 @@ class _TenantPicture:
             if key != ref:
                 odd.setdefault(key, []).append(ref)
         plans: dict[str, tuple[str, ...]] = {}  # disabled_plans JSON -> tuple, decoded once
+        new = tuple.__new__  # a user's tuple without the named tuple's Python-level call
         for column, values in (("id", list(ids)), ("upn_key", list(keys))):
             sql = _USERS_SQL.format(p=db.obj.param, column=column)
             for uid, upn, key, location, row_id, sku_id, disabled in select_in(
                 sql, values, params=(tenant_id,)
             ):
-                held = initial.get(uid)
+                if row_id is None:  # the join's one row for a user without licences
+                    by_id[uid] = by_key[key] = new(UserRef, (uid, upn or key, key, location))
+                    initial[uid] = _NO_LICENCES
+                    continue
+                held = licensed.get(uid)
                 if held is None:
-                    by_id[uid] = by_key[key] = UserRef(uid, upn or key, key, location)
-                    held = initial[uid] = {}
-                if row_id is not None:
-                    decoded = plans.get(disabled)
-                    if decoded is None:
-                        decoded = plans[disabled] = tuple(json.loads(disabled))
-                    held[sku_id] = decoded
-                    row_ids[uid, sku_id] = row_id
+                    by_id[uid] = by_key[key] = new(UserRef, (uid, upn or key, key, location))
+                    held = licensed[uid] = {}
+                    initial[uid] = held
+                decoded = plans.get(disabled)
+                if decoded is None:
+                    decoded = plans[disabled] = tuple(json.loads(disabled))
+                held[sku_id] = decoded
+                row_ids[uid, sku_id] = row_id
         # Each reference as the requests give it: a key as is, an id, or a UPN spelt otherwise.
         users = by_key
         for key, refs in odd.items():
