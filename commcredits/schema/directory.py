@@ -287,28 +287,30 @@ class LicenseResultRun:
 
 def result_runs(outcomes: list[LicenseOutcome], *, what_if: bool) -> list[LicenseResultRun]:
     runs: list[LicenseResultRun] = []
-    last: LicenseOutcome | None = None
-    for out in outcomes:
-        # Alike items share their changes (and no errors): identity settles most comparisons.
-        # The status follows from what is compared.
-        if (
-            last is not None
-            and out.changed is last.changed
-            and (out.changes is last.changes or out.changes == last.changes)
-            and (out.errors is last.errors or out.errors == last.errors)
-        ):
-            runs[-1].count += 1
-            continue
-        last = out
+    start, total = 0, len(outcomes)
+    while start < total:
+        first = outcomes[start]
+        changed, changes, errors = first.changed, first.changes, first.errors
+        end = start + 1
+        # Alike items share their changes (and no errors): identity settles most comparisons,
+        # and the status follows from what is compared.
+        while end < total:
+            out = outcomes[end]
+            if out.changes is not changes and out.changes != changes:
+                break
+            if out.changed is not changed or (out.errors is not errors and out.errors != errors):
+                break
+            end += 1
         runs.append(
             LicenseResultRun(
-                start=out.index,
-                count=1,
-                status=outcome_status(out, what_if=what_if),
-                changes=LicenseChange.many(out.changes),
-                user_errors=[UserError.from_detail(d) for d in out.errors],
+                start=first.index,
+                count=end - start,
+                status=outcome_status(first, what_if=what_if),
+                changes=LicenseChange.many(changes),
+                user_errors=[UserError.from_detail(d) for d in errors],
             )
         )
+        start = end
     return runs
 
 

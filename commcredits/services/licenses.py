@@ -478,8 +478,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     inserts: dict[tuple[int, str], list[int]] = {}  # (sku pk, plans JSON) -> users
     delete_ids: list[int] = []
     updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> licence row ids
-    users: dict[int, tuple[_Delta, int]] = {}  # id(delta) -> (delta, users it applies to)
-    changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []  # user, before, after
+    changed: dict[int, tuple[_Delta, list[int]]] = {}  # id(delta) -> (delta, its users)
     plans_json: dict[tuple[str, ...], str] = {}  # one JSON text per distinct plan list
     for uid, decision in pic.touched.items():
         if uid in pic.retouched:  # changed twice or more: the net change, worked out for it
@@ -498,15 +497,16 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
             updates.setdefault(disabled, []).append(row_ids[uid, sku_pk])
         for sku_pk in delta.deletes:
             delete_ids.append(row_ids[uid, sku_pk])
-        counted = users.get(id(delta))
-        users[id(delta)] = (delta, counted[1] + 1 if counted else 1)
-        changed.append((uid, delta.before, delta.after))
+        group = changed.get(id(delta))
+        if group is None:
+            group = changed[id(delta)] = (delta, [])
+        group[1].append(uid)
     seat_delta: dict[int, int] = {}
-    for delta, n in users.values():
+    for delta, uids in changed.values():
         for sku_pk, _ in delta.inserts:
-            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + n
+            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + len(uids)
         for sku_pk in delta.deletes:
-            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - n
+            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - len(uids)
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
     for start in range(0, len(delete_ids), _CHUNK):
         la.delete().where(la.id.in_(delete_ids[start : start + _CHUNK])).execute()
@@ -533,14 +533,14 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
                 la.id.in_(ids[start : start + _CHUNK])
             ).execute()
     if changed:
-        _audit(tenant, principal, pic, changed, now=now)
+        _audit(tenant, principal, pic, list(changed.values()), now=now)
 
 
 def _audit(
     tenant: Tenant,
     principal: Principal,
     pic: _TenantPicture,
-    changed: list[tuple[int, tuple[str, ...], tuple[str, ...]]],
+    changed: list[tuple[_Delta, list[int]]],
     *,
     now: dt.datetime,
 ) -> None:
@@ -553,20 +553,20 @@ def _audit(
     """
     before: list[str] | list[dict[str, list[str]]]
     after: list[str] | list[dict[str, list[str]]]
-    if len(changed) == 1:
-        uid, was, now_held = changed[0]
+    if len(changed) == 1 and len(changed[0][1]) == 1:
+        delta, (uid,) = changed[0]
         target: tuple[str, object] = ("User", uid)
-        action, before, after = "assignLicense", list(was), list(now_held)
+        action, before, after = "assignLicense", list(delta.before), list(delta.after)
     else:
         users = pic.users_by_id
         groups_before: dict[tuple[str, ...], list[str]] = {}
         groups_after: dict[tuple[str, ...], list[str]] = {}
-        for uid, was, now_held in changed:
-            upn = users[uid].user_principal_name
-            groups_before.setdefault(was, []).append(upn)
-            groups_after.setdefault(now_held, []).append(upn)
-        first = users[changed[0][0]].user_principal_name
-        last = users[changed[-1][0]].user_principal_name
+        for delta, uids in changed:
+            upns = [users[uid].user_principal_name for uid in uids]
+            groups_before.setdefault(delta.before, []).extend(upns)
+            groups_after.setdefault(delta.after, []).extend(upns)
+        first = users[changed[0][1][0]].user_principal_name
+        last = users[changed[-1][1][-1]].user_principal_name
         target = ("UserBatch", f"{first}…{last}")
         action = "assignLicenses"
         before = [{"licenses": list(k), "users": v} for k, v in groups_before.items()]
