@@ -177,6 +177,34 @@ def test_per_row_license_columns_and_remove(fabrikam, tmp_path):
     assert report["Code"][0] == "InvalidLicenseOperation"
 
 
+def test_a_cell_that_repeats_the_command_s_change_keeps_its_place_for_seats(
+    fabrikam, tenant, clock, tmp_path
+):
+    """Seats go in sheet order, whether a row names the command's SKU again or not."""
+    make_users(tenant, clock, [f"late{i}@fabrikam.example" for i in range(3)])
+    sheet = write_csv(
+        tmp_path / "seats.csv",
+        "UserPrincipalName,AddLicenses",
+        [
+            *(f"user{i}@fabrikam.example," for i in range(3)),
+            "user3@fabrikam.example,MCOEV",  # the same change as -AddLicenses, in a cell
+            "user4@fabrikam.example,",  # MCOEV has 5 seats: this row takes the last one
+            "late0@fabrikam.example,MCOEV",
+            "late1@fabrikam.example,",
+        ],
+    )
+    code, _, err = run(
+        "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOEV", "-Tenant", "Fabrikam"
+    )
+    assert code == 1, err
+    report = pl.read_csv(tmp_path / "seats.result.csv", infer_schema=False)
+    assert report.select("Row", "Status", "Code").rows() == [
+        *((str(r), "Assigned", None) for r in range(2, 7)),
+        ("7", "Failed", "CountViolation"),
+        ("8", "Failed", "CountViolation"),
+    ]
+
+
 def test_ten_thousand_rows_with_three_percent_bad(tenant, clock, tmp_path):
     seats.purchase_seats(tenant, SYSTEM, "MCOPSTNC", 20_000, now=clock())
     good = [f"u{i:05d}@fabrikam.example" for i in range(9_800)]

@@ -91,6 +91,20 @@ def test_cost_limit_counts_first_and_nested_lists(client, keys):
     assert "errors" not in allowed.json(), allowed.json()
 
 
+def test_a_text_is_validated_once_but_costed_with_every_request_s_variables(client, keys):
+    five = EXPENSIVE_USERS % " ".join(f"u{i}: {USERS_WITH_PLANS}" for i in range(5))
+    for n, refused in ((5, False), (100, True), (5, False), (100, True)):
+        body = post(client, {"query": five, "variables": {"n": n}}, key=keys["READER"]).json()
+        assert ("errors" in body) is refused, (n, body)
+    nested = "id"
+    for _ in range(MAX_DEPTH + 2):
+        nested = f'node(id: "x") {{ ... on User {{ {nested} }} }}'
+    for _ in range(2):  # a refused text stays refused, with the same message, from the cache
+        response = post(client, {"query": "{ " + nested + " }"}, key=keys["GLOBAL_ADMIN"])
+        assert response.json()["data"] is None
+        assert "exceeds maximum operation depth" in messages(response)
+
+
 def test_cyclic_introspection_is_costed_but_the_standard_query_passes(client):
     from graphql import get_introspection_query
 

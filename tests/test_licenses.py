@@ -307,3 +307,112 @@ def test_every_change_is_audited_with_before_and_after(org):
     entry = AuditEntry.select().where(AuditEntry.action == "assignLicense").get()
     assert entry.before == [] and entry.after == ["MCOEV", "MCOPSTN1"]
     assert entry.actor.endswith("(GLOBAL_ADMIN)")
+
+
+RUNS = """
+mutation($items: [AssignLicenseItemInput!]!, $whatIf: Boolean) {
+  assignLicenses(items: $items, whatIf: $whatIf) {
+    results { index status changes { skuPartNumber action } userErrors { code } }
+    runs { start count status changes { skuPartNumber action } userErrors { code } }
+  }
+}"""
+
+
+def test_runs_are_the_results_grouped_in_input_order(org):
+    items = [
+        {"userId": upn("anna"), "addLicenses": add("MCOEV")},
+        {"userId": upn("ben"), "addLicenses": add("MCOEV")},
+        {"userId": upn("dana"), "addLicenses": add("MCOEV")},  # no usage location
+        {"userId": upn("carla"), "addLicenses": add("MCOEV")},
+        {"userId": upn("anna"), "addLicenses": add("MCOEV")},  # held by now: unchanged
+    ]
+    out = org(RUNS, {"items": items})["assignLicenses"]
+    runs = out["runs"]
+    assert [(r["start"], r["count"], r["status"]) for r in runs] == [
+        (0, 2, "APPLIED"),
+        (2, 1, "FAILED"),
+        (3, 1, "APPLIED"),
+        (4, 1, "UNCHANGED"),
+    ]
+    assert runs[1]["userErrors"] == [{"code": "ProhibitedInUsageLocationViolation"}]
+    # Expanded, the runs are the per-item results.
+    expanded = [
+        (r["status"], r["changes"], r["userErrors"]) for r in runs for _ in range(r["count"])
+    ]
+    assert expanded == [(r["status"], r["changes"], r["userErrors"]) for r in out["results"]]
+
+
+def test_a_batch_writes_one_audit_entry_grouping_users_by_licence_set(org):
+    assign(org, "carla", add("MCOEV"))
+    before = AuditEntry.select().count()
+    out = org(SET_MANY, {"upns": [upn("anna"), upn("ben"), upn("carla")], "add": add("MCOMEETADV")})
+    assert out["setUserLicenses"]["summary"]["applied"] == 1  # one Audio Conferencing seat
+    items = [
+        {"userId": upn("anna"), "addLicenses": add("MCOEV")},
+        {"userId": upn("ben"), "addLicenses": add("MCOEV")},
+        {"userId": upn("carla"), "removeLicenses": ["MCOEV"]},
+    ]
+    org(BATCH, {"items": items})
+    entries = list(AuditEntry.select().order_by(AuditEntry.id))[before:]
+    assert [(e.action, e.target_type) for e in entries] == [
+        ("assignLicense", "User"),  # one user changed: an entry on that user
+        ("assignLicenses", "UserBatch"),
+    ]
+    batch = entries[1]
+    assert batch.target_id == f"{upn('anna')}…{upn('carla')}"
+    assert {"licenses": [], "users": [upn("ben")]} in batch.before
+    assert {"licenses": ["MCOEV"], "users": [upn("ben")]} in batch.after
+    assert {"licenses": ["MCOEV"], "users": [upn("carla")]} in batch.before
+    assert {"licenses": [], "users": [upn("carla")]} in batch.after
+
+
+def test_a_user_changed_and_changed_back_in_one_batch_writes_nothing(org):
+    before = AuditEntry.select().count()
+    items = [
+        {"userId": upn("anna"), "addLicenses": add("MCOEV")},
+        {"userId": upn("anna"), "removeLicenses": ["MCOEV"]},
+    ]
+    out = org(BATCH, {"items": items})["assignLicenses"]
+    assert [r["status"] for r in out["results"]] == ["APPLIED", "APPLIED"]
+    assert LicenseAssignment.select().count() == 0
+    assert seats(org)["MCOEV"] == (0, 5)
+    assert AuditEntry.select().count() == before
+
+
+def test_one_user_by_id_and_by_upn_in_any_case_is_one_user(org):
+    from commcredits.models import User
+    from commcredits.schema.common import to_global_id
+
+    anna = User.get(User.upn_key == upn("anna"))
+    items = [
+        {"userId": to_global_id("User", anna.id), "addLicenses": add("MCOEV")},
+        {"userId": "  ANNA@Fabrikam.example ", "addLicenses": add("MCOEV", "MCOPSTN1")},
+        {"userId": upn("anna"), "removeLicenses": ["MCOPSTN1"]},
+    ]
+    out = org(RUNS, {"items": items})["assignLicenses"]
+    assert [r["status"] for r in out["results"]] == ["APPLIED", "APPLIED", "APPLIED"]
+    # The second item saw the first's MCOEV (held: unchanged), the third the second's plan.
+    assert [c["action"] for c in out["results"][1]["changes"]] == ["UNCHANGED", "ASSIGNED"]
+    held = [(a.user_id, a.sku.part_number) for a in LicenseAssignment.select()]
+    assert held == [(anna.id, "MCOEV")]
+    assert seats(org)["MCOEV"] == (1, 4) and seats(org)["MCOPSTN1"] == (0, 2)
+
+
+def test_the_catalog_is_reused_until_a_sku_changes(org, keys, client):
+    from commcredits.services.catalog import Catalog
+    from tests.conftest import Api
+
+    first = Catalog.load()
+    assert Catalog.load() is first
+    operator = Api(client, keys["OPERATOR"])
+    operator(
+        'mutation { setSkuCountries(skuPartNumber: "MCOPSTN1", countries: ["DE", "AT"]) '
+        "{ userErrors { code } } }"
+    )
+    changed = Catalog.load()
+    assert changed is not first
+    assert changed.find("MCOPSTN1").countries == ["AT", "DE"]
+    assert first.find("MCOPSTN1").countries != ["AT", "DE"]  # the shared one was not edited
+    assert assign(org, "carla", add("MCOEV", "MCOPSTN1"))["userErrors"][0]["code"] == (
+        "ProhibitedInUsageLocationViolation"  # US is no longer on the list
+    )
