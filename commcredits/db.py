@@ -182,7 +182,7 @@ def insert_for_each(
     statement with a parameter per fixed column and one for all the values (a JSON array on
     SQLite, an array on PostgreSQL), instead of a parameter per cell.
 
-    A licence batch inserts a thousand rows that differ only in the user; binding the same
+    A license batch inserts a thousand rows that differ only in the user; binding the same
     tenant, SKU, plans and timestamp a thousand times cost more than inserting the rows.
     """
     if not values:

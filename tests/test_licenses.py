@@ -342,7 +342,7 @@ def test_runs_are_the_results_grouped_in_input_order(org):
     assert expanded == [(r["status"], r["changes"], r["userErrors"]) for r in out["results"]]
 
 
-def test_a_batch_writes_one_audit_entry_grouping_users_by_licence_set(org):
+def test_a_batch_writes_one_audit_entry_grouping_users_by_license_set(org):
     assign(org, "carla", add("MCOEV"))
     before = AuditEntry.select().count()
     out = org(SET_MANY, {"upns": [upn("anna"), upn("ben"), upn("carla")], "add": add("MCOMEETADV")})

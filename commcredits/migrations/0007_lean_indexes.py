@@ -2,7 +2,7 @@
 
 peewee gives every foreign key an index of its own. Where a composite index starts with the
 same column, that one answers the same lookups (and the foreign key's checks), and the extra
-index only costs every insert: a licence batch wrote into five indexes, now two.
+index only costs every insert: a license batch wrote into five indexes, now two.
 
 - license_assignment(user_id): served by (user_id, sku_id)
 - license_assignment(tenant_id): served by (tenant_id, sku_id)

@@ -101,7 +101,7 @@ class UserRef(NamedTuple):
 
 @dataclass(frozen=True)
 class _Decision:
-    """What the rules make of one change for one licence state and usage location.
+    """What the rules make of one change for one license state and usage location.
 
     `request_errors` are faults of the request itself (nothing else is checked then);
     `rule_errors` the refusals of the rules; the seat count is checked per item, in order.
@@ -117,7 +117,7 @@ class _Decision:
     delta: _Delta | None = None  # what writing it takes (when changed)
 
 
-# Users by id or by UPN key, each with its licences (one row per licence, or one with NULLs):
+# Users by id or by UPN key, each with its licenses (one row per license, or one with NULLs):
 # built by hand, since rendering 1,000 keys through peewee costs more than the query itself.
 # The UPN comes back only where it differs from its key (it is mostly stored in lower case):
 # a thousand strings fewer to build per batch.
@@ -142,9 +142,9 @@ _COUNT_SEATS_SQL = (
 )
 
 
-# The licences of every user who holds none: one shared mapping, never changed (a change
+# The licenses of every user who holds none: one shared mapping, never changed (a change
 # gives a user a new mapping), so a batch of unlicensed users builds no dict per user.
-_NO_LICENCES: Mapping[int, tuple[str, ...]] = MappingProxyType({})
+_NO_LICENSES: Mapping[int, tuple[str, ...]] = MappingProxyType({})
 
 
 class _TenantPicture:
@@ -160,7 +160,7 @@ class _TenantPicture:
         # share the loaded mappings.
         initial: dict[int, Mapping[int, tuple[str, ...]]] = {}
         licensed: dict[int, dict[int, tuple[str, ...]]] = {}  # filled while loading
-        row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> licence row id
+        row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> license row id
         ids: dict[int, None] = {}
         keys: dict[str, None] = {}
         odd: dict[str, list[str]] = {}  # key -> the references that spell it otherwise
@@ -179,9 +179,9 @@ class _TenantPicture:
             for uid, upn, key, location, row_id, sku_id, disabled in select_in(
                 sql, values, params=(tenant_id,)
             ):
-                if row_id is None:  # the join's one row for a user without licences
+                if row_id is None:  # the join's one row for a user without licenses
                     by_id[uid] = by_key[key] = new(UserRef, (uid, upn or key, key, location))
-                    initial[uid] = _NO_LICENCES
+                    initial[uid] = _NO_LICENSES
                     continue
                 held = licensed.get(uid)
                 if held is None:
@@ -211,7 +211,7 @@ class _TenantPicture:
         seats = db.execute_sql(_SEATS_SQL.format(p=db.obj.param), (tenant_id,))
         self.available: dict[int, int] = {sku: enabled - used for sku, enabled, used in seats}
         # A batch repeats the same change over users in the same few states (the bulk layer's
-        # whole point), so the rules run once per distinct (change, licences, location).
+        # whole point), so the rules run once per distinct (change, licenses, location).
         self.decisions: dict[tuple, _Decision] = {}
         self.applying = applying  # outcomes that pass are written (False: whatIf)
 
@@ -220,7 +220,7 @@ def _evaluate(pic: _TenantPicture, requests: list[LicenseRequest]) -> list[Licen
     """Decide each request against the picture, in order; each that passes updates it.
 
     Runs for every item of a batch, so it does little itself (and keeps what it reads in
-    locals): the rules run in `_decide`, once per distinct (change, licences, location), and
+    locals): the rules run in `_decide`, once per distinct (change, licenses, location), and
     the seats are counted here, in order.
     """
     users, held_by, decisions, available = pic.users, pic.held, pic.decisions, pic.available
@@ -287,7 +287,7 @@ def _no_seat(sku: Sku) -> ErrorDetail:
 def _decide(
     cat: Catalog, req: LicenseRequest, held: Mapping[int, tuple[str, ...]], location: str | None
 ) -> _Decision:
-    """Graph's rules for one request against one user's licences and usage location.
+    """Graph's rules for one request against one user's licenses and usage location.
 
     Everything but the seat count, which depends on the items before it in the batch.
     """
@@ -477,7 +477,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     row_ids = pic.row_ids
     inserts: dict[tuple[int, str], list[int]] = {}  # (sku pk, plans JSON) -> users
     delete_ids: list[int] = []
-    updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> licence row ids
+    updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> license row ids
     changed: dict[int, tuple[_Delta, list[int]]] = {}  # id(delta) -> (delta, its users)
     plans_json: dict[tuple[str, ...], str] = {}  # one JSON text per distinct plan list
     for uid, decision in pic.touched.items():
