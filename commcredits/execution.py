@@ -82,7 +82,16 @@ def execute(
     coroutine = execute_async(
         query, variables, operation_name, principal=principal, now=now, request_id=request_id
     )
-    return _thread_loop().run_until_complete(coroutine)
+    loop = _thread_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        # As asyncio.run would: nothing an operation started outlives it.
+        pending = asyncio.all_tasks(loop)
+        if pending:
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 _local = threading.local()

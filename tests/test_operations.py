@@ -251,3 +251,31 @@ def test_json_formatter_keeps_extras_and_tracebacks():
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "failed here" and line["request_id"] == "r1"
     assert "ValueError: boom" in line["exc"] and line["pid"] == os.getpid()
+
+
+def test_in_process_execution_keeps_one_loop_per_thread_and_leaves_nothing_running(tenant, clock):
+    import asyncio
+
+    from commcredits import execution
+    from commcredits.services.access import Principal, Role
+
+    principal = Principal(key_id=None, role=Role.GLOBAL_ADMIN, tenant=tenant, key_prefix="")
+
+    def run() -> asyncio.AbstractEventLoop:
+        out = execution.execute(VIEWER, principal=principal, now=clock())
+        assert out["data"]["viewer"]["tenant"]["name"] == tenant.name
+        return execution._thread_loop()
+
+    first, second = run(), run()
+    assert first is second and not first.is_closed()
+    assert asyncio.all_tasks(first) == set()
+    other: list[asyncio.AbstractEventLoop] = []
+
+    def elsewhere() -> None:
+        with database.db.connection_context():
+            other.append(run())
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert other and other[0] is not first
