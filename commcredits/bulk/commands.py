@@ -215,30 +215,14 @@ def _duplicate_key(key: str, first_row: int) -> tuple[str, str]:
     return "DuplicateRow", f"{key} already appears in row {first_row}; this row was not sent."
 
 
-class _Keys:
-    """Keys seen so far in a sheet: the second occurrence of one is reported, not sent."""
-
-    def __init__(self) -> None:
-        self.first_row: dict[str, int] = {}
-
-    def check(self, report: Report, row: int, key: str | None, action: str, what: str) -> bool:
-        if not key:
-            report.fail(row, "", action, *_missing_key(what))
-            return False
-        norm = key.lower()
-        if norm in self.first_row:
-            report.fail(row, key, action, *_duplicate_key(key, self.first_row[norm]))
-            return False
-        self.first_row[norm] = row
-        return True
-
-
 def _key_faults(
     rows: Sequence[int], keys: Sequence[str | None], what: str
 ) -> dict[int, tuple[str, str]]:
-    """What `_Keys.check` would say of each row, for a whole column at once: index ->
-    (code, message) for a missing key or a repeated one (case-insensitively), nothing else."""
-    frame = pl.DataFrame({"norm": keys}, schema={"norm": pl.String}).with_row_index("i")
+    """The rows whose key cannot be sent, for a whole column at once: index -> (code, message)
+    for a missing key, or for a key repeated (case-insensitively) on a later row, which is
+    reported and not sent; the first occurrence goes on."""
+    blank_as_null = [k or None for k in keys]
+    frame = pl.DataFrame({"norm": blank_as_null}, schema={"norm": pl.String}).with_row_index("i")
     frame = frame.with_columns(pl.col("norm").str.to_lowercase())  # Unicode, as str.lower()
     faults = frame.with_columns(first=pl.col("i").first().over("norm")).filter(
         pl.col("norm").is_null() | (pl.col("i") != pl.col("first"))
@@ -414,15 +398,13 @@ def set_user_license(
         # The command's change spelt out in cells too joins its group, in sheet order.
         groups[change] = sorted([*groups[change], *idx]) if change in groups else idx
     for change, idx in list(groups.items()):
-        if idx and not change[0] and not change[1]:
+        if idx and not change[0] and not change[1]:  # nothing to add or remove: not sent
             rows, names = _pick(sheet.rows, idx), _pick(upns, idx)
             report.add_many(
                 rows, names, described(change), "Unchanged", "", "No license to add or remove."
             )
-        if not idx or (not change[0] and not change[1]):
+        if not idx or not change[0] and not change[1]:
             del groups[change]
-    for change in groups:
-        described(change)
 
     big = [(c, idx) for c, idx in groups.items() if len(idx) >= MIN_GROUP or len(groups) == 1]
     big_changes = {c for c, _ in big}
@@ -446,7 +428,7 @@ def set_user_license(
                 run = part[start : start + count]
                 start += count
                 rows, names = _pick(sheet.rows, run), _pick(upns, run)
-                report.add_many(rows, names, actions[change], *result)
+                report.add_many(rows, names, described(change), *result)
             options.advance(len(part))
     change_of = {i: c for c, idx in groups.items() if c not in big_changes for i in idx}
     for part in _slices(rest, options.batch_size):
@@ -470,7 +452,7 @@ def set_user_license(
             for _ in range(count)
         ]
         for i, (status, code, message) in zip(part, results, strict=True):
-            report.add(sheet.rows[i], upns[i], actions[change_of[i]], status, code, message)
+            report.add(sheet.rows[i], upns[i], described(change_of[i]), status, code, message)
         options.advance(len(part))
     return report
 
@@ -506,11 +488,12 @@ def import_users(
     cells = {name: column(sheet, cols.get(name)) for name in USER_COLUMNS}
     action = "Update" if update_only else "CreateOrUpdate"
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
-    keys = _Keys()
+    faults = _key_faults(sheet.rows, cells["userPrincipalName"], "user principal name")
     pending: list[tuple[int, str, dict[str, Any]]] = []
     for i, upn in enumerate(cells["userPrincipalName"]):
         row = sheet.rows[i]
-        if not keys.check(report, row, upn, action, "user principal name"):
+        if i in faults:
+            report.fail(row, upn or "", action, *faults[i])
             continue
         item: dict[str, Any] = {}
         bad = None
@@ -563,12 +546,13 @@ def set_usage_location(
     upns = column(sheet, cols["upn"])
     cells = column(sheet, cols.get("location"))
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
-    keys = _Keys()
+    faults = _key_faults(sheet.rows, upns, "user principal name")
     groups: dict[str, list[int]] = {}
     for i, upn in enumerate(upns):
         location = usage_location if usage_location is not None else cells[i]
         action = f"UsageLocation={(location or '').upper()}"
-        if not keys.check(report, sheet.rows[i], upn, action, "user principal name"):
+        if i in faults:
+            report.fail(sheet.rows[i], upn or "", action, *faults[i])
             continue
         if location is None:
             report.fail(
@@ -755,15 +739,16 @@ def add_credits(
         cols, _ = match_columns(sheet, CREDIT_COLUMNS, key="amount")
         amounts = column(sheet, cols["amount"])
         refs = column(sheet, cols.get("reference"))
-        keys = _Keys()
+        keys = [
+            refs[i] or idempotency_key(["Add-Credits", str(row)] + [str(v) for v in values])
+            for i, (row, values) in enumerate(zip(sheet.rows, sheet.frame.iter_rows(), strict=True))
+        ]
+        faults = _key_faults(sheet.rows, keys, "idempotency key")
         for i, cell in enumerate(amounts):
-            row = sheet.rows[i]
-            ref = refs[i]
-            key = ref or idempotency_key(
-                ["Add-Credits", str(row)] + [str(v) for v in sheet.frame.row(i)]
-            )
+            row, key = sheet.rows[i], keys[i]
             action = f"Purchase {cell}"
-            if not keys.check(report, row, key, action, "idempotency key"):
+            if i in faults:
+                report.fail(row, key, action, *faults[i])
                 continue
             try:
                 value = _decimal(cell, f"row {row}")
