@@ -111,10 +111,9 @@ class _Decision:
     new: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # never mutated: shared
     request_errors: tuple[ErrorDetail, ...] = ()
     rule_errors: tuple[ErrorDetail, ...] = ()
-    changed: bool = False
-    takes: tuple[int, ...] = ()  # SKU pks newly assigned: a seat each
-    frees: tuple[int, ...] = ()  # SKU pks removed: a seat back each
-    delta: _Delta | None = None  # what writing it takes (when changed)
+    # What writing it takes, when it changes anything (None: every change UNCHANGED); its
+    # inserts take a seat each, its deletes give one back.
+    delta: _Delta | None = None
 
 
 # Users by id or by UPN key, each with its licenses (one row per license, or one with NULLs):
@@ -242,22 +241,23 @@ def _evaluate(pic: _TenantPicture, requests: list[LicenseRequest]) -> list[Licen
         if decision.request_errors:
             append(LicenseOutcome(index, req, user, (), decision.request_errors))
             continue
-        if not decision.changed:
+        delta = decision.delta
+        if delta is None:
             append(LicenseOutcome(index, req, user, decision.changes))
             continue
         seats = True  # a loop, not any(): a generator per item costs more than the check
-        for sku_pk in decision.takes:
+        for sku_pk, _ in delta.inserts:
             if available.get(sku_pk, 0) < 1:
                 seats = False
                 break
         if not seats or decision.rule_errors:
-            short = [pk for pk in decision.takes if available.get(pk, 0) < 1]
+            short = [pk for pk, _ in delta.inserts if available.get(pk, 0) < 1]
             errors = [*decision.rule_errors, *(_no_seat(pic.catalog.by_pk[pk]) for pk in short)]
             append(LicenseOutcome(index, req, user, decision.changes, errors, True))
             continue
-        for sku_pk in decision.takes:
+        for sku_pk, _ in delta.inserts:
             available[sku_pk] -= 1
-        for sku_pk in decision.frees:
+        for sku_pk in delta.deletes:
             available[sku_pk] = available.get(sku_pk, 0) + 1
         held_by[uid] = decision.new
         if uid in touched:
@@ -396,10 +396,7 @@ def _decide(
         changes=tuple(changes),
         new=new,
         rule_errors=tuple(errors),
-        changed=True,
         delta=_delta(cat, held, new),
-        takes=tuple(c.sku.id for c in changes if c.action == "ASSIGNED"),
-        frees=tuple(c.sku.id for c in changes if c.action == "REMOVED"),
     )
 
 
@@ -488,6 +485,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
             delta = _delta(pic.catalog, initial, final)
         else:
             delta = decision.delta  # the decision's, worked out once for all its users
+            assert delta is not None  # only changing decisions are applied
         for sku_pk, disabled in delta.inserts:
             text = plans_json.get(disabled)
             if text is None:
