@@ -132,20 +132,24 @@ def sent_as(value: object) -> object:
     return value
 
 
-def select_in(
+def execute_in(
     sql: str, values: Sequence, *, params: Sequence = (), chunk: int = 500
 ) -> list[tuple]:
-    """Rows of `sql` for every value in `values`: one statement per chunk of them, `{in}` in the
-    text standing for the chunk's parameter list and `params` coming before it.
+    """Run `sql` for every value in `values`: one statement per chunk of them, `{in}` in the
+    text standing for the chunk's parameter list and `params` coming before it. Returns the
+    rows it selects (none for an UPDATE or DELETE).
 
-    The hot paths' lookups by many keys use this: peewee's `.in_()` renders each value through
-    its query builder, which for 1,000 keys costs more than the database takes to answer.
+    The hot paths' lookups and changes by many keys use this: peewee's `.in_()` renders each
+    value through its query builder, which for 1,000 keys costs more than the database takes
+    to answer.
     """
     rows: list[tuple] = []
     for start in range(0, len(values), chunk):
         part = list(values[start : start + chunk])
         marks = "(" + ", ".join([db.obj.param] * len(part)) + ")"
-        rows += db.execute_sql(sql.replace("{in}", marks), [*params, *part]).fetchall()
+        cursor = db.execute_sql(sql.replace("{in}", marks), [*params, *part])
+        if cursor.description is not None:  # psycopg2 refuses fetchall() after a DELETE
+            rows += cursor.fetchall()
     return rows
 
 

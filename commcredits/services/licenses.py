@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
-from commcredits.db import db, directory_lock, insert_for_each, select_in, sent_as
+from commcredits.db import db, directory_lock, execute_in, insert_for_each, sent_as
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -27,7 +27,6 @@ from commcredits.services.catalog import (
 from commcredits.services.errors import DomainError, ErrorDetail
 
 MAX_BATCH = 1000
-_CHUNK = 500
 
 
 class AddLicense(NamedTuple):
@@ -141,6 +140,13 @@ _COUNT_SEATS_SQL = (
 )
 
 
+_DELETE_SQL = f'DELETE FROM "{LicenseAssignment._meta.table_name}" WHERE id IN {{in}}'
+_REPLAN_SQL = (
+    f'UPDATE "{LicenseAssignment._meta.table_name}" '
+    "SET disabled_plans = {p} WHERE id IN {{in}}"
+)
+
+
 # The licenses of every user who holds none: one shared mapping, never changed (a change
 # gives a user a new mapping), so a batch of unlicensed users builds no dict per user.
 _NO_LICENSES: Mapping[int, tuple[str, ...]] = MappingProxyType({})
@@ -175,7 +181,7 @@ class _TenantPicture:
         new = tuple.__new__  # a user's tuple without the named tuple's Python-level call
         for column, values in (("id", list(ids)), ("upn_key", list(keys))):
             sql = _USERS_SQL.format(p=db.obj.param, column=column)
-            for uid, upn, key, location, row_id, sku_id, disabled in select_in(
+            for uid, upn, key, location, row_id, sku_id, disabled in execute_in(
                 sql, values, params=(tenant_id,)
             ):
                 if row_id is None:  # the join's one row for a user without licenses
@@ -506,8 +512,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
         for sku_pk in delta.deletes:
             seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - len(uids)
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
-    for start in range(0, len(delete_ids), _CHUNK):
-        la.delete().where(la.id.in_(delete_ids[start : start + _CHUNK])).execute()
+    execute_in(_DELETE_SQL, delete_ids)
     updated_at = sent_as(Subscription.updated_at.db_value(now))
     for sku_pk, delta_units in sorted(seat_delta.items(), key=lambda kv: kv[1]):
         if delta_units:
@@ -526,10 +531,8 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
         insert_for_each(la._meta.table_name, fixed, la.user.column_name, uids)
     # One UPDATE per distinct set of disabled plans (a bulk change shares one), not per row.
     for disabled, ids in updates.items():
-        for start in range(0, len(ids), _CHUNK):
-            la.update(disabled_plans=list(disabled)).where(
-                la.id.in_(ids[start : start + _CHUNK])
-            ).execute()
+        text = la.disabled_plans.db_value(list(disabled))
+        execute_in(_REPLAN_SQL.format(p=db.obj.param), ids, params=(text,))
     if changed:
         _audit(tenant, principal, pic, list(changed.values()), now=now)
 
