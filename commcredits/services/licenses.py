@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
-from commcredits.db import db, directory_lock, execute_in, insert_for_each, sent_as
+from commcredits.db import db, directory_lock, execute_in, insert_for_each
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
 from commcredits.services.access import Principal
@@ -476,7 +476,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
     """Write the net difference between the picture as loaded and as left by the batch."""
     la = LicenseAssignment
     tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
-    assigned_at = sent_as(la.assigned_at.db_value(now))
+    assigned_at = la.assigned_at.db_value(now)
     row_ids = pic.row_ids
     inserts: dict[tuple[int, str], list[int]] = {}  # (sku pk, plans JSON) -> users
     delete_ids: list[int] = []
@@ -513,7 +513,7 @@ def _write(tenant: Tenant, principal: Principal, pic: _TenantPicture, *, now: dt
             seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - len(uids)
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
     execute_in(_DELETE_SQL, delete_ids)
-    updated_at = sent_as(Subscription.updated_at.db_value(now))
+    updated_at = Subscription.updated_at.db_value(now)
     for sku_pk, delta_units in sorted(seat_delta.items(), key=lambda kv: kv[1]):
         if delta_units:
             db.execute_sql(
