@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Sequence
 
 import strawberry
 from strawberry.types import Info
@@ -206,7 +207,7 @@ class LicenseChange:
     disabled_plans: list[strawberry.ID]
 
     @classmethod
-    def many(cls, changes: list[licenses.LicenseChange]) -> list["LicenseChange"]:
+    def many(cls, changes: Sequence[licenses.LicenseChange]) -> list["LicenseChange"]:
         return [
             cls(
                 sku_id=strawberry.ID(c.sku.sku_id),
@@ -320,8 +321,8 @@ class AssignLicensesPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Errors of the whole batch (e.g. too many items)."
     )
-    # Result objects are built only if asked for: a client of large batches asks for the
-    # parallel scalar lists (statuses, changeLists) and the few failures instead.
+    # Result objects are built only if asked for: a client of large batches asks for the runs
+    # (consecutive alike items as one) instead.
     outcomes: strawberry.Private[list[LicenseOutcome]] = dataclasses.field(default_factory=list)
 
     @strawberry.field(description="How the batch went, counted.")
