@@ -253,7 +253,9 @@ def test_json_formatter_keeps_extras_and_tracebacks():
     assert "ValueError: boom" in line["exc"] and line["pid"] == os.getpid()
 
 
-def test_in_process_execution_keeps_one_loop_per_thread_and_leaves_nothing_running(tenant, clock):
+def test_in_process_execution_keeps_one_loop_per_thread_and_leaves_nothing_running(
+    tenant, clock, monkeypatch
+):
     import asyncio
 
     from commcredits import execution
@@ -268,7 +270,15 @@ def test_in_process_execution_keeps_one_loop_per_thread_and_leaves_nothing_runni
 
     first, second = run(), run()
     assert first is second and not first.is_closed()
-    assert asyncio.all_tasks(first) == set()
+
+    async def leaves_a_task(*args, **kwargs) -> dict:
+        asyncio.get_running_loop().create_task(asyncio.sleep(3600))
+        return {"data": None}
+
+    with monkeypatch.context() as patch:
+        patch.setattr(execution, "execute_async", leaves_a_task)
+        execution.execute(VIEWER, principal=principal, now=clock())
+    assert asyncio.all_tasks(first) == set()  # cancelled, as asyncio.run would
     other: list[asyncio.AbstractEventLoop] = []
 
     def elsewhere() -> None:

@@ -15,6 +15,13 @@ mutation($items: [AssignLicenseItemInput!]!) {
   assignLicenses(items: $items) { summary { applied failed } }
 }"""
 
+SET_MANY = """
+mutation($u: [String!]!, $a: [AssignedLicenseInput!], $r: [String!]) {
+  setUserLicenses(userPrincipalNames: $u, addLicenses: $a, removeLicenses: $r) {
+    summary { applied }
+  }
+}"""
+
 
 def _bulk_users(tenant, now, n: int) -> None:
     rows = [
@@ -78,6 +85,22 @@ def test_assign_licenses_batch_costs_a_bounded_number_of_statements(api, tenant,
     assert many <= 10, many
     # per-batch, not per-item: 100× the items costs one more chunk of the user lookup
     assert many - few <= 2, (few, many)
+
+
+def test_removing_a_license_from_many_users_costs_a_bounded_number_of_statements(
+    api, tenant, clock
+):
+    buy(tenant, clock(), MCOMEETADV=1000)
+    _bulk_users(tenant, clock(), 1000)
+    upns = [f"user{i:05d}@fabrikam.example" for i in range(1000)]
+    api(SET_MANY, {"u": upns, "a": [{"skuId": "MCOMEETADV"}]})
+    with count_statements() as seen:
+        out = api(SET_MANY, {"u": upns, "r": ["MCOMEETADV"]})
+    assert out["setUserLicenses"]["summary"]["applied"] == 1000
+    assert LicenseAssignment.select().count() == 0
+    deletes = [sql for sql in seen if sql.lstrip().startswith('DELETE FROM "license_assignment"')]
+    assert len(deletes) == 2  # one per chunk of 500 ids, not one per user
+    assert len(seen) <= 10, len(seen)
 
 
 def test_tenant_fields_do_not_reload_the_tenant(api, tenant, clock):
