@@ -14,6 +14,7 @@ Anything unexpected is masked: the client sees the request id, the log has the t
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
@@ -338,15 +339,35 @@ def create_app(
                 log.exception("webhook delivery run failed")
             await asyncio.sleep(settings.webhook_interval)
 
+    def sweep_once() -> None:
+        from commcredits.services import credits
+
+        with database.db.connection_context():
+            credits.reconcile_payments(
+                now=clock(), older_than=dt.timedelta(seconds=settings.payment_sweep_age)
+            )
+
+    async def sweep_forever() -> None:
+        # Charges a crash or a gateway timeout left PENDING are finished by asking the gateway
+        # again with the invoice's key; settling is idempotent, so every worker may run it.
+        while True:
+            try:
+                await anyio.to_thread.run_sync(sweep_once)
+            except Exception:
+                log.exception("payment sweep failed")
+            await asyncio.sleep(settings.payment_sweep_interval)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.webhook_interval > 0:
-            task = asyncio.create_task(deliver_forever())
+            tasks.append(asyncio.create_task(deliver_forever()))
+        if settings.payment_sweep_interval > 0:
+            tasks.append(asyncio.create_task(sweep_forever()))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task

@@ -194,6 +194,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             problems.append("INVOICE NUMBERS")
         if r.postpaid_mismatch:
             problems.append("POSTPAID DIFFERS")
+        if r.lot_mismatch:
+            problems.append("INVOICE WITHOUT ITS LOT")
         lines.append(
             (
                 r.tenant_name,
@@ -230,6 +232,21 @@ def cmd_deliver_webhooks(args: argparse.Namespace) -> int:
         if not args.loop:
             return 0
         time.sleep(args.interval)
+
+
+def cmd_reconcile_payments(args: argparse.Namespace) -> int:
+    from commcredits.services.credits import reconcile_payments
+
+    _bind()
+    with database.db.connection_context():
+        invoices = reconcile_payments(
+            now=utcnow(), older_than=dt.timedelta(seconds=args.older_than)
+        )
+    for invoice in invoices:
+        print(f"tenant {invoice.tenant_id} invoice {invoice.number}: {invoice.status}")
+    still = sum(1 for i in invoices if i.status == "PENDING")
+    print(f"{len(invoices)} pending invoice(s) asked again, {still} still pending")
+    return 1 if still else 0
 
 
 def cmd_import_rates(args: argparse.Namespace) -> int:
@@ -327,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_audit)
 
+    p = sub.add_parser(
+        "reconcile-payments",
+        help="finish charges left PENDING (a crash, a timeout) by asking the gateway again",
+    )
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=0.0,
+        help="only invoices pending at least this many seconds (default: all)",
+    )
+    p.set_defaults(func=cmd_reconcile_payments)
     p = sub.add_parser("deliver-webhooks", help="POST due notifications to tenants' webhooks")
     p.add_argument("--limit", type=int, default=100, help="notifications per round")
     p.add_argument("--loop", action="store_true", help="keep delivering")

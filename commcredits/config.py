@@ -14,6 +14,10 @@ class Settings:
     max_body_bytes: int
     log_level: str
     webhook_interval: float = 5.0  # seconds between outbox delivery runs in `serve`; 0: off
+    # The payment sweeper in `serve`: every interval (0: off) it finishes invoices PENDING for
+    # at least `payment_sweep_age` seconds (a request normally settles its own within seconds).
+    payment_sweep_interval: float = 60.0
+    payment_sweep_age: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -22,4 +26,8 @@ class Settings:
             max_body_bytes=int(os.environ.get("COMMCREDITS_MAX_BODY_BYTES", 5 * 1024 * 1024)),
             log_level=os.environ.get("COMMCREDITS_LOG_LEVEL", "INFO"),
             webhook_interval=float(os.environ.get("COMMCREDITS_WEBHOOK_INTERVAL", "5")),
+            payment_sweep_interval=float(
+                os.environ.get("COMMCREDITS_PAYMENT_SWEEP_INTERVAL", "60")
+            ),
+            payment_sweep_age=float(os.environ.get("COMMCREDITS_PAYMENT_SWEEP_AGE", "60")),
         )

@@ -28,6 +28,8 @@ from commcredits.services.tenants import create_tenant
 
 # Test apps and servers deliver webhooks only where a test asks for it.
 os.environ.setdefault("COMMCREDITS_WEBHOOK_INTERVAL", "0")
+# Likewise the payment sweeper: tests that need it run it themselves.
+os.environ.setdefault("COMMCREDITS_PAYMENT_SWEEP_INTERVAL", "0")
 # Test receivers listen on 127.0.0.1, which production refuses (see services/webhooks.py).
 os.environ.setdefault("COMMCREDITS_WEBHOOK_ALLOW_PRIVATE", "1")
 PG_URL = os.environ.get("COMMCREDITS_TEST_DATABASE_URL")

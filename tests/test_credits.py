@@ -343,7 +343,17 @@ def test_declined_recharge_creates_no_lot_and_waits_an_hour(tenant, clock):
     with pytest.raises(DomainError) as excinfo:
         buy_invoice(tenant, SYSTEM, D("10.00"), idempotency_key="k", now=clock())
     assert code_of(excinfo) == "PAYMENT_DECLINED"
-    assert Invoice.select().count() == 0
+    # Written PENDING before the gateway was asked, then marked FAILED: no lot, no credit.
+    [declined] = Invoice.select()
+    assert (declined.number, declined.status, declined.failure_reason) == (
+        1,
+        "FAILED",
+        "card_declined",
+    )
+    assert CreditLot.select().count() == 0 and balance(tenant, clock) == D("0")
+    with pytest.raises(DomainError) as excinfo:  # a retry with the same key: the same answer
+        buy_invoice(tenant, SYSTEM, D("10.00"), idempotency_key="k", now=clock())
+    assert code_of(excinfo) == "PAYMENT_DECLINED" and Invoice.select().count() == 1
     billing.update_billing_profile(
         tenant, SYSTEM, billing.BillingFields(payment_method="INVOICE"), now=clock()
     )
@@ -361,7 +371,7 @@ def test_declined_recharge_creates_no_lot_and_waits_an_hour(tenant, clock):
     assert [(r.ok, r.lot_id) for r in result.recharges] == [(False, None)]
     assert [w.code for w in result.warnings] == ["RECHARGE_FAILED"]
     assert CreditLot.select().count() == lots
-    failed = Invoice.get(Invoice.number == 2)
+    failed = Invoice.get(Invoice.number == 3)
     assert (failed.status, failed.reason) == ("FAILED", "AUTO_RECHARGE")
     assert [n.kind for n in Notification.select()] == ["RECHARGE_FAILED"]
 
@@ -369,7 +379,7 @@ def test_declined_recharge_creates_no_lot_and_waits_an_hour(tenant, clock):
     assert spend(tenant, clock, "1.00").recharges == []  # no new try within the hour
     clock.advance(minutes=1)
     assert len(spend(tenant, clock, "1.00").recharges) == 1  # tried (and declined) again
-    assert Invoice.select().where(Invoice.status == "FAILED").count() == 2
+    assert Invoice.select().where(Invoice.status == "FAILED").count() == 3
     assert_consistent()
 
 
@@ -477,11 +487,11 @@ def test_ledger_flush_is_a_bounded_number_of_statements(tenant, clock):
         clock.advance(minutes=1)
     configure(tenant, clock, recharge="50.00", trigger="20.00", per_day=10)
     with database.count_statements() as few, database.tenant_lock(tenant.id):
-        ledger = credits.Ledger.open(tenant, now=clock(), principal=SYSTEM)
+        ledger = credits.open_for_write(tenant, SYSTEM, now=clock())
         ledger.debit(eur("0.10"), reference="call-0")
         ledger.flush()
     with database.count_statements() as many, database.tenant_lock(tenant.id):
-        ledger = credits.Ledger.open(tenant, now=clock(), principal=SYSTEM)
+        ledger = credits.open_for_write(tenant, SYSTEM, now=clock())
         results = [ledger.debit(eur("0.10"), reference=f"call-{i}") for i in range(1, 400)]
         ledger.flush()
     assert len(many) == len(few)  # 399 debits across lots, same statements as one

@@ -39,16 +39,24 @@ class Invoice(BaseModel):
     amount_minor = peewee.BigIntegerField()
     currency = peewee.CharField(max_length=3)
     reason = peewee.CharField(max_length=16)  # PURCHASE, AUTO_RECHARGE, POSTPAID
-    status = peewee.CharField(max_length=16)  # PAID, ISSUED (payable), FAILED (declined)
+    # PENDING (written before the gateway is asked), PAID, ISSUED (payable), FAILED (declined)
+    status = peewee.CharField(max_length=16)
     payment_method = peewee.CharField(max_length=16)  # INVOICE, CARD
     payment_reference = peewee.CharField(max_length=200, default="")
     failure_reason = peewee.CharField(max_length=200, default="")
     period = peewee.CharField(max_length=7, null=True)  # POSTPAID: YYYY-MM
     billing_snapshot = JSONField(null=True)  # who was billed, as the profile was then
+    # The idempotency key the gateway is charged with: asking again with it never charges twice.
+    payment_key = peewee.CharField(max_length=100, null=True, unique=True)
+    payment_token = peewee.CharField(max_length=200, null=True)  # the card token charged
 
     class Meta:
         table_name = "invoice"
-        indexes = ((("tenant", "number"), True), (("tenant", "reason", "issued_at"), False))
+        indexes = (
+            (("tenant", "number"), True),
+            (("tenant", "reason", "issued_at"), False),
+            (("status", "tenant"), False),
+        )
 
 
 class CreditLot(BaseModel):

@@ -135,6 +135,7 @@ class AutoRechargeSettings:
 @strawberry.enum
 class InvoiceStatus(enum.Enum):
     DRAFT = "DRAFT"  # whatIf: the invoice an order would issue
+    PENDING = "PENDING"  # written before the payment provider was asked; settled shortly
     ISSUED = "ISSUED"  # payable (payment method INVOICE, MCA months)
     PAID = "PAID"
     FAILED = "FAILED"  # the charge was declined
@@ -162,7 +163,9 @@ class Invoice(Node):
     status: InvoiceStatus
     payment_method: PaymentMethod
     period: str | None = strawberry.field(description="POSTPAID: the month billed (YYYY-MM).")
-    failure_reason: str | None
+    failure_reason: str | None = strawberry.field(
+        description="FAILED: why, in the payment provider's words (e.g. Stripe's decline code)."
+    )
     billed_to: JSON | None = strawberry.field(description="The billing profile as it was.")
     pk: strawberry.Private[int | None]
 

@@ -196,6 +196,12 @@ class CallResult:
     status: CallStatus | None = strawberry.field(description="null when the item was refused.")
     reason: str | None
     duplicate: bool = strawberry.field(description="Rated before: this is the first result.")
+    held_for_recharge: bool = strawberry.field(
+        description="The balance could not pay for this call while an automatic recharge could: "
+        "it was rated again once that recharge was charged (the lock is never held while the "
+        "payment provider is asked). RATED if it then could be paid, else BLOCKED with "
+        "INSUFFICIENT_BALANCE."
+    )
     call: CallRecord | None
     user_errors: list[UserError]
 
@@ -208,6 +214,7 @@ class CallResult:
             status=CallStatus(call.status) if call else None,
             reason=call.reason if call else None,
             duplicate=out.duplicate,
+            held_for_recharge=out.held_for_recharge,
             call=CallRecord.from_call(call) if call else None,
             user_errors=[UserError.from_detail(d) for d in out.errors],
         )

@@ -3,8 +3,9 @@
 The same rules as rating, read-only: the licences for the call type, the pool the call would
 draw from, the card's price and the credit balance. `maxMinutesAffordable` = pool minutes left
 + whole minutes the spendable credit buys at the price (at most 24 hours): the balance plus
-the auto-recharges today's cap still allows, or for an MCA tenant the rest of the month's
-credit limit. `creditsLeft` is the balance itself.
+the pending auto-recharges and those today's cap still allows, or for an MCA tenant the rest of
+the month's credit limit. `creditsLeft` is the balance itself, as of `now`. It reads only: no
+lock, no ledger, no write, so it never queues behind a batch being rated.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from commcredits.db import tenant_lock
 from commcredits.models import Tenant
+from commcredits.services import credits
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, not_found
@@ -37,7 +38,6 @@ from commcredits.services.rating import (
     MAX_DURATION_SECONDS,
     NO_CREDITS_LICENSE,
     NO_RATE,
-    _open_ledger,
     calling_license_missing,
 )
 from commcredits.services.users import get_user
@@ -112,9 +112,9 @@ def authorize_call(
     if rate is None:
         return answer(NO_RATE, pool_left, None, None, pool_left)
     price = price_from_micros(rate.price_micros)
-    with tenant_lock(tenant.id):
-        ledger = _open_ledger(tenant, now=now, principal=principal)
-        balance, spendable = ledger.balance().amount, ledger.spendable().amount
+    # The read side: no ledger, no lock, nothing written (SPEC §4), whatever the clock says.
+    credit = credits.spendable_credit(tenant, now=now)
+    balance, spendable = credit.balance.amount, credit.spendable.amount
     if rate.price_micros == 0:
         return answer(None, pool_left, balance, price, MAX_MINUTES)
     # What a call may spend: the balance, plus the auto-recharges the day still allows (or,

@@ -148,6 +148,26 @@ def describe(profile: BillingProfile) -> dict:
     return data
 
 
+def billing_summary(profile: BillingProfile) -> dict:
+    """Who is billed, as an invoice keeps it (the profile may change later)."""
+    return {
+        "companyName": profile.company_name,
+        "address": [
+            line
+            for line in (
+                profile.address_line1,
+                profile.address_line2,
+                f"{profile.postal_code} {profile.city}".strip(),
+                profile.country,
+            )
+            if line
+        ],
+        "vatId": profile.vat_id,
+        "contactEmail": profile.contact_email,
+        "paymentMethod": profile.payment_method,
+    }
+
+
 def token_hint(token: str | None) -> str | None:
     return None if not token else "…" + token[-4:]
 

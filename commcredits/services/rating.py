@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
-from commcredits.services import audit
+from commcredits.services import audit, credits
 from commcredits.services.access import Principal
 from commcredits.services.catalog import CREDITS_CAPABILITY, Catalog
 from commcredits.services.errors import DomainError, ErrorDetail
@@ -188,6 +188,9 @@ class CallOutcome:
     call: RatedCall | None = None
     duplicate: bool = False  # the call id was rated before: this is the first result
     errors: list[ErrorDetail] = field(default_factory=list)
+    # The balance could not pay for it while a recharge could: it was rated after that
+    # recharge was charged (no lock held), RATED if it then could be paid, else BLOCKED.
+    held_for_recharge: bool = False
 
     @property
     def ok(self) -> bool:
@@ -261,11 +264,7 @@ def unknown_user(ref: object) -> ErrorDetail:
     )
 
 
-def _open_ledger(tenant: Tenant, *, now: dt.datetime, principal: Principal):  # noqa: ANN202
-    """The credits ledger (services/credits.py); call inside the tenant lock."""
-    from commcredits.services.credits import Ledger
-
-    return Ledger.open(tenant, now=now, principal=principal)
+HELD = "HELD"  # not a reason a call ends with: rated again once the recharge is charged
 
 
 class _Picture:
@@ -278,7 +277,9 @@ class _Picture:
         checked: list[_Checked],
         *,
         now: dt.datetime,
+        hold: bool = True,
     ):
+        self.hold = hold
         self.tenant = tenant
         self.principal = principal
         self.now = now
@@ -318,19 +319,28 @@ class _Picture:
             return self.users_by_id.get(ref)
         return self.users_by_upn.get(ref.lower())
 
-    def ledger(self):  # noqa: ANN201
+    def ledger(self) -> credits.Ledger:
         if self._ledger is None:
-            self._ledger = _open_ledger(self.tenant, now=self.now, principal=self.principal)
+            self._ledger = credits.open_for_write(self.tenant, self.principal, now=self.now)
         return self._ledger
 
     def charge(self, amount: Decimal, *, reference: str) -> str | None:
-        """Debit credits; the refusal's code (the BLOCKED reason) or None when paid."""
+        """Debit credits; the refusal's code (the BLOCKED reason, or HELD when a recharge
+        could pay for it once charged) or None when paid. The debit's own result says what
+        happened: rating never works it out again."""
+        ledger = self.ledger()
         try:
-            self.ledger().debit(Money(amount, self.tenant.currency), reference=reference)
+            ledger.debit(Money(amount, self.tenant.currency), reference=reference)
         except DomainError as error:
+            if self.hold and error.code == INSUFFICIENT_BALANCE and ledger.awaiting_recharge:
+                return HELD
             return error.code
         self.debits += 1
         return None
+
+    def recharges(self) -> list[int]:
+        """Recharge intents this batch's debits started (charged after commit)."""
+        return [] if self._ledger is None else [i.id for i in self._ledger.started]
 
     def flush(self) -> None:
         if self._ledger is not None:
@@ -445,8 +455,27 @@ def record_calls(
             out.errors.extend(error.details)
     if not checked:
         return outcomes
+    held = _rate_batch(tenant, principal, checked, now=now, hold=True)
+    if held:
+        for out, _ in held:
+            out.held_for_recharge = True
+        _rate_batch(tenant, principal, held, now=now, hold=False)
+    return outcomes
+
+
+def _rate_batch(
+    tenant: Tenant,
+    principal: Principal,
+    checked: list[tuple[CallOutcome, _Checked]],
+    *,
+    now: dt.datetime,
+    hold: bool,
+) -> list[tuple[CallOutcome, _Checked]]:
+    """Rate and write one batch in one unit of work; then charge the recharges it started,
+    with the lock released. Returns the calls held for a recharge (see `_Picture.charge`)."""
+    held = []
     with tenant_lock(tenant.id):
-        pic = _Picture(tenant, principal, [c for _, c in checked], now=now)
+        pic = _Picture(tenant, principal, [c for _, c in checked], now=now, hold=hold)
         new: list[RatedCall] = []
         for out, c in checked:
             first = pic.recorded.get(c.call_id)
@@ -458,12 +487,22 @@ def record_calls(
                 out.errors.append(unknown_user(c.user))
                 continue
             call, _ = _rate_one(pic, c, user)
+            if call.reason == HELD:
+                held.append((out, c))
+                continue
             pic.recorded[c.call_id] = call
             out.call = call
             new.append(call)
         if new:
             _write(pic, new, now=now)
-    return outcomes
+        else:
+            pic.flush()
+        started = pic.recharges()
+    if held:
+        started = sorted({*started, *credits.charges.pending_recharge_ids(tenant)})
+    if started:
+        credits.settle_recharges(tenant, principal, started, now=now)
+    return held
 
 
 def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
