@@ -20,9 +20,7 @@ from typing import Any
 import pytest
 from graphql import (
     GraphQLEnumType,
-    GraphQLInputObjectType,
     GraphQLInterfaceType,
-    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
@@ -41,20 +39,15 @@ from commcredits.models import (
     User,
 )
 from commcredits.schema.common import to_global_id
-from commcredits.schema.root import schema
 from commcredits.services import credits, rating
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from tests.conftest import Api
 from tests.helpers import add_users, buy, other_tenant
+from tests.schema_walk import root_fields as _fields
+from tests.schema_walk import unwrap as _unwrap
+from tests.schema_walk import value_for
 
-GQL = schema._schema
 MAX_DEPTH = 3
-
-
-def _unwrap(t):
-    while isinstance(t, GraphQLNonNull | GraphQLList):
-        t = t.of_type
-    return t
 
 
 def selection(t, depth: int = 0) -> str:
@@ -75,56 +68,6 @@ def selection(t, depth: int = 0) -> str:
         elif depth < MAX_DEPTH:
             parts.append(f"{name} {selection(field.type, depth + 1)}")
     return "{ " + " ".join(parts) + " }"
-
-
-def value_for(arg_name: str, t, ids: list[Any], choice: int) -> Any:
-    """A plausible value of a GraphQL input type; ID-like values come from `ids[choice]`."""
-    nullable = not isinstance(t, GraphQLNonNull)
-    if isinstance(t, GraphQLNonNull):
-        t = t.of_type
-    if isinstance(t, GraphQLList):
-        return [value_for(arg_name, t.of_type, ids, choice)]
-    lowered = arg_name.lower()
-    if isinstance(t, GraphQLEnumType):
-        return next(iter(t.values))
-    if isinstance(t, GraphQLInputObjectType):
-        return {
-            name: value_for(name, field.type, ids, choice)
-            for name, field in t.fields.items()
-            if isinstance(field.type, GraphQLNonNull) or name.lower().endswith("id")
-        }
-    name = t.name
-    if (
-        name == "ID"
-        or lowered.endswith("id")
-        or lowered in ("user", "userprincipalname", "userprincipalnames")
-    ):
-        return ids[choice % len(ids)]
-    if name == "Int":
-        return 1
-    if name == "Float":
-        return 1.0
-    if name == "Boolean":
-        return False
-    if name == "Decimal":
-        return "1.00"
-    if name == "Date":
-        return "2026-11-01"
-    if name == "DateTime":
-        return "2026-11-25T10:00:00+00:00"
-    if name == "JSON":
-        return {}
-    if nullable and name == "String" and "month" not in lowered:
-        return ids[choice % len(ids)]
-    if "month" in lowered:
-        return "2026-11"
-    if "country" in lowered or "location" in lowered:
-        return "DE"
-    if "currency" in lowered:
-        return "EUR"
-    if "url" in lowered:
-        return "http://127.0.0.1:9/hook"
-    return ids[choice % len(ids)]
 
 
 def operation(kind: str, name: str, field, ids: list[Any], choice: int) -> tuple[str, dict]:
@@ -216,11 +159,6 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
-
-
-def _fields(kind: str):
-    root = GQL.query_type if kind == "query" else GQL.mutation_type
-    return sorted(root.fields.items())
 
 
 def test_schema_enumeration_covers_every_root_field():
