@@ -20,9 +20,9 @@ from commcredits.bulk import operations as ops
 from commcredits.bulk.errors import UsageError
 from commcredits.bulk.sheets import REPORT_COLUMNS, Sheet, column, match_columns
 from commcredits.bulk.transport import Transport
+from commcredits.services.errors import MAX_BATCH  # the API's own limit, not a rule copied
 
 DEFAULT_BATCH = 1000
-MAX_BATCH = 1000
 # A change shared by at least this many rows travels as one list of names per batch
 # (setUserLicenses); rarer changes go row by row as items (assignLicenses), in input order.
 MIN_GROUP = 20

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 import peewee
 
@@ -15,94 +13,34 @@ from commcredits.db import write
 from commcredits.models import ApiKey, Tenant
 from commcredits.services import audit
 from commcredits.services.errors import DomainError, not_found
+from commcredits.services.principal import (
+    OPERATOR_IN_TENANT,
+    ROLE_PERMISSIONS,
+    SYSTEM,
+    Permission,
+    Principal,
+    Role,
+    require,
+    require_tenant,
+)
+from commcredits.services.tenants import find_tenant
 
 KEY_PREFIX = "cck_"
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)  # one write a minute per key, not one a request
 
 
-class Role(enum.Enum):
-    OPERATOR = "OPERATOR"
-    GLOBAL_ADMIN = "GLOBAL_ADMIN"
-    BILLING_ADMIN = "BILLING_ADMIN"
-    LICENSE_ADMIN = "LICENSE_ADMIN"
-    READER = "READER"
-
-
-class Permission(enum.Enum):
-    READ = "read"  # everything of the own tenant
-    MANAGE_USERS = "manage users and licenses"
-    MANAGE_BILLING = "manage seats, credits, recharge and billing"
-    MANAGE_KEYS = "manage API keys"
-    OPERATE = "operate the service (tenants, catalog, adjustments)"
-
-
-# The permission matrix the README shows.
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset(Permission),
-    Role.GLOBAL_ADMIN: frozenset(
-        {
-            Permission.READ,
-            Permission.MANAGE_USERS,
-            Permission.MANAGE_BILLING,
-            Permission.MANAGE_KEYS,
-        }
-    ),
-    Role.BILLING_ADMIN: frozenset({Permission.READ, Permission.MANAGE_BILLING}),
-    Role.LICENSE_ADMIN: frozenset({Permission.READ, Permission.MANAGE_USERS}),
-    Role.READER: frozenset({Permission.READ}),
-}
-
-
-OPERATOR_IN_TENANT = frozenset({Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS})
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: an API key, its role and its tenant (None for an operator key)."""
-
-    key_id: int | None
-    role: Role
-    tenant: Tenant | None
-    key_prefix: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"key {self.key_prefix}… ({self.role.value})" if self.key_prefix else self.role.value
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role is Role.OPERATOR
-
-    def can(self, permission: Permission) -> bool:
-        if self.is_operator and self.tenant is not None:
-            # An operator looking into a tenant reads it (and manages its keys); it does not
-            # change the tenant's users, licenses or money in the tenant's name.
-            return permission in OPERATOR_IN_TENANT
-        return permission in ROLE_PERMISSIONS[self.role]
-
-
-SYSTEM = Principal(key_id=None, role=Role.OPERATOR, tenant=None, key_prefix="")
-
-
-def require(principal: Principal | None, permission: Permission) -> Principal:
-    """The one access check: raises UNAUTHENTICATED / FORBIDDEN / NO_TENANT as domain errors."""
-    if principal is None:
-        raise DomainError(
-            "UNAUTHENTICATED", "An API key is required: send 'Authorization: Bearer <key>'."
-        )
-    if not principal.can(permission):
-        raise DomainError("FORBIDDEN", f"Role {principal.role.value} may not {permission.value}.")
-    return principal
-
-
-def require_tenant(principal: Principal | None, permission: Permission) -> Tenant:
-    """As `require`, and the principal must act for a tenant (operator keys name none)."""
-    principal = require(principal, permission)
-    if principal.tenant is None:
-        raise DomainError(
-            "TENANT_REQUIRED", "This operation acts on one tenant: use a key of that tenant."
-        )
-    return principal.tenant
+# The principal, roles and the access check live in services/principal.py; re-exported here
+# for the callers that import them with the rest of access.
+__all__ = [
+    "OPERATOR_IN_TENANT",
+    "ROLE_PERMISSIONS",
+    "SYSTEM",
+    "Permission",
+    "Principal",
+    "Role",
+    "require",
+    "require_tenant",
+]
 
 
 def act_in_tenant(principal: Principal, ref: str) -> Principal:
@@ -110,8 +48,6 @@ def act_in_tenant(principal: Principal, ref: str) -> Principal:
     name in the request's `X-Commcredits-Tenant` header. Tenant keys may not switch tenant."""
     if not principal.is_operator:
         raise DomainError("FORBIDDEN", "Only an operator key may choose a tenant.")
-    from commcredits.services.tenants import find_tenant  # tenants imports this module
-
     return dataclasses.replace(principal, tenant=find_tenant(ref.strip()))
 
 

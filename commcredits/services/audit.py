@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import peewee
 
 from commcredits.db import insert_rows
 from commcredits.models import AuditEntry, Tenant
-
-if TYPE_CHECKING:
-    from commcredits.services.access import Principal
+from commcredits.services.principal import Principal
 
 
 def _row(

@@ -16,7 +16,6 @@ from decimal import Decimal
 
 from commcredits.models import Tenant
 from commcredits.services import credits
-from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.pools import (
@@ -26,6 +25,7 @@ from commcredits.services.pools import (
     month_of,
     pool_key_for_call,
 )
+from commcredits.services.principal import Principal
 from commcredits.services.rates import (
     MICROS,
     RateBook,

@@ -13,9 +13,9 @@ from dataclasses import dataclass, fields
 from commcredits.db import tenant_lock
 from commcredits.models import BillingProfile, Tenant
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, ErrorDetail
+from commcredits.services.principal import Principal
 
 PAYMENT_METHODS = ("INVOICE", "CARD")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")

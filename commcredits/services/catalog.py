@@ -19,7 +19,7 @@ from commcredits.services.countries import (
 from commcredits.services.errors import DomainError
 
 if TYPE_CHECKING:
-    from commcredits.services.access import Principal
+    from commcredits.services.principal import Principal
 
 # Fixed namespace: ids we generate are uuid5 under it, so they are the same everywhere, forever.
 COMMCREDITS_NAMESPACE = uuid.UUID("5b0c6f0e-3f43-5a8e-9d1c-6c6f6d6d6372")

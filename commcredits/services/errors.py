@@ -38,3 +38,16 @@ def not_found(what: str, ref: object, field: str | None = "id") -> DomainError:
         f"are not present.",
         field,
     )
+
+
+MAX_BATCH = 1000  # items in one batch mutation (SPEC: a batch caps its input)
+
+
+def check_batch_size(n: int, field: str = "items") -> None:
+    """The one batch limit of every batch mutation."""
+    if n > MAX_BATCH:
+        raise DomainError(
+            "BATCH_TOO_LARGE",
+            f"A batch takes at most {MAX_BATCH:,} items; this one has {n:,}.",
+            field,
+        )

@@ -18,15 +18,13 @@ from typing import NamedTuple
 from commcredits.db import db, directory_lock, execute_in, insert_for_each
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.catalog import (
     CALLING_PLAN_SKUS,
     TEAMS_PHONE_PLAN,
     Catalog,
 )
-from commcredits.services.errors import DomainError, ErrorDetail
-
-MAX_BATCH = 1000
+from commcredits.services.errors import ErrorDetail, check_batch_size
+from commcredits.services.principal import Principal
 
 
 class AddLicense(NamedTuple):
@@ -426,12 +424,7 @@ def assign_licenses(
 
     With `what_if`, everything is checked exactly as for real and nothing is written.
     """
-    if len(requests) > MAX_BATCH:
-        raise DomainError(
-            "BATCH_TOO_LARGE",
-            f"A batch takes at most {MAX_BATCH:,} items; this one has {len(requests):,}.",
-            "items",
-        )
+    check_batch_size(len(requests))
     if what_if:
         return _evaluate(_TenantPicture(tenant, requests, applying=False), requests)
     with directory_lock(tenant.id):

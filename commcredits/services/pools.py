@@ -19,7 +19,7 @@ import peewee
 
 from commcredits.models import LicenseAssignment, MinutePool, Tenant, User
 from commcredits.services import notifications
-from commcredits.services.catalog import AUDIO_CONFERENCING_PLAN, Catalog
+from commcredits.services.catalog import AUDIO_CONFERENCING_PLAN, CREDITS_SKU, Catalog
 
 NORTH_AMERICA = frozenset({"US", "CA", "PR"})
 DIAL_OUT_POOL = AUDIO_CONFERENCING_PLAN  # the tenant-wide pool is named for its plan
@@ -84,7 +84,7 @@ def entitlements(catalog: Catalog, held: list[tuple[int, list[str]]]) -> Entitle
     calling = next(
         (p for p in ("MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN_PAYG_1") if p in plans), None
     )
-    return Entitlements(calling, AUDIO_CONFERENCING_PLAN in plans, "MCOPSTNC" in plans)
+    return Entitlements(calling, AUDIO_CONFERENCING_PLAN in plans, CREDITS_SKU in plans)
 
 
 def entitlements_for_users(catalog: Catalog, user_ids: list[int]) -> dict[int, Entitlements]:

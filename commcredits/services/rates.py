@@ -23,9 +23,9 @@ import peewee
 from commcredits.db import write
 from commcredits.models.rating import Rate, RateCard
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.countries import ISO_COUNTRIES
 from commcredits.services.errors import DomainError, ErrorDetail
+from commcredits.services.principal import Principal
 from commcredits.services.tenants import CURRENCY_MINOR_UNITS
 
 CALL_TYPES: tuple[str, ...] = (

@@ -29,9 +29,8 @@ from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
 from commcredits.services import audit, credits
-from commcredits.services.access import Principal
 from commcredits.services.catalog import CREDITS_CAPABILITY, Catalog
-from commcredits.services.errors import DomainError, ErrorDetail
+from commcredits.services.errors import DomainError, ErrorDetail, check_batch_size, not_found
 from commcredits.services.pools import (
     NO_ENTITLEMENTS,
     Entitlements,
@@ -43,17 +42,16 @@ from commcredits.services.pools import (
     month_of,
     pool_key_for_call,
 )
+from commcredits.services.principal import Principal
 from commcredits.services.rates import (
     RateBook,
     charge_for,
     from_minor_units,
-    minor_units,
     parse_call_type,
     parse_destination,
     price_from_micros,
 )
 
-MAX_BATCH = 1000
 MAX_DURATION_SECONDS = 24 * 3600
 START_SKEW = dt.timedelta(minutes=5)  # clocks of call systems drift; more is a bad record
 _CHUNK = 500
@@ -256,12 +254,7 @@ def check_input(item: CallInput, *, now: dt.datetime) -> _Checked:
 
 
 def unknown_user(ref: object) -> ErrorDetail:
-    return ErrorDetail(
-        "NOT_FOUND",
-        f"Resource '{ref}' does not exist or one of its queried reference-property objects are "
-        f"not present.",
-        "userId",
-    )
+    return not_found("User", ref, "userId").details[0]
 
 
 HELD = "HELD"  # not a reason a call ends with: rated again once the recharge is charged
@@ -324,19 +317,18 @@ class _Picture:
             self._ledger = credits.open_for_write(self.tenant, self.principal, now=self.now)
         return self._ledger
 
-    def charge(self, amount: Decimal, *, reference: str) -> str | None:
-        """Debit credits; the refusal's code (the BLOCKED reason, or HELD when a recharge
-        could pay for it once charged) or None when paid. The debit's own result says what
-        happened: rating never works it out again."""
+    def charge(self, amount: Decimal, *, reference: str) -> credits.DebitResult | str:
+        """Debit credits: the debit's result, or the refusal's code (the BLOCKED reason, or
+        HELD when a recharge could pay for it once charged)."""
         ledger = self.ledger()
         try:
-            ledger.debit(Money(amount, self.tenant.currency), reference=reference)
+            result = ledger.debit(Money(amount, self.tenant.currency), reference=reference)
         except DomainError as error:
             if self.hold and error.code == INSUFFICIENT_BALANCE and ledger.awaiting_recharge:
                 return HELD
             return error.code
         self.debits += 1
-        return None
+        return result
 
     def recharges(self) -> list[int]:
         """Recharge intents this batch's debits started (charged after commit)."""
@@ -405,10 +397,11 @@ def _rate_one(pic: _Picture, c: _Checked, user: Caller) -> tuple[RatedCall, Pool
         call.rate_id, call.price_micros = rate.id, rate.price_micros
         amount = charge_for(rate.price_micros, charged, currency)
         if amount:
-            refused = pic.charge(amount, reference=f"call:{c.call_id}")
-            if refused:
-                return _blocked(call, refused), None
-        call.charge_minor = minor_units(amount, currency)
+            debit = pic.charge(amount, reference=f"call:{c.call_id}")
+            if isinstance(debit, str):
+                return _blocked(call, debit), None
+            # What the ledger took (prepaid and postpaid alike) is what the call cost.
+            call.charge_minor = debit.amount.minor
     call.pool_minutes, call.charged_minutes = from_pool, charged
     if from_pool:
         call.pool_plan = key.plan
@@ -438,12 +431,7 @@ def record_calls(
     tenant: Tenant, principal: Principal, items: list[CallInput], *, now: dt.datetime
 ) -> list[CallOutcome]:
     """Rate and record a batch of calls; one outcome per item, in input order."""
-    if len(items) > MAX_BATCH:
-        raise DomainError(
-            "BATCH_TOO_LARGE",
-            f"A batch takes at most {MAX_BATCH:,} items; this one has {len(items):,}.",
-            "items",
-        )
+    check_batch_size(len(items))
     outcomes: list[CallOutcome] = []
     checked: list[tuple[CallOutcome, _Checked]] = []
     for index, item in enumerate(items):

@@ -7,9 +7,9 @@ import datetime as dt
 from commcredits.db import directory_lock
 from commcredits.models import Subscription, Tenant
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.catalog import find_sku
 from commcredits.services.errors import DomainError
+from commcredits.services.principal import Principal
 
 MAX_SEATS = 1_000_000
 

@@ -8,9 +8,9 @@ from commcredits.db import write
 from commcredits.models import Tenant
 from commcredits.money import CURRENCY_MINOR_UNITS
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, not_found
+from commcredits.services.principal import Principal
 
 AGREEMENT_TYPES = ("MCA", "MOSA", "EA")
 

@@ -14,10 +14,9 @@ from typing import Any
 from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Tenant, User
 from commcredits.services import audit, users
-from commcredits.services.access import Principal
-from commcredits.services.errors import DomainError, ErrorDetail, not_found
+from commcredits.services.errors import DomainError, ErrorDetail, check_batch_size, not_found
+from commcredits.services.principal import Principal
 
-MAX_BATCH = 1000
 _CHUNK = 500
 
 
@@ -36,15 +35,6 @@ class UserRowOutcome:
     @property
     def changed(self) -> bool:
         return self.ok and self.action in ("CREATED", "UPDATED")
-
-
-def _check_size(n: int, field_: str) -> None:
-    if n > MAX_BATCH:
-        raise DomainError(
-            "BATCH_TOO_LARGE",
-            f"A batch takes at most {MAX_BATCH:,} items; this one has {n:,}.",
-            field_,
-        )
 
 
 def _existing(tenant: Tenant, keys: list[str]) -> dict[str, User]:
@@ -86,7 +76,7 @@ def upsert_users(
     so running the same sheet twice changes nothing the second time. One outcome per row, in
     order. With `what_if`, every row is checked as for real and nothing is written.
     """
-    _check_size(len(rows), "users")
+    check_batch_size(len(rows), "users")
     if what_if:
         return _decide(tenant, rows, create=create)[0]
     with directory_lock(tenant.id):

@@ -12,10 +12,10 @@ import peewee
 from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, not_found
+from commcredits.services.principal import Principal
 
 # Entra's rules: alias of letters, digits and ' . - _ ! # ^ ~, no leading, trailing or double
 # dot, at most 64 characters; then @ and a domain of dot-separated labels.

@@ -27,8 +27,8 @@ import httpx
 from commcredits.db import db, is_sqlite, tenant_lock
 from commcredits.models import Notification, Tenant, Webhook
 from commcredits.services import audit
-from commcredits.services.access import Principal
 from commcredits.services.errors import DomainError
+from commcredits.services.principal import Principal
 
 SIGNATURE_HEADER = "X-Commcredits-Signature"
 EVENT_HEADER = "X-Commcredits-Event"

@@ -3,7 +3,8 @@
 The package's layout is its design:
 - `rules`: pure rules (months, expiry, the FIFO plan, amount checks);
 - `ledger`: the unit of work (open loads, changes in memory, `flush` writes everything);
-- `store`: the hot path's SQL; `recharge`: when recharges start; `postpaid`: MCA tenants;
+- `store`: the hot path's SQL; `recharge`: when recharges start; `postpaid`: an MCA tenant's
+  debit; `billing_periods`: MCA credit limits and closing a month;
 - `operations`: the locked writes (debit, adjust, expire, recharge settings);
 - `charges`: purchases and recharges charged in two phases, and the sweeper;
 - `reads`: balances and everything else a query asks, with no ledger, lock or write;
@@ -11,6 +12,7 @@ The package's layout is its design:
 """
 
 from commcredits.services.catalog import CREDITS_SKU
+from commcredits.services.credits.billing_periods import close_billing_period, set_credit_limit
 from commcredits.services.credits.charges import (
     purchase_credits,
     reconcile_payments,
@@ -26,7 +28,6 @@ from commcredits.services.credits.operations import (
     expire_credits,
     open_for_write,
 )
-from commcredits.services.credits.postpaid import close_billing_period, set_credit_limit
 from commcredits.services.credits.reads import (
     Spendable,
     auto_recharge_settings,

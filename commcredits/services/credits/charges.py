@@ -20,7 +20,6 @@ from commcredits.db import tenant_lock
 from commcredits.models import CreditLot, Invoice, Tenant
 from commcredits.money import Money
 from commcredits.services import payments
-from commcredits.services.access import SYSTEM, Principal
 from commcredits.services.credits import idempotency, recharge
 from commcredits.services.credits.ledger import Ledger, LotState
 from commcredits.services.credits.reads import current_balance, purchase_preview
@@ -31,6 +30,7 @@ from commcredits.services.credits.rules import (
     check_idempotency_key,
 )
 from commcredits.services.errors import DomainError
+from commcredits.services.principal import SYSTEM, Principal
 
 log = logging.getLogger("commcredits.payments")
 

@@ -12,7 +12,6 @@ Invariant at every commit, checked by `commcredits audit`:
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
@@ -21,35 +20,21 @@ from typing import Any
 from commcredits.models import AutoRecharge, BillingProfile, PostpaidPeriod, Tenant
 from commcredits.money import Money
 from commcredits.services import audit, notifications
-from commcredits.services.access import Principal
 from commcredits.services.billing import billing_summary
 from commcredits.services.credits import recharge, store
+from commcredits.services.credits.lots import LotBook, LotState
+from commcredits.services.credits.postpaid import debit_postpaid
 from commcredits.services.credits.results import DebitResult
 from commcredits.services.credits.rules import (
     day_of,
-    fifo_plan,
     insufficient,
     lot_expiry,
     period_of,
     positive_minor,
 )
+from commcredits.services.credits.seats import ensure_credit_seats
 from commcredits.services.errors import DomainError, ErrorDetail
-
-_FRESH_ID = 1 << 62  # sorts a lot not yet written after every written lot of the same instant
-
-
-@dataclass
-class LotState:
-    id: int | None  # None until flush writes a new lot
-    amount: int
-    remaining: int
-    stored: int  # remaining as the database has it
-    purchased_at: dt.datetime
-    expires_at: dt.datetime
-    insert: dict | None = None  # a new lot's row, written by flush
-
-    def key(self) -> tuple[dt.datetime, int]:
-        return (self.purchased_at, _FRESH_ID if self.id is None else self.id)
+from commcredits.services.principal import Principal
 
 
 @dataclass
@@ -89,11 +74,7 @@ class Ledger:
         self._account_id: int | None = None
         self._balance = self._seq = self._invoice_no = 0
         self.credit_limit_minor: int | None = None
-        self._lots: list[LotState] = []
-        self._fresh: list[LotState] = []  # new lots not yet placed among the loaded ones
-        self._head = 0  # lots before it are spent
-        self._after: tuple[dt.datetime, int] | None = None  # key of the last lot loaded
-        self._all_loaded = False
+        self.lots = LotBook(tenant.id, now)
         self._profile: BillingProfile | None | bool = False  # False: not loaded yet
         self._changes = _Changes()
         self._dirty = self._settings_dirty = self._funded = False
@@ -114,29 +95,6 @@ class Ledger:
                 (PostpaidPeriod.tenant == tenant.id) & (PostpaidPeriod.period == period_of(now))
             )
         return self
-
-    def _load_page(self) -> bool:
-        rows = store.load_lots(self.tenant.id, now=self.now, after=self._after)
-        if len(rows) < store.LOT_PAGE:
-            self._all_loaded = True
-        if rows:
-            self._lots.extend(LotState(i, a, r, r, b, e) for i, a, r, b, e in rows)
-            self._after = self._lots[-1].key()
-        self._place_fresh()
-        return bool(rows)
-
-    def _place_fresh(self) -> None:
-        """Put new lots among the loaded ones once no unloaded lot can be older than them."""
-        keep = []
-        for lot in self._fresh:
-            if self._all_loaded or (self._after is not None and lot.key() <= self._after):
-                keys = [x.key() for x in self._lots]
-                at = bisect.bisect_right(keys, lot.key())
-                self._lots.insert(at, lot)
-                self._head = min(self._head, at)
-            else:
-                keep.append(lot)
-        self._fresh = keep
 
     # -- reading ------------------------------------------------------------------------------
     def money(self, minor: int) -> Money:
@@ -173,8 +131,6 @@ class Ledger:
         is refused: it never waits for the gateway inside the lock."""
         cents = positive_minor(amount, self.currency)
         if self.mca:
-            from commcredits.services.credits.postpaid import debit_postpaid
-
             return debit_postpaid(self, cents, reference=reference, kind=kind)
         if self._balance < cents:
             count = recharge.to_cover(self.settings, self._balance, cents, self.pending, self.now)
@@ -221,8 +177,7 @@ class Ledger:
             "source": source,
             "invoice": invoice_id,
         }
-        self._fresh.append(lot)
-        self._place_fresh()
+        self.lots.add(lot)
         self._balance += cents
         kind = "ADJUSTED" if source == "ADJUSTMENT" else "FUNDED"
         self._entry(kind, cents, reference=reference, lot=lot, invoice=invoice_id, reason=reason)
@@ -230,25 +185,10 @@ class Ledger:
         return lot
 
     def take(self, cents: int) -> list[tuple[LotState, int]]:
-        """Spend from the oldest lots (the caller has checked the balance covers it), loading
-        pages of lots only as far as the amount reaches."""
-        lots = self._lots
-        while True:
-            try:
-                plan = fifo_plan(lots, cents, start=self._head)
-                break
-            except ValueError:
-                if self._all_loaded:
-                    raise
-                self._load_page()
-        for position, taken in plan:
-            lots[position].remaining -= taken
-        i = plan[-1][0]
-        while i < len(lots) and not lots[i].remaining:
-            i += 1
-        self._head = i
+        """Spend from the oldest lots; the caller has checked the balance covers it."""
+        taken = self.lots.take(cents)
         self._balance -= cents
-        return [(lots[position], taken) for position, taken in plan]
+        return taken
 
     def after_change(self) -> None:
         """After a debit or expiry: one recharge intent if the balance fell below the trigger."""
@@ -404,8 +344,8 @@ class Ledger:
             invoice.id = store.insert_invoice(invoice.values)
         for invoice_id, values in changes.invoice_updates:
             store.update_invoice(invoice_id, values)
-        fresh = [lot for lot in (*self._lots, *self._fresh) if lot.insert is not None]
-        for lot in fresh:
+        for lot in self.lots.new():
+            lot.insert["remaining_minor"] = lot.remaining  # spent from already, perhaps
             lot.id, lot.insert = store.insert_lot(lot.insert), None
             lot.stored = lot.remaining
         for entry in changes.entries:
@@ -413,10 +353,8 @@ class Ledger:
                 entry[9] = entry[9].id
         store.insert_entries(changes.entries)  # type: ignore[arg-type]
         store.insert_splits([(tenant_id, seq, lot.id, c) for seq, lot, c in changes.splits])
-        updates = [(lot.id, lot.remaining) for lot in self._lots if lot.remaining != lot.stored]
+        updates = self.lots.changed()
         store.update_remaining(updates + [(lot_id, 0) for lot_id in changes.emptied])
-        for lot in self._lots:
-            lot.stored = lot.remaining
         if self._dirty:
             store.update_account(
                 self._account_id,
@@ -442,10 +380,6 @@ class Ledger:
                     entry["after"]["lot"] = entry["after"]["lot"].id
             audit.record_many(self.principal, changes.audits, now=self.now)
         if self._funded:
-            from commcredits.services.credits.seats import ensure_credit_seats
-
             ensure_credit_seats(self.tenant, self.principal, now=self.now)
         self._dirty = self._settings_dirty = self._funded = False
-        # Spent lots are dropped so a long-lived ledger does not walk them again.
-        self._lots = [lot for lot in self._lots if lot.remaining > 0]
-        self._head = 0
+        self.lots.drop_spent()

@@ -20,7 +20,6 @@ from decimal import Decimal
 from commcredits.db import tenant_lock
 from commcredits.models import AutoRecharge, CreditLot, LedgerEntry, Tenant
 from commcredits.money import Money
-from commcredits.services.access import SYSTEM, Principal
 from commcredits.services.credits import charges, idempotency
 from commcredits.services.credits.ledger import Ledger
 from commcredits.services.credits.reads import current_balance
@@ -39,6 +38,7 @@ from commcredits.services.credits.rules import (
     insufficient,
 )
 from commcredits.services.errors import DomainError, ErrorDetail
+from commcredits.services.principal import SYSTEM, Principal
 
 
 def open_for_write(tenant: Tenant, principal: Principal, *, now: dt.datetime) -> Ledger:

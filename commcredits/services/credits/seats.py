@@ -6,8 +6,8 @@ import datetime as dt
 
 from commcredits.models import Sku, Subscription, Tenant, User
 from commcredits.services import audit, seats
-from commcredits.services.access import Principal
 from commcredits.services.catalog import CREDITS_SKU
+from commcredits.services.principal import Principal
 
 
 def ensure_credit_seats(tenant: Tenant, principal: Principal, *, now: dt.datetime) -> None:
