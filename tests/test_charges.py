@@ -301,3 +301,53 @@ def test_a_process_killed_mid_charge_is_finished_by_the_sweeper(
     assert swept.status == "PAID"
     assert stripe.created == {invoice.payment_key: 1}
     assert_settled(gateway_charges=stripe.created)
+
+
+# -- the sweeper as operators run it: the CLI command and the loop in `serve` ------------------
+
+
+def _stripe_env(stub) -> dict[str, str]:
+    return {
+        "COMMCREDITS_PAYMENT_GATEWAY": "stripe",
+        "COMMCREDITS_STRIPE_SECRET_KEY": SECRET_KEY,
+        "COMMCREDITS_STRIPE_API_BASE": stub.url,
+        "COMMCREDITS_STRIPE_MAX_RETRIES": "0",
+    }
+
+
+def _lost_answer(tenant, clock, stripe, key: str) -> Invoice:
+    """A purchase whose charge Stripe made but whose answer timed out: left PENDING."""
+    stripe.timeout_next(1, delay=2.0, path="/v1/payment_intents")
+    with pytest.raises(DomainError):
+        purchase(tenant, clock, key=key)
+    invoice = Invoice.get(Invoice.status == "PENDING")
+    assert stripe.created == {invoice.payment_key: 1}
+    return invoice
+
+
+def test_reconcile_payments_command_finishes_a_pending_charge(db_url, tenant, clock, stripe):
+    invoice = _lost_answer(tenant, clock, stripe, "buy-cli")
+    command = [sys.executable, "-m", "commcredits.cli", "reconcile-payments"]
+    env = os.environ | _stripe_env(stripe) | {"COMMCREDITS_DATABASE_URL": db_url}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"invoice {invoice.number}: PAID" in done.stdout
+    assert "1 pending invoice(s) asked again, 0 still pending" in done.stdout
+    assert stripe.created == {invoice.payment_key: 1}
+    assert_settled(gateway_charges=stripe.created)
+
+
+def test_serve_sweeps_pending_charges_by_itself(db_url, tenant, clock, stripe, tmp_path):
+    import time
+
+    from tests.live_server import live_server
+
+    invoice = _lost_answer(tenant, clock, stripe, "buy-serve")
+    sweeper = {"COMMCREDITS_PAYMENT_SWEEP_INTERVAL": "0.2", "COMMCREDITS_PAYMENT_SWEEP_AGE": "0"}
+    with live_server(db_url, tmp_path, extra_env=_stripe_env(stripe) | sweeper):
+        deadline = time.monotonic() + 30
+        while Invoice.get_by_id(invoice.id).status == "PENDING" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert Invoice.get_by_id(invoice.id).status == "PAID"
+    assert stripe.created == {invoice.payment_key: 1}
+    assert_settled(gateway_charges=stripe.created)

@@ -508,3 +508,66 @@ def test_audit_finds_a_tampered_balance(tenant, clock):
     [row] = credits.audit_balances()
     assert not row.ok and (row.account, row.lots, row.ledger) == (999, 1000, 1000)
     del cli  # the CLI is exercised in the concurrency tests
+
+
+# -- lots are loaded a page at a time ----------------------------------------------------------
+
+
+@pytest.fixture
+def many_lots(tenant, clock):
+    """150 lots of 1.00 EUR, bought a minute apart (the oldest first)."""
+    for i in range(150):
+        buy(tenant, clock, "1.00", key=f"lot-{i}")
+        clock.advance(minutes=1)
+    return tenant
+
+
+def _counting_lot_pages(monkeypatch) -> list[int]:
+    from commcredits.services.credits import store
+
+    pages: list[int] = []
+    load = store.load_lots
+
+    def counted(*args, **kwargs):
+        rows = load(*args, **kwargs)
+        pages.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(store, "load_lots", counted)
+    return pages
+
+
+def test_a_debit_reads_only_the_lots_it_spends(many_lots, clock, monkeypatch):
+    from commcredits.services.credits import store
+
+    pages = _counting_lot_pages(monkeypatch)
+    result = spend(many_lots, clock, "0.01")
+    assert pages == [store.LOT_PAGE]  # one page of 64, not 150 lots
+    first = CreditLot.select().order_by(CreditLot.purchased_at, CreditLot.id).first()
+    assert [lot for lot, _ in result.splits] == [first.id]
+    pages.clear()
+    result = spend(many_lots, clock, "100.50")  # 0.99 + 99 lots + 0.51 of the next
+    assert pages == [store.LOT_PAGE, store.LOT_PAGE]
+    remaining = [
+        lot.remaining_minor
+        for lot in CreditLot.select().order_by(CreditLot.purchased_at, CreditLot.id)
+    ]
+    assert remaining == [0] * 100 + [49] + [100] * 49  # oldest first, to the cent
+    assert balance(many_lots, clock) == D("49.49")
+    assert_consistent()
+
+
+def test_a_lot_funded_before_older_ones_are_loaded_keeps_purchase_order(
+    many_lots, clock, monkeypatch
+):
+    """A clock set back dates a new lot before lots not loaded yet: it must be spent first."""
+    clock.now = clock.now - dt.timedelta(days=1)
+    with database.tenant_lock(many_lots.id):
+        ledger = credits.open_for_write(many_lots, SYSTEM, now=clock())
+        new = ledger.fund(500, source="ADJUSTMENT", invoice_id=None, reference="back-dated")
+        ledger.debit(eur("5.50"), reference="call")
+        ledger.flush()
+    assert CreditLot.get_by_id(new.id).remaining_minor == 0
+    oldest = CreditLot.select().where(CreditLot.id != new.id).order_by(CreditLot.purchased_at)
+    assert oldest.first().remaining_minor == 50
+    assert_consistent()

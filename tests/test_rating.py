@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from commcredits import db as database
-from commcredits.models import CallRecord, LedgerEntry, MinutePool, Notification
-from commcredits.services import credits, licenses, rates
+from commcredits.models import CallRecord, Invoice, LedgerEntry, MinutePool, Notification
+from commcredits.services import billing, credits, licenses, rates
 from commcredits.services.access import SYSTEM
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from tests.helpers import add_users, buy
@@ -483,3 +483,64 @@ def test_record_calls_costs_a_bounded_number_of_statements(api, office, clock):
     assert out["summary"]["total"] == 1000
     assert len(large) <= len(small) + 12, (len(small), len(large))
     assert len(large) < 45, large
+
+
+HELD = """
+mutation($items: [CallRecordInput!]!) {
+  recordCalls(items: $items) {
+    results { callId status reason heldForRecharge call { charge } }
+    userErrors { code }
+  }
+}"""
+
+
+def _recharge_of_30(office, clock) -> None:
+    credits.configure_auto_recharge(
+        office,
+        SYSTEM,
+        enabled=True,
+        recharge_amount=Decimal("30.00"),
+        trigger_balance=Decimal("1.00"),
+        now=clock(),
+    )
+
+
+def test_a_call_the_balance_cannot_cover_waits_for_the_recharge(api, office, clock):
+    _recharge_of_30(office, clock)
+    day = 24 * 3600  # 1,440 minutes at 0.0180 = 25.92 > the 20.00 balance
+    out = api(
+        HELD,
+        {
+            "items": [
+                call("small", "payg", "+442071234567", "DOMESTIC", 60),
+                call("long", "payg", "+442071234568", "DOMESTIC", day),
+            ]
+        },
+    )["recordCalls"]
+    assert [(r["callId"], r["status"], r["heldForRecharge"]) for r in out["results"]] == [
+        ("small", "RATED", False),
+        ("long", "RATED", True),
+    ]
+    assert out["results"][1]["call"]["charge"] == "25.92"
+    recharge = Invoice.get(Invoice.reason == "AUTO_RECHARGE")
+    assert (recharge.status, recharge.amount_minor) == ("ISSUED", 3000)
+    # 20.00 - 0.02 - 25.92 + 30.00 (one started recharge, charged with no lock held)
+    assert balance(office, clock()) == Decimal("24.06")
+    assert all(r.ok for r in credits.audit_balances())
+
+
+def test_a_held_call_whose_recharge_is_declined_is_blocked(api, office, clock):
+    _recharge_of_30(office, clock)
+    card = billing.BillingFields(payment_method="CARD", card_token="tok_chargeDeclined")
+    billing.update_billing_profile(office, SYSTEM, card, now=clock())
+    out = api(HELD, {"items": [call("long", "payg", "+442071234567", "DOMESTIC", 24 * 3600)]})
+    [result] = out["recordCalls"]["results"]
+    assert (result["status"], result["reason"], result["heldForRecharge"]) == (
+        "BLOCKED",
+        "INSUFFICIENT_BALANCE",
+        True,
+    )
+    assert Invoice.get(Invoice.reason == "AUTO_RECHARGE").status == "FAILED"
+    assert balance(office, clock()) == Decimal("20.00")
+    again = api(HELD, {"items": [call("long", "payg", "+442071234567", "DOMESTIC", 24 * 3600)]})
+    assert again["recordCalls"]["results"][0]["status"] == "BLOCKED"  # the first result
