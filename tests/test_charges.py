@@ -166,17 +166,22 @@ def test_a_recharge_pending_after_a_crash_is_not_started_twice(tenant, clock, ga
     assert_settled(gateway_charges=faulty.inner.charges)
 
 
-def test_a_debit_the_balance_cannot_cover_waits_for_the_recharge(tenant, clock, gateway):
-    builtin = gateway(payments.BuiltinGateway())
-    _recharging(tenant, clock)
-    result = credits.debit(
+def _long_call(tenant, clock):
+    return credits.debit(
         tenant,
         SYSTEM,
         Money(D("25.00"), "EUR"),
         reference="long-call",
         idempotency_key=None,
         now=clock(),
-    )  # 10.00 cannot pay 25.00: held, one recharge of 20.00 charged with no lock, then paid
+    )
+
+
+def test_a_debit_the_balance_cannot_cover_waits_for_the_recharge(tenant, clock, gateway):
+    builtin = gateway(payments.BuiltinGateway())
+    _recharging(tenant, clock)
+    result = _long_call(tenant, clock)
+    # 10.00 cannot pay 25.00: held, one recharge of 20.00 charged with no lock, then paid
     assert result.held_for_recharge and [r.ok for r in result.recharges] == [True]
     assert result.balance_after == Money(D("5.00"), "EUR")
     assert_settled(gateway_charges=builtin.charges)
@@ -188,14 +193,7 @@ def test_a_held_debit_whose_recharge_is_declined_is_refused_saying_why(tenant, c
     card = billing.BillingFields(payment_method="CARD", card_token="tok_chargeDeclined")
     billing.update_billing_profile(tenant, SYSTEM, card, now=clock())
     with pytest.raises(DomainError) as excinfo:
-        credits.debit(
-            tenant,
-            SYSTEM,
-            Money(D("25.00"), "EUR"),
-            reference="long-call",
-            idempotency_key=None,
-            now=clock(),
-        )
+        _long_call(tenant, clock)
     codes = [d.code for d in excinfo.value.details]
     assert codes == ["INSUFFICIENT_BALANCE", "RECHARGE_FAILED"]
     assert credits.current_balance(tenant, now=clock()) == Money(D("10.00"), "EUR")
@@ -282,12 +280,7 @@ def test_a_process_killed_mid_charge_is_finished_by_the_sweeper(
         return True  # before_intent: the request dies with its process, unprocessed
 
     setattr(stripe, moment, kill)
-    env = os.environ | {
-        "COMMCREDITS_PAYMENT_GATEWAY": "stripe",
-        "COMMCREDITS_STRIPE_SECRET_KEY": SECRET_KEY,
-        "COMMCREDITS_STRIPE_API_BASE": stripe.url,
-        "COMMCREDITS_STRIPE_MAX_RETRIES": "0",
-    }
+    env = os.environ | _stripe_env(stripe)
     args = [sys.executable, "-c", _BUY_IN_A_CHILD, db_url, str(tenant.id), clock().isoformat()]
     child["process"] = subprocess.Popen(args, env=env, stdout=subprocess.PIPE)
     out, _ = child["process"].communicate(timeout=60)

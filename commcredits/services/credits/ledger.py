@@ -147,13 +147,24 @@ class Ledger:
         self.after_change()
         if before > 0 and self._balance == 0:
             self.note("BALANCE_ZERO", {"balance": "0", "currency": self.currency})
+        return self.debit_result(cents, seq, splits, reference=reference)
+
+    def debit_result(
+        self,
+        cents: int,
+        seq: int,
+        splits: list[tuple[LotState, int]],
+        *,
+        reference: str,
+        postpaid: int = 0,
+    ) -> DebitResult:
         return DebitResult(
             amount=self.money(cents),
             splits=[(lot.id, self.money(c)) for lot, c in splits],
             entry_seq=seq,
             reference=reference,
             balance_after=self.balance(),
-            postpaid=self.money(0),
+            postpaid=self.money(postpaid),
             warnings=list(self.warnings),
         )
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from commcredits.models import PostpaidPeriod
-from commcredits.services.credits.results import DebitResult
 from commcredits.services.credits.rules import period_of
 from commcredits.services.errors import DomainError
 
 if TYPE_CHECKING:  # the ledger calls this module; it only passes itself in
     from commcredits.services.credits.ledger import Ledger
+    from commcredits.services.credits.results import DebitResult
 
 
 def debit_postpaid(ledger: Ledger, cents: int, *, reference: str, kind: str) -> DebitResult:
@@ -50,14 +50,7 @@ def debit_postpaid(ledger: Ledger, cents: int, *, reference: str, kind: str) -> 
     ledger.record_splits(seq, splits)
     if rest and row.used_minor == (ledger.credit_limit_minor or 0):
         _report_limit(ledger, period, row.used_minor)
-    return DebitResult(
-        amount=ledger.money(cents),
-        splits=[(lot.id, ledger.money(c)) for lot, c in splits],
-        entry_seq=seq,
-        reference=reference,
-        balance_after=ledger.balance(),
-        postpaid=ledger.money(rest),
-    )
+    return ledger.debit_result(cents, seq, splits, reference=reference, postpaid=rest)
 
 
 def _current_period(ledger: Ledger, period: str) -> PostpaidPeriod:
