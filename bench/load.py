@@ -57,7 +57,7 @@ ASSIGN = """mutation($items: [AssignLicenseItemInput!]!) {
 READ = """query { tenant { name } users(first: 50, filter: {hasLicense: "MCOPSTNC"}) {
   edges { node { userPrincipalName assignedLicenses { skuPartNumber } } } } }"""
 AUTO_RECHARGE = """mutation { configureAutoRecharge(enabled: true, rechargeAmount: "500.00",
-  triggerBalance: "200.00", maxRechargesPerDay: 1000) { userErrors { code message } } }"""
+  triggerBalance: "200.00", maxRechargesPerDay: 100) { userErrors { code message } } }"""
 
 
 def free_port() -> int:
@@ -218,43 +218,16 @@ def main() -> int:
     server = None
     try:
         key = seed(url)
-        port = free_port()
-        env = dict(os.environ, COMMCREDITS_DATABASE_URL=url, COMMCREDITS_LOG_LEVEL="WARNING")
-        log = Path(tempfile.gettempdir()) / f"load-server-{os.getpid()}.log"
-        log_file = log.open("w")  # the server's output, for when it does not come up
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "commcredits.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"server did not come up; see {log}")
+        server, base = start_server(url, args.workers, "load")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
             setup = http.post(
                 "/graphql",
                 json={"query": PURCHASE, "variables": {"amount": "1000.00", "key": "seed"}},
             ).json()
             assert not setup.get("errors"), setup
-            assert not http.post("/graphql", json={"query": AUTO_RECHARGE}).json().get("errors")
+            recharge = http.post("/graphql", json={"query": AUTO_RECHARGE}).json()
+            assert not recharge.get("errors"), recharge
+            assert not recharge["data"]["configureAutoRecharge"]["userErrors"], recharge
         stats = Stats()
         deadline = time.monotonic() + duration
         threads = [
@@ -319,6 +292,34 @@ def main() -> int:
         database.close()
         admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def start_server(url: str, workers: int, label: str) -> tuple[subprocess.Popen, str]:
+    """`commcredits serve` on a free loopback port, in its own process group; returns the
+    process and its base URL once /readyz answers (the bench scripts share it)."""
+    port = free_port()
+    env = dict(os.environ, COMMCREDITS_DATABASE_URL=url, COMMCREDITS_LOG_LEVEL="WARNING")
+    log = Path(tempfile.gettempdir()) / f"{label}-server-{os.getpid()}.log"
+    with log.open("w") as log_file:  # the server's output, for when it does not come up
+        server = subprocess.Popen(
+            [sys.executable, "-m", "commcredits.cli", "serve", "--port", str(port)]
+            + ["--workers", str(workers)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+    raise SystemExit(f"server did not come up; see {log}")
 
 
 if __name__ == "__main__":

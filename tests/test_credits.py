@@ -529,9 +529,9 @@ def _counting_lot_pages(monkeypatch) -> list[int]:
     load = store.load_lots
 
     def counted(*args, **kwargs):
-        rows = load(*args, **kwargs)
-        pages.append(len(rows))
-        return rows
+        page = load(*args, **kwargs)
+        pages.append(len(page[0]))
+        return page
 
     monkeypatch.setattr(store, "load_lots", counted)
     return pages
@@ -570,4 +570,20 @@ def test_a_lot_funded_before_older_ones_are_loaded_keeps_purchase_order(
     assert CreditLot.get_by_id(new.id).remaining_minor == 0
     oldest = CreditLot.select().where(CreditLot.id != new.id).order_by(CreditLot.purchased_at)
     assert oldest.first().remaining_minor == 50
+    assert_consistent()
+
+
+def test_a_page_full_of_expired_lots_is_passed_over(tenant, clock):
+    """Expired lots come first in purchase order; the debit that expires them reads on."""
+    for i in range(70):
+        buy(tenant, clock, "1.00", key=f"old-{i}")
+    clock.advance(days=366)
+    for i in range(5):
+        buy(tenant, clock, "1.00", key=f"new-{i}")
+    result = spend(tenant, clock, "3.00")
+    spent_from = {lot for lot, _ in result.splits}
+    new = {lot.id for lot in CreditLot.select().where(CreditLot.purchased_at == clock())}
+    assert spent_from <= new and len(spent_from) == 3
+    assert balance(tenant, clock) == D("2.00")
+    assert LedgerEntry.select().where(LedgerEntry.kind == "EXPIRED").count() == 70
     assert_consistent()

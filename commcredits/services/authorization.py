@@ -28,10 +28,10 @@ from commcredits.services.pools import (
 from commcredits.services.principal import Principal
 from commcredits.services.rates import (
     MICROS,
-    RateBook,
     parse_call_type,
     parse_destination,
     price_from_micros,
+    table_for,
 )
 from commcredits.services.rating import (
     INSUFFICIENT_BALANCE,
@@ -77,7 +77,7 @@ def authorize_call(
     catalog = Catalog.load()
     ent = entitlements_for_users(catalog, [user.id])[user.id]
     location = user.usage_location or ""
-    table = RateBook(tenant.currency).table_at(now)
+    table = table_for(tenant.currency, now, digits)
     place = table.place(digits)
     country = place.country if place else None
     kind = requested

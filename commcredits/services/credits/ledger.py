@@ -89,7 +89,7 @@ class Ledger:
             self._account_id, self._balance, self._seq, self._invoice_no = row[:4]
             self.credit_limit_minor = row[4]
         self.pending = recharge.Pending(int(row[5] or 0), int(row[6] or 0))
-        self.settings = store.settings_from(row[7:], tenant.id)
+        self.settings = store.settings_from(row, tenant.id)
         if self.mca:
             self.period = PostpaidPeriod.get_or_none(
                 (PostpaidPeriod.tenant == tenant.id) & (PostpaidPeriod.period == period_of(now))

@@ -38,12 +38,12 @@ class LotBook:
         self._all_loaded = False
 
     def _load_page(self) -> None:
-        rows = store.load_lots(self.tenant_id, now=self.now, after=self._after)
-        if len(rows) < store.LOT_PAGE:
-            self._all_loaded = True
-        if rows:
-            self._lots.extend(LotState(i, a, r, r, b, e) for i, a, r, b, e in rows)
-            self._after = self._lots[-1].key()
+        rows, self._all_loaded, end = store.load_lots(
+            self.tenant_id, now=self.now, after=self._after
+        )
+        self._lots.extend(LotState(i, a, r, r, b, e) for i, a, r, b, e in rows)
+        if end is not None:
+            self._after = end
         self._place_fresh()
 
     def _place_fresh(self) -> None:

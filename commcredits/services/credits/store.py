@@ -50,6 +50,7 @@ ENTRY_COLUMNS = (
     "created_at",
 )
 SPLIT_COLUMNS = ("tenant_id", "entry_seq", "lot_id", "amount_minor")
+_HEAD = 7  # load_account's columns before the settings
 _SETTINGS_COLUMNS = (
     "id",
     "enabled",
@@ -64,31 +65,41 @@ _SETTINGS_COLUMNS = (
 )
 
 
-def load_account(tenant_id: int) -> tuple:
-    """(account id, balance, last entry seq, last invoice number, credit limit,
-    pending recharges, their sum, *settings columns) of one tenant, in one statement; the
-    account's and the settings' columns are None where those rows do not exist yet."""
+def load_account(tenant_id: int, *, due_at: dt.datetime | None = None) -> tuple:
+    """One tenant's credit state in one statement: (account id, balance, last entry seq, last
+    invoice number, credit limit, pending recharges, their sum, *settings columns, credit due).
+    The account's and the settings' columns are None where those rows do not exist yet; the
+    last column is the credit in lots past their expiry at `due_at` (0 without it)."""
     p = db.param
     settings = ", ".join(f"s.{c}" for c in _SETTINGS_COLUMNS)
     pending = f"FROM {INVOICE} i WHERE i.status = 'PENDING' AND i.tenant_id = {p} " + (
         "AND i.reason = 'AUTO_RECHARGE'"
     )
+    params: list = [tenant_id, tenant_id]
+    due = "0"
+    if due_at is not None:
+        due = (
+            f"(SELECT COALESCE(SUM(l.remaining_minor), 0) FROM {LOT} l WHERE l.tenant_id = {p} "
+            f"AND l.expires_at <= {p} AND l.remaining_minor > 0)"
+        )
+        params += [tenant_id, TS.db_value(due_at)]
     row = db.execute_sql(
         f"SELECT a.id, a.balance_minor, a.last_entry_seq, a.last_invoice_number, "
         f"a.credit_limit_minor, (SELECT COUNT(*) {pending}), "
-        f"(SELECT COALESCE(SUM(i.amount_minor), 0) {pending}), {settings} "
+        f"(SELECT COALESCE(SUM(i.amount_minor), 0) {pending}), {settings}, {due} "
         f"FROM {TENANT} t LEFT OUTER JOIN {ACCOUNT} a ON a.tenant_id = t.id "
         f"LEFT OUTER JOIN {SETTINGS} s ON s.tenant_id = t.id WHERE t.id = {p}",
-        (tenant_id, tenant_id, tenant_id),
+        (*params, tenant_id),
     ).fetchone()
-    return row if row is not None else (None,) * (7 + len(_SETTINGS_COLUMNS))
+    return row if row is not None else (None,) * (_HEAD + len(_SETTINGS_COLUMNS) + 1)
 
 
 def settings_from(row: Sequence, tenant_id: int) -> AutoRecharge | None:
-    """The AutoRecharge model of `load_account`'s settings columns (None if never saved)."""
-    if row[0] is None:
+    """The AutoRecharge model in `load_account`'s row (None if never saved)."""
+    columns = row[_HEAD : _HEAD + len(_SETTINGS_COLUMNS)]
+    if columns[0] is None:
         return None
-    values = dict(zip(_SETTINGS_COLUMNS, row, strict=True))
+    values = dict(zip(_SETTINGS_COLUMNS, columns, strict=True))
     values["enabled"] = bool(values["enabled"])
     for name in ("retry_after", "updated_at"):
         values[name] = TS.python_value(values[name])
@@ -97,25 +108,36 @@ def settings_from(row: Sequence, tenant_id: int) -> AutoRecharge | None:
 
 def load_lots(
     tenant_id: int, *, now: dt.datetime, after: tuple[dt.datetime, int] | None
-) -> list[tuple]:
+) -> tuple[list[tuple], bool, tuple[dt.datetime, int] | None]:
     """The next page of live lots (remaining, not expired at `now`), oldest purchase first,
-    after the (purchased_at, id) key `after`: (id, amount, remaining, purchased, expires)."""
+    after the (purchased_at, id) key `after`: ([(id, amount, remaining, purchased, expires), …],
+    whether this was the last page, the key of the last row read).
+
+    The page is read in index order from `credit_lot_live_fifo` (lots with credit left), so
+    no lot beyond it is read or sorted. Lots past their expiry come first in that order
+    (expiry is purchase + 12 months) and are left out here: `expire_due` has them.
+    """
     p = db.param
-    params: list = [tenant_id, TS.db_value(now)]
+    params: list = [tenant_id]
     where = ""
     if after is not None:
-        # Row comparison spelled out: both databases use the (tenant, purchased_at, id) index.
-        where = f" AND (purchased_at > {p} OR (purchased_at = {p} AND id > {p}))"
-        bought = TS.db_value(after[0])
-        params += [bought, bought, after[1]]
+        # A row-value comparison: both databases start the index walk at the key.
+        where = f" AND (purchased_at, id) > ({p}, {p})"
+        params += [TS.db_value(after[0]), after[1]]
     rows = db.execute_sql(
         f"SELECT id, amount_minor, remaining_minor, purchased_at, expires_at FROM {LOT} "
-        f"WHERE tenant_id = {p} AND remaining_minor > 0 AND expires_at > {p}{where} "
+        f"WHERE tenant_id = {p} AND remaining_minor > 0{where} "
         f"ORDER BY purchased_at, id LIMIT {LOT_PAGE}",
         params,
     ).fetchall()
     convert = TS.python_value
-    return [(i, a, r, convert(b), convert(e)) for i, a, r, b, e in rows]
+    page = [(i, a, r, convert(b), convert(e)) for i, a, r, b, e in rows]
+    last = len(rows) < LOT_PAGE
+    if page:
+        # The key of the last row read, even if expired, so the next page starts after it.
+        page_end = (page[-1][3], page[-1][0])
+        return [row for row in page if row[4] > now], last, page_end
+    return [], last, None
 
 
 def load_due_lots(tenant_id: int, *, now: dt.datetime) -> list[tuple[int, int]]:
@@ -123,7 +145,9 @@ def load_due_lots(tenant_id: int, *, now: dt.datetime) -> list[tuple[int, int]]:
     p = db.param
     return db.execute_sql(
         f"SELECT id, remaining_minor FROM {LOT} WHERE tenant_id = {p} AND expires_at <= {p} "
-        f"AND remaining_minor > 0 ORDER BY purchased_at, id",
+        # In expiry order, which is purchase order (expiry = purchase + 12 months), so that
+        # the planner walks the live-expiry index instead of every live lot of the tenant.
+        f"AND remaining_minor > 0 ORDER BY expires_at, id",
         (tenant_id, TS.db_value(now)),
     ).fetchall()
 
