@@ -344,3 +344,16 @@ def test_serve_sweeps_pending_charges_by_itself(db_url, tenant, clock, stripe, t
     assert Invoice.get_by_id(invoice.id).status == "PAID"
     assert stripe.created == {invoice.payment_key: 1}
     assert_settled(gateway_charges=stripe.created)
+
+
+def test_a_recharge_started_by_expiry_inside_a_purchase_is_charged_too(tenant, clock, gateway):
+    """Every money write records the expiry that is due first; a recharge that expiry starts
+    is charged with the rest, not left for the sweeper."""
+    builtin = gateway(payments.BuiltinGateway())
+    _recharging(tenant, clock)  # 10.00, recharge 20.00 below 5.00
+    clock.advance(days=366)  # the 10.00 lot is past its expiry; nothing has expired it yet
+    purchase(tenant, clock, key="later", amount="1.00")
+    statuses = [(i.reason, i.status) for i in Invoice.select().order_by(Invoice.number)]
+    assert statuses == [("PURCHASE", "ISSUED"), ("AUTO_RECHARGE", "ISSUED"), ("PURCHASE", "ISSUED")]
+    assert credits.current_balance(tenant, now=clock()) == Money(D("21.00"), "EUR")
+    assert_settled(gateway_charges=builtin.charges)

@@ -114,7 +114,16 @@ def charge_and_settle(
         ledger.expire_due()
         settle(ledger, current, charge)
         ledger.flush()
+    _settle_started(tenant, principal, ledger, now=now)
     return Invoice.get_by_id(invoice.id)
+
+
+def _settle_started(
+    tenant: Tenant, principal: Principal, ledger: Ledger, *, now: dt.datetime
+) -> None:
+    """Expiry recorded by a unit of work may have started a recharge: charge it now too."""
+    if ledger.started:
+        settle_recharges(tenant, principal, [i.id for i in ledger.started], now=now)
 
 
 def settle_recharges(
@@ -187,7 +196,9 @@ def purchase_credits(
             )
             invoice_id = intent.id
         else:
-            invoice_id = prior["invoice"]
+            ledger, invoice_id = None, prior["invoice"]
+    if ledger is not None:
+        _settle_started(tenant, principal, ledger, now=now)
     invoice = Invoice.get_by_id(invoice_id)
     if invoice.status == "PENDING":
         invoice = charge_and_settle(tenant, principal, invoice, now=now)
