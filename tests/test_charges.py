@@ -357,3 +357,62 @@ def test_a_recharge_started_by_expiry_inside_a_purchase_is_charged_too(tenant, c
     assert statuses == [("PURCHASE", "ISSUED"), ("AUTO_RECHARGE", "ISSUED"), ("PURCHASE", "ISSUED")]
     assert credits.current_balance(tenant, now=clock()) == Money(D("21.00"), "EUR")
     assert_settled(gateway_charges=builtin.charges)
+
+
+class Slow:
+    """The built-in gateway, held until `release` is set: a payment provider taking its time."""
+
+    name = "slow"
+
+    def __init__(self):
+        self.inner = payments.BuiltinGateway()
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def charge(self, **kw):
+        self.entered.set()
+        assert self.release.wait(30), "never released"
+        return self.inner.charge(**kw)
+
+
+def test_a_slow_gateway_stalls_no_debit_and_starts_no_second_recharge(
+    db_url, tenant, clock, gateway
+):
+    builtin = gateway(payments.BuiltinGateway())
+    _recharging(tenant, clock)  # 10.00; recharge 20.00 below 5.00
+    slow = gateway(Slow())
+    crossing: dict = {}
+
+    def cross():
+        crossing["result"] = credits.debit(
+            tenant,
+            SYSTEM,
+            Money(D("6.00"), "EUR"),
+            reference="c",
+            idempotency_key=None,
+            now=clock(),
+        )  # 4.00 < 5.00: a recharge starts, and its charge waits in the gateway
+
+    worker = threading.Thread(target=cross)
+    worker.start()
+    try:
+        assert slow.entered.wait(30)
+        # While that charge is in flight, no lock is held: other debits go through at once,
+        # cross the trigger again, and start no second recharge.
+        for i in range(3):
+            later = credits.debit(
+                tenant,
+                SYSTEM,
+                Money(D("1.00"), "EUR"),
+                reference=f"d{i}",
+                idempotency_key=None,
+                now=clock(),
+            )
+            assert later.recharges == []
+        assert Invoice.select().where(Invoice.reason == "AUTO_RECHARGE").count() == 1
+        assert Invoice.get(Invoice.reason == "AUTO_RECHARGE").status == "PENDING"
+    finally:
+        slow.release.set()
+        worker.join(timeout=30)
+    assert [r.ok for r in crossing["result"].recharges] == [True]
+    assert credits.current_balance(tenant, now=clock()) == Money(D("21.00"), "EUR")
+    assert_settled(gateway_charges=builtin.charges | slow.inner.charges)
