@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
 import tempfile
@@ -31,11 +30,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
-
-import peewee
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import create_database  # noqa: E402
 
 from commcredits import db as database  # noqa: E402
 from commcredits.migrate import migrate  # noqa: E402
@@ -259,18 +259,9 @@ def throwaway_database(url: str | None, tmp: str) -> Iterator[str]:
     if url is None or urlparse(url).scheme == "sqlite":
         yield url or f"sqlite:///{tmp}/bench.db"
         return
-    parsed = urlparse(url)
-    admin = peewee.PostgresqlDatabase(
-        parsed.path.lstrip("/") or "postgres",
-        user=parsed.username,
-        password=parsed.password,
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-    )
-    name = f"commcredits_bench_ledger_{os.getpid()}"
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    new_url, admin, name = create_database(url)
     try:
-        yield urlunparse(parsed._replace(path="/" + name))
+        yield new_url
     finally:
         database.close()
         admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

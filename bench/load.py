@@ -67,6 +67,8 @@ def free_port() -> int:
 
 
 def create_database(url: str) -> tuple[str, peewee.PostgresqlDatabase, str]:
+    """A new database on the PostgreSQL server `url` names (the bench scripts share it):
+    its URL, an admin connection to drop it with, and its name."""
     parsed = urlparse(url)
     if parsed.scheme not in ("postgres", "postgresql"):
         raise SystemExit("the load test runs on PostgreSQL: pass --database-url postgresql://…")

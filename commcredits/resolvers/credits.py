@@ -47,6 +47,7 @@ from commcredits.schema.credits import (
 )
 from commcredits.services import billing, credits, invoices, notifications, webhooks
 from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.credits.rules import currency_mismatch
 from commcredits.services.errors import DomainError, not_found
 
 
@@ -200,11 +201,7 @@ def _operator_tenant(info: Info, tenant_id: str) -> TenantRow:
 def _money_arg(tenant: TenantRow, amount: Decimal, currency: str | None) -> Decimal:
     """The amount, after checking an explicitly given currency is the tenant's."""
     if currency is not None and currency.strip().upper() != tenant.currency:
-        raise DomainError(
-            "CURRENCY_MISMATCH",
-            f"This tenant is billed in {tenant.currency}, not {currency.strip()[:3]!r}.",
-            "currency",
-        )
+        raise currency_mismatch(tenant.currency, repr(currency.strip()[:3]), "currency")
     return amount
 
 

@@ -23,7 +23,7 @@ from commcredits.services.catalog import (
     TEAMS_PHONE_PLAN,
     Catalog,
 )
-from commcredits.services.errors import ErrorDetail, check_batch_size
+from commcredits.services.errors import ErrorDetail, check_batch_size, not_found
 from commcredits.services.principal import Principal
 
 
@@ -272,12 +272,7 @@ def _evaluate(pic: _TenantPicture, requests: list[LicenseRequest]) -> list[Licen
 
 
 def _not_found(ref: int | str) -> ErrorDetail:
-    return _err(
-        "NOT_FOUND",
-        f"Resource '{ref}' does not exist or one of its queried reference-property objects "
-        f"are not present.",
-        "userId",
-    )
+    return not_found("User", ref, "userId").details[0]
 
 
 def _no_seat(sku: Sku) -> ErrorDetail:
