@@ -111,9 +111,10 @@ class Model:
         return True
 
     def configure(self, enabled: bool, recharge: int, trigger: int, cap: int) -> None:
+        # Saving settings is a money write: the expiry due is recorded first, under the new
+        # settings; with none due, an enabled recharge is considered once.
         self.enabled, self.recharge, self.trigger, self.cap = enabled, recharge, trigger, cap
-        if enabled:
-            self.open()
+        if not self.open() and enabled:
             self.after_change()
 
     def expire(self) -> None:

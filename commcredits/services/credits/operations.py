@@ -275,7 +275,9 @@ def configure_auto_recharge(
             "maxRechargesPerDay",
         )
     with tenant_lock(tenant.id):
-        ledger = open_for_write(tenant, principal, now=now)
+        # The new settings go in before the expiry due is recorded: a recharge that expiry
+        # calls for follows what the admin just saved, not what they replaced.
+        ledger = Ledger.open(tenant, now=now, principal=principal)
         row = ledger.settings or AutoRecharge(
             tenant=tenant.id, enabled=False, max_per_day=DEFAULT_MAX_RECHARGES_PER_DAY
         )
@@ -303,8 +305,8 @@ def configure_auto_recharge(
             before=before,
             after=describe_auto_recharge(row, tenant.currency),
         )
-        if enabled:
-            ledger.after_change()
+        if not ledger.expire_due() and enabled:
+            ledger.after_change()  # (expiry, when there was any, considered a recharge already)
         ledger.flush()
     recharges: list[RechargeOutcome] = []
     if ledger.started:
