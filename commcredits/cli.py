@@ -160,11 +160,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
-    from commcredits.clock import as_utc
-    from commcredits.services.credits import expire_credits
+    from commcredits.services.credits import check_as_of, expire_credits
+    from commcredits.services.errors import DomainError
 
     _bind()
-    as_of = as_utc(dt.datetime.fromisoformat(args.as_of)) if args.as_of else utcnow()
+    try:
+        given = dt.datetime.fromisoformat(args.as_of) if args.as_of else None
+        as_of = check_as_of(given, now=utcnow())
+    except (ValueError, DomainError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     with database.db.connection_context():
         results = expire_credits(now=as_of)
     for r in results:

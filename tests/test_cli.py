@@ -48,3 +48,11 @@ def test_graphiqls_opening_query_runs(api):
 
     data = api(WELCOME_QUERY)
     assert data["viewer"]["role"] == "GLOBAL_ADMIN" and data["tenant"]["balance"]["currency"]
+
+
+def test_expire_refuses_a_time_after_the_clock(sqlite_env, capsys):
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["expire", "--as-of", "2099-06-01T00:00:00+00:00"]) == 2
+    assert "nothing is ever dated in the future" in capsys.readouterr().err
+    assert cli.main(["expire", "--as-of", "2026-01-01T00:00:00"]) == 0
+    assert "expired credits of 0 tenant(s)" in capsys.readouterr().out

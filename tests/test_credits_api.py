@@ -153,6 +153,8 @@ def test_purchase_refusals_are_user_errors(api, tenant):
         ({"amount": "0", "key": "a"}, "INVALID_AMOUNT"),
         ({"amount": "-1", "key": "a"}, "INVALID_AMOUNT"),
         ({"amount": "1000000.01", "key": "a"}, "AMOUNT_TOO_LARGE"),
+        ({"amount": "1e999999999", "key": "a"}, "AMOUNT_TOO_LARGE"),  # overflowed abs() once
+        ({"amount": "1e-999999999", "key": "a"}, "INVALID_PRECISION"),
         ({"amount": "1.001", "key": "a"}, "INVALID_PRECISION"),
         ({"amount": "10", "key": "a", "currency": "USD"}, "CURRENCY_MISMATCH"),
         ({"amount": "10", "key": ""}, "INVALID_IDEMPOTENCY_KEY"),
@@ -168,6 +170,8 @@ def test_configure_refusals_are_user_errors(api, tenant):
     for variables, code in [
         ({"enabled": True, "amount": "0", "trigger": "5"}, "INVALID_RECHARGE_AMOUNT"),
         ({"enabled": True, "amount": "10", "trigger": "-1"}, "INVALID_TRIGGER_BALANCE"),
+        ({"enabled": True, "amount": "1e999999999", "trigger": "5"}, "AMOUNT_TOO_LARGE"),
+        ({"enabled": True, "amount": "10", "trigger": "-1e999999999"}, "AMOUNT_TOO_LARGE"),
         ({"enabled": True}, "RECHARGE_SETTINGS_INCOMPLETE"),
     ]:
         assert errors_of(api(CONFIGURE, variables)["configureAutoRecharge"]) == [code]
@@ -329,3 +333,22 @@ def test_card_numbers_are_refused(api, tenant):
     assert errors_of(payload["updateBillingProfile"]) == ["CARD_NUMBER_NOT_ALLOWED"]
     payload = api(BILLING, {"input": {"paymentMethod": "CARD"}})
     assert errors_of(payload["updateBillingProfile"]) == ["CARD_TOKEN_REQUIRED"]
+
+
+def test_expire_credits_refuses_an_as_of_after_the_clock(client, keys, tenant, api, clock):
+    """SPEC §4: nothing is dated after the server's clock (it once wrote off unexpired credit
+    and a recharge invoice dated 2099)."""
+    api(PURCHASE, {"amount": "10.00", "key": "k"})
+    operator = Api(client, keys["OPERATOR"])
+    expire = """mutation($at: DateTime) {
+      expireCredits(asOf: $at) { expired { lots } userErrors { field code } } }"""
+    for at, code in [
+        ("2099-06-01T00:00:00Z", "AS_OF_IN_FUTURE"),
+        ("0001-01-01T00:00:00+01:00", "INVALID_AS_OF"),  # no UTC instant: an overflow once
+    ]:
+        payload = operator(expire, {"at": at})["expireCredits"]
+        assert payload["userErrors"] == [{"field": "asOf", "code": code}], at
+    assert CreditLot.get().remaining_minor == 1000
+    assert Invoice.select().count() == 1
+    past = operator(expire, {"at": "2026-11-01T00:00:00Z"})["expireCredits"]
+    assert past == {"expired": [], "userErrors": []}

@@ -10,7 +10,6 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from commcredits.clock import as_utc
 from commcredits.models import CreditLot as CreditLotRow
 from commcredits.models import Invoice as InvoiceRow
 from commcredits.models import LedgerEntry as LedgerEntryRow
@@ -383,7 +382,7 @@ class CreditsMutation:
             principal = require(c.principal, Permission.OPERATE)
             tenant = _operator_tenant(info, tenant_id) if tenant_id else None
             results = credits.expire_credits(
-                now=as_utc(as_of) if as_of else c.now, principal=principal, tenant=tenant
+                now=credits.check_as_of(as_of, now=c.now), principal=principal, tenant=tenant
             )
             return ExpireCreditsPayload(
                 expired=[

@@ -113,6 +113,14 @@ def check_amount(
         amount = Decimal(value)
     if not amount.is_finite():
         raise DomainError(invalid_code, "An amount must be a finite number.", field)
+    if amount and (amount.adjusted() > 18 or len(amount.as_tuple().digits) > 40):
+        # Checked before any arithmetic: abs() or a comparison of "1e999999999" overflows
+        # the decimal context, and no amount column holds more than 18 digits anyway.
+        raise DomainError(
+            "AMOUNT_TOO_LARGE",
+            f"An amount is at most {MAX_AMOUNT:,} {tenant.currency}; got {str(amount)[:40]}.",
+            field,
+        )
     if (amount < 0 and not allow_negative) or (amount == 0 and not allow_zero):
         bound = "≥ 0" if allow_zero else "above 0"
         raise DomainError(invalid_code, f"The amount must be {bound}; got {amount}.", field)
@@ -147,6 +155,28 @@ def positive_minor(amount: Money, currency: str) -> int:
     if cents <= 0:
         raise DomainError("INVALID_AMOUNT", "The amount must be above 0.", "amount")
     return cents
+
+
+def check_as_of(as_of: dt.datetime | None, *, now: dt.datetime) -> dt.datetime:
+    """The moment a write acts at: `now`, or an earlier `as_of` (SPEC §4: nothing is ever
+    dated after the server's clock, so a later one is refused rather than clamped: the caller
+    asked for something else than what would happen)."""
+    if as_of is None:
+        return now
+    try:
+        when = as_of.astimezone(dt.UTC) if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
+    except (OverflowError, ValueError):  # year 1 at +01:00 has no UTC instant
+        raise DomainError(
+            "INVALID_AS_OF", f"asOf {as_of.isoformat()} is not a representable instant.", "asOf"
+        ) from None
+    if when > now:
+        raise DomainError(
+            "AS_OF_IN_FUTURE",
+            f"asOf {when.isoformat()} is after the server's clock ({now.isoformat()}): nothing "
+            "is ever dated in the future.",
+            "asOf",
+        )
+    return when
 
 
 def check_idempotency_key(key: str | None) -> str:
