@@ -194,3 +194,23 @@ def test_a_webhook_that_turns_internal_is_not_posted_to(api, tenant, clock, rece
     assert report.retrying == 1
     note = Notification.get(Notification.kind == "BALANCE_ZERO")
     assert "internal address" in note.last_error
+
+
+def test_one_tenants_broken_url_never_stops_another_tenants_deliveries(tenant, clock, receiver):
+    """`http://a..b/` cannot even be looked up (UnicodeError in the name encoding): it once
+    aborted the whole run, leaving every other tenant's notifications PENDING."""
+    from commcredits.models import Webhook
+    from commcredits.services import notifications
+    from tests.helpers import other_tenant
+
+    other = other_tenant(clock())
+    for owner, url in ((tenant, "http://a..b/"), (other, receiver.url)):
+        Webhook.create(
+            tenant=owner.id, url=url, secret="whsec_x", created_at=clock(), updated_at=clock()
+        )
+        notifications.emit(owner.id, "BALANCE_ZERO", {"balance": "0"}, now=clock())
+    report = webhooks.deliver_due(now=clock())
+    assert (report.delivered, report.retrying) == (1, 1)
+    assert len(receiver.requests) == 1
+    broken = Notification.get(Notification.tenant == tenant.id)
+    assert broken.delivery_status == "PENDING" and "Error" in broken.last_error

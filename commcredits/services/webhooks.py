@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import socket
@@ -29,6 +30,8 @@ from commcredits.models import Notification, Tenant, Webhook
 from commcredits.services import audit
 from commcredits.services.errors import DomainError
 from commcredits.services.principal import Principal
+
+log = logging.getLogger("commcredits.webhooks")
 
 SIGNATURE_HEADER = "X-Commcredits-Signature"
 EVENT_HEADER = "X-Commcredits-Event"
@@ -226,23 +229,7 @@ def deliver_due(
                 _finish(note, status="NONE", error="no webhook configured", now=now)
                 report.skipped += 1
                 continue
-            body = body_of(note)
-            headers = {
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(hook.secret, int(now.timestamp()), body),
-                EVENT_HEADER: note.kind,
-                DELIVERY_HEADER: str(note.id),
-            }
-            if _resolves_internal(urlparse(hook.url).hostname or ""):
-                error = "refused: the URL resolves to an internal address"
-            else:
-                try:
-                    response = http.post(hook.url, content=body, headers=headers)
-                    error = (
-                        "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-                    )
-                except httpx.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"[:500]
+            error = _attempt(http, hook, note, now=now)
             if not error:
                 _finish(note, status="DELIVERED", error="", now=now)
                 report.delivered += 1
@@ -256,6 +243,28 @@ def deliver_due(
         if own_client:
             http.close()
     return report
+
+
+def _attempt(http: httpx.Client, hook: Webhook, note: Notification, *, now: dt.datetime) -> str:
+    """POST one notification; the error, or "" when the receiver took it. Whatever goes wrong
+    with one tenant's URL (a name that cannot be encoded, an invalid URL, anything) is that
+    delivery's failure, retried on its schedule: it never stops the other tenants' deliveries
+    in the same run."""
+    body = body_of(note)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(hook.secret, int(now.timestamp()), body),
+        EVENT_HEADER: note.kind,
+        DELIVERY_HEADER: str(note.id),
+    }
+    try:
+        if _resolves_internal(urlparse(hook.url).hostname or ""):
+            return "refused: the URL resolves to an internal address"
+        response = http.post(hook.url, content=body, headers=headers)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("webhook delivery %s failed: %s", note.id, type(exc).__name__)
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
 
 
 def _finish(note: Notification, *, status: str, error: str, now: dt.datetime) -> None:
