@@ -344,7 +344,7 @@ def test_expire_credits_refuses_an_as_of_after_the_clock(client, keys, tenant, a
       expireCredits(asOf: $at) { expired { lots } userErrors { field code } } }"""
     for at, code in [
         ("2099-06-01T00:00:00Z", "AS_OF_IN_FUTURE"),
-        ("0001-01-01T00:00:00+01:00", "INVALID_AS_OF"),  # no UTC instant: an overflow once
+        ("0001-01-01T00:00:00+01:00", "INVALID_DATETIME"),  # no UTC instant: an overflow once
     ]:
         payload = operator(expire, {"at": at})["expireCredits"]
         assert payload["userErrors"] == [{"field": "asOf", "code": code}], at

@@ -544,3 +544,30 @@ def test_a_held_call_whose_recharge_is_declined_is_blocked(api, office, clock):
     assert balance(office, clock()) == Decimal("20.00")
     again = api(HELD, {"items": [call("long", "payg", "+442071234567", "DOMESTIC", 24 * 3600)]})
     assert again["recordCalls"]["results"][0]["status"] == "BLOCKED"  # the first result
+
+
+def test_a_start_with_no_utc_instant_fails_its_item_only(api, office):
+    """Year 1 at +01:00 (or 9999 at -01:00) once overflowed converting to UTC and sank the
+    whole batch with INTERNAL_ERROR."""
+    out = api(
+        RECORD,
+        {
+            "items": [
+                call("early", "de1", "+4930123456", at="0001-01-01T00:00:00+01:00"),
+                call("late", "de1", "+4930123456", at="9999-12-31T23:59:59-01:00"),
+                call("fine", "de1", "+4930123456"),
+            ]
+        },
+    )["recordCalls"]
+    assert [[e["code"] for e in r["userErrors"]] for r in out["results"]] == [
+        ["INVALID_DATETIME"],
+        ["INVALID_DATETIME"],
+        [],
+    ]
+    assert out["results"][2]["status"] == "RATED"
+    query = """query($from: DateTime) { callRecords(first: 5, filter: { from: $from }) {
+      nodes { callId } } }"""
+    response = api.raw(query, {"from": "0001-01-01T00:00:00+01:00"})
+    assert response.status_code == 200
+    errors = response.json()["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["INVALID_DATETIME"], errors

@@ -20,6 +20,7 @@ from typing import Any
 
 import peewee
 
+from commcredits.clock import utc_instant
 from commcredits.db import db, write
 from commcredits.models.base import UTCDateTimeField
 from commcredits.models.rating import Rate, RateCard
@@ -254,7 +255,7 @@ def import_rates(
     label = (name or "").strip() or f"Rate card {now:%Y-%m-%d %H:%M}"
     if len(label) > 200:
         raise DomainError("VALUE_TOO_LONG", "A card name has at most 200 characters.", "name")
-    effective = effective_from or now
+    effective = utc_instant(effective_from, "effectiveFrom") if effective_from else now
     if effective.tzinfo is None:
         effective = effective.replace(tzinfo=dt.UTC)
     with write():

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from commcredits.clock import utc_instant
 from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
@@ -238,10 +239,7 @@ def check_input(item: CallInput, *, now: dt.datetime) -> _Checked:
         )
     digits = parse_destination(item.destination)
     call_type = parse_call_type(item.call_type)
-    started = item.started_at
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=dt.UTC)
-    started = started.astimezone(dt.UTC)
+    started = utc_instant(item.started_at, "startedAt")
     if started > now + START_SKEW:
         raise DomainError(
             "START_IN_FUTURE",

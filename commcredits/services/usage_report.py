@@ -16,6 +16,7 @@ from pathlib import Path
 
 import peewee
 
+from commcredits.clock import utc_instant
 from commcredits.models import CallRecord, Tenant
 from commcredits.services.errors import DomainError
 from commcredits.services.rates import from_minor_units
@@ -234,9 +235,9 @@ def call_records_query(tenant: Tenant, flt: CallFilter | None = None) -> peewee.
             peewee.fn.LOWER(CallRecord.user_principal_name) == flt.user.strip().lower()
         )
     if flt.started_from is not None:
-        query = query.where(CallRecord.started_at >= flt.started_from)
+        query = query.where(CallRecord.started_at >= utc_instant(flt.started_from, "from"))
     if flt.started_to is not None:
-        query = query.where(CallRecord.started_at < flt.started_to)
+        query = query.where(CallRecord.started_at < utc_instant(flt.started_to, "to"))
     if flt.status:
         query = query.where(CallRecord.status == flt.status)
     if flt.call_type:

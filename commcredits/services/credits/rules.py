@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from commcredits.clock import utc_instant
 from commcredits.models import Tenant
 from commcredits.money import Money, minor_unit
 from commcredits.services.errors import DomainError
@@ -163,12 +164,7 @@ def check_as_of(as_of: dt.datetime | None, *, now: dt.datetime) -> dt.datetime:
     asked for something else than what would happen)."""
     if as_of is None:
         return now
-    try:
-        when = as_of.astimezone(dt.UTC) if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
-    except (OverflowError, ValueError):  # year 1 at +01:00 has no UTC instant
-        raise DomainError(
-            "INVALID_AS_OF", f"asOf {as_of.isoformat()} is not a representable instant.", "asOf"
-        ) from None
+    when = utc_instant(as_of, "asOf")
     if when > now:
         raise DomainError(
             "AS_OF_IN_FUTURE",
