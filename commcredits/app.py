@@ -241,7 +241,12 @@ def create_app(
         if content_type != "application/json":
             return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json.", request_id)
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+        if (
+            declared
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > settings.max_body_bytes
+        ):
             return _error(413, "PAYLOAD_TOO_LARGE", "The request body is too large.", request_id)
         chunks: list[bytes] = []
         size = 0

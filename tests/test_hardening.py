@@ -463,3 +463,42 @@ def test_a_real_server_refuses_big_and_chunked_bodies_with_413(db_url, backend, 
         assert http.post("/graphql", content=b"{nope", headers=json_type).status_code == 400
         small = http.post("/graphql", json={"query": "{ __typename }"})
         assert small.status_code == 200 and small.json()["data"] == {"__typename": "Query"}
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("pk", ["²", "99999999999999999999999", "-1", "007", "1 "])
+def test_crafted_ids_and_cursors_are_not_found_never_a_500(api, client, keys, tenant, pk):
+    """One parser (`ids.parse_pk`) accepts exactly the keys we write: `"²".isdigit()` is true
+    and `int()` refuses it; 23 digits overflow the database's integer."""
+    node = api.raw("query($id: ID!) { node(id: $id) { id } }", {"id": _b64(f"User:{pk}")})
+    assert node.status_code == 200 and node.json()["data"] == {"node": None}
+    user = api.raw("query($id: ID) { user(id: $id) { id } }", {"id": _b64(f"User:{pk}")})
+    codes = [e["extensions"]["code"] for e in user.json().get("errors", [])]
+    assert user.status_code == 200 and codes in ([], ["NOT_FOUND"]), user.text
+    page = api.raw(
+        "query($after: String) { users(first: 1, after: $after) { nodes { id } } }",
+        {"after": _b64(f"cursor:{pk}")},
+    )
+    assert [e["extensions"]["code"] for e in page.json()["errors"]] == ["INVALID_CURSOR"]
+    operator = client.post(
+        "/graphql",
+        json={"query": "{ tenant { name } }"},
+        headers={
+            "Authorization": f"Bearer {keys['OPERATOR']}",
+            "X-Commcredits-Tenant": pk.encode(),
+        },
+    )
+    assert operator.status_code < 500, operator.text
+    assert "INTERNAL_ERROR" not in operator.text
+
+
+def test_a_card_token_of_unicode_digits_is_refused_not_a_500(api):
+    query = """mutation($t: String) { updateBillingProfile(input: { paymentMethod: CARD,
+      cardToken: $t }) { userErrors { code } } }"""
+    payload = api(query, {"t": "²" * 16})["updateBillingProfile"]
+    assert payload["userErrors"] and payload["userErrors"][0]["code"] != "INTERNAL_ERROR"

@@ -10,6 +10,7 @@ from typing import TypeVar
 import peewee
 from strawberry.types import Info
 
+from commcredits.ids import parse_pk
 from commcredits.resolvers.context import Context
 from commcredits.schema.common import Connection, Edge, PageInfo, UserError, from_global_id
 from commcredits.services.errors import DomainError, not_found
@@ -36,16 +37,20 @@ def guard(payload_cls: type[P], fn: Callable[[], P]) -> P:
 def decode_id(gid: str, type_name: str, *, field: str = "id") -> int:
     """The primary key behind a global id of `type_name`; anything else is 'not found'."""
     decoded = from_global_id(gid or "")
-    if decoded is None or decoded[0] != type_name or not decoded[1].isdigit():
+    pk = parse_pk(decoded[1]) if decoded is not None and decoded[0] == type_name else None
+    if pk is None:
         raise not_found(type_name, gid, field)
-    return int(decoded[1])
+    return pk
 
 
 def user_ref(value: str, *, field: str = "userId") -> int | str:
     """A user's global id → its pk; anything else is taken as a user principal name."""
     decoded = from_global_id(value or "")
-    if decoded is not None and decoded[0] == "User" and decoded[1].isdigit():
-        return int(decoded[1])
+    if decoded is not None and decoded[0] == "User":
+        pk = parse_pk(decoded[1])
+        if pk is None:
+            raise not_found("User", value, field)
+        return pk
     if "@" not in (value or ""):
         raise not_found("User", value, field)
     return value
@@ -60,10 +65,11 @@ def _decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
-    prefix, _, pk = raw.partition(":")
-    if prefix != "cursor" or not pk.isdigit():
+    prefix, _, text = raw.partition(":")
+    pk = parse_pk(text) if prefix == "cursor" else None
+    if pk is None:
         raise DomainError("INVALID_CURSOR", f"'{cursor}' is not a cursor of this list.", "after")
-    return int(pk)
+    return pk
 
 
 def paginate(

@@ -3,6 +3,7 @@
 import strawberry
 from strawberry.types import Info
 
+from commcredits.ids import parse_pk
 from commcredits.models import ApiKey as ApiKeyRow
 from commcredits.models import AuditEntry as AuditEntryRow
 from commcredits.models import Sku as SkuRow
@@ -99,6 +100,7 @@ class NodeQuery:
     def node(self, info: Info, id: strawberry.ID) -> Node | None:
         principal = require(ctx(info).principal, Permission.READ)
         decoded = from_global_id(id)
-        if decoded is None or not decoded[1].isdigit():
+        pk = parse_pk(decoded[1]) if decoded is not None else None
+        if pk is None:
             return None
-        return _resolve(principal, decoded[0], int(decoded[1]), ctx(info).now)
+        return _resolve(principal, decoded[0], pk, ctx(info).now)

@@ -49,7 +49,7 @@ class BillingFields:
 def looks_like_card_number(value: str) -> bool:
     """12–19 digits (spaces and dashes ignored) passing the Luhn check: a PAN, not a token."""
     digits = re.sub(r"[\s-]", "", value)
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):

@@ -519,7 +519,7 @@ def rates_query(flt: RateFilter | None, *, now: dt.datetime) -> peewee.ModelSele
         query = query.where(Rate.currency == flt.currency.strip().upper())
     if flt.prefix:
         digits = flt.prefix.strip().removeprefix("+")
-        if not digits.isdigit():
+        if not (digits.isascii() and digits.isdigit()):
             raise DomainError("INVALID_PREFIX", f"'{flt.prefix}' is not E.164 digits.", "prefix")
         query = query.where(Rate.prefix.startswith(digits))
     return query

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commcredits.db import write
+from commcredits.ids import parse_pk
 from commcredits.models import Tenant
 from commcredits.money import CURRENCY_MINOR_UNITS
 from commcredits.services import audit
@@ -84,8 +85,11 @@ def describe(tenant: Tenant) -> dict:
 def find_tenant(ref: str | int) -> Tenant:
     """A tenant by id or exact name (operator tools)."""
     query = Tenant.select()
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        tenant = query.where(Tenant.id == int(ref)).first()
+    pk = ref if isinstance(ref, int) else parse_pk(ref)
+    if pk is not None:
+        tenant = query.where(Tenant.id == pk).first()
+    elif isinstance(ref, str) and ref.isdigit():  # "²", or past any id: no such tenant
+        tenant = None
     else:
         tenant = query.where(Tenant.name == ref).first()
     if tenant is None:
