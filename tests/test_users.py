@@ -167,3 +167,20 @@ def test_license_details_show_disabled_plans(api, tenant, clock):
         for p in user["licenseDetails"][0]["servicePlans"]
     }
     assert plans["TEAMS1"] == "Disabled" and plans["MCOEV"] == "Success"
+
+
+def test_search_takes_percent_and_underscore_literally_and_is_bounded(api, tenant, clock):
+    from tests.helpers import add_users
+
+    add_users(tenant, clock(), [("ann", "DE"), ("bob", "DE"), ("c_d", "DE")])
+    query = """query($s: String) { users(first: 10, filter: { search: $s }) {
+      nodes { userPrincipalName } } }"""
+
+    def found(term: str) -> list[str]:
+        return [n["userPrincipalName"] for n in api(query, {"s": term})["users"]["nodes"]]
+
+    assert found("%") == [] and found("_") == ["c_d@fabrikam.example"]
+    assert found("ANN") == ["ann@fabrikam.example"]
+    response = api.raw(query, {"s": "a" * 100_000})  # "LIKE pattern too complex" once: a 500
+    assert response.status_code == 200
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["INVALID_SEARCH"]

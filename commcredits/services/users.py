@@ -258,14 +258,25 @@ class UserFilter:
     account_enabled: bool | None = None
 
 
+MAX_SEARCH = 256
+
+
 def users_query(tenant: Tenant, flt: UserFilter | None = None) -> peewee.ModelSelect:
     """The tenant's users matching a filter, unordered (callers page it)."""
     query = User.select().where(User.tenant == tenant.id)
     if flt is None:
         return query
     if flt.search:
-        term = f"%{flt.search.strip().lower()}%"
-        query = query.where((User.upn_key**term) | (peewee.fn.LOWER(User.display_name) ** term))
+        term = flt.search.strip().lower()
+        if len(term) > MAX_SEARCH:
+            # SQLite refuses LIKE patterns past 50,000 bytes; no name is this long anyway.
+            raise DomainError(
+                "INVALID_SEARCH", f"A search has at most {MAX_SEARCH} characters.", "search"
+            )
+        # contains() escapes % and _: they are searched for as they are, not wildcards.
+        query = query.where(
+            User.upn_key.contains(term) | peewee.fn.LOWER(User.display_name).contains(term)
+        )
     if flt.usage_location is not None:
         location = flt.usage_location.strip().upper()
         query = query.where(
