@@ -173,6 +173,33 @@ def graphiql_page() -> str:
     return html[:start] + "const EXAMPLE_QUERY = `" + escaped + html[end:]
 
 
+MAX_JSON_DEPTH = 64  # far past any real variables; the cost estimator recurses through them
+_NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
+
+
+def screen_body(body: object) -> str | None:
+    """Why a decoded request body is refused before anything runs, or None: JSON nested past
+    MAX_JSON_DEPTH, or a NUL character in any text (PostgreSQL cannot store one, and no name,
+    key or reference has one), in the variables or as an escape in the query."""
+    stack: list[tuple[object, int]] = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"The body is nested more than {MAX_JSON_DEPTH} levels deep."
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "NUL characters are not accepted in any text."
+        elif isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value)
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    query = body.get("query") if isinstance(body, dict) else None
+    if isinstance(query, str) and _NUL_ESCAPE.search(query):
+        return "NUL characters are not accepted in any text."
+    return None
+
+
 def create_app(
     *,
     settings: Settings | None = None,
@@ -259,8 +286,11 @@ def create_app(
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return _error(400, "BAD_REQUEST", "The body is not valid JSON.", request_id)
+        refused = screen_body(body)
+        if refused:
+            return _error(400, "BAD_REQUEST", refused, request_id)
         if (
             not isinstance(body, dict)
             or not isinstance(body.get("query"), str)

@@ -502,3 +502,32 @@ def test_a_card_token_of_unicode_digits_is_refused_not_a_500(api):
       cardToken: $t }) { userErrors { code } } }"""
     payload = api(query, {"t": "²" * 16})["updateBillingProfile"]
     assert payload["userErrors"] and payload["userErrors"][0]["code"] != "INTERNAL_ERROR"
+
+
+def test_nul_characters_and_deep_nesting_are_refused_before_anything_runs(client, keys):
+    """PostgreSQL cannot store NUL (it was a 500 in every text argument); a body nested ~1,000
+    deep raised RecursionError, variables 500 deep broke the cost estimator."""
+    headers = {"Authorization": f"Bearer {keys['GLOBAL_ADMIN']}"}
+    search = "query($s: String) { users(first: 1, filter: { search: $s }) { nodes { id } } }"
+    literal = 'query { users(first: 1, filter: { search: "a\\u0000" }) { nodes { id } } }'
+    deep_variables: dict = {}
+    inner = deep_variables
+    for _ in range(500):
+        inner["x"] = {}
+        inner = inner["x"]
+    bodies = [
+        json.dumps({"query": search, "variables": {"s": "a\x00b"}}),
+        json.dumps({"query": literal}),
+        json.dumps({"query": search, "variables": {"s": "ok", "deep": deep_variables}}),
+        '{"query": "{ __typename }", "variables": ' + "[" * 1000 + "]" * 1000 + "}",
+    ]
+    for body in bodies:
+        response = client.post(
+            "/graphql",
+            content=body,
+            headers=headers | {"content-type": "application/json"},
+        )
+        assert response.status_code == 400, (body[:80], response.text)
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    fine = client.post("/graphql", json={"query": search, "variables": {"s": "a"}}, headers=headers)
+    assert fine.status_code == 200 and "errors" not in fine.json()
