@@ -11,7 +11,7 @@ import pytest
 
 from commcredits import cli
 from commcredits.models import Rate, RateCard
-from commcredits.services import rates
+from commcredits.services import rate_tables, rates
 from commcredits.services.access import SYSTEM
 from tests.conftest import Api
 from tests.test_rating import call, office, record  # noqa: F401 - the fixture
@@ -86,7 +86,7 @@ def test_import_rates_and_longest_prefix_wins(operator, api, db_url, clock):
         ("4915", "0.0500"),
     ]
     assert got["nodes"][0]["card"]["name"] == "Carrier 2026"
-    book = rates.RateBook("EUR")
+    book = rate_tables.RateBook("EUR")
     table = book.table_at(clock())
     assert table.find("DOMESTIC", "4915112345678").price_micros == 50_000
     assert table.find("DOMESTIC", "4930123456").price_micros == 10_000

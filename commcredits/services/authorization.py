@@ -26,12 +26,12 @@ from commcredits.services.pools import (
     pool_key_for_call,
 )
 from commcredits.services.principal import Principal
+from commcredits.services.rate_tables import table_for
 from commcredits.services.rates import (
     MICROS,
     parse_call_type,
     parse_destination,
     price_from_micros,
-    table_for,
 )
 from commcredits.services.rating import (
     INSUFFICIENT_BALANCE,

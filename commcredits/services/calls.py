@@ -1,0 +1,221 @@
+"""Call records (SPEC §5): what a call system sends (`CallInput`), its checks, and what
+rating makes of it (`RatedCall`, one `CallOutcome` per item). Rating itself is `rating.py`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from commcredits.clock import utc_instant
+from commcredits.models import CallRecord
+from commcredits.services.catalog import CREDITS_CAPABILITY
+from commcredits.services.errors import DomainError, ErrorDetail, not_found
+from commcredits.services.rates import (
+    from_minor_units,
+    parse_call_type,
+    parse_destination,
+    price_from_micros,
+)
+
+MAX_DURATION_SECONDS = 24 * 3600
+START_SKEW = dt.timedelta(minutes=5)  # clocks of call systems drift; more is a bad record
+_CHUNK = 500
+
+# Reasons a call is BLOCKED (also authorizeCall's reasons).
+NO_CALLING_LICENSE = "NO_CALLING_LICENSE"
+NO_CREDITS_LICENSE = "NO_CREDITS_LICENSE"
+INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+NO_RATE = "NO_RATE"
+CREDIT_LIMIT_REACHED = "CREDIT_LIMIT_REACHED"
+
+
+@dataclass(frozen=True)
+class CallInput:
+    call_id: str
+    user: int | str | None  # user id or user principal name
+    started_at: dt.datetime
+    duration_seconds: int
+    destination: str
+    call_type: str
+
+
+@dataclass
+class RatedCall:
+    """A call record as stored (or about to be)."""
+
+    call_id: str
+    user_id: int | None
+    user_principal_name: str
+    display_name: str
+    usage_location: str
+    started_at: dt.datetime
+    month: str
+    duration_seconds: int
+    destination: str
+    destination_country: str
+    call_type: str
+    domestic: bool
+    status: str
+    reason: str | None
+    minutes: int
+    pool_minutes: int
+    charged_minutes: int
+    pool_plan: str
+    rate_id: int | None
+    price_micros: int | None
+    charge_minor: int
+    currency: str
+    rated_at: dt.datetime
+    id: int | None = None
+
+    @property
+    def charge(self) -> Decimal:
+        return from_minor_units(self.charge_minor, self.currency)
+
+    @property
+    def price_per_minute(self) -> Decimal | None:
+        return None if self.price_micros is None else price_from_micros(self.price_micros)
+
+    @property
+    def capability(self) -> str:
+        """The usage report's Capability: the plan for pool minutes, MCOPSTNPP for credits."""
+        parts = []
+        if self.pool_minutes:
+            parts.append(self.pool_plan)
+        if self.charged_minutes and self.status == "RATED":
+            parts.append(CREDITS_CAPABILITY)
+        return ", ".join(parts)
+
+    @classmethod
+    def from_row(cls, row: CallRecord) -> RatedCall:
+        return cls(
+            id=row.id,
+            call_id=row.call_id,
+            user_id=row.user_id,
+            user_principal_name=row.user_principal_name,
+            display_name=row.display_name,
+            usage_location=row.usage_location,
+            started_at=row.started_at,
+            month=row.month,
+            duration_seconds=row.duration_seconds,
+            destination=row.destination,
+            destination_country=row.destination_country,
+            call_type=row.call_type,
+            domestic=row.domestic,
+            status=row.status,
+            reason=row.reason,
+            minutes=row.minutes,
+            pool_minutes=row.pool_minutes,
+            charged_minutes=row.charged_minutes,
+            pool_plan=row.pool_plan,
+            rate_id=row.rate_id,
+            price_micros=row.price_micros,
+            charge_minor=row.charge_minor,
+            currency=row.currency,
+            rated_at=row.rated_at,
+        )
+
+    def values(self, tenant_id: int) -> dict[str, Any]:
+        return {
+            "tenant": tenant_id,
+            "call_id": self.call_id,
+            "user": self.user_id,
+            "user_principal_name": self.user_principal_name,
+            "display_name": self.display_name,
+            "usage_location": self.usage_location,
+            "started_at": self.started_at,
+            "month": self.month,
+            "duration_seconds": self.duration_seconds,
+            "destination": self.destination,
+            "destination_country": self.destination_country,
+            "call_type": self.call_type,
+            "domestic": self.domestic,
+            "status": self.status,
+            "reason": self.reason,
+            "minutes": self.minutes,
+            "pool_minutes": self.pool_minutes,
+            "charged_minutes": self.charged_minutes,
+            "pool_plan": self.pool_plan,
+            "rate": self.rate_id,
+            "price_micros": self.price_micros,
+            "charge_minor": self.charge_minor,
+            "currency": self.currency,
+            "rated_at": self.rated_at,
+        }
+
+
+@dataclass
+class CallOutcome:
+    index: int
+    call_id: str
+    call: RatedCall | None = None
+    duplicate: bool = False  # the call id was rated before: this is the first result
+    errors: list[ErrorDetail] = field(default_factory=list)
+    # The balance could not pay for it while a recharge could: it was rated after that
+    # recharge was charged (no lock held), RATED if it then could be paid, else BLOCKED.
+    held_for_recharge: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Caller(NamedTuple):
+    """The few columns of a user that rating needs."""
+
+    id: int
+    user_principal_name: str
+    display_name: str
+    usage_location: str | None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """An input that passed the checks that need no database."""
+
+    call_id: str
+    user: int | str
+    started_at: dt.datetime
+    duration_seconds: int
+    digits: str
+    call_type: str
+
+
+def check_input(item: CallInput, *, now: dt.datetime) -> _Checked:
+    """Everything about a record that needs no database; raises DomainError for bad input."""
+    call_id = (item.call_id or "").strip()
+    if not call_id or len(call_id) > 128:
+        raise DomainError("INVALID_CALL_ID", "callId must have 1 to 128 characters.", "callId")
+    if item.user is None or item.user == "":
+        raise DomainError("USER_REQUIRED", "Give userId or userPrincipalName.", "userId")
+    duration = item.duration_seconds
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
+        raise DomainError(
+            "INVALID_DURATION",
+            f"durationSeconds must be a whole number of seconds ≥ 0; got {duration}.",
+            "durationSeconds",
+        )
+    if duration > MAX_DURATION_SECONDS:
+        raise DomainError(
+            "INVALID_DURATION",
+            f"durationSeconds {duration:,} is more than 24 hours ({MAX_DURATION_SECONDS:,}).",
+            "durationSeconds",
+        )
+    digits = parse_destination(item.destination)
+    call_type = parse_call_type(item.call_type)
+    started = utc_instant(item.started_at, "startedAt")
+    if started > now + START_SKEW:
+        raise DomainError(
+            "START_IN_FUTURE",
+            f"startedAt {started.isoformat()} is in the future (now {now.isoformat()}, "
+            f"{int(START_SKEW.total_seconds() // 60)} minutes of clock skew allowed).",
+            "startedAt",
+        )
+    user = item.user.strip() if isinstance(item.user, str) else item.user
+    return _Checked(call_id, user, started, duration, digits, call_type)
+
+
+def unknown_user(ref: object) -> ErrorDetail:
+    return not_found("User", ref, "userId").details[0]

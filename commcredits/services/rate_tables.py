@@ -1,0 +1,122 @@
+"""Looking prices up (SPEC §5): a card's rows in memory for longest-prefix lookups, the cards
+in force over a batch (`RateBook`), and one destination's rows for a single lookup
+(`table_for`). Importing and validating cards is in `rates.py`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from commcredits.db import db
+from commcredits.models.base import UTCDateTimeField
+from commcredits.models.rating import Rate, RateCard
+from commcredits.services.rates import CALL_TYPES
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    id: int
+    call_type: str
+    prefix: str
+    country: str
+    price_micros: int
+    zone: str
+    premium: bool
+
+
+class RateTable:
+    """One card's rows in one currency, for longest-prefix lookups in memory."""
+
+    def __init__(self, card: RateCard | None, rows: Iterable[PriceRow]):
+        self.card = card
+        self.by_type: dict[str, dict[str, PriceRow]] = {t: {} for t in CALL_TYPES}
+        # The numbering plan: prefix → row of any call type (for the country and zone).
+        self.numbering: dict[str, PriceRow] = {}
+        for row in rows:
+            self.by_type[row.call_type][row.prefix] = row
+            self.numbering.setdefault(row.prefix, row)
+        self._longest = max((len(p) for p in self.numbering), default=0)
+
+    @staticmethod
+    def _match(table: dict[str, PriceRow], digits: str, longest: int) -> PriceRow | None:
+        for length in range(min(len(digits), longest), 0, -1):
+            row = table.get(digits[:length])
+            if row is not None:
+                return row
+        return None
+
+    def find(self, call_type: str, digits: str) -> PriceRow | None:
+        """The price row for a call type and destination: the longest matching prefix."""
+        return self._match(self.by_type[call_type], digits, self._longest)
+
+    def place(self, digits: str) -> PriceRow | None:
+        """The destination's country, zone and premium flag, from the longest prefix of any type."""
+        return self._match(self.numbering, digits, self._longest)
+
+
+_PRICE_COLUMNS = (
+    Rate.id,
+    Rate.call_type,
+    Rate.prefix,
+    Rate.country,
+    Rate.price_micros,
+    Rate.zone,
+    Rate.premium,
+)
+
+
+_TS = UTCDateTimeField()
+
+
+def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
+    """The card in force at `at`, holding only the rows one destination can match (its
+    prefixes), in one statement through the unique index: what a single lookup needs
+    (`authorizeCall` asks about one number) instead of the whole card."""
+    p = db.param
+    prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
+    rows = db.execute_sql(
+        f"SELECT r.id, r.call_type, r.prefix, r.country, r.price_micros, r.zone, r.premium "
+        f"FROM {Rate._meta.table_name} r WHERE r.card_id = (SELECT c.id FROM "
+        f"{RateCard._meta.table_name} c WHERE c.effective_from <= {p} "
+        f"ORDER BY c.effective_from DESC, c.id DESC LIMIT 1) AND r.currency = {p} "
+        f"AND r.call_type IN ({', '.join(p for _ in CALL_TYPES)}) "
+        f"AND r.prefix IN ({', '.join(p for _ in prefixes)})",
+        (_TS.db_value(at), currency, *CALL_TYPES, *prefixes),
+    ).fetchall()
+    return RateTable(
+        None, (PriceRow(i, t, pre, c, m, z, bool(pr)) for i, t, pre, c, m, z, pr in rows)
+    )
+
+
+class RateBook:
+    """The cards in force over a batch, per currency; each card's rows loaded once, on demand."""
+
+    def __init__(self, currency: str):
+        self.currency = currency
+        self.cards = list(
+            RateCard.select().order_by(RateCard.effective_from.desc(), RateCard.id.desc())
+        )
+        self._tables: dict[int, RateTable] = {}
+        self._empty = RateTable(None, [])
+
+    def card_at(self, at: dt.datetime) -> RateCard | None:
+        for card in self.cards:
+            if card.effective_from <= at:
+                return card
+        return None
+
+    def table_at(self, at: dt.datetime) -> RateTable:
+        card = self.card_at(at)
+        if card is None:
+            return self._empty
+        table = self._tables.get(card.id)
+        if table is None:
+            query = (
+                Rate.select(*_PRICE_COLUMNS)
+                .where((Rate.card == card.id) & (Rate.currency == self.currency))
+                .tuples()
+            )
+            table = RateTable(card, (PriceRow(*t) for t in query))
+            self._tables[card.id] = table
+        return table
