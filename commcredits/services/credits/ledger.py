@@ -118,7 +118,7 @@ class Ledger:
         due = store.load_due_lots(self.tenant.id, now=self.now)
         for lot_id, cents in due:
             self._balance -= cents
-            self._entry("EXPIRED", -cents, reference=f"lot:{lot_id}", lot=lot_id)
+            self.entry("EXPIRED", -cents, reference=f"lot:{lot_id}", lot=lot_id)
             self._changes.emptied.append(lot_id)
             self.expired.append((lot_id, self.money(cents)))
         if due:
@@ -142,7 +142,7 @@ class Ledger:
             raise DomainError.many([*refusal.details, *self.warnings])
         before = self._balance
         splits = self.take(cents)
-        seq = self._entry("CONSUMED", -cents, reference=reference, usage_kind=kind)
+        seq = self.entry("CONSUMED", -cents, reference=reference, usage_kind=kind)
         self.record_splits(seq, splits)
         self.after_change()
         if before > 0 and self._balance == 0:
@@ -191,7 +191,7 @@ class Ledger:
         self.lots.add(lot)
         self._balance += cents
         kind = "ADJUSTED" if source == "ADJUSTMENT" else "FUNDED"
-        self._entry(kind, cents, reference=reference, lot=lot, invoice=invoice_id, reason=reason)
+        self.entry(kind, cents, reference=reference, lot=lot, invoice=invoice_id, reason=reason)
         self._funded = True
         return lot
 
@@ -273,7 +273,7 @@ class Ledger:
             {"action": action, "target": target, "before": before, "after": after}
         )
 
-    def _entry(
+    def entry(
         self,
         kind: str,
         cents: int,
@@ -286,6 +286,8 @@ class Ledger:
         period: str | None = None,
         reason: str = "",
     ) -> int:
+        """A ledger entry of `kind` for `cents` (signed), numbered in this tenant's sequence;
+        its lot may be one this unit of work funds (flush fills in the id)."""
         self._seq += 1
         self._changes.entries.append(
             [
@@ -307,8 +309,6 @@ class Ledger:
         )
         self._dirty = True
         return self._seq
-
-    entry = _entry
 
     def record_splits(self, seq: int, splits: list[tuple[LotState, int]]) -> None:
         self._changes.splits.extend((seq, lot, cents) for lot, cents in splits)
