@@ -11,25 +11,29 @@ hex = HMAC-SHA256(secret, "<t>." + body). Receivers check it and the age of `t`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import os
 import secrets
-import socket
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import httpx
 
 from commcredits.db import db, is_sqlite, tenant_lock
 from commcredits.models import Notification, Tenant, Webhook
 from commcredits.services import audit
-from commcredits.services.errors import DomainError
 from commcredits.services.principal import Principal
+from commcredits.services.webhook_addresses import (
+    ResolveError,
+    WebhookTargetNotAllowedError,
+    checked_addresses,
+    parse_webhook_url,
+    post_pinned,
+    private_targets_allowed,
+)
 
 log = logging.getLogger("commcredits.webhooks")
 
@@ -43,56 +47,16 @@ LEASE = dt.timedelta(minutes=5)  # a claimed row is left alone this long by othe
 
 
 def check_url(url: str) -> str:
+    """The URL to store, or a DomainError: INVALID_WEBHOOK_URL when it names no http(s)
+    target, WEBHOOK_URL_NOT_ALLOWED when the target is internal (see webhook_addresses)."""
     clean = (url or "").strip()
-    parsed = urlparse(clean)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or len(clean) > 2000:
-        raise DomainError("INVALID_WEBHOOK_URL", "A webhook URL is an absolute http(s) URL.", "url")
-    if parsed.username or parsed.password:
-        raise DomainError(
-            "INVALID_WEBHOOK_URL", "Put no credentials in a webhook URL: it is signed.", "url"
-        )
-    if not private_targets_allowed() and _internal(parsed.hostname):
-        raise _not_allowed()
+    target = parse_webhook_url(clean)
+    if not private_targets_allowed():
+        # A name that does not resolve yet (DNS still being set up) is accepted: delivery
+        # resolves and checks it every time anyway.
+        with contextlib.suppress(ResolveError):
+            checked_addresses(target, allow_private=False)
     return clean
-
-
-def private_targets_allowed() -> bool:
-    """Webhooks to loopback, private or link-local addresses are refused unless the operator
-    allows them (COMMCREDITS_WEBHOOK_ALLOW_PRIVATE=1): a tenant admin must not be able to make
-    the server POST into the operator's internal network."""
-    return os.environ.get("COMMCREDITS_WEBHOOK_ALLOW_PRIVATE", "") == "1"
-
-
-def _internal(host: str) -> bool:
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return not ip.is_global or ip.is_multicast
-
-
-def _resolves_internal(host: str) -> bool:
-    """At delivery: does the name now resolve to an internal address (DNS can change)?"""
-    if private_targets_allowed():
-        return False
-    if _internal(host):
-        return True
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return False  # unresolvable: the POST fails and is retried like any network error
-    return any(_internal(info[4][0]) for info in infos)
-
-
-def _not_allowed() -> DomainError:
-    return DomainError(
-        "WEBHOOK_URL_NOT_ALLOWED",
-        "A webhook may not point at a loopback, private or link-local address.",
-        "url",
-    )
 
 
 def set_webhook(
@@ -221,7 +185,12 @@ def deliver_due(
         for h in Webhook.select().where(Webhook.tenant.in_({r.tenant_id for r in rows}))
     }
     own_client = client is None
-    http = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    # No keep-alive: each delivery connects to the address checked for it (post_pinned).
+    http = client or httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
     try:
         for note in rows:
             hook = hooks.get(note.tenant_id)
@@ -258,9 +227,14 @@ def _attempt(http: httpx.Client, hook: Webhook, note: Notification, *, now: dt.d
         DELIVERY_HEADER: str(note.id),
     }
     try:
-        if _resolves_internal(urlparse(hook.url).hostname or ""):
-            return "refused: the URL resolves to an internal address"
-        response = http.post(hook.url, content=body, headers=headers)
+        # The same parse as at set time (a URL stored before a rule existed is held to it),
+        # one lookup, every answer checked, and the POST goes to a checked address.
+        target = parse_webhook_url(hook.url)
+        addresses = checked_addresses(target, allow_private=private_targets_allowed())
+        response = post_pinned(http, target, addresses, content=body, headers=headers)
+    except WebhookTargetNotAllowedError:
+        log.warning("webhook delivery %s refused: internal address", note.id)
+        return "refused: the URL points at an internal address"
     except Exception as exc:  # noqa: BLE001 - see the docstring
         log.warning("webhook delivery %s failed: %s", note.id, type(exc).__name__)
         return f"{type(exc).__name__}: {exc}"[:500]
