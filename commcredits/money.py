@@ -7,7 +7,7 @@ money, and two currencies never meet in one sum.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 # ISO 4217 codes we bill in, with their minor units (SPEC §4: amounts quantized to these).
 CURRENCY_MINOR_UNITS: dict[str, int] = {
@@ -28,6 +28,44 @@ CURRENCY_MINOR_UNITS: dict[str, int] = {
     "BGN": 2,
     "JPY": 0,
 }
+
+
+# The one text form of an amount, for every way money comes in as text (the GraphQL Decimal
+# scalar among them): plain ASCII digits, an optional leading '-' and one '.'. Decimal()
+# itself would also take exponents ("1e999999999", which overflows later arithmetic),
+# NaN/Infinity, '+', surrounding whitespace, '_' and non-ASCII digits ("١٢").
+AMOUNT_FORMAT = (
+    "Decimal amounts are written as plain digits with an optional '-' and '.', e.g. 12.50"
+)
+MAX_AMOUNT_TEXT = 40  # characters; checked before anything else looks at the text
+MAX_AMOUNT_DIGITS = 18  # significant digits: integer minor units live in a 64-bit column
+
+
+def _ascii_digits(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def parse_amount(text: str) -> Decimal:
+    """An amount from its text form; raises ValueError saying what is wrong.
+
+    Linear in the text and bounded before Decimal sees it. More decimals than a currency's
+    minor unit is a domain rule (INVALID_PRECISION), checked where the currency is known.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{AMOUNT_FORMAT} (a string, not {type(text).__name__}).")
+    if len(text) > MAX_AMOUNT_TEXT:
+        raise ValueError(
+            f"An amount has at most {MAX_AMOUNT_TEXT} characters; this one has {len(text):,}."
+        )
+    whole, dot, fraction = text.removeprefix("-").partition(".")
+    if not _ascii_digits(whole) or (dot and not _ascii_digits(fraction)):
+        raise ValueError(f"{text!r} is not an amount. {AMOUNT_FORMAT}.")
+    digits = len(whole.lstrip("0")) + len(fraction)
+    if digits > MAX_AMOUNT_DIGITS:
+        raise ValueError(
+            f"{text!r} has {digits} significant digits; an amount has at most {MAX_AMOUNT_DIGITS}."
+        )
+    return Decimal(text)
 
 
 class CurrencyMismatch(ValueError):
@@ -72,14 +110,13 @@ class Money:
 
     @classmethod
     def parse(cls, value: str | Decimal | int, currency: str) -> Money:
-        """From a string or Decimal (never a float); raises ValueError on anything else."""
+        """From a string (`parse_amount`'s form), Decimal or int (never a float); raises
+        ValueError on anything else."""
         if isinstance(value, float):
             raise TypeError("Money never comes from a float")
-        try:
-            amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not an amount") from None
-        return cls(amount, currency)
+        if isinstance(value, str):
+            return cls(parse_amount(value), currency)
+        return cls(value, currency)
 
     # -- views --------------------------------------------------------------------------------
     @property

@@ -1,9 +1,17 @@
-"""What operations cost in SQL statements: bounded by loaders and bulk writes, not by size."""
+"""What operations cost in SQL statements: bounded by loaders and bulk writes, not by size.
+
+And what the cost limit estimates for documents with fragments (issue 11, item 1).
+"""
+
+import time
 
 import pytest
+from graphql import parse
 
 from commcredits.db import count_statements
 from commcredits.models import LicenseAssignment, User
+from commcredits.schema.cost import SATURATION, estimate_cost
+from commcredits.schema.root import schema
 from tests.helpers import buy
 
 USERS = """
@@ -130,3 +138,68 @@ def test_changing_disabled_plans_for_many_users_is_one_update(api, tenant, clock
     assert all(
         len(a.disabled_plans) == 1 for a in LicenseAssignment.select()
     )  # every row got the change
+
+
+# --- the cost estimate of fragments (issue 11, item 1) -------------------------------------
+
+
+def _list_bomb(levels: int) -> str:
+    """Under a page of 5 users, F0 spreads F1 twice, …, F<levels> selects a list field."""
+    parts = ["{ users(first: 5) { nodes { ...F0 } } }"]
+    parts += [f"fragment F{i} on User {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)]
+    parts.append(f"fragment F{levels} on User {{ assignedLicenses {{ skuPartNumber }} }}")
+    return "\n".join(parts)
+
+
+def _estimate(text: str, variables: dict | None = None) -> int:
+    return estimate_cost(schema._schema, parse(text), variables)
+
+
+def test_fragments_cost_what_their_spread_out_text_costs():
+    licenses = " ".join(["assignedLicenses { skuPartNumber }"] * 4)
+    inlined = "{ users(first: 5) { nodes { " + licenses + " } } }"
+    # users 5 + nodes 5 (once: the page counted them) + 4 spreads x 5 users x 10 licenses
+    assert _estimate(_list_bomb(2)) == _estimate(inlined) == 5 + 5 + 4 * 50
+    connection = """query($n: Int) { a: users(first: $n) { ...Page } b: users(first: 7) { ...Page }
+    }
+    fragment Page on UserConnection { nodes { ...Plans } edges { node { ...Plans } } }
+    fragment Plans on User { licenseDetails { servicePlans { servicePlanId } } }"""
+    plans = "licenseDetails { servicePlans { servicePlanId } }"
+    page = f"nodes {{ {plans} }} edges {{ node {{ {plans} }} }}"
+    spelled_out = (
+        f"query($n: Int) {{ a: users(first: $n) {{ {page} }} b: users(first: 7) {{ {page} }} }}"
+    )
+    # a: 3 users, their nodes 3 + 30 details + 300 plans, edges 3 + nodes 3 + 30 + 300;
+    # b: the same for 7 users.
+    assert _estimate(connection, {"n": 3}) == _estimate(spelled_out, {"n": 3}) == 2240
+
+
+def test_a_fragment_bomb_is_costed_in_linear_time_and_its_cost_saturates():
+    def timed(levels: int) -> tuple[float, int]:
+        start = time.perf_counter()
+        cost = _estimate(_list_bomb(levels))
+        return time.perf_counter() - start, cost
+
+    timed(10)  # warm-up
+    (t40, cost40), (t160, cost160) = timed(40), timed(160)
+    assert cost40 == 5 + 5 + 2**40 * 50  # exact: no spread is expanded to count it
+    assert cost160 == SATURATION  # 2^160 is never computed with
+    assert t160 <= 8 * t40 + 0.05, (t40, t160)  # 4x the levels: about 4x the time
+
+
+def test_a_page_spread_through_fragments_is_refused_with_the_cost_of_its_spelled_out_text(
+    client, keys
+):
+    page = "users(first: $n) { ...Page }"
+    query = "query($n: Int) { " + " ".join(f"u{i}: {page}" for i in range(5)) + " }"
+    query += " fragment Page on UserConnection { nodes { ...Plans } }"
+    query += " fragment Plans on User { licenseDetails { servicePlans { servicePlanId } } }"
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": {"n": 100}},
+        headers={"Authorization": f"Bearer {keys['READER']}"},
+    )
+    body = response.json()
+    assert body["data"] is None
+    # 5 x (100 users + 100 nodes + 1,000 license details + 10,000 plans)
+    assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_EXPENSIVE", "cost": 56000}

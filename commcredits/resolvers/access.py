@@ -1,5 +1,7 @@
 """apiKeys, auditLog, createApiKey, revokeApiKey."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -14,6 +16,7 @@ from commcredits.schema.access import (
     Role,
 )
 from commcredits.schema.common import Connection
+from commcredits.schema.input_limits import NAME, limited_arg
 from commcredits.services import access, audit, tenants
 from commcredits.services.access import Permission, require, require_tenant
 from commcredits.services.errors import DomainError
@@ -57,7 +60,11 @@ class AccessMutation:
         "names the tenant (tenantId: global id or name); a tenant admin creates its own."
     )
     def create_api_key(
-        self, info: Info, role: Role, name: str = "", tenant_id: str | None = None
+        self,
+        info: Info,
+        role: Role,
+        name: Annotated[str, limited_arg(NAME)] = "",
+        tenant_id: Annotated[str | None, limited_arg(NAME)] = None,
     ) -> CreateApiKeyPayload:
         c = ctx(info)
 

@@ -1,10 +1,13 @@
 """skus, subscribedSkus, purchaseSeats, setSeats, setSkuCountries."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from commcredits.resolvers.common import ctx, guard
 from commcredits.schema.catalog import Sku, SkuPayload, SubscribedSku, SubscribedSkuPayload
+from commcredits.schema.input_limits import SKU_REF, limited_arg
 from commcredits.services import catalog, seats
 from commcredits.services.access import Permission, require, require_tenant
 
@@ -27,7 +30,7 @@ class CatalogQuery:
 class CatalogMutation:
     @strawberry.mutation(description="Buy more seats of a SKU.")
     def purchase_seats(
-        self, info: Info, sku_part_number: str, quantity: int
+        self, info: Info, sku_part_number: Annotated[str, limited_arg(SKU_REF)], quantity: int
     ) -> SubscribedSkuPayload:
         c = ctx(info)
 
@@ -40,7 +43,10 @@ class CatalogMutation:
 
     @strawberry.mutation(description="Set the seats of a SKU; never below those assigned.")
     def set_seats(
-        self, info: Info, sku_part_number: str, enabled_units: int
+        self,
+        info: Info,
+        sku_part_number: Annotated[str, limited_arg(SKU_REF)],
+        enabled_units: int,
     ) -> SubscribedSkuPayload:
         c = ctx(info)
 
@@ -53,7 +59,10 @@ class CatalogMutation:
 
     @strawberry.mutation(description="Operator: the usage-location countries where a SKU is sold.")
     def set_sku_countries(
-        self, info: Info, sku_part_number: str, countries: list[str]
+        self,
+        info: Info,
+        sku_part_number: Annotated[str, limited_arg(SKU_REF)],
+        countries: list[str],
     ) -> SkuPayload:
         c = ctx(info)
 

@@ -1,5 +1,7 @@
 """recordCalls, callRecords, minutePools, usageSummary, authorizeCall, rates, importRates."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -7,6 +9,7 @@ from commcredits.models import CallRecord as CallRecordRow
 from commcredits.models import Rate as RateRow
 from commcredits.resolvers.common import ctx, decode_id, guard, paginate, user_ref
 from commcredits.schema.common import Connection
+from commcredits.schema.input_limits import USER_REF, limited_arg
 from commcredits.schema.rating import (
     CallAuthorization,
     CallRecord,
@@ -107,7 +110,11 @@ class RatingQuery:
 
     @strawberry.field(description="May this user call this destination now, and for how long?")
     def authorize_call(
-        self, info: Info, user_id: str, destination: str, call_type: CallType
+        self,
+        info: Info,
+        user_id: Annotated[str, limited_arg(USER_REF)],
+        destination: str,
+        call_type: CallType,
     ) -> CallAuthorization:
         c = ctx(info)
         tenant = require_tenant(c.principal, Permission.READ)

@@ -1,10 +1,13 @@
 """importUsers, setUsageLocation: batches of up to 1,000 rows with per-row results."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from commcredits.resolvers.common import ctx, guard
 from commcredits.schema.directory import BatchSummary
+from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, limited_arg
 from commcredits.schema.user_import import (
     ImportUserInput,
     UserBatchPayload,
@@ -67,7 +70,7 @@ class UserImportMutation:
     def set_usage_location(
         self,
         info: Info,
-        user_principal_names: list[str],
+        user_principal_names: Annotated[list[str], limited_arg(USER_PRINCIPAL_NAME)],
         usage_location: str,
         what_if: bool = False,
     ) -> UserBatchPayload:

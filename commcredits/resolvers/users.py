@@ -1,5 +1,7 @@
 """users, user, createUser, updateUser, deleteUser."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -14,6 +16,7 @@ from commcredits.schema.directory import (
     UserFilter,
     UserPayload,
 )
+from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, USER_REF, limited_arg
 from commcredits.services import users
 from commcredits.services.access import Permission, require_tenant
 from commcredits.services.errors import DomainError
@@ -58,7 +61,10 @@ class UserQuery:
 
     @strawberry.field(description="One user by global id or user principal name; null if none.")
     def user(
-        self, info: Info, id: strawberry.ID | None = None, user_principal_name: str | None = None
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID | None, limited_arg(USER_REF)] = None,
+        user_principal_name: Annotated[str | None, limited_arg(USER_PRINCIPAL_NAME)] = None,
     ) -> User | None:
         tenant = require_tenant(ctx(info).principal, Permission.READ)
         ref = id if id is not None else user_principal_name

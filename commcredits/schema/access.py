@@ -8,6 +8,7 @@ from strawberry.scalars import JSON
 from commcredits.models import ApiKey as ApiKeyRow
 from commcredits.models import AuditEntry as AuditEntryRow
 from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.schema.input_limits import limited_field
 from commcredits.schema.tenants import Tenant
 from commcredits.services.access import Role as RoleEnum
 
@@ -69,8 +70,9 @@ class AuditEntry(Node):
 
 @strawberry.input
 class AuditLogFilter:
-    action: str | None = strawberry.UNSET
-    target_type: str | None = strawberry.UNSET
+    # The columns' widths: nothing longer was ever recorded.
+    action: str | None = limited_field(64, default=strawberry.UNSET)
+    target_type: str | None = limited_field(64, default=strawberry.UNSET)
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ import strawberry
 from commcredits.models import Rate as RateRow
 from commcredits.models import RateCard as RateCardRow
 from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.schema.input_limits import NAME, USER_PRINCIPAL_NAME, USER_REF, limited_field
 from commcredits.services.authorization import Authorization
 from commcredits.services.pools import PoolView
 from commcredits.services.rates import price_from_micros
@@ -102,12 +103,12 @@ class RateRowInput:
     currency: str
     zone: str = ""
     premium: bool = False
-    description: str = ""
+    description: str = limited_field(200, default="")  # the column's width
 
 
 @strawberry.input
 class ImportRatesInput:
-    name: str
+    name: str = limited_field(NAME)
     rows: list[RateRowInput]
     effective_from: dt.datetime | None = strawberry.field(
         default=None, description="Calls started from then on use this card (default: now)."
@@ -176,11 +177,11 @@ class CallRecord(Node):
 
 @strawberry.input
 class CallRecordInput:
-    call_id: str
-    user_id: str | None = strawberry.field(
-        default=None, description="Global id or user principal name."
+    call_id: str = limited_field(128)  # what services/calls.py accepts
+    user_id: str | None = limited_field(
+        USER_REF, default=None, description="Global id or user principal name."
     )
-    user_principal_name: str | None = None
+    user_principal_name: str | None = limited_field(USER_PRINCIPAL_NAME, default=None)
     started_at: dt.datetime
     duration_seconds: int
     destination: str = strawberry.field(description="E.164: +<country code><number>.")
@@ -238,8 +239,8 @@ class RecordCallsPayload:
 
 @strawberry.input
 class CallRecordFilter:
-    user: str | None = strawberry.field(
-        default=None, description="Global id or user principal name."
+    user: str | None = limited_field(
+        USER_REF, default=None, description="Global id or user principal name."
     )
     from_: dt.datetime | None = strawberry.field(
         default=None, name="from", description="Started at or after."

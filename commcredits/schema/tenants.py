@@ -18,6 +18,7 @@ from commcredits.schema.credits import (
     Invoice,
     Webhook,
 )
+from commcredits.schema.input_limits import NAME, limited_field
 
 
 @strawberry.enum
@@ -102,7 +103,7 @@ class Tenant(Node):
 
 @strawberry.input
 class CreateTenantInput:
-    name: str
+    name: str = limited_field(NAME)
     country: str
     currency: str
     agreement_type: AgreementType

@@ -6,12 +6,13 @@ import strawberry
 
 from commcredits.schema.common import UserError, to_global_id
 from commcredits.schema.directory import BatchSummary, UserPropertiesInput
+from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, limited_field
 from commcredits.services.user_import import UserRowOutcome
 
 
 @strawberry.input(description="One row of a user sheet; null leaves a property as it is.")
 class ImportUserInput(UserPropertiesInput):
-    user_principal_name: str
+    user_principal_name: str = limited_field(USER_PRINCIPAL_NAME)
 
 
 @strawberry.enum

@@ -40,8 +40,10 @@ MAX_PRICE = Decimal(1000)  # per minute; anything above is a typo, not a price
 MAX_RATE_ROWS = 200_000
 SAMPLE_CARD_NAME = "SAMPLE rate card (not Microsoft's prices)"
 SAMPLE_EFFECTIVE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_PREFIX = re.compile(r"^[1-9][0-9]{0,14}$")
+# Bounded, one way to match each character: linear. Used with fullmatch ('$' would also take a
+# trailing newline).
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_PREFIX = re.compile(r"[1-9][0-9]{0,14}")
 _TRUE = {"true", "yes", "y", "1", "x", "premium"}
 _FALSE = {"false", "no", "n", "0", ""}
 # Header spellings accepted in files: compared lower-cased without spaces, '_' or '-'.
@@ -78,7 +80,7 @@ class RateRow:
 def parse_destination(value: str | None, *, field: str = "destination") -> str:
     """E.164 digits (no '+') of `+<country code><number>`, 7–15 digits; else INVALID_DESTINATION."""
     text = (value or "").strip()
-    if not _E164.match(text):
+    if not _E164.fullmatch(text):
         raise DomainError(
             "INVALID_DESTINATION",
             f"'{value}' is not an E.164 number: '+', a country code and 7 to 15 digits in all, "
@@ -141,7 +143,7 @@ def validate_row(raw: dict[str, Any], label: str) -> RateRow:
     prefix = text.get("prefix", "").removeprefix("+")
     if prefix.endswith(".0"):  # a spreadsheet that stored the prefix as a number
         prefix = prefix[:-2]
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise fail(
             "INVALID_PREFIX",
             f"prefix '{text.get('prefix', '')}' is not 1 to 15 E.164 digits (country code first).",

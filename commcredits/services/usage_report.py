@@ -22,7 +22,8 @@ from commcredits.services.errors import DomainError
 from commcredits.services.rates import from_minor_units
 from commcredits.services.rating import RatedCall
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only (\d also takes "٢٠٢٦"); fullmatch ('$' would also take a trailing newline).
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 EXPORT_COLUMNS = (
     "Time stamp (UTC)",
@@ -47,7 +48,7 @@ EXPORT_COLUMNS = (
 def parse_month(value: str, *, field: str = "month") -> str:
     """`YYYY-MM`, or INVALID_MONTH."""
     text = (value or "").strip()
-    if not _MONTH.match(text):
+    if not _MONTH.fullmatch(text):
         raise DomainError("INVALID_MONTH", f"'{value}' is not a month like 2026-11.", field)
     return text
 

@@ -18,11 +18,14 @@ from commcredits.services.errors import DomainError, not_found
 from commcredits.services.principal import Principal
 
 # Entra's rules: alias of letters, digits and ' . - _ ! # ^ ~, no leading, trailing or double
-# dot, at most 64 characters; then @ and a domain of dot-separated labels.
+# dot, at most 64 characters; then @ and a domain of dot-separated labels, at most 48.
+# Linear: the text is bounded first (MAX_UPN), the lookahead for '..' scans it once, and each
+# label ends at a '.', which no label character matches. fullmatch: no trailing newline.
 _UPN = re.compile(
-    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9'._!#^~-]{1,64}(?<!\.)"
-    r"@(?=.{1,48}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+    r"(?!\.)(?!.*\.\.)[A-Za-z0-9'._!#^~-]{1,64}(?<!\.)"
+    r"@(?=.{1,48}\Z)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+MAX_UPN = 113  # 64 + '@' + 48: the column, and the API's limit on every UPN argument
 
 TEXT_LIMITS = {
     "display_name": 256,
@@ -62,10 +65,11 @@ class UserFields:
 
 def validate_upn(upn: str, *, field: str = "userPrincipalName") -> str:
     value = (upn or "").strip()
-    if not _UPN.match(value):
+    if len(value) > MAX_UPN or not _UPN.fullmatch(value):
+        shown = value if len(value) <= MAX_UPN else value[:40] + "…"
         raise DomainError(
             "INVALID_USER_PRINCIPAL_NAME",
-            f"'{upn}' is not a valid user principal name (alias@domain, letters, digits and "
+            f"'{shown}' is not a valid user principal name (alias@domain, letters, digits and "
             ". - _ ! # ^ ~ ' in the alias).",
             field,
         )
