@@ -2,41 +2,76 @@
 
 Row numbers are what the user sees: for CSV and workbooks the sheet's row (the header is row 1,
 so the first data row is 2); for Parquet, JSON, NDJSON and DataFrames the record number (1-based).
+
+A file is read within the bounds of `limits` (size, rows, columns, cells), each refused with one
+line (UsageError, exit 2) before the costly step: workbooks are inspected by `workbook_guard`
+before calamine allocates anything, CSV by `csv_input`. A cell with a control character (NUL
+first: PostgreSQL cannot store it) is never sent: its row is refused (see `read_sheet`).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import polars as pl
 
+from commcredits.bulk.csv_input import first_line, read_csv_bytes, too_big_file
 from commcredits.bulk.errors import UsageError
+from commcredits.bulk.limits import MAX_FILE_BYTES, check_area
+from commcredits.bulk.workbook_guard import check_workbook
 
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
 WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 READ_EXTENSIONS = CSV_EXTENSIONS + WORKBOOK_EXTENSIONS + (".parquet", ".json", ".ndjson", ".jsonl")
 WRITE_EXTENSIONS = (".csv", ".xlsx", ".parquet", ".json", ".ndjson", ".jsonl")
 REPORT_COLUMNS = ("Row", "Key", "Action", "Status", "Code", "Message")
+# C0 control characters but tab, line feed and carriage return (which multi-line cells hold):
+# PostgreSQL refuses NUL in text, and none belongs in a name, key or reference.
+_CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
+_CONTROL_RE = re.compile(_CONTROL)
+INVALID_CHARACTER = "InvalidCharacter"
+
+
+@dataclass(frozen=True)
+class RowFault:
+    """A row refused while reading (it holds a control character): never sent, reported."""
+
+    row: int
+    code: str
+    message: str
+    cells: dict[str, str]  # the row's cells, control characters shown as \xNN
+
+    def key(self, column: str | None) -> str:
+        return self.cells.get(column, "") if column else ""
 
 
 @dataclass
 class Sheet:
-    """A sheet read as strings, blank rows removed, with each remaining row's number."""
+    """A sheet read as strings, blank rows removed, with each remaining row's number.
+
+    `faults` are the rows left out because a cell cannot be sent (read_sheet(row_faults=True));
+    a command reports them as failed rows with `report_faults`."""
 
     frame: pl.DataFrame
     rows: list[int]
     source: str
     blank_rows: int = 0
     headers: list[str] = field(default_factory=list)
+    faults: list[RowFault] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.frame.height
+
+
+def report_faults(sheet: Sheet, report: Any, key_column: str | None, action: str) -> None:
+    """Add the rows refused while reading to a command's report (`report.fail`), once."""
+    for fault in sheet.faults:
+        report.fail(fault.row, fault.key(key_column), action, fault.code, fault.message)
 
 
 def normalize_header(name: str) -> str:
@@ -44,76 +79,50 @@ def normalize_header(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _decode(raw: bytes) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="replace")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
-
-
-def _delimiter(text: str) -> str:
-    """The delimiter of the header line: `,`, `;` or tab, counted outside quotes."""
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if line.lower().startswith("sep=") and len(line) >= 5:
-        return line[4]  # Excel's "sep=;" first line
-    counts = {",": 0, ";": 0, "\t": 0}
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def read_csv_bytes(raw: bytes, source: str) -> pl.DataFrame:
-    text = _decode(raw)
-    if not text.strip():
-        raise UsageError(f"{source}: the sheet is empty")
-    separator = _delimiter(text)
-    lines = text.split("\n", 1)
-    if lines[0].lower().startswith("sep="):
-        text = lines[1] if len(lines) > 1 else ""
-    try:
-        return pl.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            separator=separator,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-        )
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise UsageError(f"{source}: cannot read the CSV: {_first_line(error)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def _read_workbook(path: Path, sheet_name: str | None) -> pl.DataFrame:
     import fastexcel
 
+    checked = check_workbook(path, sheet_name)  # before calamine allocates what it asks for
     try:
         reader = fastexcel.read_excel(str(path))
-        sheet = sheet_name if sheet_name is not None else 0
-        if sheet_name is not None and sheet_name not in reader.sheet_names:
-            raise UsageError(
-                f"{path}: no worksheet named {sheet_name!r} (worksheets: "
-                f"{', '.join(reader.sheet_names)})"
-            )
-        return reader.load_sheet(sheet, dtypes="string").to_polars()
+        names = reader.sheet_names
+        if sheet_name is not None and sheet_name not in names:
+            listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+            raise UsageError(f"{path}: no worksheet named {sheet_name!r} (worksheets: {listed})")
+        index = 0 if sheet_name is None else names.index(sheet_name)
+        if checked is not None and checked != index:  # load only what was measured
+            raise UsageError(f"{path}: cannot read the workbook: its list of sheets is ambiguous")
+        return reader.load_sheet(index, dtypes="string").to_polars()
     except UsageError:
         raise
-    except Exception as error:  # calamine's errors have no common base class to name here
-        message = _first_line(error)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    # calamine's errors have no common base class to name here, and a Rust panic arrives as
+    # pyo3's PanicException, a BaseException: either is a damaged file, one line, exit 2.
+    except BaseException as error:
+        message = first_line(error)
         if "zip" in message.lower() or "cfb" in message.lower() or "encrypt" in message.lower():
             message = "not a readable workbook (password-protected or damaged?): " + message
         raise UsageError(f"{path}: cannot read the workbook: {message}") from None
+
+
+def _read_other(path: Path, ext: str) -> pl.DataFrame:
+    """Parquet, JSON or NDJSON; Parquet's size is checked from its metadata before reading."""
+    try:
+        if ext == ".parquet":
+            columns = len(pl.read_parquet_schema(path))
+            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+            reason = check_area(str(path), "the file", rows, columns, None)
+            if reason is not None:
+                raise UsageError(reason)
+            return pl.read_parquet(path)
+        if ext == ".json":
+            return pl.read_json(path)
+        return pl.read_ndjson(path)
+    except UsageError:
+        raise
+    except Exception as error:  # polars raises several unrelated types for bad files
+        raise UsageError(f"{path}: cannot read the file: {first_line(error)}") from None
 
 
 def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
@@ -140,19 +149,61 @@ def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
         )
 
 
+def _visible(text: str) -> str:
+    """A cell for a report or a message: control characters as \\xNN, never the bytes."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _check_headers(headers: list[str], name: str) -> None:
+    for i, header in enumerate(headers, start=1):
+        found = _CONTROL_RE.search(header)
+        if found:
+            raise UsageError(
+                f"{name}: header {i} ('{_visible(header)}') has a control character "
+                f"(U+{ord(found.group()):04X}); a header may not contain one"
+            )
+
+
+def _faults(rows: pl.DataFrame, name: str, refuse: bool) -> list[RowFault]:
+    """The rows (of `rows`, numbered in `__row`) with a control character in a cell; with
+    `refuse`, the first one stops the read instead (one line, exit 2)."""
+    faults = []
+    for values in rows.iter_rows(named=True):
+        row = values.pop("__row")
+        column, cell = next((c, v) for c, v in values.items() if v and _CONTROL_RE.search(v))
+        char = ord(_CONTROL_RE.search(cell).group())
+        what = f"{column!r} has a control character (U+{char:04X}{' NUL' if char == 0 else ''})"
+        if refuse:
+            more = f" (and {rows.height - 1:,} other rows)" if rows.height > 1 else ""
+            raise UsageError(
+                f"{name}: row {row:,}{more}: {what}; no text may contain one. Fix the row and "
+                f"run again; nothing was sent"
+            )
+        cells = {c: _visible(v) for c, v in values.items() if v is not None}
+        message = f"{what}; no text may contain one. This row was not sent."
+        faults.append(RowFault(row, INVALID_CHARACTER, message, cells))
+    return faults
+
+
 def read_sheet(
     source: str | Path | pl.DataFrame,
     *,
     stdin: BinaryIO | None = None,
     sheet_name: str | None = None,
+    row_faults: bool = False,
 ) -> Sheet:
-    """Read a sheet (`-` is CSV on stdin); raises UsageError with one clear line on bad input."""
+    """Read a sheet (`-` is CSV on stdin); raises UsageError with one clear line on bad input.
+
+    A row with a control character in a cell is never sent: with `row_faults` it is left out
+    and listed in `Sheet.faults` (the command reports it, see `report_faults`); without, the
+    read stops with exit 2 naming the row. A control character in a header always stops it.
+    """
     offset = 1
     if isinstance(source, pl.DataFrame):
         frame, name = source, "DataFrame"
     elif str(source) == "-":
         name = "stdin"
-        raw = (stdin or sys.stdin.buffer).read()
+        raw = (stdin or sys.stdin.buffer).read(MAX_FILE_BYTES + 1)
         frame = read_csv_bytes(raw, name)
         offset = 2
     else:
@@ -166,22 +217,21 @@ def read_sheet(
             )
         if not path.is_file():
             raise UsageError(f"{path}: file not found")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise too_big_file(name, path.stat().st_size)
         if ext in CSV_EXTENSIONS:
             frame, offset = read_csv_bytes(path.read_bytes(), name), 2
         elif ext in WORKBOOK_EXTENSIONS:
             frame, offset = _read_workbook(path, sheet_name), 2
         else:
-            try:
-                if ext == ".parquet":
-                    frame = pl.read_parquet(path)
-                elif ext == ".json":
-                    frame = pl.read_json(path)
-                else:
-                    frame = pl.read_ndjson(path)
-            except Exception as error:  # polars raises several unrelated types for bad files
-                raise UsageError(f"{path}: cannot read the file: {_first_line(error)}") from None
+            frame = _read_other(path, ext)
+    if name != "DataFrame":  # a caller's own DataFrame is not a file anyone else wrote
+        reason = check_area(name, "the sheet", frame.height, frame.width, None)
+        if reason is not None:
+            raise UsageError(reason)
     frame = _as_strings(frame)
     headers = list(frame.columns)
+    _check_headers(headers, name)
     if frame.width == 0 or frame.height == 0:
         raise UsageError(f"{name}: the sheet is empty")
     blank = pl.all_horizontal(
@@ -190,7 +240,13 @@ def read_sheet(
     numbered = frame.with_row_index("__row", offset=offset)
     kept = numbered.filter(~blank)
     blank_rows = frame.height - kept.height
-    if kept.height == 0:
+    bad = pl.any_horizontal([pl.col(c).str.contains(_CONTROL).fill_null(False) for c in headers])
+    flagged = kept.with_columns(__bad=bad)
+    faulty = flagged.filter(pl.col("__bad")).drop("__bad")
+    faults = _faults(faulty, name, refuse=not row_faults) if faulty.height else []
+    if faults:
+        kept = flagged.filter(~pl.col("__bad")).drop("__bad")
+    if kept.height == 0 and not faults:
         raise UsageError(f"{name}: the sheet has no rows (only blank ones)")
     return Sheet(
         frame=kept.drop("__row"),
@@ -198,6 +254,7 @@ def read_sheet(
         source=name,
         blank_rows=blank_rows,
         headers=headers,
+        faults=faults,
     )
 
 
