@@ -1,25 +1,31 @@
-"""Walking the GraphQL schema: its root fields, generated argument values, deep selections.
+"""Walking the GraphQL schema: its root fields, generated argument values, deep selections,
+and every position inside every argument of every field (`targets`, `slots`).
 
-Tests that must cover every field (tenant isolation, reads never write) enumerate the fields
-from the schema itself, so a field added later is covered without anyone remembering it.
+Tests that must cover every field (tenant isolation, reads never write, hostile input)
+enumerate the fields from the schema itself, so a field added later is covered without anyone
+remembering it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLUnionType,
+    Undefined,
 )
 
 from commcredits.schema.root import schema
@@ -148,3 +154,141 @@ def deep_selection(t, arg_sets: ArgSets, *, depth: int, only: str | None = None)
                 head if leaf else f"{head} {deep_selection(field.type, arg_sets, depth=below)}"
             )
     return "{ " + " ".join(parts) + " }"
+
+
+# -- every argument of every field -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A field that takes arguments: a root field, or a nested one reached through `via`."""
+
+    kind: str  # "query" or "mutation": the operation it is asked in
+    via: tuple[str, ...]  # argument-free fields from the root down to `owner` ("tenant", …)
+    owner: str  # the type the field belongs to
+    name: str
+    field: GraphQLField = dataclasses.field(compare=False)  # graphql-core's types: no hash
+
+    @property
+    def label(self) -> str:
+        return f"{self.owner}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One position in one argument: the argument itself, a field of an input object inside
+    it, or an element of a list inside it."""
+
+    target: Target
+    arg: str
+    path: tuple[str | int, ...]  # keys and list indices inside the argument's value
+    type: GraphQLInputType = dataclasses.field(compare=False)  # at this position, wrapped
+    input_field: str | None = None  # "InputType.field" when the position is one
+
+    @property
+    def label(self) -> str:
+        inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        return f"{self.target.label}({self.arg}{inner})"
+
+    @property
+    def name(self) -> str:
+        """The nearest name: the input field's, else the argument's."""
+        names = [p for p in self.path if isinstance(p, str)]
+        return names[-1] if names else self.arg
+
+    @property
+    def shape(self) -> str:
+        """ "list", "object", "enum" or the scalar's name ("String", "Int", "ID" …)."""
+        t = self.type.of_type if isinstance(self.type, GraphQLNonNull) else self.type
+        if isinstance(t, GraphQLList):
+            return "list"
+        if isinstance(t, GraphQLInputObjectType):
+            return "object"
+        return "enum" if isinstance(t, GraphQLEnumType) else t.name
+
+
+def _needs_arguments(f: GraphQLField) -> bool:
+    return any(
+        isinstance(a.type, GraphQLNonNull) and a.default_value is Undefined for a in f.args.values()
+    )
+
+
+def _paths_to_types() -> dict[str, tuple[str, ...]]:
+    """For every object type reachable from Query through fields without required arguments,
+    the shortest such path of field names (so a nested field with arguments can be asked)."""
+    found: dict[str, tuple[str, ...]] = {GQL.query_type.name: ()}
+    queue = [GQL.query_type]
+    while queue:
+        t = queue.pop(0)
+        for name, f in t.fields.items():
+            inner = unwrap(f.type)
+            reachable = isinstance(inner, GraphQLObjectType) and not _needs_arguments(f)
+            if reachable and inner.name not in found:
+                found[inner.name] = (*found[t.name], name)
+                queue.append(inner)
+    return found
+
+
+def targets() -> list[Target]:
+    """Every field that takes arguments, of Query, Mutation and every object type below."""
+    found = [
+        Target(kind, (), root.name, name, f)
+        for kind, root in (("query", GQL.query_type), ("mutation", GQL.mutation_type))
+        for name, f in root_fields(kind)
+        if f.args
+    ]
+    paths = _paths_to_types()
+    roots = (GQL.query_type, GQL.mutation_type, GQL.subscription_type)
+    for type_name, t in sorted(GQL.type_map.items()):
+        if type_name.startswith("__") or t in roots:  # subscriptions: see `websocket_arguments`
+            continue
+        if isinstance(t, GraphQLObjectType):
+            for name, f in t.fields.items():
+                if f.args:
+                    assert type_name in paths, f"{type_name}.{name}: no way to reach it"
+                    found.append(Target("query", paths[type_name], type_name, name, f))
+    return found
+
+
+def _walk(target: Target, arg: str, t: Any, path: tuple, owner: str | None) -> Iterator[Slot]:
+    yield Slot(target, arg, path, t, owner)
+    base = t.of_type if isinstance(t, GraphQLNonNull) else t
+    if isinstance(base, GraphQLList):
+        yield from _walk(target, arg, base.of_type, (*path, 0), None)
+    elif isinstance(base, GraphQLInputObjectType):
+        for name, f in base.fields.items():
+            yield from _walk(target, arg, f.type, (*path, name), f"{base.name}.{name}")
+
+
+def slots(target: Target) -> list[Slot]:
+    """Every position in every argument of `target`, recursing into input objects and lists."""
+    return [s for arg, a in target.field.args.items() for s in _walk(target, arg, a.type, (), None)]
+
+
+def schema_arguments() -> tuple[set[str], set[str]]:
+    """Straight from the schema, not from the walk: every `Type.field(arg)` and every
+    `InputType.field`, for a test to prove its walk reached them all."""
+    args, inputs = set(), set()
+    for type_name, t in GQL.type_map.items():
+        if type_name.startswith("__"):
+            continue
+        if isinstance(t, GraphQLObjectType):
+            args |= {f"{type_name}.{n}({a})" for n, f in t.fields.items() for a in f.args}
+        if isinstance(t, GraphQLInputObjectType):
+            inputs |= {f"{type_name}.{n}" for n in t.fields}
+    return args, inputs
+
+
+def websocket_arguments() -> set[str]:
+    """The Subscription root's arguments, in `schema_arguments`' terms: a subscription runs
+    over the websocket (graphql-transport-ws), not in a POST, so `targets` leaves it out."""
+    root = GQL.subscription_type
+    if root is None:
+        return set()
+    return {f"{root.name}.{n}({a})" for n, f in root.fields.items() for a in f.args}
+
+
+def covered(walked: list[Slot]) -> tuple[set[str], set[str]]:
+    """What `walked` reached, in `schema_arguments`' terms."""
+    args = {f"{s.target.label}({s.arg})" for s in walked}
+    return args, {s.input_field for s in walked if s.input_field}

@@ -219,13 +219,16 @@ def test_invalid_graphql_is_a_validation_error_not_a_500(client, keys):
     for query in (
         "{ nope }",
         '{ users(first: "x") { nodes { id } } }',
-        "subscription { a }",
         "{ viewer { role }",
         "query($a: Int!) { viewer { role } }",
     ):
         response = post(client, {"query": query}, key=keys["READER"])
         assert response.status_code == 200, query
         assert response.json()["errors"], query
+    # A subscription is for the websocket: by POST it is refused before anything runs, with
+    # a 400 that says so (GraphQL over HTTP), never a 5xx.
+    response = post(client, {"query": "subscription { a }"}, key=keys["READER"])
+    assert response.status_code == 400 and "websocket" in response.text.lower(), response.text
     # Two operations and no operationName: strawberry runs the first; never a 5xx.
     both = "query A { viewer { role } } query B { viewer { role } }"
     assert post(client, {"query": both}, key=keys["READER"]).status_code == 200

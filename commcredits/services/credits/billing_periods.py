@@ -56,7 +56,9 @@ def close_billing_period(
             "INVALID_MONTH", f"'{month}' is not a month (YYYY-MM).", "month"
         ) from None
     period = period_of(start)
-    if add_months(start, 1) > now:
+    # December 9999 ends past the last datetime there is (its end cannot be computed): it has
+    # not ended either.
+    if (start.year, start.month) == (dt.MAXYEAR, 12) or add_months(start, 1) > now:
         raise DomainError(
             "PERIOD_NOT_ENDED", f"The billing period {period} has not ended yet.", "month"
         )
