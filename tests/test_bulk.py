@@ -33,6 +33,12 @@ def run(*argv: str, stdin: bytes = b"") -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def report_of(err: str) -> pl.DataFrame:
+    """The report a run wrote, read from the file its summary line names."""
+    path = err.strip().splitlines()[-1].rsplit("; report: ", 1)[1]
+    return pl.read_csv(path, infer_schema=False)
+
+
 def make_users(tenant, clock, upns: list[str], *, location: str | None = "DE") -> None:
     for start in range(0, len(upns), 1000):
         rows = [
@@ -99,7 +105,7 @@ def test_set_user_license_whatif_then_apply_then_rerun(fabrikam, tmp_path):
     )
     assert code == 1, err
     assert counts() == before  # -WhatIf writes nothing
-    report = pl.read_csv(tmp_path / "users.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report["Status"].to_list() == [
         "WouldAssign",
         "WouldAssign",
@@ -115,7 +121,7 @@ def test_set_user_license_whatif_then_apply_then_rerun(fabrikam, tmp_path):
         "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOPSTNC", "-Tenant", "Fabrikam"
     )
     assert code == 1
-    report = pl.read_csv(tmp_path / "users.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report.select("Row", "Status", "Code").rows() == [
         ("2", "Assigned", None),
         ("3", "Assigned", None),
@@ -131,12 +137,19 @@ def test_set_user_license_whatif_then_apply_then_rerun(fabrikam, tmp_path):
     assert report["Action"][0] == "Add MCOPSTNC"
     assert LicenseAssignment.select().count() == before[1] + 2
 
-    code, _, _ = run(
+    code, _, err = run(
         "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOPSTNC", "-Tenant", "Fabrikam"
     )
-    report = pl.read_csv(tmp_path / "users.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report["Status"].to_list()[:2] == ["Unchanged", "Unchanged"]
     assert LicenseAssignment.select().count() == before[1] + 2
+    # No run overwrote another's report: -WhatIf, the real run and the re-run each kept theirs.
+    assert sorted(p.name for p in tmp_path.glob("users.*.csv")) == [
+        "users.result.2.csv",
+        "users.result.csv",
+        "users.whatif.result.csv",
+    ]
+    assert err.rstrip().endswith(f"report: {tmp_path / 'users.result.2.csv'}")
 
 
 def test_per_row_license_columns_and_remove(fabrikam, tmp_path):
@@ -197,7 +210,7 @@ def test_a_cell_that_repeats_the_command_s_change_keeps_its_place_for_seats(
         "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOEV", "-Tenant", "Fabrikam"
     )
     assert code == 1, err
-    report = pl.read_csv(tmp_path / "seats.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report.select("Row", "Status", "Code").rows() == [
         *((str(r), "Assigned", None) for r in range(2, 7)),
         ("7", "Failed", "CountViolation"),
@@ -219,7 +232,7 @@ def test_ten_thousand_rows_with_three_percent_bad(tenant, clock, tmp_path):
         "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOPSTNC", "-Tenant", "Fabrikam"
     )
     assert code == 1, err
-    report = pl.read_csv(tmp_path / "big.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report.height == 10_000
     by_code = dict(report.group_by("Code").len().rows())
     assert by_code == {
@@ -232,7 +245,7 @@ def test_ten_thousand_rows_with_three_percent_bad(tenant, clock, tmp_path):
     code, _, err = run(
         "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOPSTNC", "-Tenant", "Fabrikam"
     )
-    report = pl.read_csv(tmp_path / "big.result.csv", infer_schema=False)
+    report = report_of(err)
     statuses = dict(report.group_by("Status").len().rows())
     assert statuses == {"Unchanged": 9_700, "Failed": 300}
 
@@ -269,7 +282,7 @@ def test_import_users_m365_template_csv_bom_semicolon(tenant, tmp_path):
     )
     assert code == 1, err
     assert "columns not imported: Office Phone, Fax, Alternate email address" in err
-    report = pl.read_csv(tmp_path / "Add multiple users.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report.select("Row", "Status", "Code").rows() == [
         ("2", "Created", None),
         ("3", "Created", None),
@@ -288,10 +301,10 @@ def test_import_users_m365_template_csv_bom_semicolon(tenant, tmp_path):
         "United States",
         "US",
     )
-    code, _, _ = run(
+    code, _, err = run(
         "Import-Users", "-Path", str(sheet), "-UsageLocation", "US", "-Tenant", "Fabrikam"
     )
-    report = pl.read_csv(tmp_path / "Add multiple users.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report["Status"].to_list() == ["Unchanged", "Unchanged", "Failed"]
 
 
@@ -344,8 +357,8 @@ def test_import_users_old_template_xlsx_and_update(tenant, tmp_path):
         ["UPN", "Department", "Usage location"],
         [["anna@fabrikam.example", "Sales", "de"], ["nobody@fabrikam.example", "X", ""]],
     )
-    code, _, _ = run("Import-Users", str(update), "-Tenant", "Fabrikam", "-UpdateOnly")
-    report = pl.read_csv(tmp_path / "update.result.csv", infer_schema=False)
+    code, _, err = run("Import-Users", str(update), "-Tenant", "Fabrikam", "-UpdateOnly")
+    report = report_of(err)
     assert report.select("Status", "Code").rows() == [("Updated", None), ("Failed", "NOT_FOUND")]
     anna = User.get(User.upn_key == "anna@fabrikam.example")
     assert (anna.department, anna.usage_location, anna.given_name) == ("Sales", "DE", "Anna")

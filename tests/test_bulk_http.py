@@ -17,7 +17,7 @@ import pytest
 from commcredits.models import LicenseAssignment, User
 from commcredits.services import seats
 from commcredits.services.access import SYSTEM
-from tests.test_bulk import make_users, run, write_csv
+from tests.test_bulk import make_users, report_of, run, write_csv
 
 IMPORT = """
 mutation($users: [ImportUserInput!]!, $whatIf: Boolean!) {
@@ -104,7 +104,7 @@ def test_every_command_over_http(tenant, clock, keys, server, tmp_path):
         "Import-Users", str(users), "-UsageLocation", "DE", "-BatchSize", "7", *target
     )
     assert code == 1, err
-    report = pl.read_csv(tmp_path / "new.result.csv", infer_schema=False)
+    report = report_of(err)
     assert report["Status"].value_counts().sort("Status").rows() == [("Created", 30), ("Failed", 1)]
 
     code, out, _ = run("Get-Users", "-Search", "p1", *target)

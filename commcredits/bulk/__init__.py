@@ -4,7 +4,9 @@ The Python API, for notebooks: each function takes a polars DataFrame or a path 
 DataFrame (the per-row report for changes, the sheet for Get-*). The target is chosen as on the
 command line: `endpoint` + `api_key` for a server, else in-process on the local database
 (`database_url`, COMMCREDITS_DATABASE_URL, or the one already bound) acting as `api_key`'s
-principal or as the local GLOBAL_ADMIN of `tenant`. Errors raise `UsageError`.
+principal or as the local GLOBAL_ADMIN of `tenant`. Errors raise `UsageError`; a run that
+stops after some rows were sent raises its subclass `RunStopped`, whose `report` holds every
+row (those not sent as `NotSent`, those of a request without an answer as `Unknown`).
 
     >>> from commcredits.bulk import set_user_license
     >>> report = set_user_license("users.xlsx", add_licenses=["MCOPSTNC"], tenant="Contoso")
@@ -20,13 +22,19 @@ from typing import Any
 
 import polars as pl
 
-from commcredits.bulk import commands
+from commcredits.bulk import credits as _credits
+from commcredits.bulk import licensing as _licensing
+from commcredits.bulk import listings as _listings
+from commcredits.bulk import users as _users
 from commcredits.bulk.errors import UsageError
-from commcredits.bulk.runtime import few_collections
-from commcredits.bulk.sheets import read_sheet, write_frame
+from commcredits.bulk.report_files import write_report
+from commcredits.bulk.reports import Report, RunStopped
+from commcredits.bulk.runtime import DEFAULT_BATCH, Options, few_collections
+from commcredits.bulk.sheets import read_sheet
 from commcredits.bulk.transport import Transport, connect
 
 __all__ = [
+    "RunStopped",
     "UsageError",
     "add_credits",
     "connect",
@@ -57,7 +65,7 @@ def _target(kw: dict[str, Any]) -> Transport:
 
 def _run_sheet(
     source: Source,
-    body: Callable[[Transport, Any, commands.Options], commands.Report],
+    body: Callable[[Transport, Any, Options], Report],
     *,
     what_if: bool,
     batch_size: int,
@@ -65,18 +73,33 @@ def _run_sheet(
     worksheet_name: str | None,
     target: dict[str, Any],
 ) -> pl.DataFrame:
-    sheet = read_sheet(source, sheet_name=worksheet_name)
+    sheet = read_sheet(source, sheet_name=worksheet_name, row_faults=True)
+    return _reported(
+        lambda t: body(t, sheet, Options(what_if=what_if, batch_size=batch_size)),
+        result_path,
+        target,
+    )
+
+
+def _reported(
+    body: Callable[[Transport], Report], result_path: str | Path | None, target: dict[str, Any]
+) -> pl.DataFrame:
+    """Run a changing command; its report as a frame, written to `result_path` if given. A run
+    that stops part way writes its report (every row, the unsent ones NotSent) before raising
+    RunStopped, whose `report.frame()` is the same report."""
     transport = _target(target)
     try:
         with few_collections():
-            report = body(
-                transport, sheet, commands.Options(what_if=what_if, batch_size=batch_size)
-            )
+            report = body(transport)
+    except RunStopped as stop:
+        if result_path is not None:
+            write_report(stop.report.frame(), result_path)
+        raise
     finally:
         transport.close()
     frame = report.frame()
     if result_path is not None:
-        write_frame(frame, result_path)
+        write_report(frame, result_path)
     return frame
 
 
@@ -87,7 +110,7 @@ def set_user_license(
     remove_licenses: Sequence[str] = (),
     disabled_plans: Sequence[str] = (),
     what_if: bool = False,
-    batch_size: int = commands.DEFAULT_BATCH,
+    batch_size: int = DEFAULT_BATCH,
     result_path: str | Path | None = None,
     worksheet_name: str | None = None,
     **target: Any,
@@ -95,7 +118,7 @@ def set_user_license(
     """Set-UserLicense: the per-row report (Row, Key, Action, Status, Code, Message)."""
     return _run_sheet(
         source,
-        lambda t, sheet, o: commands.set_user_license(
+        lambda t, sheet, o: _licensing.set_user_license(
             t,
             sheet,
             o,
@@ -117,7 +140,7 @@ def import_users(
     usage_location: str | None = None,
     update_only: bool = False,
     what_if: bool = False,
-    batch_size: int = commands.DEFAULT_BATCH,
+    batch_size: int = DEFAULT_BATCH,
     result_path: str | Path | None = None,
     worksheet_name: str | None = None,
     **target: Any,
@@ -125,7 +148,7 @@ def import_users(
     """Import-Users: create or update the sheet's users; the per-row report."""
     return _run_sheet(
         source,
-        lambda t, sheet, o: commands.import_users(
+        lambda t, sheet, o: _users.import_users(
             t, sheet, o, usage_location=usage_location, update_only=update_only
         )[0],
         what_if=what_if,
@@ -141,7 +164,7 @@ def set_usage_location(
     *,
     usage_location: str | None = None,
     what_if: bool = False,
-    batch_size: int = commands.DEFAULT_BATCH,
+    batch_size: int = DEFAULT_BATCH,
     result_path: str | Path | None = None,
     worksheet_name: str | None = None,
     **target: Any,
@@ -149,7 +172,7 @@ def set_usage_location(
     """Set-UsageLocation: `usage_location` for every row, else the UsageLocation column."""
     return _run_sheet(
         source,
-        lambda t, sheet, o: commands.set_usage_location(t, sheet, o, usage_location=usage_location),
+        lambda t, sheet, o: _users.set_usage_location(t, sheet, o, usage_location=usage_location),
         what_if=what_if,
         batch_size=batch_size,
         result_path=result_path,
@@ -184,12 +207,12 @@ def get_users(
         "hasLicense": has_license,
         "accountEnabled": account_enabled,
     }
-    return _get(lambda t: commands.get_users(t, filters, top=top), target)
+    return _get(lambda t: _listings.get_users(t, filters, top=top), target)
 
 
 def get_subscribed_sku(**target: Any) -> pl.DataFrame:
     """Get-SubscribedSku: seats per SKU."""
-    return _get(commands.get_subscribed_sku, target)
+    return _get(_listings.get_subscribed_sku, target)
 
 
 def get_license_report(
@@ -210,36 +233,34 @@ def get_license_report(
         "hasLicense": has_license,
         "accountEnabled": account_enabled,
     }
-    return _get(lambda t: commands.get_license_report(t, filters, top=top), target)
+    return _get(lambda t: _listings.get_license_report(t, filters, top=top), target)
 
 
 def add_credits(
     source: Source | None = None,
     *,
     amount: str | float | None = None,
+    reference: str | None = None,
     idempotency_key: str | None = None,
     what_if: bool = False,
     result_path: str | Path | None = None,
     **target: Any,
 ) -> pl.DataFrame:
-    """Add-Credits: one purchase per row of `source` (Amount, Reference), or `amount` once."""
-    sheet = read_sheet(source) if source is not None else None
-    transport = _target(target)
-    try:
-        report = commands.add_credits(
-            transport,
+    """Add-Credits: one purchase per row of `source` (Amount, Reference), or `amount` once
+    (`reference`, or its older name `idempotency_key`: the purchase's idempotency key)."""
+    sheet = read_sheet(source, row_faults=True) if source is not None else None
+    return _reported(
+        lambda t: _credits.add_credits(
+            t,
             sheet,
-            commands.Options(what_if=what_if),
+            Options(what_if=what_if),
             amount=None if amount is None else str(amount),
-            idempotency_key_value=idempotency_key,
+            reference=reference if reference is not None else idempotency_key,
             day=dt.datetime.now(dt.UTC).date().isoformat(),
-        )
-    finally:
-        transport.close()
-    frame = report.frame()
-    if result_path is not None:
-        write_frame(frame, result_path)
-    return frame
+        ),
+        result_path,
+        target,
+    )
 
 
 def set_auto_recharge(
@@ -253,9 +274,9 @@ def set_auto_recharge(
 ) -> pl.DataFrame:
     """Set-AutoRecharge: a one-row report."""
     return _get(
-        lambda t: commands.set_auto_recharge(
+        lambda t: _credits.set_auto_recharge(
             t,
-            commands.Options(what_if=what_if),
+            Options(what_if=what_if),
             enabled=enabled,
             recharge_amount=None if recharge_amount is None else str(recharge_amount),
             trigger_balance=None if trigger_balance is None else str(trigger_balance),

@@ -8,21 +8,15 @@ query BulkSkus {
 
 SET_USER_LICENSES = """
 mutation BulkSetUserLicenses(
-  $upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [String!], $whatIf: Boolean!
+  $upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [String!], $whatIf: Boolean!,
+  $changes: [LicenseChangeInput!], $indexes: [Int], $prior: [SeatChangeInput!]
 ) {
   setUserLicenses(
-    userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove, whatIf: $whatIf
+    userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove, whatIf: $whatIf,
+    changes: $changes, changeIndexes: $indexes, priorSeatChanges: $prior
   ) {
     runs { start count status changes { skuPartNumber action } userErrors { code message } }
-    userErrors { field code message }
-  }
-}
-"""
-
-ASSIGN_LICENSES = """
-mutation BulkAssignLicenses($items: [AssignLicenseItemInput!]!, $whatIf: Boolean!) {
-  assignLicenses(items: $items, whatIf: $whatIf) {
-    runs { start count status changes { skuPartNumber action } userErrors { code message } }
+    seatChanges @include(if: $whatIf) { skuId units }
     userErrors { field code message }
   }
 }
@@ -73,6 +67,7 @@ mutation BulkPurchaseCredits($amount: Decimal!, $key: String!, $whatIf: Boolean)
   purchaseCredits(amount: $amount, idempotencyKey: $key, whatIf: $whatIf) {
     invoice { number amount { amount currency } status }
     balance { amount currency }
+    replayed
     userErrors { field code message }
   }
 }
@@ -80,11 +75,11 @@ mutation BulkPurchaseCredits($amount: Decimal!, $key: String!, $whatIf: Boolean)
 
 CONFIGURE_AUTO_RECHARGE = """
 mutation BulkConfigureAutoRecharge(
-  $enabled: Boolean!, $amount: Decimal, $trigger: Decimal, $perDay: Int
+  $enabled: Boolean!, $amount: Decimal, $trigger: Decimal, $perDay: Int, $whatIf: Boolean
 ) {
   configureAutoRecharge(
     enabled: $enabled, rechargeAmount: $amount, triggerBalance: $trigger,
-    maxRechargesPerDay: $perDay
+    maxRechargesPerDay: $perDay, whatIf: $whatIf
   ) {
     autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
     userErrors { field code message }

@@ -1,13 +1,42 @@
-"""How a bulk run treats the interpreter: fewer garbage-collector passes while batches run."""
+"""How a bulk run runs: its options (-WhatIf, -BatchSize, progress), its batches, and how it
+treats the interpreter (fewer garbage-collector passes while batches run)."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from commcredits.bulk.errors import UsageError
+from commcredits.services.errors import MAX_BATCH  # the API's own limit, not a rule copied
+
+DEFAULT_BATCH = 1000
 
 # Generation 0 is collected after this many new container objects (CPython's default: 700).
 RUN_THRESHOLD = 50_000
+
+
+@dataclass
+class Options:
+    what_if: bool = False
+    batch_size: int = DEFAULT_BATCH
+    progress: Callable[[int], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise UsageError(f"-BatchSize must be between 1 and {MAX_BATCH:,}")
+
+    def advance(self, n: int) -> None:
+        if self.progress is not None and n:
+            self.progress(n)
+
+
+def slices(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Consecutive batches of at most `size` items, in order."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @contextmanager

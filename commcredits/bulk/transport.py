@@ -29,6 +29,11 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class NoAnswer(UsageError):
+    """The request may have reached the server, but no answer came back (a refused connection,
+    a timeout, a connection lost): whether a change it carried was applied is not known."""
+
+
 def _raise_errors(body: dict[str, Any]) -> dict[str, Any]:
     errors = body.get("errors")
     if errors:
@@ -64,7 +69,7 @@ class HttpTransport:
         try:
             response = self._client.post(self.url, json={"query": query, "variables": variables})
         except httpx.HTTPError as error:
-            raise UsageError(f"cannot reach {self.url}: {error or type(error).__name__}") from None
+            raise NoAnswer(f"cannot reach {self.url}: {error or type(error).__name__}") from None
         if response.status_code == 401:
             raise UsageError(f"{self.url} refused the API key (401): invalid or revoked")
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -43,6 +44,12 @@ from commcredits.schema.credits import (
     SetWebhookPayload,
     UpdateBillingProfilePayload,
     Webhook,
+)
+from commcredits.schema.input_limits import (
+    ADJUSTMENT_REASON,
+    IDEMPOTENCY_KEY,
+    WEBHOOK_URL,
+    limited_arg,
 )
 from commcredits.services import billing, credits, invoices, notifications, webhooks
 from commcredits.services.access import Permission, require, require_tenant
@@ -241,7 +248,7 @@ class CreditsMutation:
         self,
         info: Info,
         amount: Decimal,
-        idempotency_key: str,
+        idempotency_key: Annotated[str, limited_arg(IDEMPOTENCY_KEY)],
         what_if: bool | None = False,
         currency: str | None = None,
     ) -> PurchaseCreditsPayload:
@@ -262,13 +269,15 @@ class CreditsMutation:
                 invoice=Invoice.from_row(result.invoice),
                 balance=_balance(tenant, result.balance, c.now),
                 what_if=result.what_if,
+                replayed=result.replayed,
             )
 
         return guard(PurchaseCreditsPayload, run)
 
     @strawberry.mutation(
         description='Automatic recharge: "add this amount" (rechargeAmount) "when the balance '
-        'falls below" (triggerBalance), at most maxRechargesPerDay (default 5) a day.'
+        'falls below" (triggerBalance), at most maxRechargesPerDay (default 5) a day. whatIf '
+        "checks the settings as for real and saves nothing."
     )
     def configure_auto_recharge(
         self,
@@ -277,6 +286,7 @@ class CreditsMutation:
         recharge_amount: Decimal | None = None,
         trigger_balance: Decimal | None = None,
         max_recharges_per_day: int | None = None,
+        what_if: bool | None = False,
     ) -> ConfigureAutoRechargePayload:
         c = ctx(info)
 
@@ -290,11 +300,13 @@ class CreditsMutation:
                 trigger_balance=trigger_balance,
                 max_recharges_per_day=max_recharges_per_day,
                 now=c.now,
+                what_if=bool(what_if),
             )
             fired = [InvoiceRow.get_by_id(r.invoice_id) for r in result.recharges]
             return ConfigureAutoRechargePayload(
                 auto_recharge=AutoRechargeSettings.from_row(result.settings, tenant.currency),
                 recharges=[Invoice.from_row(i) for i in fired],
+                what_if=bool(what_if),
             )
 
         return guard(ConfigureAutoRechargePayload, run)
@@ -324,7 +336,9 @@ class CreditsMutation:
         description="Send notifications to this URL (signed POST, retried); the signing secret "
         "is in this response only. No URL removes the webhook."
     )
-    def set_webhook(self, info: Info, url: str | None = None) -> SetWebhookPayload:
+    def set_webhook(
+        self, info: Info, url: Annotated[str | None, limited_arg(WEBHOOK_URL)] = None
+    ) -> SetWebhookPayload:
         c = ctx(info)
 
         def run() -> SetWebhookPayload:
@@ -342,8 +356,8 @@ class CreditsMutation:
         info: Info,
         tenant_id: strawberry.ID,
         amount: Decimal,
-        reason: str,
-        idempotency_key: str,
+        reason: Annotated[str, limited_arg(ADJUSTMENT_REASON)],
+        idempotency_key: Annotated[str, limited_arg(IDEMPOTENCY_KEY)],
         currency: str | None = None,
     ) -> AdjustCreditsPayload:
         c = ctx(info)

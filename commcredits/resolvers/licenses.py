@@ -1,5 +1,7 @@
 """assignLicense, assignLicenses, setUserLicenses."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -11,16 +13,67 @@ from commcredits.schema.directory import (
     AssignLicensePayload,
     AssignLicensesPayload,
     LicenseAssignmentResult,
+    LicenseChangeInput,
+    SeatChangeInput,
     User,
 )
+from commcredits.schema.input_limits import SKU_REF, USER_PRINCIPAL_NAME, USER_REF, limited_arg
 from commcredits.services import licenses, users
 from commcredits.services.access import Permission, require_tenant
-from commcredits.services.errors import DomainError
+from commcredits.services.errors import DomainError, check_batch_size
 from commcredits.services.licenses import AddLicense, LicenseRequest
+
+PriorSeats = Annotated[
+    list[SeatChangeInput] | None,
+    strawberry.argument(
+        description="whatIf only: the seats the earlier batches of this dry run would take (+) "
+        "or give back (-), their seatChanges summed, so that this batch counts seats as the "
+        "real run, whose earlier batches are written, will. Only seats carry over."
+    ),
+]
 
 
 def _adds(items: list[AssignedLicenseInput]) -> tuple[AddLicense, ...]:
     return tuple(AddLicense(a.sku_id, tuple(a.disabled_plans)) for a in items)
+
+
+def _prior(changes: list[SeatChangeInput] | None) -> tuple[tuple[str, int], ...]:
+    return tuple((c.sku_id, c.units) for c in changes or ())
+
+
+def _per_user_changes(
+    users_: list[str],
+    shared: tuple[tuple[AddLicense, ...], tuple[str, ...]],
+    changes: list[LicenseChangeInput] | None,
+    indexes: list[int | None] | None,
+) -> list[LicenseRequest]:
+    """One request per user, in input order: its own change where `indexes` names one, else
+    the shared one (a list of small integers costs far less to send than an object per user)."""
+    if indexes is None:
+        if changes:
+            raise DomainError(
+                "INVALID_CHANGE_INDEXES", "changes needs changeIndexes.", "changeIndexes"
+            )
+        return LicenseRequest.many(users_, *shared)
+    if len(indexes) != len(users_):
+        raise DomainError(
+            "INVALID_CHANGE_INDEXES",
+            f"changeIndexes has {len(indexes):,} entries for {len(users_):,} users: give one "
+            "per user principal name (null for the shared change).",
+            "changeIndexes",
+        )
+    own = [(_adds(c.add_licenses), tuple(c.remove_licenses)) for c in changes or ()]
+    requests = []
+    for n, (upn, index) in enumerate(zip(users_, indexes, strict=True)):
+        if index is not None and not 0 <= index < len(own):
+            raise DomainError(
+                "INVALID_CHANGE_INDEXES",
+                f"changeIndexes.{n} is {index}: changes has {len(own)} entries.",
+                f"changeIndexes.{n}",
+            )
+        add, remove = shared if index is None else own[index]
+        requests.append(LicenseRequest(upn, add, remove))
+    return requests
 
 
 def _item_ref(value: str) -> int | str:
@@ -37,9 +90,9 @@ class LicenseMutation:
     def assign_license(
         self,
         info: Info,
-        user_id: str,
+        user_id: Annotated[str, limited_arg(USER_REF)],
         add_licenses: list[AssignedLicenseInput],
-        remove_licenses: list[str],
+        remove_licenses: Annotated[list[str], limited_arg(SKU_REF)],
     ) -> AssignLicensePayload:
         c = ctx(info)
 
@@ -62,7 +115,11 @@ class LicenseMutation:
         "seats counted in input order. whatIf checks everything and writes nothing."
     )
     def assign_licenses(
-        self, info: Info, items: list[AssignLicenseItemInput], what_if: bool = False
+        self,
+        info: Info,
+        items: list[AssignLicenseItemInput],
+        what_if: bool = False,
+        prior_seat_changes: PriorSeats = None,
     ) -> AssignLicensesPayload:
         c = ctx(info)
 
@@ -75,32 +132,58 @@ class LicenseMutation:
                 for i in items
             ]
             outcomes = licenses.assign_licenses(
-                tenant, c.principal, requests, now=c.now, what_if=what_if
+                tenant,
+                c.principal,
+                requests,
+                now=c.now,
+                what_if=what_if,
+                prior_seats=_prior(prior_seat_changes),
             )
             return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
 
         return guard(AssignLicensesPayload, run)
 
     @strawberry.mutation(
-        description="The same change for many users named by user principal name (the bulk "
-        "layer's shape: a list of strings is far cheaper to send than a list of objects)."
+        description="Many users named by user principal name, each an independent "
+        "assignLicense item, in input order (seats counted in input order): the shared "
+        "addLicenses/removeLicenses, or per user the entry of `changes` its `changeIndexes` "
+        "entry names (the bulk layer's shape: lists of strings and integers are far cheaper "
+        "to send than an object per user). whatIf checks everything and writes nothing."
     )
     def set_user_licenses(
         self,
         info: Info,
-        user_principal_names: list[str],
+        user_principal_names: Annotated[list[str], limited_arg(USER_PRINCIPAL_NAME)],
         add_licenses: list[AssignedLicenseInput] | None = None,
-        remove_licenses: list[str] | None = None,
+        remove_licenses: Annotated[list[str] | None, limited_arg(SKU_REF)] = None,
         what_if: bool = False,
+        changes: Annotated[
+            list[LicenseChangeInput] | None,
+            strawberry.argument(description="Distinct changes some users get instead."),
+        ] = None,
+        change_indexes: Annotated[
+            list[int | None] | None,
+            strawberry.argument(
+                description="One per user principal name: the index of its change in "
+                "`changes`, or null for the shared addLicenses/removeLicenses."
+            ),
+        ] = None,
+        prior_seat_changes: PriorSeats = None,
     ) -> AssignLicensesPayload:
         c = ctx(info)
 
         def run() -> AssignLicensesPayload:
             tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            adds, removes = _adds(add_licenses or []), tuple(remove_licenses or [])
-            requests = LicenseRequest.many(user_principal_names, adds, removes)
+            check_batch_size(len(user_principal_names))
+            shared = (_adds(add_licenses or []), tuple(remove_licenses or []))
+            requests = _per_user_changes(user_principal_names, shared, changes, change_indexes)
             outcomes = licenses.assign_licenses(
-                tenant, c.principal, requests, now=c.now, what_if=what_if
+                tenant,
+                c.principal,
+                requests,
+                now=c.now,
+                what_if=what_if,
+                prior_seats=_prior(prior_seat_changes),
             )
             return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
 

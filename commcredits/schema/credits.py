@@ -17,6 +17,8 @@ from commcredits.models import Notification as NotificationRow
 from commcredits.models import Webhook as WebhookRow
 from commcredits.money import Money as MoneyValue
 from commcredits.schema.common import Connection, Node, UserError, to_global_id
+from commcredits.schema.input_limits import limited_field
+from commcredits.services import billing
 
 
 @strawberry.type(name="Money", description="An exact amount (a Decimal string) and its currency.")
@@ -248,7 +250,7 @@ class CreditTransaction(Node):
 @strawberry.input
 class CreditTransactionFilter:
     kinds: list[TransactionKind] | None = None
-    reference: str | None = None
+    reference: str | None = limited_field(200, default=None)  # the column's width
 
 
 @strawberry.type
@@ -286,17 +288,19 @@ class BillingProfile:
 
 @strawberry.input
 class BillingProfileInput:
-    company_name: str | None = None
-    address_line1: str | None = None
-    address_line2: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
+    company_name: str | None = limited_field(billing.TEXT_LIMITS["company_name"], default=None)
+    address_line1: str | None = limited_field(billing.TEXT_LIMITS["address_line1"], default=None)
+    address_line2: str | None = limited_field(billing.TEXT_LIMITS["address_line2"], default=None)
+    postal_code: str | None = limited_field(billing.TEXT_LIMITS["postal_code"], default=None)
+    city: str | None = limited_field(billing.TEXT_LIMITS["city"], default=None)
     country: str | None = None
-    vat_id: str | None = None
-    contact_email: str | None = None
+    vat_id: str | None = limited_field(billing.MAX_VAT_ID, default=None)
+    contact_email: str | None = limited_field(billing.MAX_EMAIL, default=None)
     payment_method: PaymentMethod | None = None
-    card_token: str | None = strawberry.field(
-        default=None, description="The payment provider's token; a card number is refused."
+    card_token: str | None = limited_field(
+        billing.MAX_CARD_TOKEN,
+        default=None,
+        description="The payment provider's token; a card number is refused.",
     )
 
 
@@ -353,12 +357,20 @@ class PurchaseCreditsPayload:
     invoice: Invoice | None = None
     balance: CreditBalance | None = None
     what_if: bool = False
+    replayed: bool = strawberry.field(
+        default=False,
+        description="The idempotency key matched an earlier purchase: nothing was bought now "
+        "(with whatIf: nothing would be), and invoice is the one it matched.",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ConfigureAutoRechargePayload:
     auto_recharge: AutoRechargeSettings | None = None
+    what_if: bool = strawberry.field(
+        default=False, description="The settings as they would be saved; nothing was."
+    )
     recharges: list[Invoice] = strawberry.field(
         default_factory=list, description="Invoices of a recharge that saving set off."
     )

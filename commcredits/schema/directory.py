@@ -11,8 +11,10 @@ from strawberry.types import Info
 from commcredits.models import User as UserRow
 from commcredits.schema.catalog import ServicePlanInfo
 from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.schema.input_limits import SKU_REF, USER_PRINCIPAL_NAME, USER_REF, limited_field
 from commcredits.services import licenses
 from commcredits.services.licenses import LicenseOutcome
+from commcredits.services.users import MAX_SEARCH, TEXT_LIMITS
 
 
 @strawberry.type
@@ -115,28 +117,33 @@ class User(Node):
 
 @strawberry.input
 class UserFilter:
-    search: str | None = strawberry.UNSET
+    search: str | None = limited_field(MAX_SEARCH, default=strawberry.UNSET)
     usage_location: str | None = strawberry.field(
         default=strawberry.UNSET, description='ISO code; "" finds users without one.'
     )
-    department: str | None = strawberry.UNSET
-    has_license: str | None = strawberry.field(
-        default=strawberry.UNSET, description="skuPartNumber or skuId held."
+    department: str | None = limited_field(TEXT_LIMITS["department"], default=strawberry.UNSET)
+    has_license: str | None = limited_field(
+        SKU_REF, default=strawberry.UNSET, description="skuPartNumber or skuId held."
     )
     account_enabled: bool | None = strawberry.UNSET
 
 
+def _text(name: str) -> str | None:
+    """An optional user property with its column's limit (users.TEXT_LIMITS)."""
+    return limited_field(TEXT_LIMITS[name], default=None)
+
+
 @strawberry.input(description="A user's writable properties; null leaves one as it is.")
 class UserPropertiesInput:
-    display_name: str | None = None
-    given_name: str | None = None
-    surname: str | None = None
-    job_title: str | None = None
-    department: str | None = None
-    office_location: str | None = None
-    mobile_phone: str | None = None
-    city: str | None = None
-    country: str | None = None
+    display_name: str | None = _text("display_name")
+    given_name: str | None = _text("given_name")
+    surname: str | None = _text("surname")
+    job_title: str | None = _text("job_title")
+    department: str | None = _text("department")
+    office_location: str | None = _text("office_location")
+    mobile_phone: str | None = _text("mobile_phone")
+    city: str | None = _text("city")
+    country: str | None = _text("country")
     usage_location: str | None = strawberry.field(
         default=None, description='ISO code; "" removes it (refused while licenses are held).'
     )
@@ -145,13 +152,13 @@ class UserPropertiesInput:
 
 @strawberry.input
 class CreateUserInput(UserPropertiesInput):
-    user_principal_name: str
+    user_principal_name: str = limited_field(USER_PRINCIPAL_NAME)
 
 
 @strawberry.input
 class UpdateUserInput(UserPropertiesInput):
-    id: strawberry.ID = strawberry.field(description="Global id or user principal name.")
-    user_principal_name: str | None = None
+    id: strawberry.ID = limited_field(USER_REF, description="Global id or user principal name.")
+    user_principal_name: str | None = limited_field(USER_PRINCIPAL_NAME, default=None)
 
 
 @strawberry.type
@@ -168,19 +175,49 @@ class DeleteUserPayload:
 
 @strawberry.input(description="One license to add: skuId (GUID) or skuPartNumber.")
 class AssignedLicenseInput:
-    sku_id: str
-    disabled_plans: list[str] = strawberry.field(
-        default_factory=list, description="servicePlanId or servicePlanName to switch off."
+    sku_id: str = limited_field(SKU_REF)
+    disabled_plans: list[str] = limited_field(
+        SKU_REF, default_factory=list, description="servicePlanId or servicePlanName to switch off."
     )
 
 
 @strawberry.input
 class AssignLicenseItemInput:
-    user_id: str = strawberry.field(description="Global id or user principal name.")
+    user_id: str = limited_field(USER_REF, description="Global id or user principal name.")
     add_licenses: list[AssignedLicenseInput] = strawberry.field(default_factory=list)
-    remove_licenses: list[str] = strawberry.field(
-        default_factory=list, description="skuId or skuPartNumber."
+    remove_licenses: list[str] = limited_field(
+        SKU_REF, default_factory=list, description="skuId or skuPartNumber."
     )
+
+
+@strawberry.input(
+    description="A change in setUserLicenses' `changes`: it replaces the shared addLicenses and "
+    "removeLicenses for the users whose `changeIndexes` entry is its index."
+)
+class LicenseChangeInput:
+    add_licenses: list[AssignedLicenseInput] = strawberry.field(default_factory=list)
+    remove_licenses: list[str] = limited_field(
+        SKU_REF, default_factory=list, description="skuId or skuPartNumber."
+    )
+
+
+@strawberry.input(
+    description="Seats of one SKU that the earlier batches of a dry run would take (positive) "
+    "or give back (negative): their seatChanges, summed."
+)
+class SeatChangeInput:
+    sku_id: str = limited_field(SKU_REF, description="skuId or skuPartNumber.")
+    units: int
+
+
+@strawberry.type(
+    description="Seats of one SKU a batch took (positive) or gave back (negative); with "
+    "whatIf, would."
+)
+class SeatChange:
+    sku_id: strawberry.ID
+    sku_part_number: str
+    units: int
 
 
 @strawberry.enum
@@ -368,6 +405,19 @@ class AssignLicensesPayload:
     )
     def runs(self) -> list[LicenseResultRun]:
         return result_runs(self.outcomes, what_if=self.what_if)
+
+    @strawberry.field(
+        description="Seats per SKU the batch took (positive) or gave back (negative); with "
+        "whatIf, would. A dry run of many batches passes the sum of the earlier batches' "
+        "seatChanges as priorSeatChanges, so that it counts seats as the real run will."
+    )
+    def seat_changes(self) -> list[SeatChange]:
+        return [
+            SeatChange(
+                sku_id=strawberry.ID(sku.sku_id), sku_part_number=sku.part_number, units=units
+            )
+            for sku, units in licenses.seat_changes(self.outcomes).items()
+        ]
 
     @strawberry.field(description="The results of the failed items only, with their index.")
     def failures(self) -> list[LicenseAssignmentResult]:

@@ -23,7 +23,7 @@ from commcredits.services.catalog import (
     TEAMS_PHONE_PLAN,
     Catalog,
 )
-from commcredits.services.errors import ErrorDetail, check_batch_size, not_found
+from commcredits.services.errors import DomainError, ErrorDetail, check_batch_size, not_found
 from commcredits.services.principal import Principal
 
 
@@ -414,19 +414,61 @@ def assign_licenses(
     *,
     now: dt.datetime,
     what_if: bool = False,
+    prior_seats: Sequence[tuple[str, int]] = (),
 ) -> list[LicenseOutcome]:
     """Apply a batch of license requests, each all or nothing; one outcome per request, in order.
 
     With `what_if`, everything is checked exactly as for real and nothing is written.
+    `prior_seats` (what_if only) are (SKU, units) that earlier batches of the same dry run
+    would take (+) or give back (-), their `seat_changes` summed: a dry run of many batches
+    then counts seats as the real run, whose earlier batches are written, will. Only seats
+    carry over: a user an earlier batch would change is seen as stored.
     """
     check_batch_size(len(requests))
+    if prior_seats and not what_if:
+        raise DomainError(
+            "WHAT_IF_REQUIRED",
+            "priorSeatChanges describes the earlier batches of a dry run: it is taken with "
+            "whatIf: true only (a real batch counts the seats as stored).",
+            "priorSeatChanges",
+        )
     if what_if:
-        return _evaluate(_TenantPicture(tenant, requests, applying=False), requests)
+        pic = _TenantPicture(tenant, requests, applying=False)
+        for i, (ref, units) in enumerate(prior_seats):
+            sku = pic.catalog.find(ref)
+            if sku is None:
+                raise DomainError.many([_invalid_sku(f"priorSeatChanges.{i}.skuId")])
+            pic.available[sku.id] = pic.available.get(sku.id, 0) - units
+        return _evaluate(pic, requests)
     with directory_lock(tenant.id):
         pic = _TenantPicture(tenant, requests, applying=True)
         outcomes = _evaluate(pic, requests)
         _write(tenant, principal, pic, now=now)  # raises, or every `applied` outcome is true
     return outcomes
+
+
+def seat_changes(outcomes: Iterable[LicenseOutcome]) -> dict[Sku, int]:
+    """The seats a batch took (+) or gave back (-) per SKU, as applied or, for whatIf, as it
+    would: an item that passes takes a seat for each SKU it assigns and frees one for each it
+    removes (exactly what `_evaluate` counts); SKUs whose count nets to zero are left out."""
+    net: dict[Sku, int] = {}
+    # Items decided alike share their changes: each distinct tuple is read once.
+    seen: dict[int, tuple[set[Sku], set[Sku]]] = {}
+    for out in outcomes:
+        if out.errors or not out.changed:
+            continue
+        taken = seen.get(id(out.changes))
+        if taken is None:
+            # Sets: a request naming a SKU twice takes (or frees) its seat once.
+            taken = seen[id(out.changes)] = (
+                {c.sku for c in out.changes if c.action == "ASSIGNED"},
+                {c.sku for c in out.changes if c.action == "REMOVED"},
+            )
+        for sku in taken[0]:
+            net[sku] = net.get(sku, 0) + 1
+        for sku in taken[1]:
+            net[sku] = net.get(sku, 0) - 1
+    return {sku: units for sku, units in net.items() if units}
 
 
 def assign_license(

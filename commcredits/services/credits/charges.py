@@ -170,7 +170,9 @@ def purchase_credits(
     """Buy a lot of credits now (12-month expiry), invoiced; adds Communication Credits seats.
 
     `what_if` is the order review: the invoice it would issue, nothing written. A retry with
-    the same key returns the first outcome, finishing it first if it was left pending.
+    the same key returns the first outcome (`replayed`), finishing it first if it was left
+    pending; the order review of a retry says so too, with the invoice it matched, so that a
+    dry run tells what the real call will do.
     """
     if tenant.agreement_type == "MCA":
         raise DomainError(
@@ -181,9 +183,22 @@ def purchase_credits(
         )
     money = check_amount(tenant, amount)
     key = check_idempotency_key(idempotency_key)
-    if what_if:
-        return purchase_preview(tenant, money, now=now)
     args = {"amount": str(money.amount), "currency": money.currency}
+    if what_if:
+        # Read only: a key used for another request is refused here as it would be for real.
+        prior = idempotency.replay(tenant, key, "purchaseCredits", args)
+        if prior is None:
+            return purchase_preview(tenant, money, now=now)
+        invoice = Invoice.get_by_id(prior["invoice"])
+        if invoice.status == "FAILED":  # (a PENDING one the real call would charge again)
+            _check_settled(invoice, money)
+        return PurchaseResult(
+            lot=CreditLot.get_or_none(CreditLot.invoice == invoice.id),
+            invoice=invoice,
+            balance=current_balance(tenant, now=now),
+            what_if=True,
+            replayed=True,
+        )
     with tenant_lock(tenant.id):
         prior = idempotency.replay(tenant, key, "purchaseCredits", args)
         if prior is None:
@@ -202,6 +217,17 @@ def purchase_credits(
     invoice = Invoice.get_by_id(invoice_id)
     if invoice.status == "PENDING":
         invoice = charge_and_settle(tenant, principal, invoice, now=now)
+    _check_settled(invoice, money)
+    return PurchaseResult(
+        lot=CreditLot.get_or_none(CreditLot.invoice == invoice.id),
+        invoice=invoice,
+        balance=current_balance(tenant, now=now),
+        replayed=prior is not None,
+    )
+
+
+def _check_settled(invoice: Invoice, money: Money) -> None:
+    """A purchase whose invoice failed or is still waiting for the provider is an error."""
     if invoice.status == "FAILED":
         raise DomainError(
             "PAYMENT_DECLINED",
@@ -216,12 +242,6 @@ def purchase_credits(
             "or fails on its own. Retry with the same idempotency key to see the outcome.",
             "paymentMethod",
         )
-    return PurchaseResult(
-        lot=CreditLot.get_or_none(CreditLot.invoice == invoice.id),
-        invoice=invoice,
-        balance=current_balance(tenant, now=now),
-        replayed=prior is not None,
-    )
 
 
 def reconcile_payments(

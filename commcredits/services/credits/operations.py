@@ -243,9 +243,14 @@ def configure_auto_recharge(
     trigger_balance: Decimal | Money | None = None,
     max_recharges_per_day: int | None = None,
     now: dt.datetime,
+    what_if: bool = False,
 ) -> AutoRechargeResult:
     """Save the settings ("add this amount", "when the balance falls below"); if that leaves
-    the balance below the trigger, one recharge follows (charged after commit)."""
+    the balance below the trigger, one recharge follows (charged after commit).
+
+    With `what_if`, every check runs as for real against the stored settings and the result
+    holds the settings as they would be saved; nothing is written or charged.
+    """
     if enabled and tenant.agreement_type == "MCA":
         raise DomainError(
             "MCA_AUTO_RECHARGE_NOT_SUPPORTED",
@@ -296,6 +301,9 @@ def configure_auto_recharge(
                 "Automatic recharge needs an amount to add and a balance that triggers it.",
                 missing,
             )
+        if what_if:
+            # Leaving the block commits a transaction that wrote nothing: only reads ran.
+            return AutoRechargeResult(settings=row, recharges=[])
         row.updated_at = now
         ledger.settings = row
         ledger.mark_settings()

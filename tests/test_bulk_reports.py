@@ -1,0 +1,213 @@
+"""Issue 12, item 6: reports are never lost — not to -WhatIf, not to a re-run, not to a run
+that stops part way — and no report cell runs as a formula in Excel (OWASP CSV injection).
+In-process and against a real server."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+
+from commcredits.bulk import RunStopped, set_user_license
+from commcredits.bulk.errors import UsageError
+from commcredits.bulk.report_files import neutralize_formulas
+from commcredits.bulk.transport import NoAnswer, connect
+from commcredits.models import LicenseAssignment
+from commcredits.services import seats
+from commcredits.services.access import SYSTEM
+from tests.live_server import live_server
+from tests.test_bulk import make_users, report_of, run, write_csv
+
+DOMAIN = "fabrikam.example"
+
+
+@pytest.fixture(params=["in-process", "http"])
+def target(request, db_url, keys, tmp_path) -> Iterator[list[str]]:
+    if request.param == "in-process":
+        yield ["-ApiKey", keys["GLOBAL_ADMIN"]]
+        return
+    with live_server(db_url, tmp_path) as server:
+        yield ["-Endpoint", server.url, "-ApiKey", keys["GLOBAL_ADMIN"]]
+
+
+def test_neutralize_formulas_prefixes_what_excel_would_run():
+    cells = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "a=1", "", None, "'=kept"]
+    frame = pl.DataFrame({"Key": cells, "Row": list(range(len(cells)))})
+    out = neutralize_formulas(frame)
+    assert out["Key"].to_list() == [
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@SUM(A1)",
+        "'\t=1",
+        "'\r=1",
+        "a=1",
+        "",
+        None,
+        "'=kept",
+    ]
+    assert out["Row"].to_list() == frame["Row"].to_list()  # numbers are not text
+
+
+def test_report_cells_never_run_as_formulas(tenant, target, tmp_path):
+    """Keys and references a sheet wrote come back in the report: escaped in CSV (a file or
+    stdout), exact in XLSX (text cells, never formulas) and JSON."""
+    hostile = ['=HYPERLINK("http://evil.example","x")@x', "+1@x", "-1@x", "@SUM(1)@x"]
+    sheet = tmp_path / "hostile.csv"
+    pl.DataFrame({"UserPrincipalName": hostile}).write_csv(sheet)
+    argv = ["Set-UsageLocation", "-Path", str(sheet), "-UsageLocation", "DE", *target]
+    code, _, err = run(*argv)
+    assert code == 1, err
+    text = (tmp_path / "hostile.result.csv").read_text()
+    report = pl.read_csv(io.StringIO(text), infer_schema=False)
+    assert report["Key"].to_list() == ["'" + k for k in hostile]
+    assert report["Status"].to_list() == ["Failed"] * 4
+    assert all(
+        not cell.startswith(("=", "+", "-", "@"))
+        for column in report.columns
+        for cell in report[column].drop_nulls()
+    )
+
+    code, _, _ = run(*argv, "-ResultPath", str(tmp_path / "report.xlsx"))
+    book = zipfile.ZipFile(tmp_path / "report.xlsx")
+    sheet_xml = book.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet_xml and 't="s"' in sheet_xml  # text cells, not one formula
+    assert pl.read_excel(tmp_path / "report.xlsx")["Key"].to_list() == hostile
+
+    code, _, _ = run(*argv, "-ResultPath", str(tmp_path / "report.json"))
+    assert pl.read_json(tmp_path / "report.json")["Key"].to_list() == hostile
+
+    code, out, _ = run(*argv[:2], "-", *argv[3:], stdin=sheet.read_bytes())
+    assert pl.read_csv(io.StringIO(out))["Key"].to_list() == ["'" + k for k in hostile]
+
+    code, out, _ = run("Add-Credits", "-Amount", "5", "-Reference", "=cmd|'/c calc'!A1", *target)
+    assert pl.read_csv(io.StringIO(out))["Reference"].to_list() == ["'=cmd|'/c calc'!A1"]
+
+
+def test_no_run_overwrites_an_earlier_report(tenant, clock, target, tmp_path):
+    make_users(tenant, clock, [f"u{n}@{DOMAIN}" for n in range(3)])
+    seats.purchase_seats(tenant, SYSTEM, "MCOPSTNC", 5, now=clock())
+    sheet = write_csv(tmp_path / "users.csv", "UPN", [f"u{n}@{DOMAIN}" for n in range(3)])
+    argv = ["Set-UserLicense", str(sheet), "-AddLicenses", "MCOPSTNC", *target]
+    names = []
+    for extra in (["-WhatIf"], [], ["-WhatIf"], []):
+        code, _, err = run(*argv, *extra)
+        assert code == 0, err
+        names.append(err.rstrip().rsplit("report: ", 1)[1])
+    assert [p.rsplit("/", 1)[1] for p in names] == [
+        "users.whatif.result.csv",
+        "users.result.csv",
+        "users.whatif.result.2.csv",
+        "users.result.2.csv",
+    ]
+    assert pl.read_csv(names[1])["Status"].to_list() == ["Assigned"] * 3  # the first real run
+    assert pl.read_csv(names[3])["Status"].to_list() == ["Unchanged"] * 3
+    code, _, err = run(*argv, "-ResultPath", names[1])  # a path given is a path taken
+    assert err.rstrip().endswith(f"report: {names[1]}")
+    assert pl.read_csv(names[1])["Status"].to_list() == ["Unchanged"] * 3
+
+
+def test_an_over_long_key_fails_its_row_only(tenant, clock, target, tmp_path):
+    """A user principal name longer than the API takes would have the server refuse the
+    whole batch that carried it (VALUE_TOO_LONG): the bulk layer fails that row alone."""
+    upns = [f"s{n}@{DOMAIN}" for n in range(6)]
+    make_users(tenant, clock, upns)
+    seats.purchase_seats(tenant, SYSTEM, "MCOPSTNC", 10, now=clock())
+    sheet = write_csv(tmp_path / "stop.csv", "UPN", [*upns[:4], "x" * 200 + "@x", *upns[4:]])
+    argv = ["Set-UserLicense", str(sheet), "-AddLicenses", "MCOPSTNC", "-BatchSize", "2"]
+    code, _, err = run(*argv, *target)
+    assert code == 1, err
+    report = report_of(err)
+    assert report.select("Status", "Code").rows() == [
+        *(("Assigned", None),) * 4,
+        ("Failed", "VALUE_TOO_LONG"),
+        *(("Assigned", None),) * 2,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        # The server answered with a refusal: that batch was not applied.
+        (UsageError, ("NotSent", "RunStopped")),
+        # No answer came: that batch may have been applied; the rows after it were not sent.
+        (NoAnswer, ("Unknown", "NoAnswer")),
+    ],
+)
+def test_a_run_stopped_part_way_keeps_the_report(
+    tenant, clock, tmp_path, monkeypatch, error, outcome
+):
+    upns = [f"s{n}@{DOMAIN}" for n in range(7)]  # batches of 2: the third fails
+    make_users(tenant, clock, upns)
+    seats.purchase_seats(tenant, SYSTEM, "MCOPSTNC", 10, now=clock())
+    sheet = write_csv(tmp_path / "stop.csv", "UPN", upns)
+
+    class Failing:
+        """The real transport, until the server goes away at the third request."""
+
+        def __init__(self, inner):
+            self.inner, self.calls, self.description = inner, 0, inner.description
+
+        def execute(self, query, variables=None):
+            self.calls += 1
+            if self.calls == 4:  # 1: the SKU catalog, 2-3: two batches
+                raise error("cannot reach http://127.0.0.1:9/graphql: connection refused")
+            return self.inner.execute(query, variables)
+
+        def close(self):
+            self.inner.close()
+
+    monkeypatch.setattr(
+        "commcredits.bulk.runner.connect", lambda **kw: Failing(connect(tenant="Fabrikam"))
+    )
+    argv = ["Set-UserLicense", str(sheet), "-AddLicenses", "MCOPSTNC", "-BatchSize", "2"]
+    code, _, err = run(*argv)
+    assert code == 2
+    summary, line = err.strip().splitlines()
+    assert "Set-UserLicense: 7 rows: 4 Assigned" in summary
+    assert line.startswith("Set-UserLicense: stopped part way: cannot reach")
+    report = report_of(summary)
+    assert report.select("Status", "Code").rows() == [
+        *(("Assigned", None),) * 4,
+        outcome,
+        outcome,
+        ("NotSent", "RunStopped"),
+    ]
+    assert LicenseAssignment.select().count() == 4
+
+    # The Python API raises RunStopped with the same report, written to result_path first.
+    def failing(**kw):
+        return Failing(connect(tenant="Fabrikam"))
+
+    with pytest.raises(RunStopped) as stopped:
+        set_user_license(
+            pl.DataFrame({"UPN": upns}),
+            remove_licenses=["MCOPSTNC"],
+            batch_size=2,
+            result_path=tmp_path / "api.csv",
+            transport=failing(),
+        )
+    rest = [outcome[0], outcome[0], "NotSent"]
+    assert stopped.value.report.frame()["Status"].to_list() == ["Removed"] * 4 + rest
+    assert pl.read_csv(tmp_path / "api.csv")["Status"].to_list() == ["Removed"] * 4 + rest
+
+
+def test_an_over_long_cell_fails_its_row_only(tenant, target, tmp_path):
+    sheet = write_csv(
+        tmp_path / "new.csv",
+        "UserPrincipalName,JobTitle,Department",
+        [f"a@{DOMAIN},Engineer,IT", f"b@{DOMAIN},{'x' * 129},IT", f"c@{DOMAIN},,{'y' * 65}"],
+    )
+    code, _, err = run("Import-Users", str(sheet), "-BatchSize", "1", *target)
+    assert code == 1, err
+    report = report_of(err)
+    assert report.select("Status", "Code").rows() == [
+        ("Created", None),
+        ("Failed", "VALUE_TOO_LONG"),
+        ("Failed", "VALUE_TOO_LONG"),
+    ]
+    assert report["Message"][1].startswith("The JobTitle has 129 characters; the API takes at")
+    assert report["Message"][2].startswith("The Department has 65 characters")
