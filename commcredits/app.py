@@ -29,22 +29,25 @@ from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from commcredits import db as database
+from commcredits import events, web_auth
 from commcredits.clock import Clock, utcnow
 from commcredits.config import Settings
+from commcredits.cors import cors_middleware
 from commcredits.execution import execute
+from commcredits.graphiql import graphiql_page
 from commcredits.logs import request_line
-from commcredits.services import auth_failures
+from commcredits.services import auth_failures, jwt_auth
 from commcredits.services.access import AuthenticationError, act_in_tenant, authenticate
 from commcredits.services.auth_failures import AuthLimits, RateLimited
 from commcredits.services.errors import DomainError
+from commcredits.websocket import graphql_websocket
 
 log = logging.getLogger("commcredits.http")
 
@@ -53,10 +56,16 @@ _OPERATION_NAME = re.compile(r"\s*(?:query|mutation|subscription)\s+([_A-Za-z][_
 
 
 def _error(
-    status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+    reason: str | None = None,
 ) -> JSONResponse:
+    extensions = {"code": code} | ({"reason": reason} if reason else {})
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        {"errors": [{"message": message, "extensions": extensions}]},
         status_code=status,
         headers={"x-request-id": request_id, **(headers or {})},
     )
@@ -141,46 +150,18 @@ def operation_label(body: dict[str, Any]) -> str | None:
     return found.group(1) if found else None
 
 
-WELCOME_QUERY = """# commcredits — GraphQL API
-#
-# Put your key in the Headers tab: {"Authorization": "Bearer cck_…"}
-# (`make run` prints a link that sets it). Ctrl-Enter runs; Ctrl-Space completes.
-# The Docs and Explorer panes list every query and mutation.
-
-query Overview {
-  viewer { role tenant { name currency agreementType } }
-  tenant {
-    balance { amount currency lots(first: 5) { nodes { remaining { amount } expiresAt } } }
-    autoRecharge { enabled rechargeAmount triggerBalance }
-  }
-  subscribedSkus { skuPartNumber consumedUnits availableUnits }
-  users(first: 10) {
-    totalCount
-    nodes { userPrincipalName usageLocation assignedLicenses { skuPartNumber } }
-  }
-}
-"""
-
-
-def graphiql_page() -> str:
-    """Strawberry's GraphiQL page, opening on a query about the caller's tenant."""
-    html = get_graphql_ide_html("graphiql")
-    start = html.find("const EXAMPLE_QUERY = `")
-    end = html.find("`;", start)
-    if start < 0 or end < 0:  # another Strawberry page layout: serve it as it is
-        return html
-    escaped = WELCOME_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
-    return html[:start] + "const EXAMPLE_QUERY = `" + escaped + html[end:]
-
-
 MAX_JSON_DEPTH = 64  # far past any real variables; the cost estimator recurses through them
 _NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
+# JSON may escape half a UTF-16 pair ("\\ud800"); json.loads keeps it as a code point no UTF-8
+# encoder takes: PostgreSQL, the log line and the JSON answer that echoes it would each fail.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def screen_body(body: object) -> str | None:
     """Why a decoded request body is refused before anything runs, or None: JSON nested past
     MAX_JSON_DEPTH, or a NUL character in any text (PostgreSQL cannot store one, and no name,
-    key or reference has one), in the variables or as an escape in the query."""
+    key or reference has one), in the variables or as an escape in the query, or a lone
+    surrogate (not Unicode text at all; GraphQL's own escapes refuse one in the query)."""
     stack: list[tuple[object, int]] = [(body, 0)]
     while stack:
         value, depth = stack.pop()
@@ -189,6 +170,8 @@ def screen_body(body: object) -> str | None:
         if isinstance(value, str):
             if "\x00" in value:
                 return "NUL characters are not accepted in any text."
+            if _SURROGATE.search(value):
+                return "A lone surrogate (a \\ud800-\\udfff escape outside a pair) is not text."
         elif isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
             stack.extend((k, depth + 1) for k in value)
@@ -210,6 +193,8 @@ def create_app(
     """The ASGI app. `clock` gives every request its `now` (tests pass a fixed one)."""
     settings = settings or Settings.from_env()
     auth_limits = auth_limits or AuthLimits.from_env()
+    # One verifier per app: it holds the identity provider's cached signing keys.
+    verifier = jwt_auth.JwtVerifier(settings.jwt) if settings.jwt else None
     if bind_database:
         database.bind(settings.database_url)
     graphiql = graphiql_page()
@@ -220,6 +205,7 @@ def create_app(
         address: str,
         state: dict[str, Any],
         tenant_header: str | None = None,
+        cookie: web_auth.CookieCredential | None = None,
     ) -> dict[str, Any]:
         with database.db.connection_context():
             now = clock()
@@ -229,13 +215,31 @@ def create_app(
                 try:
                     if scheme.lower() != "bearer" or not token.strip():
                         raise AuthenticationError("use 'Authorization: Bearer <key>'")
-                    principal = authenticate(token, now=now)
+                    if verifier is not None and jwt_auth.looks_like_jwt(token.strip()):
+                        principal = verifier.verify(token.strip(), now=now)
+                    else:
+                        principal = authenticate(token, now=now)
+                except jwt_auth.JwtError as error:
+                    # Counted like a bad key, so the same limits apply (429 past them).
+                    auth_failures.record_failure(
+                        jwt_auth.failure_label(token.strip()),
+                        address,
+                        auth_limits,
+                        reason=f"jwt {error.reason}",
+                        now=now,
+                    )
+                    raise
                 except AuthenticationError:
                     reason = "unknown" if scheme.lower() == "bearer" else "malformed"
                     auth_failures.record_failure(
                         token or authorization, address, auth_limits, reason=reason, now=now
                     )
                     raise
+            elif cookie is not None:
+                # A browser session (web_auth): CSRF and origin checked before any query; an
+                # ended session is a 401 of its own, not a failed key (nothing to count).
+                principal = cookie.principal(settings.sessions, now=now)
+            if principal is not None:
                 if tenant_header:
                     try:
                         principal = act_in_tenant(principal, tenant_header)
@@ -257,13 +261,17 @@ def create_app(
             except CannotGetOperationTypeError as error:
                 raise BadRequest(error.as_http_error_reason()) from error
             except InvalidOperationTypeError as error:
-                raise BadRequest(error.as_http_error_reason("POST")) from error
+                # Only a subscription gets here (queries and mutations are both allowed).
+                raise BadRequest(
+                    "A subscription streams: run it over the websocket at /graphql "
+                    "(graphql-transport-ws), not by POST."
+                ) from error
 
     async def graphql(request: Request) -> Response:
         state = request.scope["state"]
         request_id = state["request_id"]
         if request.method == "GET":
-            return HTMLResponse(graphiql)
+            return graphiql.page(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return _error(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json.", request_id)
@@ -286,7 +294,8 @@ def create_app(
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # ValueError: also a number of more than 4,300 digits (int's conversion limit).
+        except (ValueError, RecursionError):
             return _error(400, "BAD_REQUEST", "The body is not valid JSON.", request_id)
         refused = screen_body(body)
         if refused:
@@ -313,7 +322,10 @@ def create_app(
                 client.host if client else "unknown",
                 state,
                 request.headers.get(TENANT_HEADER),
+                web_auth.cookie_credential(request, settings.cors_origins),
             )
+        except web_auth.CookieRefused as error:
+            return web_auth.refused_response(error, request_id)
         except RateLimited as limited:
             return _error(
                 429,
@@ -323,8 +335,35 @@ def create_app(
                 request_id,
                 headers={"retry-after": str(limited.retry_after)},
             )
+        except jwt_auth.JwtError as error:
+            # RFC 6750: the challenge says why; only characters its grammar allows.
+            said = "".join(c for c in error.description if " " <= c <= "~" and c not in '"\\')
+            challenge = f'Bearer error="invalid_token", error_description="{said}"'
+            return _error(
+                401,
+                "UNAUTHENTICATED",
+                error.description,
+                request_id,
+                headers={"www-authenticate": challenge},
+                reason=error.reason,
+            )
+        except jwt_auth.JwksUnavailable as error:
+            return _error(
+                503,
+                "JWKS_UNAVAILABLE",
+                "The identity provider's signing keys cannot be fetched; retry later "
+                "(API keys are not affected).",
+                request_id,
+                headers={"retry-after": str(error.retry_after)},
+            )
         except AuthenticationError:
-            return _error(401, "UNAUTHENTICATED", "Invalid or revoked API key.", request_id)
+            return _error(
+                401,
+                "UNAUTHENTICATED",
+                "Invalid or revoked API key.",
+                request_id,
+                headers={"www-authenticate": 'Bearer error="invalid_token"'},
+            )
         except TenantScopeError as error:
             status = 403 if error.code == "FORBIDDEN" else 404
             return _error(status, error.code, error.message, request_id)
@@ -400,7 +439,9 @@ def create_app(
         if settings.payment_sweep_interval > 0:
             tasks.append(asyncio.create_task(sweep_forever()))
         try:
-            yield
+            # Subscriptions' events: this process's broker, and its LISTEN on PostgreSQL.
+            async with events.serving():
+                yield
         finally:
             for task in tasks:
                 task.cancel()
@@ -411,8 +452,18 @@ def create_app(
         lifespan=lifespan,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            # graphql-transport-ws: subscriptions (and queries, mutations) over a websocket.
+            WebSocketRoute(
+                "/graphql",
+                graphql_websocket(
+                    settings=settings, clock=clock, verifier=verifier, auth_limits=auth_limits
+                ),
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *graphiql.routes(),
+            *web_auth.routes(settings, clock, auth_limits),
         ],
-        middleware=[Middleware(RequestContext)],
+        # RequestContext outermost: preflights get a request id and a log line too.
+        middleware=[Middleware(RequestContext), *cors_middleware(settings.cors_origins)],
     )

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 from commcredits import db as database
 from commcredits.clock import utcnow
-from commcredits.config import Settings
+from commcredits.config import ConfigError, Settings
 
 DEMO_KEYS_FILE = Path("var/demo-keys.txt")
 _VERB_NOUN = re.compile(r"^[A-Z][a-z]+-[A-Za-z]+$")
@@ -56,16 +54,63 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         for line in DEMO_KEYS_FILE.read_text().splitlines():
             if not line.startswith("#"):
                 print("  " + line)
-        admin = next(
-            (
-                line.split("=", 1)[1]
-                for line in DEMO_KEYS_FILE.read_text().splitlines()
-                if line.startswith("GLOBAL_ADMIN_KEY=")
-            ),
-            "<key>",
+        # A one-time link, not the key: a key in a URL would end up in logs and history.
+        link = _sign_in_link(_key_from_file(DEMO_KEYS_FILE, "GLOBAL_ADMIN_KEY"), _base_url())
+        if link:
+            print(f"GraphiQL as Contoso's admin (one-time link, {link[1]}): {link[0]}")
+    return 0
+
+
+def _base_url() -> str:
+    host = os.environ.get("COMMCREDITS_HOST", "127.0.0.1")
+    return f"http://{host}:{os.environ.get('COMMCREDITS_PORT', '8000')}"
+
+
+def _key_from_file(path: Path, entry: str | None) -> str:
+    """A key from a file holding just the key, or NAME=key lines (var/demo-keys.txt)."""
+    lines = [
+        line.strip()
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    if entry:
+        return next((line.split("=", 1)[1] for line in lines if line.startswith(entry + "=")), "")
+    return lines[0].split("=", 1)[-1] if len(lines) == 1 else ""
+
+
+def _sign_in_link(secret: str, base_url: str) -> tuple[str, str] | None:
+    """(link, how long it lasts) for a valid key; None (and a note on stderr) otherwise."""
+    from commcredits.services.access import AuthenticationError
+    from commcredits.services.sessions import create_sign_in_link
+
+    settings = Settings.from_env()
+    try:
+        with database.db.connection_context():
+            token = create_sign_in_link(secret, settings.sessions, now=utcnow())
+    except AuthenticationError:
+        print("no sign-in link: the key is unknown or revoked", file=sys.stderr)
+        return None
+    minutes = round(settings.sessions.link_ttl / 60)
+    # The token goes in the fragment (#…): browsers never send it, so no server logs it.
+    return f"{base_url.rstrip('/')}/auth/link#{token}", f"valid {minutes} min, once"
+
+
+def cmd_sign_in_link(args: argparse.Namespace) -> int:
+    _bind()
+    if args.key_file:
+        secret = _key_from_file(Path(args.key_file), args.entry)
+    else:  # from stdin, never from the command line (other users see process arguments)
+        secret = sys.stdin.readline().strip()
+    if not secret:
+        print(
+            "no key found: give --key-file FILE [--entry NAME], or the key on stdin",
+            file=sys.stderr,
         )
-        headers = quote(json.dumps({"Authorization": f"Bearer {admin}"}), safe="")
-        print(f"GraphiQL as Contoso's admin: http://127.0.0.1:8000/graphql?headers={headers}")
+        return 2
+    link = _sign_in_link(secret, args.url or _base_url())
+    if link is None:
+        return 1
+    print(link[0])
     return 0
 
 
@@ -326,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="", help="a label for the key")
     p.set_defaults(func=cmd_create_api_key)
 
+    p = sub.add_parser("sign-in-link", help="print a one-time browser sign-in link for an API key")
+    p.add_argument("--key-file", help="a file with the key, or NAME=key lines (default: stdin)")
+    p.add_argument("--entry", help="which NAME=key line, e.g. GLOBAL_ADMIN_KEY")
+    p.add_argument("--url", help="the server's base URL (default: http://127.0.0.1:8000)")
+    p.set_defaults(func=cmd_sign_in_link)
+
     p = sub.add_parser("serve", help="serve the API (GraphiQL at /graphql)")
     p.add_argument("--host", default=os.environ.get("COMMCREDITS_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("COMMCREDITS_PORT", "8000")))
@@ -384,12 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and (_VERB_NOUN.match(argv[0]) or argv[0] == "help"):
-        from commcredits.bulk.cli import main as bulk_main
+    try:
+        if argv and (_VERB_NOUN.match(argv[0]) or argv[0] == "help"):
+            from commcredits.bulk.cli import main as bulk_main
 
-        return bulk_main(argv)
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+            return bulk_main(argv)
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except ConfigError as error:  # a bad setting: say which, no traceback
+        print(f"commcredits: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

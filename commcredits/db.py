@@ -17,7 +17,13 @@ from urllib.parse import unquote, urlparse
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-db = peewee.DatabaseProxy()
+
+class _DatabaseProxy(peewee.DatabaseProxy):
+    def savepoint(self):  # noqa: ANN201 - the bound database's (see _Savepoint)
+        return self.obj.savepoint()
+
+
+db = _DatabaseProxy()
 
 _recorders_lock = threading.Lock()
 _recorders: list[list[str]] = []
@@ -31,11 +37,29 @@ class _Counting:
         return super().execute_sql(sql, params)
 
 
-class SqliteDatabase(_Counting, PooledSqliteDatabase):
+class _Savepoint(peewee._savepoint):
+    """A savepoint whose rollback also drops the `after_commit` callbacks queued inside it, so
+    an event (events.py) is never published for a change a savepoint undid."""
+
+    def _begin(self) -> None:
+        super()._begin()
+        self.mark = len(self.db._state.commit_callbacks)
+
+    def rollback(self, begin: bool = True) -> None:
+        del self.db._state.commit_callbacks[getattr(self, "mark", 0) :]
+        super().rollback(begin)
+
+
+class _Callbacks:
+    def savepoint(self, sid=None):  # noqa: ANN001, ANN201 - peewee's signature
+        return _Savepoint(self, sid)
+
+
+class SqliteDatabase(_Counting, _Callbacks, PooledSqliteDatabase):
     pass
 
 
-class PostgresqlDatabase(_Counting, PooledPostgresqlDatabase):
+class PostgresqlDatabase(_Counting, _Callbacks, PooledPostgresqlDatabase):
     pass
 
 

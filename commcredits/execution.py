@@ -10,12 +10,15 @@ import uuid
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.types.graphql import OperationType
 
 from commcredits.resolvers.context import Context
 from commcredits.services.access import Principal
 from commcredits.services.errors import DomainError
 
 log = logging.getLogger("commcredits.graphql")
+
+_ONE_RESULT = (OperationType.QUERY, OperationType.MUTATION)
 
 
 def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
@@ -62,10 +65,16 @@ async def execute_async(
         variable_values=variables,
         context_value=context,
         operation_name=operation_name,
+        # A subscription streams: only the websocket runs one (commcredits.websocket).
+        allowed_operation_types=_ONE_RESULT,
     )
     response: dict[str, Any] = {"data": result.data}
     if result.errors:
         response["errors"] = [format_error(e, request_id) for e in result.errors]
+    if result.extensions:
+        # extensions.cost (schema/validation.py): the estimate and the limit, so a client
+        # sees how close a document is to QUERY_TOO_EXPENSIVE.
+        response["extensions"] = result.extensions
     return response
 
 

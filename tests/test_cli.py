@@ -1,5 +1,7 @@
 """The operator CLI: migrate, seed-demo, create-api-key; and GraphiQL on GET /graphql."""
 
+import re
+
 import pytest
 
 from commcredits import cli
@@ -22,10 +24,22 @@ def test_migrate_seed_and_keys(sqlite_env, capsys):
     assert cli.main(["seed-demo"]) == 0
     first = capsys.readouterr().out
     assert "seeded demo tenant Contoso" in first and "GLOBAL_ADMIN_KEY=cck_" in first
-    assert "graphql?headers=%7B%22Authorization%22%3A%20%22Bearer%20cck_" in first
+    # A one-time sign-in link, its token in the fragment; never a key in a URL.
+    link = re.search(r"http://127\.0\.0\.1:8000/auth/link#(ccl_[\w-]{43})\s", first)
+    assert link, first
+    assert "headers=" not in first and not re.search(r"https?://\S*cck_", first)
     assert cli.main(["seed-demo"]) == 0
     second = capsys.readouterr().out
     assert "already seeded" in second
+    again = re.search(r"/auth/link#(ccl_[\w-]{43})\s", second)
+    assert again and again.group(1) != link.group(1)  # a fresh link each time
+    keys = sqlite_env / "var/demo-keys.txt"
+    assert cli.main(["sign-in-link", "--key-file", str(keys), "--entry", "OPERATOR_KEY"]) == 0
+    assert re.fullmatch(
+        r"http://127\.0\.0\.1:8000/auth/link#ccl_[\w-]{43}\n", capsys.readouterr().out
+    )
+    assert cli.main(["sign-in-link", "--key-file", str(keys)]) == 2  # two keys: which one?
+    assert "no key found" in capsys.readouterr().err
     assert (sqlite_env / "var/demo-keys.txt").stat().st_mode & 0o077 == 0
     assert cli.main(["create-api-key", "--tenant", "Contoso", "--role", "reader"]) == 0
     key = capsys.readouterr().out.strip()
@@ -36,6 +50,20 @@ def test_migrate_seed_and_keys(sqlite_env, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_bad_setting_is_one_line_and_exit_2(sqlite_env, monkeypatch, capsys):
+    monkeypatch.setenv("COMMCREDITS_MAX_BODY_BYTES", "lots")
+    assert cli.main(["migrate"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "commcredits: COMMCREDITS_MAX_BODY_BYTES='lots' is not a number.\n"
+    )
+    monkeypatch.delenv("COMMCREDITS_MAX_BODY_BYTES")
+    monkeypatch.setenv("COMMCREDITS_JWT_ISSUER", "https://login.example")
+    assert cli.main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("commcredits: JWT sign-in needs") and "Traceback" not in err
+
+
 def test_graphiql_is_served_on_get(client):
     response = client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
@@ -44,7 +72,7 @@ def test_graphiql_is_served_on_get(client):
 
 
 def test_graphiqls_opening_query_runs(api):
-    from commcredits.app import WELCOME_QUERY
+    from commcredits.graphiql import WELCOME_QUERY
 
     data = api(WELCOME_QUERY)
     assert data["viewer"]["role"] == "GLOBAL_ADMIN" and data["tenant"]["balance"]["currency"]

@@ -6,14 +6,18 @@ argument is tried with each of tenant A's ids. Then:
 - a key of tenant B sees nothing of tenant A and changes nothing of it;
 - a READER key of tenant A changes nothing (every mutation says FORBIDDEN);
 - no key at all gets UNAUTHENTICATED everywhere.
+The first two run twice: with API keys, and with JWTs from a stand-in identity provider
+(tests/jwks_server.py), so a token of tenant B is held to the same matrix as B's key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import json
 import re
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +31,8 @@ from graphql import (
     GraphQLUnionType,
 )
 
+from commcredits.app import create_app
+from commcredits.config import Settings
 from commcredits.models import (
     ALL_MODELS,
     ApiKey,
@@ -43,6 +49,7 @@ from commcredits.services import credits, rating
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from tests.conftest import Api
 from tests.helpers import add_users, buy, other_tenant
+from tests.jwks_server import IdentityProvider, identity_provider, jwt_settings
 from tests.schema_walk import root_fields as _fields
 from tests.schema_walk import unwrap as _unwrap
 from tests.schema_walk import value_for
@@ -108,13 +115,52 @@ def snapshot(tenant_id: int) -> str:
     return json.dumps(rows, sort_keys=True, default=default)
 
 
+@pytest.fixture(params=["key", "jwt"])
+def credential(request) -> str:
+    """How the matrix signs in: API keys, or bearer JWTs."""
+    return request.param
+
+
 @pytest.fixture
-def world(tenant, clock, client, keys):
+def idp(credential) -> Iterator[IdentityProvider | None]:
+    if credential == "key":
+        yield None
+        return
+    with identity_provider() as provider:
+        yield provider
+        assert provider.requests >= 1  # the app did verify tokens against its keys
+
+
+@pytest.fixture
+def app(db_url, clock, idp):
+    """conftest's app, trusting the stand-in identity provider when signing in with JWTs."""
+    settings = Settings.from_env()
+    if idp is not None:
+        settings = dataclasses.replace(settings, jwt=jwt_settings(idp.url))
+    return create_app(settings=settings, clock=clock, bind_database=False)
+
+
+@pytest.fixture
+def sign_in(idp, clock) -> Callable[[Tenant, str], str]:
+    """A bearer credential for a role of a tenant: a new API key, or a token naming the
+    tenant (by name and by id, in turn) that the stand-in IdP signs."""
+
+    def make(tenant: Tenant, role: str) -> str:
+        if idp is None:
+            return create_api_key(SYSTEM, role=Role(role), tenant=tenant, now=clock())[1]
+        ref = tenant.name if tenant.name == "Fabrikam" else tenant.id
+        return idp.token(now=clock(), role=role, tenant=ref, sub=f"{role}@{tenant.name}")
+
+    return make
+
+
+@pytest.fixture
+def world(tenant, clock, client, keys, sign_in):
     """Tenant A (Fabrikam) with users, licenses and keys; tenant B (Northwind) with its own."""
     now = clock()
     buy(tenant, now, MCOEV=5, MCOPSTN1=5, MCOMEETADV=5, MCOPSTNC=5)
     add_users(tenant, now, [("alpha", "DE"), ("beta", "DE"), ("gamma", None)])
-    a = Api(client, keys["GLOBAL_ADMIN"])
+    a = Api(client, sign_in(tenant, "GLOBAL_ADMIN"))
     a(
         'mutation { setUserLicenses(userPrincipalNames: ["alpha@fabrikam.example"], '
         'addLicenses: [{skuId: "MCOEV"}, {skuId: "MCOPSTN1"}]) { summary { applied } } }'
@@ -122,7 +168,7 @@ def world(tenant, clock, client, keys):
     northwind = other_tenant(now)
     buy(northwind, now, MCOEV=5)
     add_users(northwind, now, [("zulu", "US")], domain="northwind.example")
-    _, b_key = create_api_key(SYSTEM, role=Role.GLOBAL_ADMIN, tenant=northwind, now=now)
+    b_credential = sign_in(northwind, "GLOBAL_ADMIN")
     credits.purchase_credits(tenant, SYSTEM, Decimal("100"), idempotency_key="a-1", now=now)
     call = rating.CallInput(
         call_id="alpha-call-1",
@@ -148,7 +194,13 @@ def world(tenant, clock, client, keys):
         "alpha-call-1",
     ]
     markers = [ids[0], *ids[2:6], *ids[7:]]  # and the name, case-insensitively
-    return {"a": a, "b": Api(client, b_key), "ids": ids, "markers": markers, "tenant": tenant}
+    return {
+        "a": a,
+        "b": Api(client, b_credential),
+        "ids": ids,
+        "markers": markers,
+        "tenant": tenant,
+    }
 
 
 def _strings(value: Any) -> list[str]:
@@ -184,8 +236,8 @@ def test_tenant_b_sees_and_changes_nothing_of_tenant_a(world):
     assert snapshot(world["tenant"].id) == before
 
 
-def test_reader_changes_nothing_and_every_mutation_says_forbidden(world, api_as):
-    reader, ids = api_as("READER"), world["ids"]
+def test_reader_changes_nothing_and_every_mutation_says_forbidden(world, client, sign_in):
+    reader, ids = Api(client, sign_in(world["tenant"], "READER")), world["ids"]
     before = snapshot(world["tenant"].id)
     for name, field in _fields("mutation"):
         text, variables = operation("mutation", name, field, ids, 0)
@@ -200,6 +252,7 @@ def test_reader_changes_nothing_and_every_mutation_says_forbidden(world, api_as)
     assert snapshot(world["tenant"].id) == before
 
 
+@pytest.mark.parametrize("credential", ["key"], indirect=True)  # no credential: once is enough
 def test_no_key_is_unauthenticated_everywhere(world, client):
     anonymous, ids = Api(client, None), world["ids"]
     before = snapshot(world["tenant"].id)

@@ -17,7 +17,7 @@ from commcredits.models.credits import (
     Webhook,
 )
 from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
-from commcredits.models.security import AuthFailure
+from commcredits.models.security import AuthFailure, BrowserSession, SignInLink
 from commcredits.models.tenants import Tenant
 from commcredits.models.users import LicenseAssignment, User
 
@@ -45,6 +45,8 @@ ALL_MODELS: list[type[BaseModel]] = [
     MinutePool,
     CallRecord,
     AuthFailure,
+    BrowserSession,
+    SignInLink,
 ]
 
 __all__ = [
@@ -53,10 +55,12 @@ __all__ = [
     "AuditEntry",
     "AuthFailure",
     "AutoRecharge",
+    "BrowserSession",
     "CallRecord",
     "MinutePool",
     "Rate",
     "RateCard",
+    "SignInLink",
     "BillingProfile",
     "CreditAccount",
     "CreditLot",

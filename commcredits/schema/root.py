@@ -3,8 +3,6 @@
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import MaxTokensLimiter, ParserCache
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -14,6 +12,7 @@ from commcredits.resolvers.credits import CreditsMutation, CreditsQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
 from commcredits.resolvers.rating import RatingMutation, RatingQuery
+from commcredits.resolvers.subscriptions import Subscription
 from commcredits.resolvers.tenants import TenantMutation, TenantQuery
 from commcredits.resolvers.user_import import UserImportMutation
 from commcredits.resolvers.users import UserMutation, UserQuery
@@ -22,6 +21,9 @@ from commcredits.schema.catalog import Sku, SubscribedSku
 from commcredits.schema.cost import MAX_COST
 from commcredits.schema.credits import CreditLot, CreditTransaction, Invoice, Notification
 from commcredits.schema.directory import User
+from commcredits.schema.input_limits import InputLimits
+from commcredits.schema.limits import document_limits_rule
+from commcredits.schema.scalars import SCALAR_OVERRIDES
 from commcredits.schema.tenants import Tenant
 from commcredits.schema.validation import CACHE_SIZE, CachedValidation
 from commcredits.services.errors import DomainError
@@ -29,6 +31,9 @@ from commcredits.services.errors import DomainError
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
+# Selections an operation may hold once its fragments are spread out; the token limit lets
+# a document without fragments hold at most 5,000.
+MAX_SELECTIONS = 10_000
 
 Query = merge_types(
     "Query",
@@ -49,14 +54,12 @@ Mutation = merge_types(
 )
 
 
-def _is_introspection(field) -> bool:  # noqa: ANN001 - strawberry's IgnoreContext
-    return field.field_name.startswith("__")
-
-
-# Built once (Strawberry's QueryDepthLimiter and MaxAliasesLimiter build theirs per request).
+# Depth, aliases and size once fragments are spread, in linear time (Strawberry's depth and
+# alias limiters expand every spread again: exponential in a fragment bomb's few bytes).
 _DOCUMENT_RULES = (
-    max_depth_rule(MAX_DEPTH, _is_introspection),
-    max_aliases_rule(MAX_ALIASES),
+    document_limits_rule(
+        max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_selections=MAX_SELECTIONS
+    ),
 )
 
 
@@ -72,6 +75,7 @@ class CommcreditsSchema(Schema):
 schema = CommcreditsSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[
         User,
         Sku,
@@ -91,7 +95,10 @@ schema = CommcreditsSchema(
         # on every request.
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: CachedValidation(rules=_DOCUMENT_RULES, max_cost=MAX_COST),
+        # Every string argument's length, variables included, before anything executes.
+        InputLimits,
     ],
+    scalar_overrides=SCALAR_OVERRIDES,
 )
 
 __all__ = ["DomainError", "schema"]

@@ -9,6 +9,7 @@ import secrets
 
 import peewee
 
+from commcredits import events
 from commcredits.db import write
 from commcredits.models import ApiKey, Tenant
 from commcredits.services import audit
@@ -114,6 +115,7 @@ def revoke_api_key(principal: Principal, key_id: int, *, now: dt.datetime) -> Ap
     with write():
         key.revoked_at = now
         key.save()
+        events.credential_revoked(f"key:{key.id}")  # its subscriptions close after commit
         audit.record(
             principal,
             "revokeApiKey",

@@ -11,6 +11,8 @@ from typing import Any
 
 import peewee
 
+from commcredits import events
+from commcredits.db import insert_rows
 from commcredits.models import Notification
 
 KINDS = (
@@ -41,12 +43,20 @@ def row(tenant_id: int, kind: str, payload: dict[str, Any], *, now: dt.datetime)
 
 def emit(tenant_id: int, kind: str, payload: dict[str, Any], *, now: dt.datetime) -> None:
     """Record one event in the current transaction; the outbox delivers it after commit."""
-    Notification.insert(row(tenant_id, kind, payload, now=now)).execute()
+    emit_many([row(tenant_id, kind, payload, now=now)])
 
 
 def emit_many(rows: list[dict]) -> None:
+    """Insert the rows; subscribers (notificationAdded) hear of them after commit."""
+    if not rows:
+        return
+    by_tenant: dict[int, list[int]] = {}
     for start in range(0, len(rows), 500):
-        Notification.insert_many(rows[start : start + 500]).execute()
+        chunk = rows[start : start + 500]
+        for pk, tenant_id in insert_rows(Notification, chunk, returning=("id", "tenant_id")):
+            by_tenant.setdefault(tenant_id, []).append(pk)
+    for tenant_id, ids in by_tenant.items():
+        events.publish_ids(tenant_id, events.NOTIFICATION, sorted(ids))
 
 
 def notifications_query(tenant_id: int) -> peewee.ModelSelect:

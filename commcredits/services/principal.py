@@ -60,6 +60,8 @@ class Principal:
 
     @property
     def label(self) -> str:
+        if self.key_id is None and self.key_prefix:  # a JWT: "jwt:<sub> (READER)"
+            return f"{self.key_prefix} ({self.role.value})"
         return f"key {self.key_prefix}… ({self.role.value})" if self.key_prefix else self.role.value
 
     @property

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from commcredits import events
 from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
@@ -308,6 +309,7 @@ def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
     )
     for call in new:
         call.id = by_call[call.call_id]
+    events.publish_ids(tenant.id, events.CALLS, [c.id for c in new])  # callRated, after commit
     pic.pools.write(now=now)
     rated = [c for c in new if c.status == "RATED"]
     audit.record(

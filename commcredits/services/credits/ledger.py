@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from commcredits import events
 from commcredits.models import AutoRecharge, BillingProfile, PostpaidPeriod, Tenant
 from commcredits.money import Money
 from commcredits.services import audit, notifications
@@ -382,6 +383,15 @@ class Ledger:
                 row.invoice = invoice.id
             row.save()
         notifications.emit_many(changes.notes)
+        if changes.entries:  # subscribers' balanceChanged, delivered after commit (events.py)
+            events.balance_changed(
+                tenant_id,
+                balance_minor=self._balance,
+                currency=self.currency,
+                seq=self._seq,
+                kind=changes.entries[-1][2],
+                at=self.now,
+            )
         if changes.audits:
             for entry in changes.audits:
                 entry["tenant_id"] = tenant_id

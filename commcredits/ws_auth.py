@@ -1,0 +1,178 @@
+"""Who a websocket connection acts as, and whether it still may (README "Live updates").
+
+Authenticated as queries are: the `connection_init` payload's `Authorization` (an API key or
+a JWT, `{"Authorization": "Bearer …"}` as GraphiQL's Headers tab sends it; the key's case does
+not matter) and optional `X-Commcredits-Tenant` (an operator's choice of tenant), or else the
+session cookie `commcredits_session`. A cookie is ambient: any site could open a websocket to
+us with it, and browsers apply no CORS to websockets. So a cookie counts only when the
+upgrade's `Origin` is this host or a listed COMMCREDITS_CORS_ORIGINS entry (cross-site
+websocket hijacking); a bearer credential in the payload has no such problem.
+
+A refused key or JWT is counted by the failed-auth limiter as on HTTP. `Credential.recheck`
+re-validates without writing beyond what HTTP requests write (a session's last-seen stamp).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from commcredits.config import Settings
+from commcredits.models import ApiKey
+from commcredits.services import auth_failures, jwt_auth, sessions
+from commcredits.services.access import AuthenticationError, act_in_tenant, authenticate
+from commcredits.services.auth_failures import AuthLimits, RateLimited
+from commcredits.services.errors import DomainError
+from commcredits.services.principal import Principal
+from commcredits.web_auth import SESSION_COOKIE, foreign_origin
+
+TENANT_KEY = "x-commcredits-tenant"
+
+
+class Refused(Exception):
+    """The connection may not (or no longer) act: closed with 4403 and this reason."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    principal: Principal
+    refs: tuple[str, ...]  # what events.credential_revoked names when it ends ("key:<id>")
+    recheck: Callable[[dt.datetime], None]  # raises Refused once it no longer holds
+
+
+def init_value(payload: dict[str, Any], name: str) -> str | None:
+    """A string from the connection_init payload, its key matched case-insensitively, at the
+    top level or under "headers" (both shapes are in use by clients)."""
+    for source in (payload, payload.get("headers")):
+        if isinstance(source, dict):
+            for key, value in source.items():
+                if isinstance(key, str) and key.lower() == name and isinstance(value, str):
+                    return value
+    return None
+
+
+def _key_check(key_id: int | None) -> Callable[[dt.datetime], None]:
+    def recheck(now: dt.datetime) -> None:
+        revoked = ApiKey.select(ApiKey.revoked_at).where(ApiKey.id == key_id).tuples().first()
+        if revoked is None or revoked[0] is not None:
+            raise Refused("Forbidden: the API key was revoked")
+
+    return recheck
+
+
+def bearer_principal(
+    authorization: str,
+    address: str,
+    *,
+    verifier: jwt_auth.JwtVerifier | None,
+    limits: AuthLimits,
+    now: dt.datetime,
+) -> Principal:
+    """`Authorization: Bearer <key or JWT>` → its principal, counting refusals as HTTP does.
+
+    Raises AuthenticationError, jwt_auth.JwtError / JwksUnavailable, or RateLimited."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    try:
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("use 'Authorization: Bearer <key>'")
+        if verifier is not None and jwt_auth.looks_like_jwt(token):
+            return verifier.verify(token, now=now)
+        return authenticate(token, now=now)
+    except jwt_auth.JwtError as error:
+        label = jwt_auth.failure_label(token)
+        auth_failures.record_failure(label, address, limits, reason=f"jwt {error.reason}", now=now)
+        raise
+    except AuthenticationError:
+        reason = "unknown" if scheme.lower() == "bearer" else "malformed"
+        auth_failures.record_failure(
+            token or authorization, address, limits, reason=reason, now=now
+        )
+        raise
+
+
+def session_from_cookie(
+    token: str, settings: Settings, *, now: dt.datetime
+) -> sessions.ActiveSession:
+    """The session a cookie signs in (services/sessions.py); Refused when it signs in no one."""
+    try:
+        return sessions.session_principal(token, settings.sessions, now=now)
+    except sessions.SessionRefused as error:
+        raise Refused(f"Forbidden: {error}") from error
+
+
+def cross_site(connection: HTTPConnection, settings: Settings) -> bool:
+    """An upgrade from another site: its Origin is neither this host nor a listed origin."""
+    return foreign_origin(connection, settings.cors_origins)  # type: ignore[arg-type]
+
+
+def authenticate_connection(
+    payload: dict[str, Any],
+    connection: HTTPConnection,
+    *,
+    settings: Settings,
+    verifier: jwt_auth.JwtVerifier | None,
+    limits: AuthLimits,
+    now: dt.datetime,
+) -> Credential:
+    """The connection's credential (call inside a database connection); Refused otherwise."""
+    address = connection.client.host if connection.client else "unknown"
+    authorization = init_value(payload, "authorization")
+    try:
+        if authorization is not None:
+            principal = bearer_principal(
+                authorization, address, verifier=verifier, limits=limits, now=now
+            )
+            if principal.key_id is None:  # a JWT: valid until it expires
+                token = authorization.partition(" ")[2].strip()
+                assert verifier is not None
+
+                def recheck(at: dt.datetime) -> None:
+                    try:
+                        verifier.verify(token, now=at)
+                    except (jwt_auth.JwtError, jwt_auth.JwksUnavailable) as error:
+                        raise Refused(f"Forbidden: {error}") from error
+
+                credential = Credential(principal, (), recheck)
+            else:
+                refs = (f"key:{principal.key_id}",)
+                credential = Credential(principal, refs, _key_check(principal.key_id))
+        else:
+            token = connection.cookies.get(SESSION_COOKIE)
+            if not token:
+                raise Refused(
+                    'Forbidden: no credentials; send {"Authorization": "Bearer <key>"} as the '
+                    "connection_init payload, or sign in (session cookie)"
+                )
+            if cross_site(connection, settings):
+                raise Refused("Forbidden: a page of another site cannot use the session cookie")
+            session = session_from_cookie(token, settings, now=now)
+            principal = session.principal
+            # Revoking the key ends its sessions, and signing out the session: both close at
+            # once; an idle or absolute timeout is seen by the periodic recheck.
+            refs = (f"key:{principal.key_id}", f"session:{session.session_id}")
+            credential = Credential(
+                principal, refs, lambda at: session_from_cookie(token, settings, now=at) and None
+            )
+    except RateLimited as error:
+        raise Refused(
+            f"Forbidden: too many failed authentications; retry after {error.retry_after} s"
+        ) from error
+    except jwt_auth.JwtError as error:
+        raise Refused(f"Forbidden: {error.description}") from error
+    except jwt_auth.JwksUnavailable as error:
+        raise Refused("Forbidden: the identity provider's keys cannot be fetched") from error
+    except AuthenticationError as error:
+        raise Refused("Forbidden: invalid or revoked API key") from error
+    tenant_ref = init_value(payload, TENANT_KEY)
+    if tenant_ref:
+        try:
+            principal = act_in_tenant(credential.principal, tenant_ref)
+        except DomainError as error:
+            raise Refused(f"Forbidden: {error}") from error
+        credential = Credential(principal, credential.refs, credential.recheck)
+    return credential
