@@ -11,7 +11,7 @@ import pytest
 
 from commcredits import cli
 from commcredits.models import Rate, RateCard
-from commcredits.services import rate_tables, rates
+from commcredits.services import call_fields, prices, rate_tables, rates
 from commcredits.services.access import SYSTEM
 from tests.conftest import Api
 from tests.test_rating import call, office, record  # noqa: F401 - the fixture
@@ -55,8 +55,8 @@ def test_sample_card_is_labelled_and_covers_30_countries(db_url, clock):
     assert "SAMPLE" in card.name
     assert rates.sample_card_path().read_text().startswith("# SAMPLE RATE CARD")
     eur = Rate.select().where((Rate.card == card.id) & (Rate.currency == "EUR"))
-    assert {r.call_type for r in eur} == set(rates.CALL_TYPES)
-    for kind in rates.CALL_TYPES:
+    assert {r.call_type for r in eur} == set(call_fields.CALL_TYPES)
+    for kind in call_fields.CALL_TYPES:
         countries = {r.country for r in eur if r.call_type == kind}
         assert len(countries) >= 30, (kind, len(countries))
     zone_a = {r.country for r in eur if r.zone == "A"}
@@ -192,8 +192,8 @@ def test_import_rates_cli_names_the_bad_row_and_imports_nothing(cli_env, capsys)
 
 
 def test_price_arithmetic_is_decimal_and_rounds_half_up():
-    assert rates.charge_for(19_000, 5, "EUR") == Decimal("0.10")  # 0.095
-    assert rates.charge_for(24_000, 1, "EUR") == Decimal("0.02")
-    assert rates.charge_for(2_500_000, 3, "JPY") == Decimal("8")  # 7.5
-    assert rates.price_from_micros(19_000) == Decimal("0.0190")
-    assert rates.price_from_micros(123_456) == Decimal("0.123456")
+    assert prices.charge_for(19_000, 5, "EUR") == Decimal("0.10")  # 0.095
+    assert prices.charge_for(24_000, 1, "EUR") == Decimal("0.02")
+    assert prices.charge_for(2_500_000, 3, "JPY") == Decimal("8")  # 7.5
+    assert prices.price_from_micros(19_000) == Decimal("0.0190")
+    assert prices.price_from_micros(123_456) == Decimal("0.123456")

@@ -1,12 +1,11 @@
 """Credits: tenant.balance / autoRecharge / creditTransactions / invoices / billingProfile /
-creditLimit, invoice, notifications; purchaseCredits, configureAutoRecharge, adjustCredits,
-expireCredits, setCreditLimit, closeBillingPeriod, setWebhook, updateBillingProfile."""
+creditLimit / webhook, the fields of a balance, an invoice and a transaction; invoice and
+notifications. The mutations are in `billing` (the tenant's) and `operator_credits`."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -17,15 +16,11 @@ from commcredits.models import LedgerEntry as LedgerEntryRow
 from commcredits.models import Notification as NotificationRow
 from commcredits.models import Tenant as TenantRow
 from commcredits.money import Money as MoneyValue
-from commcredits.resolvers.common import ctx, decode_id, guard, paginate
+from commcredits.resolvers.common import ctx, paginate
+from commcredits.schema.billing import BillingProfile
 from commcredits.schema.common import Connection, to_global_id
 from commcredits.schema.credits import (
-    AdjustCreditsPayload,
     AutoRechargeSettings,
-    BillingProfile,
-    BillingProfileInput,
-    CloseBillingPeriodPayload,
-    ConfigureAutoRechargePayload,
     CreditBalance,
     CreditForecast,
     CreditLimit,
@@ -33,38 +28,19 @@ from commcredits.schema.credits import (
     CreditSplit,
     CreditTransaction,
     CreditTransactionFilter,
-    ExpireCreditsPayload,
-    ExpiredCredits,
     ExpiringCredits,
-    Invoice,
     Money,
-    Notification,
-    PurchaseCreditsPayload,
-    SetCreditLimitPayload,
-    SetWebhookPayload,
-    UpdateBillingProfilePayload,
-    Webhook,
 )
-from commcredits.schema.input_limits import (
-    ADJUSTMENT_REASON,
-    IDEMPOTENCY_KEY,
-    WEBHOOK_URL,
-    limited_arg,
-)
+from commcredits.schema.invoices import Invoice
+from commcredits.schema.notifications import Notification, Webhook
 from commcredits.services import billing, credits, invoices, notifications, webhooks
-from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.access import Permission, require_tenant
 from commcredits.services.credits.rules import currency_mismatch
-from commcredits.services.errors import DomainError, not_found
+from commcredits.services.errors import DomainError
 
 
 def _tenant_row(pk: int, info: Info) -> TenantRow:
     return ctx(info).tenant_row(pk)
-
-
-def _balance(tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> CreditBalance:
-    return CreditBalance(
-        amount=amount.quantized().amount, currency=amount.currency, as_of=now, tenant_pk=tenant.id
-    )
 
 
 # -- fields on Tenant (schema/tenants.py calls these) -------------------------------------------
@@ -127,7 +103,7 @@ def tenant_credit_limit(tenant_pk: int, info: Info) -> CreditLimit | None:
     tenant = _tenant_row(tenant_pk, info)
     if tenant.agreement_type != "MCA":
         return None
-    return _credit_limit(tenant, ctx(info).now)
+    return credit_limit(tenant, ctx(info).now)
 
 
 def tenant_webhook(tenant_pk: int, info: Info) -> Webhook | None:
@@ -135,7 +111,7 @@ def tenant_webhook(tenant_pk: int, info: Info) -> Webhook | None:
     return Webhook.from_row(hook) if hook else None
 
 
-def _credit_limit(tenant: TenantRow, now: dt.datetime) -> CreditLimit:
+def credit_limit(tenant: TenantRow, now: dt.datetime) -> CreditLimit:
     state = credits.credit_state(tenant, now=now)
     return CreditLimit(
         period=state["period"],
@@ -195,16 +171,14 @@ async def transaction_splits(tx: CreditTransaction, info: Info) -> list[CreditSp
     ]
 
 
-# -- operator helpers --------------------------------------------------------------------------
-def _operator_tenant(info: Info, tenant_id: str) -> TenantRow:
-    require(ctx(info).principal, Permission.OPERATE)
-    tenant = TenantRow.get_or_none(TenantRow.id == decode_id(tenant_id, "Tenant", field="tenantId"))
-    if tenant is None:
-        raise not_found("Tenant", tenant_id, "tenantId")
-    return tenant
+# -- for the mutations (resolvers/billing.py, resolvers/operator_credits.py) -------------------
+def balance_of(tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> CreditBalance:
+    return CreditBalance(
+        amount=amount.quantized().amount, currency=amount.currency, as_of=now, tenant_pk=tenant.id
+    )
 
 
-def _money_arg(tenant: TenantRow, amount: Decimal, currency: str | None) -> Decimal:
+def money_arg(tenant: TenantRow, amount: Decimal, currency: str | None) -> Decimal:
     """The amount, after checking an explicitly given currency is the tenant's."""
     if currency is not None and currency.strip().upper() != tenant.currency:
         raise currency_mismatch(tenant.currency, repr(currency.strip()[:3]), "currency")
@@ -236,213 +210,3 @@ class CreditsQuery:
             to_node=Notification.from_row,
             descending=True,
         )
-
-
-@strawberry.type
-class CreditsMutation:
-    @strawberry.mutation(
-        description="Buy credits: a lot that expires in 12 months, an invoice, and Communication "
-        "Credits seats for every user. whatIf is the order review: nothing is written."
-    )
-    def purchase_credits(
-        self,
-        info: Info,
-        amount: Decimal,
-        idempotency_key: Annotated[str, limited_arg(IDEMPOTENCY_KEY)],
-        what_if: bool | None = False,
-        currency: str | None = None,
-    ) -> PurchaseCreditsPayload:
-        c = ctx(info)
-
-        def run() -> PurchaseCreditsPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            result = credits.purchase_credits(
-                tenant,
-                c.principal,
-                _money_arg(tenant, amount, currency),
-                idempotency_key=idempotency_key,
-                now=c.now,
-                what_if=bool(what_if),
-            )
-            return PurchaseCreditsPayload(
-                lot=None if result.what_if else CreditLot.from_row(result.lot, c.now),
-                invoice=Invoice.from_row(result.invoice),
-                balance=_balance(tenant, result.balance, c.now),
-                what_if=result.what_if,
-                replayed=result.replayed,
-            )
-
-        return guard(PurchaseCreditsPayload, run)
-
-    @strawberry.mutation(
-        description='Automatic recharge: "add this amount" (rechargeAmount) "when the balance '
-        'falls below" (triggerBalance), at most maxRechargesPerDay (default 5) a day. whatIf '
-        "checks the settings as for real and saves nothing."
-    )
-    def configure_auto_recharge(
-        self,
-        info: Info,
-        enabled: bool,
-        recharge_amount: Decimal | None = None,
-        trigger_balance: Decimal | None = None,
-        max_recharges_per_day: int | None = None,
-        what_if: bool | None = False,
-    ) -> ConfigureAutoRechargePayload:
-        c = ctx(info)
-
-        def run() -> ConfigureAutoRechargePayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            result = credits.configure_auto_recharge(
-                tenant,
-                c.principal,
-                enabled=enabled,
-                recharge_amount=recharge_amount,
-                trigger_balance=trigger_balance,
-                max_recharges_per_day=max_recharges_per_day,
-                now=c.now,
-                what_if=bool(what_if),
-            )
-            fired = [InvoiceRow.get_by_id(r.invoice_id) for r in result.recharges]
-            return ConfigureAutoRechargePayload(
-                auto_recharge=AutoRechargeSettings.from_row(result.settings, tenant.currency),
-                recharges=[Invoice.from_row(i) for i in fired],
-                what_if=bool(what_if),
-            )
-
-        return guard(ConfigureAutoRechargePayload, run)
-
-    @strawberry.mutation(description="Set the billing details (payment by invoice or card token).")
-    def update_billing_profile(
-        self, info: Info, input: BillingProfileInput
-    ) -> UpdateBillingProfilePayload:
-        c = ctx(info)
-
-        def run() -> UpdateBillingProfilePayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            values = billing.BillingFields(
-                **{
-                    name: getattr(input, name)
-                    for name in billing.BillingFields.__dataclass_fields__
-                    if name != "payment_method"
-                },
-                payment_method=input.payment_method.value if input.payment_method else None,
-            )
-            row = billing.update_billing_profile(tenant, c.principal, values, now=c.now)
-            return UpdateBillingProfilePayload(billing_profile=BillingProfile.from_row(row))
-
-        return guard(UpdateBillingProfilePayload, run)
-
-    @strawberry.mutation(
-        description="Send notifications to this URL (signed POST, retried); the signing secret "
-        "is in this response only. No URL removes the webhook."
-    )
-    def set_webhook(
-        self, info: Info, url: Annotated[str | None, limited_arg(WEBHOOK_URL)] = None
-    ) -> SetWebhookPayload:
-        c = ctx(info)
-
-        def run() -> SetWebhookPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            hook, secret = webhooks.set_webhook(tenant, c.principal, url, now=c.now)
-            return SetWebhookPayload(
-                webhook=Webhook.from_row(hook) if hook else None, secret=secret
-            )
-
-        return guard(SetWebhookPayload, run)
-
-    @strawberry.mutation(description="Operator: add (+) or take (−, FIFO) credits, with a reason.")
-    def adjust_credits(
-        self,
-        info: Info,
-        tenant_id: strawberry.ID,
-        amount: Decimal,
-        reason: Annotated[str, limited_arg(ADJUSTMENT_REASON)],
-        idempotency_key: Annotated[str, limited_arg(IDEMPOTENCY_KEY)],
-        currency: str | None = None,
-    ) -> AdjustCreditsPayload:
-        c = ctx(info)
-
-        def run() -> AdjustCreditsPayload:
-            tenant = _operator_tenant(info, tenant_id)
-            result = credits.adjust_credits(
-                tenant,
-                c.principal,
-                _money_arg(tenant, amount, currency),
-                reason=reason,
-                idempotency_key=idempotency_key,
-                now=c.now,
-            )
-            return AdjustCreditsPayload(
-                transaction=CreditTransaction.from_row(result.entry),
-                lot=CreditLot.from_row(result.lot, c.now) if result.lot else None,
-                balance=_balance(tenant, result.balance, c.now),
-            )
-
-        return guard(AdjustCreditsPayload, run)
-
-    @strawberry.mutation(
-        description="Operator: expire every lot whose 12 months have passed at asOf (default "
-        "now), for one tenant or all."
-    )
-    def expire_credits(
-        self,
-        info: Info,
-        as_of: dt.datetime | None = None,
-        tenant_id: strawberry.ID | None = None,
-    ) -> ExpireCreditsPayload:
-        c = ctx(info)
-
-        def run() -> ExpireCreditsPayload:
-            principal = require(c.principal, Permission.OPERATE)
-            tenant = _operator_tenant(info, tenant_id) if tenant_id else None
-            results = credits.expire_credits(
-                now=credits.check_as_of(as_of, now=c.now), principal=principal, tenant=tenant
-            )
-            return ExpireCreditsPayload(
-                expired=[
-                    ExpiredCredits(
-                        tenant_id=to_global_id("Tenant", r.tenant_id),
-                        tenant_name=r.tenant_name,
-                        amount=Money.of(r.expired),
-                        lots=r.lots,
-                    )
-                    for r in results
-                ]
-            )
-
-        return guard(ExpireCreditsPayload, run)
-
-    @strawberry.mutation(
-        description="Operator, MCA tenants: the monthly limit of usage billed in arrears "
-        "(null: none allowed)."
-    )
-    def set_credit_limit(
-        self, info: Info, tenant_id: strawberry.ID, limit: Decimal | None = None
-    ) -> SetCreditLimitPayload:
-        c = ctx(info)
-
-        def run() -> SetCreditLimitPayload:
-            tenant = _operator_tenant(info, tenant_id)
-            credits.set_credit_limit(tenant, c.principal, limit, now=c.now)
-            return SetCreditLimitPayload(credit_limit=_credit_limit(tenant, c.now))
-
-        return guard(SetCreditLimitPayload, run)
-
-    @strawberry.mutation(
-        description="Operator, MCA tenants: invoice an ended month's postpaid usage, once."
-    )
-    def close_billing_period(
-        self, info: Info, tenant_id: strawberry.ID, month: str
-    ) -> CloseBillingPeriodPayload:
-        c = ctx(info)
-
-        def run() -> CloseBillingPeriodPayload:
-            tenant = _operator_tenant(info, tenant_id)
-            result = credits.close_billing_period(tenant, c.principal, month, now=c.now)
-            return CloseBillingPeriodPayload(
-                period=result.period.period,
-                invoice=Invoice.from_row(result.invoice) if result.invoice else None,
-                already_closed=result.already_closed,
-            )
-
-        return guard(CloseBillingPeriodPayload, run)

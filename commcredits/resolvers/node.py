@@ -27,7 +27,9 @@ def _tenant_rows(now):  # noqa: ANN001, ANN202 - a small table of (model, mapper
     from commcredits.models import Invoice as InvoiceRow
     from commcredits.models import LedgerEntry as LedgerEntryRow
     from commcredits.models import Notification as NotificationRow
-    from commcredits.schema.credits import CreditLot, CreditTransaction, Invoice, Notification
+    from commcredits.schema.credits import CreditLot, CreditTransaction
+    from commcredits.schema.invoices import Invoice
+    from commcredits.schema.notifications import Notification
     from commcredits.schema.rating import CallRecord
     from commcredits.services.rating import RatedCall
 

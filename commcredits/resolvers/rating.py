@@ -28,7 +28,7 @@ from commcredits.schema.rating import (
     RecordCallsSummary,
     UsageSummaryType,
 )
-from commcredits.services import authorization, pools, rates, rating, usage_report
+from commcredits.services import authorization, pools, rate_queries, rates, rating, usage_report
 from commcredits.services.access import Permission, require, require_tenant
 from commcredits.services.errors import DomainError
 
@@ -135,7 +135,7 @@ class RatingQuery:
         require(c.principal, Permission.READ)
         flt = None
         if filter is not None:
-            flt = rates.RateFilter(
+            flt = rate_queries.RateFilter(
                 call_type=filter.call_type.value if filter.call_type else None,
                 country=filter.country,
                 currency=filter.currency,
@@ -145,7 +145,7 @@ class RatingQuery:
                 else None,
             )
         return paginate(
-            rates.rates_query(flt, now=c.now),
+            rate_queries.rates_query(flt, now=c.now),
             key=RateRow.id,
             first=first,
             after=after,
@@ -155,7 +155,7 @@ class RatingQuery:
     @strawberry.field(description="Every imported rate card, the latest effective first.")
     def rate_cards(self, info: Info) -> list[RateCard]:
         require(ctx(info).principal, Permission.READ)
-        return [RateCard.from_row(r) for r in rates.rate_cards()]
+        return [RateCard.from_row(r) for r in rate_queries.rate_cards()]
 
 
 @strawberry.type

@@ -23,7 +23,8 @@ from commcredits import events
 from commcredits.models import CallRecord as CallRecordRow
 from commcredits.models import Notification as NotificationRow
 from commcredits.resolvers.common import ctx, decode_id
-from commcredits.schema.credits import Money, Notification, TransactionKind
+from commcredits.schema.credits import Money, TransactionKind
+from commcredits.schema.notifications import Notification
 from commcredits.schema.rating import CallRecord
 from commcredits.schema.subscriptions import BalanceChanged
 from commcredits.services.access import Permission, require_tenant

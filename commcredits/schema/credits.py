@@ -1,24 +1,18 @@
-"""Credits: Money, balance, lots, transactions, invoices, auto-recharge, billing, notifications."""
+"""Credits: Money, balance, lots, transactions, auto-recharge, the MCA credit limit, expiry."""
 
 import datetime as dt
 import enum
 from decimal import Decimal
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from commcredits.models import AutoRecharge as AutoRechargeRow
-from commcredits.models import BillingProfile as BillingProfileRow
 from commcredits.models import CreditLot as CreditLotRow
-from commcredits.models import Invoice as InvoiceRow
 from commcredits.models import LedgerEntry as LedgerEntryRow
-from commcredits.models import Notification as NotificationRow
-from commcredits.models import Webhook as WebhookRow
 from commcredits.money import Money as MoneyValue
-from commcredits.schema.common import Connection, Node, UserError, to_global_id
+from commcredits.schema.common import Connection, Node, to_global_id
 from commcredits.schema.input_limits import limited_field
-from commcredits.services import billing
 
 
 @strawberry.type(name="Money", description="An exact amount (a Decimal string) and its currency.")
@@ -135,66 +129,6 @@ class AutoRechargeSettings:
 
 
 @strawberry.enum
-class InvoiceStatus(enum.Enum):
-    DRAFT = "DRAFT"  # whatIf: the invoice an order would issue
-    PENDING = "PENDING"  # written before the payment provider was asked; settled shortly
-    ISSUED = "ISSUED"  # payable (payment method INVOICE, MCA months)
-    PAID = "PAID"
-    FAILED = "FAILED"  # the charge was declined
-
-
-@strawberry.enum
-class InvoiceReason(enum.Enum):
-    PURCHASE = "PURCHASE"
-    AUTO_RECHARGE = "AUTO_RECHARGE"
-    POSTPAID = "POSTPAID"
-
-
-@strawberry.enum
-class PaymentMethod(enum.Enum):
-    INVOICE = "INVOICE"
-    CARD = "CARD"
-
-
-@strawberry.type
-class Invoice(Node):
-    number: int = strawberry.field(description="Per tenant, 1, 2, 3, … without gaps.")
-    issued_at: dt.datetime
-    amount: Money
-    reason: InvoiceReason
-    status: InvoiceStatus
-    payment_method: PaymentMethod
-    period: str | None = strawberry.field(description="POSTPAID: the month billed (YYYY-MM).")
-    failure_reason: str | None = strawberry.field(
-        description="FAILED: why, in the payment provider's words (e.g. Stripe's decline code)."
-    )
-    billed_to: JSON | None = strawberry.field(description="The billing profile as it was.")
-    pk: strawberry.Private[int | None]
-
-    @classmethod
-    def from_row(cls, row: InvoiceRow) -> "Invoice":
-        return cls(
-            id=to_global_id("Invoice", row.id if row.id else f"draft-{row.number}"),
-            pk=row.id,
-            number=row.number,
-            issued_at=row.issued_at,
-            amount=Money.minor(row.amount_minor, row.currency),
-            reason=InvoiceReason(row.reason),
-            status=InvoiceStatus(row.status),
-            payment_method=PaymentMethod(row.payment_method),
-            period=row.period,
-            failure_reason=row.failure_reason or None,
-            billed_to=row.billing_snapshot,
-        )
-
-    @strawberry.field(description="The lot this invoice paid for (none for failed or MCA).")
-    async def lot(self, info: Info) -> CreditLot | None:
-        from commcredits.resolvers.credits import invoice_lot
-
-        return await invoice_lot(self, info)
-
-
-@strawberry.enum
 class TransactionKind(enum.Enum):
     FUNDED = "FUNDED"
     CONSUMED = "CONSUMED"
@@ -253,57 +187,6 @@ class CreditTransactionFilter:
     reference: str | None = limited_field(200, default=None)  # the column's width
 
 
-@strawberry.type
-class BillingProfile:
-    company_name: str
-    address_line1: str
-    address_line2: str
-    postal_code: str
-    city: str
-    country: str
-    vat_id: str
-    contact_email: str
-    payment_method: PaymentMethod
-    card_token_hint: str | None = strawberry.field(description="The token's last characters.")
-    updated_at: dt.datetime | None
-
-    @classmethod
-    def from_row(cls, row: BillingProfileRow) -> "BillingProfile":
-        from commcredits.services.billing import token_hint
-
-        return cls(
-            company_name=row.company_name or "",
-            address_line1=row.address_line1 or "",
-            address_line2=row.address_line2 or "",
-            postal_code=row.postal_code or "",
-            city=row.city or "",
-            country=row.country or "",
-            vat_id=row.vat_id or "",
-            contact_email=row.contact_email or "",
-            payment_method=PaymentMethod(row.payment_method or "INVOICE"),
-            card_token_hint=token_hint(row.card_token),
-            updated_at=row.updated_at,
-        )
-
-
-@strawberry.input
-class BillingProfileInput:
-    company_name: str | None = limited_field(billing.TEXT_LIMITS["company_name"], default=None)
-    address_line1: str | None = limited_field(billing.TEXT_LIMITS["address_line1"], default=None)
-    address_line2: str | None = limited_field(billing.TEXT_LIMITS["address_line2"], default=None)
-    postal_code: str | None = limited_field(billing.TEXT_LIMITS["postal_code"], default=None)
-    city: str | None = limited_field(billing.TEXT_LIMITS["city"], default=None)
-    country: str | None = None
-    vat_id: str | None = limited_field(billing.MAX_VAT_ID, default=None)
-    contact_email: str | None = limited_field(billing.MAX_EMAIL, default=None)
-    payment_method: PaymentMethod | None = None
-    card_token: str | None = limited_field(
-        billing.MAX_CARD_TOKEN,
-        default=None,
-        description="The payment provider's token; a card number is refused.",
-    )
-
-
 @strawberry.type(description="MCA: the monthly postpaid credit limit and this month's usage.")
 class CreditLimit:
     period: str
@@ -313,108 +196,8 @@ class CreditLimit:
 
 
 @strawberry.type
-class Notification(Node):
-    kind: str
-    payload: JSON
-    created_at: dt.datetime
-    delivery_status: str
-
-    @classmethod
-    def from_row(cls, row: NotificationRow) -> "Notification":
-        return cls(
-            id=to_global_id("Notification", row.id),
-            kind=row.kind,
-            payload=row.payload,
-            created_at=row.created_at,
-            delivery_status=row.delivery_status,
-        )
-
-
-@strawberry.type
-class Webhook:
-    url: str
-    updated_at: dt.datetime
-
-    @classmethod
-    def from_row(cls, row: WebhookRow) -> "Webhook":
-        return cls(url=row.url, updated_at=row.updated_at)
-
-
-@strawberry.type
 class ExpiredCredits:
     tenant_id: strawberry.ID
     tenant_name: str
     amount: Money
     lots: int
-
-
-# -- payloads ----------------------------------------------------------------------------------
-
-
-@strawberry.type
-class PurchaseCreditsPayload:
-    lot: CreditLot | None = None
-    invoice: Invoice | None = None
-    balance: CreditBalance | None = None
-    what_if: bool = False
-    replayed: bool = strawberry.field(
-        default=False,
-        description="The idempotency key matched an earlier purchase: nothing was bought now "
-        "(with whatIf: nothing would be), and invoice is the one it matched.",
-    )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class ConfigureAutoRechargePayload:
-    auto_recharge: AutoRechargeSettings | None = None
-    what_if: bool = strawberry.field(
-        default=False, description="The settings as they would be saved; nothing was."
-    )
-    recharges: list[Invoice] = strawberry.field(
-        default_factory=list, description="Invoices of a recharge that saving set off."
-    )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class AdjustCreditsPayload:
-    transaction: CreditTransaction | None = None
-    lot: CreditLot | None = None
-    balance: CreditBalance | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class ExpireCreditsPayload:
-    expired: list[ExpiredCredits] = strawberry.field(default_factory=list)
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class SetCreditLimitPayload:
-    credit_limit: CreditLimit | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class CloseBillingPeriodPayload:
-    period: str | None = None
-    invoice: Invoice | None = None
-    already_closed: bool = False
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class SetWebhookPayload:
-    webhook: Webhook | None = None
-    secret: str | None = strawberry.field(
-        default=None, description="The signing secret: shown in this response only."
-    )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class UpdateBillingProfilePayload:
-    billing_profile: BillingProfile | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)

@@ -12,7 +12,7 @@ from commcredits.schema.common import Node, UserError, to_global_id
 from commcredits.schema.input_limits import NAME, USER_PRINCIPAL_NAME, USER_REF, limited_field
 from commcredits.services.authorization import Authorization
 from commcredits.services.pools import PoolView
-from commcredits.services.rates import price_from_micros
+from commcredits.services.prices import price_from_micros
 from commcredits.services.rating import CallOutcome, RatedCall
 from commcredits.services.usage_report import UsageLine, UsageSummary
 

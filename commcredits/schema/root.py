@@ -7,10 +7,12 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from commcredits.resolvers.access import AccessMutation, AccessQuery
+from commcredits.resolvers.billing import BillingMutation
 from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
-from commcredits.resolvers.credits import CreditsMutation, CreditsQuery
+from commcredits.resolvers.credits import CreditsQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
+from commcredits.resolvers.operator_credits import OperatorCreditsMutation
 from commcredits.resolvers.rating import RatingMutation, RatingQuery
 from commcredits.resolvers.subscriptions import Subscription
 from commcredits.resolvers.tenants import TenantMutation, TenantQuery
@@ -19,10 +21,12 @@ from commcredits.resolvers.users import UserMutation, UserQuery
 from commcredits.schema.access import ApiKey, AuditEntry
 from commcredits.schema.catalog import Sku, SubscribedSku
 from commcredits.schema.cost import MAX_COST
-from commcredits.schema.credits import CreditLot, CreditTransaction, Invoice, Notification
+from commcredits.schema.credits import CreditLot, CreditTransaction
 from commcredits.schema.directory import User
-from commcredits.schema.input_limits import InputLimits
+from commcredits.schema.invoices import Invoice
+from commcredits.schema.length_check import InputLimits
 from commcredits.schema.limits import document_limits_rule
+from commcredits.schema.notifications import Notification
 from commcredits.schema.scalars import SCALAR_OVERRIDES
 from commcredits.schema.tenants import Tenant
 from commcredits.schema.validation import CACHE_SIZE, CachedValidation
@@ -49,7 +53,8 @@ Mutation = merge_types(
         LicenseMutation,
         AccessMutation,
         RatingMutation,
-        CreditsMutation,
+        BillingMutation,
+        OperatorCreditsMutation,
     ),
 )
 

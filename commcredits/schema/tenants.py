@@ -7,18 +7,18 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.models import Tenant as TenantRow
+from commcredits.schema.billing import BillingProfile
 from commcredits.schema.common import Connection, Node, UserError, to_global_id
 from commcredits.schema.credits import (
     AutoRechargeSettings,
-    BillingProfile,
     CreditBalance,
     CreditLimit,
     CreditTransaction,
     CreditTransactionFilter,
-    Invoice,
-    Webhook,
 )
 from commcredits.schema.input_limits import NAME, limited_field
+from commcredits.schema.invoices import Invoice
+from commcredits.schema.notifications import Webhook
 
 
 @strawberry.enum

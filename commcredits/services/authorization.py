@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from commcredits.models import Tenant
 from commcredits.services import credits
+from commcredits.services.call_fields import parse_call_type, parse_destination
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.pools import (
@@ -25,14 +26,9 @@ from commcredits.services.pools import (
     month_of,
     pool_key_for_call,
 )
+from commcredits.services.prices import MICROS, price_from_micros
 from commcredits.services.principal import Principal
 from commcredits.services.rate_tables import table_for
-from commcredits.services.rates import (
-    MICROS,
-    parse_call_type,
-    parse_destination,
-    price_from_micros,
-)
 from commcredits.services.rating import (
     INSUFFICIENT_BALANCE,
     MAX_DURATION_SECONDS,

@@ -10,14 +10,10 @@ from typing import Any, NamedTuple
 
 from commcredits.clock import utc_instant
 from commcredits.models import CallRecord
+from commcredits.services.call_fields import parse_call_type, parse_destination
 from commcredits.services.catalog import CREDITS_CAPABILITY
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
-from commcredits.services.rates import (
-    from_minor_units,
-    parse_call_type,
-    parse_destination,
-    price_from_micros,
-)
+from commcredits.services.prices import from_minor_units, price_from_micros
 
 MAX_DURATION_SECONDS = 24 * 3600
 START_SKEW = dt.timedelta(minutes=5)  # clocks of call systems drift; more is a bad record

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from commcredits.db import db
 from commcredits.models.base import UTCDateTimeField
 from commcredits.models.rating import Rate, RateCard
-from commcredits.services.rates import CALL_TYPES
+from commcredits.services.call_fields import CALL_TYPES
 
 
 @dataclass(frozen=True)

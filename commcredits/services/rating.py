@@ -58,12 +58,9 @@ from commcredits.services.pools import (
     month_of,
     pool_key_for_call,
 )
+from commcredits.services.prices import charge_for, from_minor_units
 from commcredits.services.principal import Principal
 from commcredits.services.rate_tables import RateBook
-from commcredits.services.rates import (
-    charge_for,
-    from_minor_units,
-)
 
 HELD = "HELD"  # not a reason a call ends with: rated again once the recharge is charged
 

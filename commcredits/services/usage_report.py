@@ -19,7 +19,7 @@ import peewee
 from commcredits.clock import utc_instant
 from commcredits.models import CallRecord, Tenant
 from commcredits.services.errors import DomainError
-from commcredits.services.rates import from_minor_units
+from commcredits.services.prices import from_minor_units
 from commcredits.services.rating import RatedCall
 
 # ASCII digits only (\d also takes "٢٠٢٦"); fullmatch ('$' would also take a trailing newline).

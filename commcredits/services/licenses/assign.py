@@ -1,0 +1,142 @@
+"""Applying a batch: each request decided in input order against the picture, then written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from commcredits.db import directory_lock
+from commcredits.models import Sku, Tenant
+from commcredits.services.errors import DomainError, check_batch_size
+from commcredits.services.licenses import errors as graph
+from commcredits.services.licenses.picture import TenantPicture
+from commcredits.services.licenses.requests import LicenseOutcome, LicenseRequest
+from commcredits.services.licenses.rules import decide
+from commcredits.services.licenses.write import write_changes
+from commcredits.services.principal import Principal
+
+
+def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[LicenseOutcome]:
+    """Decide each request against the picture, in order; each that passes updates it.
+
+    Runs for every item of a batch, so it does little itself (and keeps what it reads in
+    locals): the rules run in `decide`, once per distinct (change, licenses, location), and
+    the seats are counted here, in order.
+    """
+    users, held_by, decisions, available = pic.users, pic.held, pic.decisions, pic.available
+    touched, applying = pic.touched, pic.applying
+    outcomes: list[LicenseOutcome] = []
+    append = outcomes.append
+    new = tuple.__new__  # the outcome of an item that passes, without a Python-level call
+    for index, req in enumerate(requests):
+        user = users.get(req.user)
+        if user is None:
+            append(LicenseOutcome(index, req, errors=[graph.user_not_found(req.user)]))
+            continue
+        uid, location = user.id, user.usage_location
+        held = held_by[uid]
+        key = (req.add, req.remove, tuple(held.items()), location)
+        decision = decisions.get(key)
+        if decision is None:
+            decision = decisions[key] = decide(pic.catalog, req, held, location)
+        if decision.request_errors:
+            append(LicenseOutcome(index, req, user, (), decision.request_errors))
+            continue
+        delta = decision.delta
+        if delta is None:
+            append(LicenseOutcome(index, req, user, decision.changes))
+            continue
+        seats = True  # a loop, not any(): a generator per item costs more than the check
+        for sku_pk, _ in delta.inserts:
+            if available.get(sku_pk, 0) < 1:
+                seats = False
+                break
+        if not seats or decision.rule_errors:
+            short = [pk for pk, _ in delta.inserts if available.get(pk, 0) < 1]
+            errors = [
+                *decision.rule_errors,
+                *(graph.no_seat(pic.catalog.by_pk[pk]) for pk in short),
+            ]
+            append(LicenseOutcome(index, req, user, decision.changes, errors, True))
+            continue
+        for sku_pk, _ in delta.inserts:
+            available[sku_pk] -= 1
+        for sku_pk in delta.deletes:
+            available[sku_pk] = available.get(sku_pk, 0) + 1
+        held_by[uid] = decision.new
+        if uid in touched:
+            pic.retouched.add(uid)
+        touched[uid] = decision
+        append(new(LicenseOutcome, (index, req, user, decision.changes, (), True, applying)))
+    return outcomes
+
+
+def assign_licenses(
+    tenant: Tenant,
+    principal: Principal,
+    requests: list[LicenseRequest],
+    *,
+    now: dt.datetime,
+    what_if: bool = False,
+    prior_seats: Sequence[tuple[str, int]] = (),
+) -> list[LicenseOutcome]:
+    """Apply a batch of license requests, each all or nothing; one outcome per request, in order.
+
+    With `what_if`, everything is checked exactly as for real and nothing is written.
+    `prior_seats` (what_if only) are (SKU, units) that earlier batches of the same dry run
+    would take (+) or give back (-), their `seat_changes` summed: a dry run of many batches
+    then counts seats as the real run, whose earlier batches are written, will. Only seats
+    carry over: a user an earlier batch would change is seen as stored.
+    """
+    check_batch_size(len(requests))
+    if prior_seats and not what_if:
+        raise DomainError(
+            "WHAT_IF_REQUIRED",
+            "priorSeatChanges describes the earlier batches of a dry run: it is taken with "
+            "whatIf: true only (a real batch counts the seats as stored).",
+            "priorSeatChanges",
+        )
+    if what_if:
+        pic = TenantPicture(tenant, requests, applying=False)
+        for i, (ref, units) in enumerate(prior_seats):
+            sku = pic.catalog.find(ref)
+            if sku is None:
+                raise DomainError.many([graph.invalid_sku(f"priorSeatChanges.{i}.skuId")])
+            pic.available[sku.id] = pic.available.get(sku.id, 0) - units
+        return _evaluate(pic, requests)
+    with directory_lock(tenant.id):
+        pic = TenantPicture(tenant, requests, applying=True)
+        outcomes = _evaluate(pic, requests)
+        write_changes(tenant, principal, pic, now=now)  # raises, or every `applied` outcome is true
+    return outcomes
+
+
+def seat_changes(outcomes: Iterable[LicenseOutcome]) -> dict[Sku, int]:
+    """The seats a batch took (+) or gave back (-) per SKU, as applied or, for whatIf, as it
+    would: an item that passes takes a seat for each SKU it assigns and frees one for each it
+    removes (exactly what `_evaluate` counts); SKUs whose count nets to zero are left out."""
+    net: dict[Sku, int] = {}
+    # Items decided alike share their changes: each distinct tuple is read once.
+    seen: dict[int, tuple[set[Sku], set[Sku]]] = {}
+    for out in outcomes:
+        if out.errors or not out.changed:
+            continue
+        taken = seen.get(id(out.changes))
+        if taken is None:
+            # Sets: a request naming a SKU twice takes (or frees) its seat once.
+            taken = seen[id(out.changes)] = (
+                {c.sku for c in out.changes if c.action == "ASSIGNED"},
+                {c.sku for c in out.changes if c.action == "REMOVED"},
+            )
+        for sku in taken[0]:
+            net[sku] = net.get(sku, 0) + 1
+        for sku in taken[1]:
+            net[sku] = net.get(sku, 0) - 1
+    return {sku: units for sku, units in net.items() if units}
+
+
+def assign_license(
+    tenant: Tenant, principal: Principal, request: LicenseRequest, *, now: dt.datetime
+) -> LicenseOutcome:
+    """One user's request (Graph's `assignLicense`)."""
+    return assign_licenses(tenant, principal, [request], now=now)[0]

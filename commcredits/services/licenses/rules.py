@@ -1,0 +1,143 @@
+"""Graph's rules for one request against one user's licenses and usage location.
+
+Everything but the seat count, which depends on the items before it in the batch: the rules
+run once per distinct (change, licenses, location), and what they decide is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from commcredits.models import Sku
+from commcredits.services.catalog import CALLING_PLAN_SKUS, TEAMS_PHONE_PLAN, Catalog
+from commcredits.services.errors import ErrorDetail
+from commcredits.services.licenses import errors as graph
+from commcredits.services.licenses.requests import LicenseChange, LicenseRequest
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules make of one change for one license state and usage location.
+
+    `request_errors` are faults of the request itself (nothing else is checked then);
+    `rule_errors` the refusals of the rules; the seat count is checked per item, in order.
+    """
+
+    changes: tuple[LicenseChange, ...] = ()
+    new: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # never mutated: shared
+    request_errors: tuple[ErrorDetail, ...] = ()
+    rule_errors: tuple[ErrorDetail, ...] = ()
+    # What writing it takes, when it changes anything (None: every change UNCHANGED); its
+    # inserts take a seat each, its deletes give one back.
+    delta: Delta | None = None
+
+
+def decide(
+    cat: Catalog, req: LicenseRequest, held: Mapping[int, tuple[str, ...]], location: str | None
+) -> Decision:
+    """Graph's rules for one request against one user's licenses and usage location.
+
+    Everything but the seat count, which depends on the items before it in the batch.
+    """
+    errors: list[ErrorDetail] = []
+    adds: list[tuple[Sku, tuple[str, ...]]] = []
+    for i, add in enumerate(req.add):
+        sku = cat.find(add.sku)
+        if sku is None:
+            errors.append(graph.invalid_sku(f"addLicenses.{i}.skuId"))
+            continue
+        plan_ids = {p["servicePlanId"].lower(): p["servicePlanId"] for p in sku.service_plans}
+        plan_names = {p["servicePlanName"].lower(): p["servicePlanId"] for p in sku.service_plans}
+        disabled: set[str] = set()
+        for j, plan in enumerate(add.disabled_plans):
+            key = plan.strip().lower()
+            resolved = plan_ids.get(key) or plan_names.get(key)
+            if resolved is None:
+                errors.append(
+                    graph.invalid_service_plan(plan, sku, f"addLicenses.{i}.disabledPlans.{j}")
+                )
+            else:
+                disabled.add(resolved)
+        adds.append((sku, tuple(sorted(disabled))))
+    removes: list[Sku] = []
+    for i, ref in enumerate(req.remove):
+        sku = cat.find(ref)
+        if sku is None:
+            errors.append(graph.invalid_sku(f"removeLicenses.{i}"))
+        else:
+            removes.append(sku)
+    both = {s.id for s, _ in adds} & {s.id for s in removes}
+    if both:
+        names = ", ".join(sorted(cat.by_pk[s].part_number for s in both))
+        errors.append(graph.added_and_removed(names))
+    if errors:
+        return Decision(request_errors=tuple(errors))
+
+    new = dict(held)
+    changes: list[LicenseChange] = []
+    for sku, disabled in adds:
+        if sku.id not in held:
+            action = "ASSIGNED"
+        elif held[sku.id] != disabled:
+            action = "UPDATED"
+        else:
+            action = "UNCHANGED"
+        new[sku.id] = disabled
+        changes.append(LicenseChange(sku, action, disabled))
+    for sku in removes:
+        action = "REMOVED" if sku.id in held else "UNCHANGED"
+        new.pop(sku.id, None)
+        changes.append(LicenseChange(sku, action))
+    if all(c.action == "UNCHANGED" for c in changes):
+        return Decision(changes=tuple(changes), new=new)
+
+    gaining = [c.sku for c in changes if c.action in ("ASSIGNED", "UPDATED")]
+    if gaining and not location:
+        errors.append(graph.no_usage_location())
+    elif gaining:
+        for sku in gaining:
+            if not Catalog.sold_in(sku, location):
+                errors.append(graph.not_sold_in(sku, location))
+    calling = sorted(
+        cat.by_pk[s].part_number for s in new if cat.by_pk[s].part_number in CALLING_PLAN_SKUS
+    )
+    if len(calling) > 1:
+        errors.append(graph.mutually_exclusive(calling))
+    elif calling:
+        plans: set[str] = set()
+        for sku_pk, disabled in new.items():
+            plans |= Catalog.plan_names(cat.by_pk[sku_pk], disabled)
+        if TEAMS_PHONE_PLAN not in plans:
+            errors.append(graph.missing_phone_plan(calling[0]))
+    return Decision(
+        changes=tuple(changes),
+        new=new,
+        rule_errors=tuple(errors),
+        delta=delta_between(cat, held, new),
+    )
+
+
+class Delta(NamedTuple):
+    """What writing one user's change takes: rows to add, update and delete, and its audit."""
+
+    inserts: tuple[tuple[int, tuple[str, ...]], ...]  # (sku pk, disabled plans) to add
+    updates: tuple[tuple[int, tuple[str, ...]], ...]  # (sku pk, disabled plans) to change
+    deletes: tuple[int, ...]  # sku pks to remove
+    before: tuple[str, ...]  # part numbers, sorted
+    after: tuple[str, ...]
+
+
+def delta_between(
+    cat: Catalog, initial: Mapping[int, tuple[str, ...]], final: Mapping[int, tuple[str, ...]]
+) -> Delta:
+    return Delta(
+        inserts=tuple((pk, plans) for pk, plans in final.items() if pk not in initial),
+        updates=tuple(
+            (pk, plans) for pk, plans in final.items() if pk in initial and initial[pk] != plans
+        ),
+        deletes=tuple(pk for pk in initial if pk not in final),
+        before=tuple(sorted(cat.by_pk[pk].part_number for pk in initial)),
+        after=tuple(sorted(cat.by_pk[pk].part_number for pk in final)),
+    )

@@ -1,0 +1,138 @@
+"""Writing a batch: the net change in a few bulk statements, and one audit entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from commcredits.db import db, execute_in, insert_for_each
+from commcredits.models import LicenseAssignment, Subscription, Tenant
+from commcredits.services import audit
+from commcredits.services.licenses.picture import TenantPicture
+from commcredits.services.licenses.rules import Delta, delta_between
+from commcredits.services.principal import Principal
+
+_COUNT_SEATS_SQL = (
+    f'UPDATE "{Subscription._meta.table_name}" '
+    "SET consumed_units = consumed_units + {p}, updated_at = {p} "
+    "WHERE tenant_id = {p} AND sku_id = {p}"
+)
+
+
+_DELETE_SQL = f'DELETE FROM "{LicenseAssignment._meta.table_name}" WHERE id IN {{in}}'
+_REPLAN_SQL = (
+    f'UPDATE "{LicenseAssignment._meta.table_name}" '
+    "SET disabled_plans = {p} WHERE id IN {{in}}"
+)
+
+
+def write_changes(
+    tenant: Tenant, principal: Principal, pic: TenantPicture, *, now: dt.datetime
+) -> None:
+    """Write the net difference between the picture as loaded and as left by the batch."""
+    la = LicenseAssignment
+    tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
+    assigned_at = la.assigned_at.db_value(now)
+    row_ids = pic.row_ids
+    inserts: dict[tuple[int, str], list[int]] = {}  # (sku pk, plans JSON) -> users
+    delete_ids: list[int] = []
+    updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> license row ids
+    changed: dict[int, tuple[Delta, list[int]]] = {}  # id(delta) -> (delta, its users)
+    plans_json: dict[tuple[str, ...], str] = {}  # one JSON text per distinct plan list
+    for uid, decision in pic.touched.items():
+        if uid in pic.retouched:  # changed twice or more: the net change, worked out for it
+            initial, final = pic.initial[uid], pic.held[uid]
+            if final == initial:
+                continue
+            delta = delta_between(pic.catalog, initial, final)
+        else:
+            delta = decision.delta  # the decision's, worked out once for all its users
+            assert delta is not None  # only changing decisions are applied
+        for sku_pk, disabled in delta.inserts:
+            text = plans_json.get(disabled)
+            if text is None:
+                text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
+            inserts.setdefault((sku_pk, text), []).append(uid)
+        for sku_pk, disabled in delta.updates:
+            updates.setdefault(disabled, []).append(row_ids[uid, sku_pk])
+        for sku_pk in delta.deletes:
+            delete_ids.append(row_ids[uid, sku_pk])
+        group = changed.get(id(delta))
+        if group is None:
+            group = changed[id(delta)] = (delta, [])
+        group[1].append(uid)
+    seat_delta: dict[int, int] = {}
+    for delta, uids in changed.values():
+        for sku_pk, _ in delta.inserts:
+            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) + len(uids)
+        for sku_pk in delta.deletes:
+            seat_delta[sku_pk] = seat_delta.get(sku_pk, 0) - len(uids)
+    # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
+    execute_in(_DELETE_SQL, delete_ids)
+    updated_at = Subscription.updated_at.db_value(now)
+    for sku_pk, delta_units in sorted(seat_delta.items(), key=lambda kv: kv[1]):
+        if delta_units:
+            db.execute_sql(
+                _COUNT_SEATS_SQL.format(p=db.obj.param),
+                (delta_units, updated_at, tenant_id, sku_pk),
+            )
+    # Rows that differ only in the user (all of a batch's, mostly) go in one statement.
+    for (sku_pk, text), uids in inserts.items():
+        fixed = {
+            la.tenant.column_name: tenant_id,
+            la.sku.column_name: sku_pk,
+            la.disabled_plans.column_name: text,
+            la.assigned_at.column_name: assigned_at,
+        }
+        insert_for_each(la._meta.table_name, fixed, la.user.column_name, uids)
+    # One UPDATE per distinct set of disabled plans (a bulk change shares one), not per row.
+    for disabled, ids in updates.items():
+        text = la.disabled_plans.db_value(list(disabled))
+        execute_in(_REPLAN_SQL.format(p=db.obj.param), ids, params=(text,))
+    if changed:
+        _audit(tenant, principal, pic, list(changed.values()), now=now)
+
+
+def _audit(
+    tenant: Tenant,
+    principal: Principal,
+    pic: TenantPicture,
+    changed: list[tuple[Delta, list[int]]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """One entry for the call: on the user when one user changed, else on the batch.
+
+    A batch's entry (as `recordCalls` writes one per batch) lists, before and after, each set
+    of SKUs with the UPNs of the changed users that held it: `[{"licenses": [...], "users":
+    [...]}]`. Grouped, since a batch moves many users between the same few sets, and an entry
+    per user would cost more than the change itself.
+    """
+    before: list[str] | list[dict[str, list[str]]]
+    after: list[str] | list[dict[str, list[str]]]
+    if len(changed) == 1 and len(changed[0][1]) == 1:
+        delta, (uid,) = changed[0]
+        target: tuple[str, object] = ("User", uid)
+        action, before, after = "assignLicense", list(delta.before), list(delta.after)
+    else:
+        users = pic.users_by_id
+        groups_before: dict[tuple[str, ...], list[str]] = {}
+        groups_after: dict[tuple[str, ...], list[str]] = {}
+        for delta, uids in changed:
+            upns = [users[uid].user_principal_name for uid in uids]
+            groups_before.setdefault(delta.before, []).extend(upns)
+            groups_after.setdefault(delta.after, []).extend(upns)
+        first = users[changed[0][1][0]].user_principal_name
+        last = users[changed[-1][1][-1]].user_principal_name
+        target = ("UserBatch", f"{first}…{last}")
+        action = "assignLicenses"
+        before = [{"licenses": list(k), "users": v} for k, v in groups_before.items()]
+        after = [{"licenses": list(k), "users": v} for k, v in groups_after.items()]
+    audit.record(
+        principal,
+        action,
+        target,
+        tenant_id=tenant.id,
+        before=before,
+        after=after,
+        now=now,
+    )
