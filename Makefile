@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-export COMMCREDITS_DATABASE_URL ?= sqlite:///var/commcredits.db
+# Absolute, so commands find it from any directory (README "Which database").
+export COMMCREDITS_DATABASE_URL ?= sqlite:///$(CURDIR)/var/commcredits.db
 
 .PHONY: run test setup migrate seed lint bench load schema clean
 

@@ -2,18 +2,68 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
-from urllib.parse import urlparse, urlsplit
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse, urlsplit
 
-DEFAULT_DATABASE_URL = "sqlite:///var/commcredits.db"
+DATABASE_FILE = "commcredits.db"
 JWT_ALGORITHMS = ("RS256", "ES256")  # asymmetric only: a JWKS holds public keys, never secrets
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class ConfigError(ValueError):
     """A setting that cannot be used: `commcredits` prints it and exits 2 (no traceback)."""
+
+
+@functools.cache
+def source_checkout() -> Path | None:
+    """The project checkout this package runs from (`pip install -e .`, `make`), or None for an
+    installed package: the directory above `commcredits/` that holds our pyproject.toml."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if 'name = "commcredits"' in text else None
+
+
+def data_dir() -> Path:
+    """Where local state lives when no setting says: the checkout's `var/` when running from a
+    source checkout, else the user's data directory ($XDG_DATA_HOME/commcredits, by default
+    ~/.local/share/commcredits). Never the working directory: a command run from elsewhere
+    must find the same database, not start an empty one there."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "var"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "commcredits"
+
+
+def sqlite_url(path: Path) -> str:
+    """`sqlite:///` + an absolute path (so `sqlite:////abs/file.db`), quoted as a URL."""
+    return "sqlite:///" + quote(str(path.absolute()))
+
+
+def database_url_from_env() -> str:
+    """The database every command uses, resolved one way (README "Which database"):
+
+    1. COMMCREDITS_DATABASE_URL when set; a relative SQLite path in it is taken from the
+       working directory, as written, and made absolute here so every message names the file;
+    2. else `<data_dir()>/commcredits.db` (the checkout's var/commcredits.db from a checkout).
+    """
+    url = os.environ.get("COMMCREDITS_DATABASE_URL", "").strip()
+    if not url:
+        return sqlite_url(data_dir() / DATABASE_FILE)
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            return sqlite_url(Path(path))
+    return url
 
 
 def _number(name: str, default: float, kind: type[float] | type[int] = float) -> float:
@@ -176,7 +226,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            database_url=os.environ.get("COMMCREDITS_DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url=database_url_from_env(),
             max_body_bytes=int(_number("COMMCREDITS_MAX_BODY_BYTES", 5 * 1024 * 1024, int)),
             log_level=os.environ.get("COMMCREDITS_LOG_LEVEL", "INFO"),
             webhook_interval=_number("COMMCREDITS_WEBHOOK_INTERVAL", 5),

@@ -120,8 +120,38 @@ def make_database(url: str) -> peewee.Database:
     )
 
 
-def bind(url: str) -> peewee.Database:
-    """Point the proxy at the database named by `url` (closing any previous one)."""
+# How many `must_be_migrated()` blocks are open (the `commcredits` command opens one).
+_ready_required = 0
+
+
+@contextmanager
+def must_be_migrated() -> Iterator[None]:
+    """Within the block, `bind` refuses a database that is not there or lacks migrations.
+
+    The `commcredits` command runs every command in one but `migrate` and the few that judge
+    the database themselves (`cli._OWN_DATABASE_CHECK`), so no command, the in-process bulk
+    ones included, creates an empty database by connecting to a missing path: peewee's SQLite
+    connect would create the file. Library use and tests bind databases they then migrate.
+    """
+    global _ready_required
+    _ready_required += 1
+    try:
+        yield
+    finally:
+        _ready_required -= 1
+
+
+def bind(url: str, *, migrated: bool = False) -> peewee.Database:
+    """Point the proxy at the database named by `url` (closing any previous one).
+
+    With `migrated` (or inside `must_be_migrated()`): first check, without creating or writing
+    anything, that the database exists and has every migration; `db_state.DatabaseNotReady`
+    (a ConfigError naming the path and `commcredits migrate`) if not.
+    """
+    if migrated or _ready_required:
+        from commcredits.db_state import require_ready  # late: it reads the migrations
+
+        require_ready(url)
     if db.obj is not None:
         close()
     database = make_database(url)

@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from commcredits import db as database
+from commcredits import http_errors
 from commcredits.config import SessionSettings, Settings
 from commcredits.services import auth_failures, sessions
 from commcredits.services.access import AuthenticationError
@@ -64,12 +65,9 @@ def error_response(
     headers: dict[str, str] | None = None,
     clear_cookies: bool = False,
 ) -> JSONResponse:
-    """An error in the app's format (`app._error`), optionally dropping the session cookies."""
-    extensions = {"code": code} | ({"reason": reason} if reason else {})
-    response = JSONResponse(
-        {"errors": [{"message": message, "extensions": extensions}]},
-        status_code=status,
-        headers={"x-request-id": request_id, **(headers or {})},
+    """An error in the app's format (`http_errors`), optionally dropping the session cookies."""
+    response = http_errors.error_response(
+        status, code, message, request_id, headers=headers, reason=reason
     )
     if clear_cookies:
         clear_session_cookies(response)

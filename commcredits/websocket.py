@@ -42,6 +42,7 @@ from starlette.websockets import WebSocket
 from commcredits import db as database
 from commcredits import events, ws_auth
 from commcredits.config import Settings
+from commcredits.request_screen import screen_body
 from commcredits.services import jwt_auth
 from commcredits.services.auth_failures import AuthLimits
 from commcredits.ws_operations import Operations
@@ -311,7 +312,6 @@ class Connection(Operations):
         if op_id in self.operations:
             await self.close(SUBSCRIBER_EXISTS, f"Subscriber for {op_id[:80]} already exists")
             return
-        from commcredits.app import screen_body  # late: app imports this module
 
         refused = screen_body(payload)
         if len(self.operations) >= self.ws_settings.max_operations:

@@ -8,8 +8,10 @@ us with it, and browsers apply no CORS to websockets. So a cookie counts only wh
 upgrade's `Origin` is this host or a listed COMMCREDITS_CORS_ORIGINS entry (cross-site
 websocket hijacking); a bearer credential in the payload has no such problem.
 
-A refused key or JWT is counted by the failed-auth limiter as on HTTP. `Credential.recheck`
-re-validates without writing beyond what HTTP requests write (a session's last-seen stamp).
+A key or JWT is judged by `credentials.bearer_principal`, as on HTTP (refusals counted by the
+same failed-auth limiter); here every refusal closes the connection with 4403.
+`Credential.recheck` re-validates without writing beyond what HTTP requests write (a session's
+last-seen stamp).
 """
 
 from __future__ import annotations
@@ -22,15 +24,21 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from commcredits.config import Settings
+from commcredits.credentials import (
+    TENANT_HEADER,
+    TenantScopeError,
+    bearer_principal,
+    bearer_token,
+    in_tenant,
+)
 from commcredits.models import ApiKey
-from commcredits.services import auth_failures, jwt_auth, sessions
-from commcredits.services.access import AuthenticationError, act_in_tenant, authenticate
+from commcredits.services import jwt_auth, sessions
+from commcredits.services.access import AuthenticationError
 from commcredits.services.auth_failures import AuthLimits, RateLimited
-from commcredits.services.errors import DomainError
 from commcredits.services.principal import Principal
 from commcredits.web_auth import SESSION_COOKIE, foreign_origin
 
-TENANT_KEY = "x-commcredits-tenant"
+TENANT_KEY = TENANT_HEADER  # the same name as the HTTP header, in the payload
 
 
 class Refused(Exception):
@@ -62,37 +70,6 @@ def _key_check(key_id: int | None) -> Callable[[dt.datetime], None]:
             raise Refused("Forbidden: the API key was revoked")
 
     return recheck
-
-
-def bearer_principal(
-    authorization: str,
-    address: str,
-    *,
-    verifier: jwt_auth.JwtVerifier | None,
-    limits: AuthLimits,
-    now: dt.datetime,
-) -> Principal:
-    """`Authorization: Bearer <key or JWT>` → its principal, counting refusals as HTTP does.
-
-    Raises AuthenticationError, jwt_auth.JwtError / JwksUnavailable, or RateLimited."""
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    try:
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("use 'Authorization: Bearer <key>'")
-        if verifier is not None and jwt_auth.looks_like_jwt(token):
-            return verifier.verify(token, now=now)
-        return authenticate(token, now=now)
-    except jwt_auth.JwtError as error:
-        label = jwt_auth.failure_label(token)
-        auth_failures.record_failure(label, address, limits, reason=f"jwt {error.reason}", now=now)
-        raise
-    except AuthenticationError:
-        reason = "unknown" if scheme.lower() == "bearer" else "malformed"
-        auth_failures.record_failure(
-            token or authorization, address, limits, reason=reason, now=now
-        )
-        raise
 
 
 def session_from_cookie(
@@ -128,7 +105,7 @@ def authenticate_connection(
                 authorization, address, verifier=verifier, limits=limits, now=now
             )
             if principal.key_id is None:  # a JWT: valid until it expires
-                token = authorization.partition(" ")[2].strip()
+                token = bearer_token(authorization)
                 assert verifier is not None
 
                 def recheck(at: dt.datetime) -> None:
@@ -171,8 +148,8 @@ def authenticate_connection(
     tenant_ref = init_value(payload, TENANT_KEY)
     if tenant_ref:
         try:
-            principal = act_in_tenant(credential.principal, tenant_ref)
-        except DomainError as error:
+            principal = in_tenant(credential.principal, tenant_ref)
+        except TenantScopeError as error:
             raise Refused(f"Forbidden: {error}") from error
         credential = Credential(principal, credential.refs, credential.recheck)
     return credential

@@ -11,7 +11,8 @@ from commcredits import db as database
 @pytest.fixture
 def sqlite_env(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COMMCREDITS_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    # In var/: seed-demo keeps the demo keys beside the database (var/demo-keys.txt).
+    monkeypatch.setenv("COMMCREDITS_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'cli.db'}")
     yield tmp_path
     database.close()
 
@@ -48,6 +49,29 @@ def test_migrate_seed_and_keys(sqlite_env, capsys):
     assert capsys.readouterr().out.startswith("cck_")
     assert cli.main(["create-api-key", "--tenant", "Nope", "--role", "READER"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_keys_are_found_from_another_directory(sqlite_env, monkeypatch, capsys):
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["seed-demo"]) == 0
+    elsewhere = sqlite_env / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert cli.main(["seed-demo"]) == 0  # the same database, the same keys file
+    out = capsys.readouterr().out
+    assert "already seeded" in out and f"demo keys ({sqlite_env / 'var/demo-keys.txt'})" in out
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_commands_refuse_a_missing_database_without_creating_it(sqlite_env, capsys):
+    # (Bulk commands in-process use a database this process already bound, as tests bind
+    # them; tests/test_database_path.py runs them in a process of their own.)
+    for argv in (["seed-demo"], ["audit"], ["create-api-key", "--operator"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"no database at {sqlite_env / 'var' / 'cli.db'}; run `commcredits migrate`" in err
+    assert list(sqlite_env.iterdir()) == []
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(sqlite_env, monkeypatch, capsys):

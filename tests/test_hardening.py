@@ -263,12 +263,12 @@ def test_an_unexpected_resolver_error_is_masked_and_logged(client, keys, monkeyp
 
 
 def test_an_unexpected_error_outside_execution_is_a_masked_500(client, keys, monkeypatch, caplog):
-    import commcredits.app
+    import commcredits.graphql_http
 
     def broken(*args, **kwargs):
         raise RuntimeError("db exploded: password=hunter2")
 
-    monkeypatch.setattr(commcredits.app, "execute", broken)
+    monkeypatch.setattr(commcredits.graphql_http, "execute", broken)
     with caplog.at_level(logging.ERROR):
         response = post(client, {"query": VIEWER}, key=keys["READER"])
     assert response.status_code == 500

@@ -155,7 +155,7 @@ def _local_principal(api_key: str | None, tenant: str | None, database_url: str 
     url = database_url or (None if db.db.obj is not None else Settings.from_env().database_url)
     try:
         if url is not None:
-            db.bind(url)
+            db.bind(url, migrated=True)
         with db.db.connection_context():
             if api_key:
                 return authenticate(api_key, now=utcnow())
