@@ -139,6 +139,7 @@ def import_users(
     *,
     usage_location: str | None = None,
     update_only: bool = False,
+    usage_location_from_country: bool = False,
     what_if: bool = False,
     batch_size: int = DEFAULT_BATCH,
     result_path: str | Path | None = None,
@@ -149,7 +150,12 @@ def import_users(
     return _run_sheet(
         source,
         lambda t, sheet, o: _users.import_users(
-            t, sheet, o, usage_location=usage_location, update_only=update_only
+            t,
+            sheet,
+            o,
+            usage_location=usage_location,
+            update_only=update_only,
+            usage_location_from_country=usage_location_from_country,
         )[0],
         what_if=what_if,
         batch_size=batch_size,

@@ -25,7 +25,7 @@ mutation BulkSetUserLicenses(
 IMPORT_USERS = """
 mutation BulkImportUsers($users: [ImportUserInput!]!, $whatIf: Boolean!, $create: Boolean!) {
   importUsers(users: $users, whatIf: $whatIf, createMissing: $create) {
-    results { status action userErrors { code message } }
+    results { status action usageLocation userErrors { code message } }
     userErrors { field code message }
   }
 }
@@ -34,7 +34,7 @@ mutation BulkImportUsers($users: [ImportUserInput!]!, $whatIf: Boolean!, $create
 SET_USAGE_LOCATION = """
 mutation BulkSetUsageLocation($upns: [String!]!, $location: String!, $whatIf: Boolean!) {
   setUsageLocation(userPrincipalNames: $upns, usageLocation: $location, whatIf: $whatIf) {
-    results { status action userErrors { code message } }
+    results { status action usageLocation userErrors { code message } }
     userErrors { field code message }
   }
 }
@@ -46,7 +46,8 @@ query BulkUsers($first: Int!, $after: String, $filter: UserFilter) {
     pageInfo { hasNextPage endCursor }
     nodes {
       userPrincipalName displayName givenName surname jobTitle department officeLocation
-      mobilePhone city country usageLocation accountEnabled createdAt
+      businessPhones mobilePhone faxNumber otherMails streetAddress city state postalCode
+      country usageLocation accountEnabled createdAt
       assignedLicenses { skuPartNumber disabledPlans }
     }
   }

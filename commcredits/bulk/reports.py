@@ -36,6 +36,9 @@ class Report:
     # (action, status, code, message) -> the rows and keys of every run with that outcome
     runs: dict[tuple[str, str, str, str], tuple[list[int], list[str]]] = field(default_factory=dict)
     extras: list[tuple[str | None, ...]] = field(default_factory=list)  # per `add`, in order
+    # Sentences for the summary line about the run as a whole (e.g. Import-Users' users
+    # created without a usage location), after the counts.
+    notes: list[str] = field(default_factory=list)
 
     def add(
         self,

@@ -76,6 +76,7 @@ def summary(
     counts = frame["Status"].value_counts(sort=True).rows()
     parts = ", ".join(f"{n:,} {s}" for s, n in counts)
     blank = f"; {report.blank_rows:,} blank rows skipped" if report.blank_rows else ""
+    blank += "".join(f"; {note}" for note in report.notes)
     prefix = "What if: " if report.what_if else ""
     return (
         f"{prefix}{inv.command}: {frame.height:,} rows: {parts or 'none'}{blank}; "

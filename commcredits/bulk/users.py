@@ -1,7 +1,9 @@
 """Import-Users and Set-UsageLocation: create or update the users of a sheet.
 
 Rows go to importUsers / setUsageLocation in batches; the server decides each row (SPEC §2,
-`services.user_import`) and this module reads its results into the report.
+`services.user_import`) and this module reads its results into the report. A usage location
+is sent as written (a code, or an English or German country name): the API resolves it and
+answers the stored code, so a name means the same here as in any other client.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ from commcredits.bulk.runtime import Options, slices
 from commcredits.bulk.sheets import Sheet, column, match_columns, report_faults
 from commcredits.bulk.transport import Transport
 
+# The API's limits on the string collections, per item (the item count is the server's rule,
+# which fails the row alone), like rows.TEXT_LIMITS for the other properties.
+from commcredits.services.users import LIST_LIMITS
+
+# Graph's name -> the headers it goes by: Graph's own (Get-MgUser | Export-Csv), the admin
+# center's "Add multiple users" template (User Name, First name, ..., Country or region) and
+# its Active users export (Title, Office, PhoneNumber, Fax, StreetAddress, PostalCode, ...).
+# Headers are compared without case, spaces or punctuation (sheets.normalize_header).
 USER_COLUMNS: dict[str, tuple[str, ...]] = {
     "userPrincipalName": UPN_NAMES,
     "displayName": ("DisplayName", "Display name", "Name"),
@@ -42,13 +52,35 @@ USER_COLUMNS: dict[str, tuple[str, ...]] = {
     "jobTitle": ("JobTitle", "Job title", "Title"),
     "department": ("Department",),
     "officeLocation": ("OfficeLocation", "Office Number", "Office"),
+    "businessPhones": ("BusinessPhones", "Office phone", "PhoneNumber", "Business phone"),
     "mobilePhone": ("MobilePhone", "Mobile Phone", "Mobile"),
+    "faxNumber": ("FaxNumber", "Fax", "Fax number"),
+    "otherMails": (
+        "OtherMails",
+        "Alternate email address",
+        "Alternate email addresses",
+        "AlternateEmailAddresses",
+    ),
+    "streetAddress": ("StreetAddress", "Address", "Street address"),
     "city": ("City",),
+    "state": ("State", "State or Province", "StateOrProvince"),
+    "postalCode": ("PostalCode", "ZIP or Postal Code", "Postal code", "ZIP"),
     "country": ("Country", "Country or Region", "Country/Region", "CountryOrRegion"),
     "usageLocation": ("UsageLocation", "Usage location"),
     "accountEnabled": ("AccountEnabled", "Enabled"),
     "blockCredential": ("Block credential", "BlockCredential", "Block sign-in"),
 }
+
+# Multi-valued cells, separated as Get-Users writes them (';'). An e-mail address holds no
+# unquoted ',', so ',' separates otherMails too; a phone number may (a dialling pause), so it
+# does not separate businessPhones.
+LIST_SEPARATORS: dict[str, str] = {"businessPhones": r";", "otherMails": r"[;,]"}
+LIST_FIELDS = {"businessPhones": "business_phones", "otherMails": "other_mails"}
+
+# The API's limit on a usage location argument or field (a code or a country name).
+USAGE_LOCATION = TEXT_LIMITS["country"]
+
+HINT = "use -UsageLocation, a UsageLocation column or -UsageLocationFromCountry"
 
 
 LOCATION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -63,13 +95,48 @@ def _user_outcome(result: dict[str, Any], what_if: bool) -> tuple[str, str, str]
         return status("Failed", what_if), code, message
     if result["status"] == "UNCHANGED":
         return "Unchanged", "", "Already as given."
-    name = "Created" if result["action"] == "CREATED" else "Updated"
-    return status(name, what_if), "", ""
+    if result["action"] == "CREATED":
+        # The user is there, but no license can be assigned to it: say so on its row.
+        message = "" if result.get("usageLocation") else "No usage location: cannot be licensed."
+        return status("Created", what_if), "", message
+    return status("Updated", what_if), "", ""
 
 
 def _limit(name: str) -> int:
     """The API's limit on a user property, by its GraphQL name (jobTitle -> job_title)."""
+    if name == "usageLocation":
+        return USAGE_LOCATION
     return TEXT_LIMITS.get(re.sub(r"([A-Z])", r"_\1", name).lower(), DEFAULT_MAX_LENGTH)
+
+
+def _list_cell(name: str, value: str) -> list[str]:
+    return [item.strip() for item in re.split(LIST_SEPARATORS[name], value) if item.strip()]
+
+
+def _too_long_item(item: dict[str, Any], cols: dict[str, str]) -> tuple[str, str] | None:
+    """The first cell (or list item) longer than the API takes, as (code, message)."""
+    for name, value in item.items():
+        if isinstance(value, str):
+            fault = too_long(value, _limit(name), cols.get(name) or name)
+        elif isinstance(value, list):
+            limit = LIST_LIMITS[LIST_FIELDS[name]][0]
+            fault = next(
+                (f for v in value if (f := too_long(v, limit, f"item of {cols[name]}"))), None
+            )
+        else:
+            fault = None
+        if fault:
+            return fault
+    return None
+
+
+def no_location_note(count: int, what_if: bool) -> str:
+    """The summary's warning about created users that no license can be assigned to."""
+    users = "1 user" if count == 1 else f"{count:,} users"
+    if what_if:
+        return f"{users} would have no usage location and could not be licensed; {HINT}"
+    verb = "has" if count == 1 else "have"
+    return f"{users} {verb} no usage location and cannot be licensed; {HINT}"
 
 
 def import_users(
@@ -79,9 +146,22 @@ def import_users(
     *,
     usage_location: str | None = None,
     update_only: bool = False,
+    usage_location_from_country: bool = False,
 ) -> tuple[Report, list[str]]:
-    """Create or update users from a sheet; returns the report and the ignored columns."""
+    """Create or update users from a sheet; returns the report and the ignored columns.
+
+    A row's usage location is `usage_location` if given, else its UsageLocation cell, else
+    (with `usage_location_from_country`) its Country or region cell, which the API maps to
+    its code; a created user left without one is counted in the report's notes.
+    """
+    if usage_location is not None and usage_location_from_country:
+        raise UsageError("give -UsageLocation or -UsageLocationFromCountry, not both")
     cols, ignored = match_columns(sheet, USER_COLUMNS, key="userPrincipalName")
+    if usage_location_from_country and "country" not in cols:
+        raise UsageError(
+            f"{sheet.source}: -UsageLocationFromCountry needs a Country or region column; "
+            f"headers found: {', '.join(repr(h) for h in sheet.headers)}"
+        )
     cells = {name: column(sheet, cols.get(name)) for name in USER_COLUMNS}
     action = "Update" if update_only else "CreateOrUpdate"
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
@@ -104,6 +184,8 @@ def import_users(
             if name == "accountEnabled":
                 item[name] = cell_bool(value)
                 bad = bad or (None if item[name] is not None else (name, value))
+            elif name in LIST_SEPARATORS:
+                item[name] = _list_cell(name, value)
             else:
                 item[name] = value
         block = cells["blockCredential"][i]
@@ -113,20 +195,14 @@ def import_users(
             bad = bad or (None if flag is not None else ("blockCredential", block))
         if usage_location is not None:
             item["usageLocation"] = usage_location
+        elif usage_location_from_country and "usageLocation" not in item and "country" in item:
+            item["usageLocation"] = item["country"]
         if bad:
             report.fail(
                 row, upn, action, "InvalidValue", f"{bad[0]}: {bad[1]!r} is not true/false."
             )
             continue
-        long = next(
-            (
-                fault
-                for name, value in item.items()
-                if isinstance(value, str)
-                and (fault := too_long(value, _limit(name), cols.get(name) or name))
-            ),
-            None,
-        )
+        long = _too_long_item(item, cols)
         if long:
             report.fail(row, upn, action, *long)
             continue
@@ -136,6 +212,7 @@ def import_users(
         for row, upn, _ in pending[start:stop]:
             report.add(row, upn, action, *outcome)
 
+    unlocated = 0  # created (or, with -WhatIf, to be created) without a usage location
     with keeping_report(report, unsent) as cursor:
         for part in slices(pending, options.batch_size):
             cursor.batch(len(part))
@@ -151,9 +228,20 @@ def import_users(
             for (row, upn, _), result in zip(part, payload["results"], strict=True):
                 state, code, message = _user_outcome(result, options.what_if)
                 report.add(row, upn, action, state, code, message)
+                if result["action"] == "CREATED" and result["status"] != "FAILED":
+                    unlocated += not result["usageLocation"]
             cursor.answered()
             options.advance(len(part))
+    if unlocated:
+        report.notes.append(no_location_note(unlocated, options.what_if))
     return report, ignored
+
+
+def _location_label(value: str | None) -> str:
+    """How a usage location shows in the report's Action: a code upper-cased, as it is
+    stored; a country name as written (the API resolves it; the message names the code)."""
+    text = (value or "").strip()
+    return text.upper() if len(text) <= 3 else text
 
 
 def set_usage_location(
@@ -166,12 +254,12 @@ def set_usage_location(
     upns = column(sheet, cols["upn"])
     cells = column(sheet, cols.get("location"))
     report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
-    report_faults(sheet, report, cols["upn"], f"UsageLocation={(usage_location or '').upper()}")
+    report_faults(sheet, report, cols["upn"], f"UsageLocation={_location_label(usage_location)}")
     faults = key_faults(sheet.rows, upns, "user principal name", max_length=MAX_UPN)
     groups: dict[str, list[int]] = {}
     for i, upn in enumerate(upns):
         location = usage_location if usage_location is not None else cells[i]
-        action = f"UsageLocation={(location or '').upper()}"
+        action = f"UsageLocation={_location_label(location or '')}"
         if i in faults:
             report.fail(sheet.rows[i], upn or "", action, *faults[i])
             continue
@@ -180,11 +268,11 @@ def set_usage_location(
                 sheet.rows[i], upn, action, "MissingValue", "This row has no usage location."
             )
             continue
-        long = too_long(location, DEFAULT_MAX_LENGTH, "usage location")
+        long = too_long(location, USAGE_LOCATION, "usage location")
         if long:
             report.fail(sheet.rows[i], upn, action[:40], *long)
             continue
-        groups.setdefault(location.strip().upper(), []).append(i)
+        groups.setdefault(_location_label(location), []).append(i)
     # Rows go one location at a time (each user on its own: no row depends on another).
     order = [(location, i) for location, idx in groups.items() for i in idx]
 
@@ -207,6 +295,9 @@ def set_usage_location(
                 batch_error(payload)
                 for i, result in zip(part, payload["results"], strict=True):
                     state, code, message = _user_outcome(result, options.what_if)
+                    stored = result.get("usageLocation")
+                    if stored and stored != location and not code:
+                        message = message or f"Usage location {stored}."
                     report.add(
                         sheet.rows[i], upns[i], f"UsageLocation={location}", state, code, message
                     )
@@ -223,6 +314,7 @@ def run_import_users(inv: Invocation) -> int:
             options,
             usage_location=inv.get("UsageLocation"),
             update_only=bool(inv.get("UpdateOnly")),
+            usage_location_from_country=bool(inv.get("UsageLocationFromCountry")),
         )
         if ignored:
             inv.stderr.write(f"{inv.command}: columns not imported: {', '.join(ignored)}\n")
@@ -248,18 +340,29 @@ COMMANDS = (
             *SHEET_IN,
             Param(
                 "UsageLocation",
-                help="usage location for every row (overrides the column)",
+                help="usage location for every row (overrides the column): an ISO code or "
+                "an English or German country name",
                 value="XX",
+            ),
+            Param(
+                "UsageLocationFromCountry",
+                "switch",
+                "a row without a UsageLocation cell takes its Country or region (DE, DEU, "
+                "Germany, Deutschland, ...)",
             ),
             Param("UpdateOnly", "switch", "only update existing users, create none"),
             *TARGET,
         ),
         "commcredits Import-Users -Path 'Add multiple users.csv' -UsageLocation DE",
         run_import_users,
-        notes="Columns: User Name / UserPrincipalName (key), First Name, Last Name, Display "
-        "Name, Job Title, Department, Office Number, Mobile Phone, City, Country or Region, "
-        "UsageLocation, AccountEnabled (or Block credential). Blank cells leave a property "
-        "as it is; other columns are listed and ignored.",
+        notes="Columns: every column of the admin center's template and export, or Graph's "
+        "names: User Name / UserPrincipalName (key), First name, Last name, Display name, Job "
+        "title, Department, Office number, Office phone (businessPhones), Mobile phone, Fax, "
+        "Alternate email address (otherMails), Address, City, State or province, ZIP or "
+        "postal code, Country or region, UsageLocation, AccountEnabled (or Block credential). "
+        "Several phones or e-mail addresses in a cell are separated by ';'. Blank cells leave "
+        "a property as it is; other columns are listed and ignored. The summary counts the "
+        "users created without a usage location (they cannot be licensed).",
     ),
     command(
         "Set-UsageLocation",
@@ -268,7 +371,8 @@ COMMANDS = (
             *SHEET_IN,
             Param(
                 "UsageLocation",
-                help='ISO code for every row ("" removes it); else the column',
+                help='ISO code or English/German country name for every row ("" removes '
+                "it); else the column",
                 value="XX",
             ),
             *TARGET,

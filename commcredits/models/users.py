@@ -20,7 +20,15 @@ class User(BaseModel):
     department = peewee.CharField(max_length=64, default="")
     office_location = peewee.CharField(max_length=128, default="")
     mobile_phone = peewee.CharField(max_length=64, default="")
+    # Graph's multi-valued properties, as JSON lists on the row (migration 0011): a page of
+    # users reads them with the users, no query per user.
+    business_phones = JSONField(default=list)
+    fax_number = peewee.CharField(max_length=64, default="")
+    other_mails = JSONField(default=list)
+    street_address = peewee.CharField(max_length=1024, default="")
     city = peewee.CharField(max_length=128, default="")
+    state = peewee.CharField(max_length=128, default="")
+    postal_code = peewee.CharField(max_length=40, default="")
     country = peewee.CharField(max_length=128, default="")
     usage_location = peewee.CharField(max_length=2, null=True)
     account_enabled = peewee.BooleanField(default=True)

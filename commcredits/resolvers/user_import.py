@@ -14,9 +14,10 @@ from commcredits.schema.user_import import (
     UserRowResult,
     UserRowStatus,
 )
+from commcredits.schema.users import LOCATION_IN
 from commcredits.services import user_import
 from commcredits.services.access import Permission, require_tenant
-from commcredits.services.users import UserFields
+from commcredits.services.users import TEXT_LIMITS, UserFields
 
 
 def _payload(outcomes: list[user_import.UserRowOutcome], what_if: bool) -> UserBatchPayload:
@@ -65,13 +66,16 @@ class UserImportMutation:
         return guard(UserBatchPayload, run)
 
     @strawberry.mutation(
-        description='The same usage location ("" removes it) for up to 1,000 existing users.'
+        description='The same usage location ("" removes it) for up to 1,000 existing users; '
+        "each row's result answers the code stored."
     )
     def set_usage_location(
         self,
         info: Info,
         user_principal_names: Annotated[list[str], limited_arg(USER_PRINCIPAL_NAME)],
-        usage_location: str,
+        usage_location: Annotated[
+            str, limited_arg(TEXT_LIMITS["country"], description=LOCATION_IN)
+        ],
         what_if: bool = False,
     ) -> UserBatchPayload:
         c = ctx(info)

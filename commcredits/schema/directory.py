@@ -1,176 +1,29 @@
-"""Users and their licenses: User, AssignedLicense, license inputs and results."""
+"""Licenses: license inputs, per-item results and batch payloads. The user type and its inputs
+are in schema/users.py (imported here for the license payloads that carry a user)."""
 
 import dataclasses
-import datetime as dt
 import enum
 from collections.abc import Sequence
 
 import strawberry
 from strawberry.types import Info
 
-from commcredits.models import User as UserRow
-from commcredits.schema.catalog import ServicePlanInfo
-from commcredits.schema.common import Node, UserError, to_global_id
-from commcredits.schema.input_limits import SKU_REF, USER_PRINCIPAL_NAME, USER_REF, limited_field
+from commcredits.schema.common import UserError, to_global_id
+from commcredits.schema.input_limits import SKU_REF, USER_REF, limited_field
+from commcredits.schema.users import (  # noqa: F401 - re-exported: resolvers import them here
+    AssignedLicense,
+    CreateUserInput,
+    DeleteUserPayload,
+    LicenseDetails,
+    ServicePlanAssignment,
+    UpdateUserInput,
+    User,
+    UserFilter,
+    UserPayload,
+    UserPropertiesInput,
+)
 from commcredits.services import licenses
 from commcredits.services.licenses import LicenseOutcome
-from commcredits.services.users import MAX_SEARCH, TEXT_LIMITS
-
-
-@strawberry.type
-class AssignedLicense:
-    sku_id: strawberry.ID
-    sku_part_number: str
-    disabled_plans: list[strawberry.ID]
-
-
-@strawberry.type
-class ServicePlanAssignment(ServicePlanInfo):
-    provisioning_status: str  # Success, or Disabled for a disabled plan
-    applies_to: str
-
-
-@strawberry.type(description="Graph's licenseDetails: a held SKU with each plan's state.")
-class LicenseDetails:
-    sku_id: strawberry.ID
-    sku_part_number: str
-    service_plans: list[ServicePlanAssignment]
-
-
-@strawberry.type
-class User(Node):
-    user_principal_name: str
-    display_name: str
-    given_name: str
-    surname: str
-    job_title: str
-    department: str
-    office_location: str
-    mobile_phone: str
-    city: str
-    country: str
-    usage_location: str | None
-    account_enabled: bool
-    created_at: dt.datetime
-    pk: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, row: UserRow) -> "User":
-        return cls(
-            id=to_global_id("User", row.id),
-            pk=row.id,
-            user_principal_name=row.user_principal_name,
-            display_name=row.display_name,
-            given_name=row.given_name,
-            surname=row.surname,
-            job_title=row.job_title,
-            department=row.department,
-            office_location=row.office_location,
-            mobile_phone=row.mobile_phone,
-            city=row.city,
-            country=row.country,
-            usage_location=row.usage_location,
-            account_enabled=row.account_enabled,
-            created_at=row.created_at,
-        )
-
-    @strawberry.field
-    async def assigned_licenses(self, info: Info) -> list[AssignedLicense]:
-        rows = await info.context.loaders.licenses_by_user.load(self.pk)
-        catalog = info.context.catalog()
-        return [
-            AssignedLicense(
-                sku_id=strawberry.ID(catalog.by_pk[r.sku_id].sku_id),
-                sku_part_number=catalog.by_pk[r.sku_id].part_number,
-                disabled_plans=[strawberry.ID(p) for p in r.disabled_plans],
-            )
-            for r in rows
-        ]
-
-    @strawberry.field
-    async def license_details(self, info: Info) -> list[LicenseDetails]:
-        rows = await info.context.loaders.licenses_by_user.load(self.pk)
-        catalog = info.context.catalog()
-        details = []
-        for r in rows:
-            sku = catalog.by_pk[r.sku_id]
-            off = set(r.disabled_plans)
-            details.append(
-                LicenseDetails(
-                    sku_id=strawberry.ID(sku.sku_id),
-                    sku_part_number=sku.part_number,
-                    service_plans=[
-                        ServicePlanAssignment(
-                            service_plan_id=strawberry.ID(p["servicePlanId"]),
-                            service_plan_name=p["servicePlanName"],
-                            provisioning_status="Disabled"
-                            if p["servicePlanId"] in off
-                            else "Success",
-                            applies_to="User",
-                        )
-                        for p in sku.service_plans
-                    ],
-                )
-            )
-        return details
-
-
-@strawberry.input
-class UserFilter:
-    search: str | None = limited_field(MAX_SEARCH, default=strawberry.UNSET)
-    usage_location: str | None = strawberry.field(
-        default=strawberry.UNSET, description='ISO code; "" finds users without one.'
-    )
-    department: str | None = limited_field(TEXT_LIMITS["department"], default=strawberry.UNSET)
-    has_license: str | None = limited_field(
-        SKU_REF, default=strawberry.UNSET, description="skuPartNumber or skuId held."
-    )
-    account_enabled: bool | None = strawberry.UNSET
-
-
-def _text(name: str) -> str | None:
-    """An optional user property with its column's limit (users.TEXT_LIMITS)."""
-    return limited_field(TEXT_LIMITS[name], default=None)
-
-
-@strawberry.input(description="A user's writable properties; null leaves one as it is.")
-class UserPropertiesInput:
-    display_name: str | None = _text("display_name")
-    given_name: str | None = _text("given_name")
-    surname: str | None = _text("surname")
-    job_title: str | None = _text("job_title")
-    department: str | None = _text("department")
-    office_location: str | None = _text("office_location")
-    mobile_phone: str | None = _text("mobile_phone")
-    city: str | None = _text("city")
-    country: str | None = _text("country")
-    usage_location: str | None = strawberry.field(
-        default=None, description='ISO code; "" removes it (refused while licenses are held).'
-    )
-    account_enabled: bool | None = None
-
-
-@strawberry.input
-class CreateUserInput(UserPropertiesInput):
-    user_principal_name: str = limited_field(USER_PRINCIPAL_NAME)
-
-
-@strawberry.input
-class UpdateUserInput(UserPropertiesInput):
-    id: strawberry.ID = limited_field(USER_REF, description="Global id or user principal name.")
-    user_principal_name: str | None = limited_field(USER_PRINCIPAL_NAME, default=None)
-
-
-@strawberry.type
-class UserPayload:
-    user: User | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class DeleteUserPayload:
-    deleted_user_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(description="One license to add: skuId (GUID) or skuPartNumber.")

@@ -5,8 +5,9 @@ import enum
 import strawberry
 
 from commcredits.schema.common import UserError, to_global_id
-from commcredits.schema.directory import BatchSummary, UserPropertiesInput
+from commcredits.schema.directory import BatchSummary
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, limited_field
+from commcredits.schema.users import UserPropertiesInput
 from commcredits.services.user_import import UserRowOutcome
 
 
@@ -41,6 +42,11 @@ class UserRowResult:
         description="What the row does (or would do); null when it failed."
     )
     status: UserRowStatus
+    usage_location: str | None = strawberry.field(
+        description="The user's usage location after the row (with whatIf: as it would be), "
+        "as stored: the ISO code a name in the row resolved to; null when the user has none "
+        "(and so cannot be licensed) or the row failed."
+    )
     user_errors: list[UserError]
 
     @classmethod
@@ -58,6 +64,7 @@ class UserRowResult:
             user_id=to_global_id("User", user_id) if user_id is not None else None,
             action=UserRowAction(out.action) if out.ok and out.action else None,
             status=status,
+            usage_location=out.usage_location if out.ok else None,
             user_errors=[UserError.from_detail(d) for d in out.errors],
         )
 

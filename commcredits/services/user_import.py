@@ -26,6 +26,9 @@ class UserRowOutcome:
     user_principal_name: str
     action: str | None = None  # CREATED, UPDATED, UNCHANGED; None when the row failed
     user: User | None = None
+    # The user's usage location once the row is applied (with what_if: would be), as stored:
+    # the alpha-2 code a name given in the row resolved to, or None.
+    usage_location: str | None = None
     errors: list[ErrorDetail] = field(default_factory=list)
 
     @property
@@ -154,8 +157,10 @@ def _decide(
             creates.append(values)
             out.action = "CREATED"
             out.user = User(tenant=tenant.id, **values)
+            out.usage_location = values.get("usage_location")
             continue
         out.user = user
+        out.usage_location = values.get("usage_location", user.usage_location)
         diff = {k: v for k, v in values.items() if getattr(user, k) != v}
         if "usage_location" in diff and user.id in licensed:
             try:
@@ -204,12 +209,14 @@ def _write(
                 }
             )
     # One UPDATE per distinct change (a sheet setting one usage location is one statement).
-    by_change: dict[tuple, list[int]] = {}
+    # Lists (businessPhones, otherMails) are keyed as tuples: a dict key must be hashable.
+    by_change: dict[tuple, tuple[dict[str, Any], list[int]]] = {}
     for user, diff in updates:
         before = users.describe(user)
         for name, value in diff.items():
             setattr(user, name, value)
-        by_change.setdefault(tuple(sorted(diff.items())), []).append(user.id)
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in diff.items()))
+        by_change.setdefault(key, (diff, []))[1].append(user.id)
         entries.append(
             {
                 "action": "updateUser",
@@ -219,9 +226,9 @@ def _write(
                 "after": users.describe(user),
             }
         )
-    for change, ids in by_change.items():
+    for change, ids in by_change.values():
         for start in range(0, len(ids), _CHUNK):
-            User.update(updated_at=now, **dict(change)).where(
+            User.update(updated_at=now, **change).where(
                 User.id.in_(ids[start : start + _CHUNK])
             ).execute()
     if entries:

@@ -12,8 +12,9 @@ import peewee
 from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
 from commcredits.services import audit
+from commcredits.services.billing import MAX_EMAIL, is_email
 from commcredits.services.catalog import Catalog
-from commcredits.services.countries import normalize_country
+from commcredits.services.countries import country_code, normalize_usage_location
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.principal import Principal
 
@@ -27,6 +28,8 @@ _UPN = re.compile(
 )
 MAX_UPN = 113  # 64 + '@' + 48: the column, and the API's limit on every UPN argument
 
+# Graph's limits on the user's properties (its user resource: jobTitle 128, department 64,
+# streetAddress 1024, postalCode 40, ...), and the columns' sizes.
 TEXT_LIMITS = {
     "display_name": 256,
     "given_name": 64,
@@ -35,8 +38,19 @@ TEXT_LIMITS = {
     "department": 64,
     "office_location": 128,
     "mobile_phone": 64,
+    "fax_number": 64,
+    "street_address": 1024,
     "city": 128,
+    "state": 128,
+    "postal_code": 40,
     "country": 128,
+}
+# Graph's string collections: (characters per item, items). Graph keeps one business phone
+# ("only one number can be set"); otherMails are e-mail addresses (RFC 5321's 254), and a
+# bound on how many keeps a row's JSON small.
+LIST_LIMITS = {
+    "business_phones": (64, 1),
+    "other_mails": (MAX_EMAIL, 20),
 }
 
 
@@ -52,7 +66,13 @@ class UserFields:
     department: str | None = None
     office_location: str | None = None
     mobile_phone: str | None = None
+    business_phones: list[str] | None = None
+    fax_number: str | None = None
+    other_mails: list[str] | None = None
+    street_address: str | None = None
     city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
     country: str | None = None
     usage_location: str | None = None
     account_enabled: bool | None = None
@@ -84,16 +104,11 @@ def validate_fields(values: dict[str, Any]) -> dict[str, Any]:
             clean[name] = validate_upn(value)
             clean["upn_key"] = clean[name].lower()
         elif name == "usage_location":
-            try:
-                clean[name] = normalize_country(value)
-            except ValueError:
-                raise DomainError(
-                    "INVALID_USAGE_LOCATION",
-                    f"'{value}' is not an ISO 3166-1 alpha-2 country code.",
-                    "usageLocation",
-                ) from None
+            clean[name] = validate_usage_location(value)
         elif name == "account_enabled":
             clean[name] = bool(value)
+        elif name in LIST_LIMITS:
+            clean[name] = _validate_list(name, value)
         else:
             text = str(value).strip()
             if len(text) > TEXT_LIMITS[name]:
@@ -104,6 +119,50 @@ def validate_fields(values: dict[str, Any]) -> dict[str, Any]:
                 )
             clean[name] = text
     return clean
+
+
+def validate_usage_location(value: str | None, *, field: str = "usageLocation") -> str | None:
+    """An ISO 3166-1 alpha-2 code from a code or a country name (countries.country_code:
+    'DE', 'DEU', 'Germany', 'Deutschland'); None for empty (no usage location)."""
+    try:
+        return normalize_usage_location(value)
+    except ValueError:
+        shown = value if len(value or "") <= 60 else (value or "")[:40] + "…"
+        if len(shown.strip()) == 2:  # what a mistyped code gets, as it always has
+            message = f"'{shown}' is not an ISO 3166-1 alpha-2 country code."
+        else:
+            message = (
+                f"'{shown}' is neither an ISO 3166-1 country code (DE, DEU) nor a country "
+                "name in English or German."
+            )
+        raise DomainError("INVALID_USAGE_LOCATION", message, field) from None
+
+
+def _validate_list(name: str, value: list[str]) -> list[str]:
+    """Items stripped, blanks and repeats dropped (in order); Graph's limits; e-mail checked."""
+    item_limit, max_items = LIST_LIMITS[name]
+    field = _camel(name)
+    items: list[str] = []
+    for raw in value:
+        item = str(raw).strip()
+        if len(item) > item_limit:
+            raise DomainError(
+                "VALUE_TOO_LONG", f"Each of {field} has at most {item_limit} characters.", field
+            )
+        if item and item not in items:
+            items.append(item)
+    if len(items) > max_items:
+        raise DomainError(
+            "TOO_MANY_VALUES",
+            f"{field} holds at most {max_items} value{'s' if max_items > 1 else ''}; "
+            f"{len(items)} were given.",
+            field,
+        )
+    if name == "other_mails":
+        bad = next((m for m in items if not is_email(m)), None)
+        if bad is not None:
+            raise DomainError("INVALID_EMAIL", f"'{bad}' is not an e-mail address.", field)
+    return items
 
 
 def _camel(name: str) -> str:
@@ -282,7 +341,10 @@ def users_query(tenant: Tenant, flt: UserFilter | None = None) -> peewee.ModelSe
             User.upn_key.contains(term) | peewee.fn.LOWER(User.display_name).contains(term)
         )
     if flt.usage_location is not None:
-        location = flt.usage_location.strip().upper()
+        text = flt.usage_location.strip()
+        # A name filters as its code does ('Deutschland' = 'DE'); one naming no country
+        # matches no user, as an unknown code always has.
+        location = country_code(text) or text.upper() if text else ""
         query = query.where(
             User.usage_location.is_null() if location == "" else User.usage_location == location
         )
