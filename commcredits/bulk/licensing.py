@@ -13,8 +13,11 @@ written, so -WhatIf reports what the real run then does.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
+
+import polars as pl
 
 from commcredits.bulk import operations as ops
 from commcredits.bulk.errors import UsageError
@@ -29,7 +32,7 @@ from commcredits.bulk.reports import (
 )
 from commcredits.bulk.rows import UPN_NAMES, key_faults, pick
 from commcredits.bulk.rows import USER_PRINCIPAL_NAME as MAX_UPN
-from commcredits.bulk.runner import sheet_command
+from commcredits.bulk.runner import rows_command, sheet_command
 from commcredits.bulk.runtime import Options, slices
 from commcredits.bulk.sheets import Sheet, column, match_columns, report_faults
 from commcredits.bulk.skus import Change, RowFault, SkuCatalog, adds_with_plans, row_change
@@ -209,26 +212,77 @@ def set_user_license(
     return report
 
 
+_RESOLVE_CHUNK = 20  # aliased user(id:) lookups per request, well inside the query limits
+
+
+def user_upns(transport: Transport, refs: Sequence[str]) -> dict[str, str]:
+    """Global ids (what `-UserId` may hold, as Graph's object ids do) -> user principal names,
+    a few aliased look-ups per request rather than one request per user; a ref no user has
+    is left out (the row then fails on the server, naming it)."""
+    found: dict[str, str] = {}
+    distinct = list(dict.fromkeys(refs))
+    for start in range(0, len(distinct), _RESOLVE_CHUNK):
+        chunk = distinct[start : start + _RESOLVE_CHUNK]
+        names = ", ".join(f"$i{n}: ID!" for n in range(len(chunk)))
+        fields = " ".join(
+            f"u{n}: user(id: $i{n}) {{ userPrincipalName }}" for n in range(len(chunk))
+        )
+        data = transport.execute(
+            f"query BulkUserIds({names}) {{ {fields} }}", {f"i{n}": r for n, r in enumerate(chunk)}
+        )
+        for n, ref in enumerate(chunk):
+            if data.get(f"u{n}"):
+                found[ref] = data[f"u{n}"]["userPrincipalName"]
+    return found
+
+
+def users_sheet(refs: Sequence[str], transport: Transport) -> Sheet:
+    """-UserId without a sheet: a sheet of those users (rows 1, 2, … as given)."""
+    upns = user_upns(transport, [r for r in refs if "@" not in r])
+    keys = [upns.get(r, r) for r in refs]
+    frame = pl.DataFrame({"UserPrincipalName": keys}, schema={"UserPrincipalName": pl.String})
+    return Sheet(frame=frame, rows=list(range(1, len(keys) + 1)), source="-UserId")
+
+
 def run_set_user_license(inv: Invocation) -> int:
-    return sheet_command(
-        inv,
-        lambda t, sheet, options: set_user_license(
+    def body(t: Transport, sheet: Sheet, options: Options) -> Report:
+        return set_user_license(
             t,
             sheet,
             options,
             add_licenses=inv.get("AddLicenses", []),
             remove_licenses=inv.get("RemoveLicenses", []),
             disabled_plans=inv.get("DisabledPlans", []),
-        ),
-    )
+        )
+
+    refs = inv.get("UserId")
+    if not refs:
+        return sheet_command(inv, body)
+    if inv.get("Path"):
+        raise UsageError("give -Path (a sheet) or -UserId (users without one), not both")
+    started = time.perf_counter()
+    holder: dict[str, Sheet] = {}
+
+    def one(t: Transport, options: Options) -> Report:
+        holder["sheet"] = users_sheet(refs, t)
+        return body(t, holder["sheet"], options)
+
+    # No sheet, so no file to put a report beside: it goes to stdout (or -ResultPath).
+    return rows_command(inv, None, len(refs), one, started=started)
 
 
 COMMANDS = (
     command(
         "Set-UserLicense",
-        "Add and remove licenses for the users of a sheet (Graph's Set-MgUserLicense).",
+        "Add and remove licenses for the users of a sheet or -UserId (Graph's Set-MgUserLicense).",
         (
             *SHEET_IN,
+            Param(
+                "UserId",
+                "list",
+                "instead of -Path: user principal name or id, comma-separated (report on stdout)",
+                value="UPN,...",
+            ),
             Param(
                 "AddLicenses",
                 "list",

@@ -19,7 +19,11 @@ PAGE = 100
 
 FILTERS = (
     Param("Search", help="part of the user principal name or display name", value="TEXT"),
-    Param("UsageLocation", help='ISO code; "" finds users without one', value="XX"),
+    Param(
+        "UsageLocation",
+        help='ISO code or English/German country name; "" finds users without one',
+        value="XX",
+    ),
     Param("Department", value="NAME"),
     Param("HasLicense", help="skuPartNumber or skuId held", value="SKU"),
     Param("AccountEnabled", help="true or false", value="BOOL"),
@@ -55,12 +59,20 @@ USER_OUTPUT = (
     ("JobTitle", "jobTitle"),
     ("Department", "department"),
     ("OfficeLocation", "officeLocation"),
+    ("BusinessPhones", "businessPhones"),
     ("MobilePhone", "mobilePhone"),
+    ("FaxNumber", "faxNumber"),
+    ("OtherMails", "otherMails"),
+    ("StreetAddress", "streetAddress"),
     ("City", "city"),
+    ("State", "state"),
+    ("PostalCode", "postalCode"),
     ("Country", "country"),
     ("UsageLocation", "usageLocation"),
     ("AccountEnabled", "accountEnabled"),
 )
+
+LIST_COLUMNS = ("BusinessPhones", "OtherMails")
 
 
 def get_users(
@@ -73,6 +85,9 @@ def get_users(
     users = _users(transport, filters, top=top, progress=progress)
     data: dict[str, list[Any]] = {out: [u[key] for u in users] for out, key in USER_OUTPUT}
     data["AccountEnabled"] = [str(v).lower() for v in data["AccountEnabled"]]
+    # Lists as Import-Users reads them back: one cell, ';' between items.
+    for name in LIST_COLUMNS:
+        data[name] = [";".join(v) for v in data[name]]
     data["AssignedLicenses"] = [
         ";".join(a["skuPartNumber"] for a in u["assignedLicenses"]) for u in users
     ]

@@ -46,6 +46,9 @@ class Command:
     positional: str | None = "Path"
     notes: str = ""
     all_params: tuple[Param, ...] = field(default=(), compare=False)
+    # A Graph PowerShell cmdlet: its words go to the PowerShell parser as they are ("Args"),
+    # less the target parameters (`params`), which are parsed here.
+    raw: bool = False
 
 
 def command(
@@ -56,8 +59,9 @@ def command(
     fn: Callable[[Invocation], int],
     positional: str | None = "Path",
     notes: str = "",
+    raw: bool = False,
 ) -> Command:
-    return Command(name, summary, tuple(params), example, fn, positional, notes, tuple(params))
+    return Command(name, summary, tuple(params), example, fn, positional, notes, tuple(params), raw)
 
 
 TARGET = (
@@ -132,12 +136,17 @@ def parse(command: Command, argv: list[str]) -> dict[str, Any]:
             by_norm[_norm(alias)] = p
     values: dict[str, Any] = {}
     positional: list[str] = []
+    rest: list[str] = []
     i = 0
     while i < len(argv):
         token = argv[i]
         match = _TOKEN.match(token)
         if token in ("-?", "/?") or (match and _norm(match.group(1)) in ("help", "h", "?")):
             values["Help"] = True
+            i += 1
+            continue
+        if command.raw and (not match or _norm(match.group(1)) not in by_norm):
+            rest.append(token)  # the cmdlet's own words, for the PowerShell parser
             i += 1
             continue
         if not match:
@@ -173,6 +182,8 @@ def parse(command: Command, argv: list[str]) -> dict[str, Any]:
                 raise UsageError(f"-{param.name} takes a whole number, not {inline!r}") from None
         else:
             values[param.name] = inline
+    if command.raw:
+        values["Args"] = rest
     if positional:
         if command.positional and command.positional not in values and len(positional) == 1:
             values[command.positional] = positional[0]

@@ -1,14 +1,24 @@
-"""Pipelines (`A | B`, in this process) and Invoke-Script (a file of command lines)."""
+"""Pipelines (`A | B`, in this process), Invoke-Script, and Graph PowerShell cmdlets given on
+the command line.
+
+A script is PowerShell (the subset `powershell` parses): lines of native commands run as on
+the command line, Graph cmdlet lines as `graph_script` maps them. The whole script is parsed
+and checked before its first line runs.
+"""
 
 from __future__ import annotations
 
 import io
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from commcredits.bulk.errors import UsageError
-from commcredits.bulk.params import Invocation, Param, command
+from commcredits.bulk.graph_script import run_script, spec_of
+from commcredits.bulk.params import TARGET, Command, Invocation, Param, command
+from commcredits.bulk.powershell import MAX_SCRIPT_BYTES, Pipeline, parse
+from commcredits.bulk.ps_values import Scope, native_argv
 
 
 def split_pipeline(line: str) -> list[list[str]]:
@@ -51,6 +61,21 @@ def run_pipeline(
     return worst
 
 
+def _is_native(name: str) -> bool:
+    from commcredits.bulk.registry import find
+
+    command = find(name)
+    return name.lower() == "commcredits" or (command is not None and not command.raw)
+
+
+def _native(inv: Invocation) -> Callable[[Pipeline, Scope], int]:
+    def run_native(p: Pipeline, scope: Scope) -> int:
+        stages = [native_argv(cmd, scope) for cmd in p.stages]
+        return run_pipeline(stages, stdin=inv.stdin, stdout=inv.stdout, stderr=inv.stderr)
+
+    return run_native
+
+
 def run_invoke_script(inv: Invocation) -> int:
     path = inv.get("Path")
     if not path:
@@ -59,45 +84,113 @@ def run_invoke_script(inv: Invocation) -> int:
     if action not in ("stop", "continue", "silentlycontinue"):
         raise UsageError("-ErrorAction takes Stop or Continue")
     try:
+        if Path(path).stat().st_size > MAX_SCRIPT_BYTES:
+            raise UsageError(f"{path}: the script is over {MAX_SCRIPT_BYTES:,} bytes")
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: cannot read: {error}") from None
-    worst = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            stages = split_pipeline(line)
-        except ValueError as error:  # shlex: unbalanced quotes
-            raise UsageError(f"{path}:{number}: {error}") from None
-        if not stages or stages == [[]]:
-            continue
-        code = run_pipeline(stages, stdin=inv.stdin, stdout=inv.stdout, stderr=inv.stderr)
-        worst = max(worst, code)
-        if code and action == "stop":
-            inv.stderr.write(
-                f"Invoke-Script: stopped at {path}:{number} (exit {code}); "
-                f"-ErrorAction Continue runs on\n"
-            )
-            return code
-    return worst
+    # Parsed and checked whole first (run_script): a line outside the subset sends nothing.
+    return run_script(
+        text,
+        path,
+        inv,
+        is_native=_is_native,
+        native=_native(inv),
+        stop_on_error=action == "stop",
+    )
+
+
+def _quoted(word: str) -> str:
+    """A shell word as PowerShell source: as it is when PowerShell reads it as one argument
+    (`@{…}`, `a,b`, a name, a number), else single-quoted (the shell has unquoted it)."""
+    try:
+        (line,) = parse(f"X {word}")
+        (cmd,) = line.stages
+        if len(cmd.args) == 1 or word.startswith("-"):
+            return word
+    except (UsageError, ValueError, AttributeError):
+        pass
+    return "'" + word.replace("'", "''") + "'"
+
+
+def run_graph_cmdlet(inv: Invocation) -> int:
+    """One Graph PowerShell line from the command line, e.g. `commcredits Set-MgUserLicense
+    -UserId adele@contoso.example -AddLicenses '@{SkuId = "…"}' -RemoveLicenses '@()'`."""
+    line = " ".join([inv.command, *(_quoted(w) for w in inv.get("Args", []))])
+    return run_script(line, "<command line>", inv, is_native=_is_native, native=_native(inv))
+
+
+_GRAPH_TARGET = (
+    *TARGET,
+    Param("ResultPath", help="the per-row report of a change (default: stdout)", value="FILE"),
+    Param("NoProgress", "switch", "no progress bar"),
+    Param("Force", "switch", "never ask"),
+)
+
+
+def _graph(name: str, summary: str, example: str) -> Command:
+    spec = spec_of(name)
+    assert spec is not None
+    own = ", ".join("-" + p for p in (*spec.params, *spec.switches))
+    return command(
+        name,
+        summary,
+        _GRAPH_TARGET,
+        example,
+        run_graph_cmdlet,
+        positional=None,
+        notes=f"Microsoft Graph PowerShell syntax, with Graph's parameters ({own}); the same "
+        "line runs in Invoke-Script. See README, Scripts.",
+        raw=True,
+    )
 
 
 COMMANDS = (
     command(
         "Invoke-Script",
-        "Run a file of command lines (# comments, | between commands).",
+        "Run a script: Graph PowerShell lines and command lines (# comments, | between).",
         (
-            Param("Path", help="the script file", value="FILE"),
+            Param("Path", help="the script file (.ps1 or command lines)", value="FILE"),
             Param(
                 "ErrorAction",
                 help="Stop (default) or Continue after a failing line",
                 value="ACTION",
             ),
+            Param("WhatIf", "switch", "every change in the script: validate, write nothing"),
+            Param("NoProgress", "switch", "no progress bar"),
+            Param("Force", "switch", "never ask"),
+            Param("BatchSize", "int", "rows per request, 1..1000 (default 1000)", value="N"),
+            *TARGET,
         ),
-        "commcredits Invoke-Script nightly.ccs -ErrorAction Continue",
+        "commcredits Invoke-Script licenses.ps1 -Tenant Contoso -WhatIf",
         run_invoke_script,
+    ),
+    _graph(
+        "Set-MgUserLicense",
+        "Graph's Set-MgUserLicense: -UserId X -AddLicenses @{SkuId = …} -RemoveLicenses @()",
+        "commcredits Set-MgUserLicense -UserId adele@contoso.example "
+        "-AddLicenses '@{SkuId = \"MCOPSTNC\"}' -RemoveLicenses '@()'",
+    ),
+    _graph(
+        "Update-MgUser",
+        "Graph's Update-MgUser: -UserId X -UsageLocation DE",
+        "commcredits Update-MgUser -UserId adele@contoso.example -UsageLocation DE",
+    ),
+    _graph(
+        "Get-MgSubscribedSku",
+        "Graph's Get-MgSubscribedSku: the tenant's SKUs, with Graph's property names",
+        "commcredits Get-MgSubscribedSku -All",
+    ),
+    _graph(
+        "Get-MgUser",
+        "Graph's Get-MgUser: -UserId X, or -Filter \"usageLocation eq 'DE'\" -All",
+        "commcredits Get-MgUser -Filter \"usageLocation eq 'DE'\" -All",
+    ),
+    _graph(
+        "Get-MgUserLicenseDetail",
+        "Graph's Get-MgUserLicenseDetail: a user's licenses and service plans",
+        "commcredits Get-MgUserLicenseDetail -UserId adele@contoso.example",
     ),
 )

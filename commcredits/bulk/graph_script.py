@@ -1,0 +1,417 @@
+"""Running a parsed script: Graph PowerShell cmdlets, the object cmdlets around them, and lines
+of native bulk commands (`Set-UserLicense -Path …`, which run as on the command line).
+
+The whole script is checked before its first statement runs (every command, parameter,
+Where-Object form and constant -Filter), so a script outside the subset sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from commcredits.bulk import graph_cmdlets as mg
+from commcredits.bulk.errors import UsageError
+from commcredits.bulk.params import Invocation
+from commcredits.bulk.powershell import (
+    COMPARISONS,
+    Assign,
+    Bare,
+    Block,
+    Command,
+    Cond,
+    Foreach,
+    Param,
+    Pipeline,
+    ScriptError,
+    Str,
+    parse,
+)
+from commcredits.bulk.ps_values import (
+    Rows,
+    Scope,
+    as_items,
+    columns,
+    compare,
+    evaluate,
+    member,
+    select,
+    show,
+    table,
+    text,
+    unwrap,
+    var_of,
+    where,
+)
+from commcredits.bulk.sheets import read_sheet, write_frame
+from commcredits.bulk.transport import Transport, connect
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    params: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
+    positional: tuple[str, ...] = ()
+    ignored: bool = False  # accepted for the script's sake, does nothing here
+
+
+CHANGES = ("set-mguserlicense", "update-mguser")
+SPECS: dict[str, Spec] = {
+    "set-mguserlicense": Spec(
+        "Set-MgUserLicense", ("UserId", "AddLicenses", "RemoveLicenses"), ("WhatIf", "Confirm")
+    ),
+    "update-mguser": Spec("Update-MgUser", ("UserId", "UsageLocation"), ("WhatIf", "Confirm")),
+    "get-mgsubscribedsku": Spec("Get-MgSubscribedSku", ("Property",), ("All",)),
+    "get-mguser": Spec(
+        "Get-MgUser",
+        ("UserId", "Filter", "Top", "Property", "Select", "ConsistencyLevel"),
+        ("All",),
+        ("UserId",),
+    ),
+    "get-mguserlicensedetail": Spec("Get-MgUserLicenseDetail", ("UserId",), ("All",), ("UserId",)),
+    "import-csv": Spec("Import-Csv", ("Path", "LiteralPath"), (), ("Path",)),
+    "export-csv": Spec("Export-Csv", ("Path", "LiteralPath"), ("NoTypeInformation",), ("Path",)),
+    "foreach-object": Spec("ForEach-Object", ("Process",), (), ("Process",)),
+    "where-object": Spec("Where-Object", ("FilterScript", "Property", "Value"), ()),
+    "select-object": Spec(
+        "Select-Object", ("Property", "ExpandProperty", "First"), ("Unique",), ("Property",)
+    ),
+    "connect-mggraph": Spec("Connect-MgGraph", ignored=True),
+    "disconnect-mggraph": Spec("Disconnect-MgGraph", ignored=True),
+    "format-table": Spec("Format-Table", ignored=True),
+    "format-list": Spec("Format-List", ignored=True),
+}
+ALIASES = {
+    "connect-graph": "connect-mggraph",
+    "where": "where-object",
+    "?": "where-object",
+    "foreach": "foreach-object",
+    "%": "foreach-object",
+    "select": "select-object",
+    "ft": "format-table",
+    "fl": "format-list",
+}
+SUPPORTED = ", ".join(s.name for s in SPECS.values())
+
+
+def spec_of(name: str) -> Spec | None:
+    low = name.lower()
+    return SPECS.get(ALIASES.get(low, low))
+
+
+class Session:
+    """One script's run: its variables, its target, and where its output goes."""
+
+    def __init__(self, inv: Invocation, source: str, is_native: Callable[[str], bool]):
+        self.inv, self.source, self.is_native = inv, source, is_native
+        self.what_if = bool(inv.get("WhatIf"))
+        self.scope = Scope({}, source, run=self.value_of)
+        self._transport: Transport | None = None
+        self.noted: set[str] = set()
+
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = connect(
+                endpoint=self.inv.get("Endpoint"),
+                api_key=self.inv.get("ApiKey"),
+                tenant=self.inv.get("Tenant"),
+            )
+        return self._transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def invocation(self, command: str, what_if: bool) -> Invocation:
+        keep = ("Endpoint", "ApiKey", "Tenant", "NoProgress", "Force", "BatchSize", "ResultPath")
+        values = {k: self.inv.get(k) for k in keep if self.inv.get(k) is not None}
+        values["WhatIf"] = what_if
+        inv = self.inv
+        return Invocation(command, values, inv.stdin, inv.stdout, inv.stderr, inv.interactive)
+
+    def error(self, node: Any, what: str, supported: str = SUPPORTED) -> ScriptError:
+        return ScriptError(self.source, getattr(node, "pos", (0, 0)), what, supported)
+
+    # --- checking, before anything runs ----------------------------------------------------
+
+    def check(self, statements: tuple[Any, ...]) -> None:
+        for st in statements:
+            if isinstance(st, Assign):
+                self.check_pipeline(st.value, assigned=True)
+            elif isinstance(st, Foreach):
+                self.check_body(st.body)
+            else:
+                self.check_pipeline(st)
+
+    def check_body(self, body: Block) -> None:
+        for st in body.statements:
+            stages = st.stages if isinstance(st, Pipeline) else ()
+            if len(stages) != 1 or not isinstance(stages[0], Command):
+                raise self.error(
+                    st,
+                    "a loop body holds Set-MgUserLicense or Update-MgUser lines",
+                    "Set-MgUserLicense, Update-MgUser",
+                )
+            if stages[0].name.lower() not in CHANGES:
+                raise self.error(
+                    stages[0],
+                    f"{stages[0].name} inside a loop is not supported",
+                    "Set-MgUserLicense, Update-MgUser",
+                )
+            self.bind(stages[0])
+
+    def check_pipeline(self, p: Pipeline, assigned: bool = False) -> None:
+        commands = [s for s in p.stages if isinstance(s, Command)]
+        native = [c for c in commands if self.is_native(c.name)]
+        if native:
+            if len(native) != len(p.stages) or assigned:
+                raise self.error(
+                    native[0],
+                    f"{native[0].name} is a native command: give it a "
+                    "line of its own, piped only into native commands",
+                )
+            return
+        for cmd in commands:
+            bound = self.bind(cmd)
+            low = ALIASES.get(cmd.name.lower(), cmd.name.lower())
+            if low == "foreach-object":
+                body = bound.get("Process")
+                if not isinstance(body, Block):
+                    raise self.error(cmd, "ForEach-Object takes a { … } block")
+                self.check_body(body)
+            if low == "where-object":
+                self.where_test(cmd)
+            flt = bound.get("Filter")
+            if (
+                low == "get-mguser"
+                and isinstance(flt, Str)
+                and all(isinstance(x, str) for x in flt.parts)
+            ):
+                mg.parse_filter(flt.parts[0] if flt.parts else "", flt, self.source)
+
+    def bind(self, cmd: Command) -> dict[str, Any]:
+        """The command's parameters: {Name: value node}, switches as True."""
+        spec = spec_of(cmd.name)
+        if spec is None:
+            raise self.error(cmd, f"the command {cmd.name!r} is not supported")
+        if spec.ignored or spec.name == "Where-Object":  # where_test reads Where's own forms
+            return {}
+        names = {p.lower(): p for p in (*spec.params, *spec.switches)}
+        bound: dict[str, Any] = {}
+        positional = list(spec.positional)
+        args = list(cmd.args)
+        while args:
+            arg = args.pop(0)
+            if isinstance(arg, Param):
+                name = names.get(arg.name.lower())
+                if name is None:
+                    listed = ", ".join("-" + n for n in (*spec.params, *spec.switches))
+                    raise self.error(arg, f"{spec.name} has no parameter -{arg.name}", listed)
+                if name in spec.switches:
+                    bound[name] = True if arg.value is None else arg.value
+                    continue
+                if arg.value is None and (not args or isinstance(args[0], Param)):
+                    raise self.error(arg, f"-{name} needs a value")
+                bound[name] = arg.value if arg.value is not None else args.pop(0)
+                if name in positional:
+                    positional.remove(name)
+            elif positional:
+                bound[positional.pop(0)] = arg
+            else:
+                raise self.error(arg, f"{spec.name}: a value without a parameter name")
+        return bound
+
+    def where_test(self, cmd: Command) -> Callable[[Any, Scope], bool]:
+        """Where-Object { condition }, or the simplified `Where Prop -op value`."""
+        args = cmd.args
+        if (
+            len(args) == 1
+            and isinstance(args[0], Block)
+            or (
+                len(args) == 2
+                and isinstance(args[0], Param)
+                and args[0].name.lower() == "filterscript"
+            )
+        ):
+            block = args[-1]
+            body = block.statements if isinstance(block, Block) else ()
+            if len(body) != 1 or len(body[0].stages) != 1 or isinstance(body[0].stages[0], Command):
+                raise self.error(
+                    cmd, "Where-Object { … } holds one condition", "{ $_.Prop -eq 'x' -and … }"
+                )
+            test = body[0].stages[0]
+            return lambda item, scope: bool(evaluate(test, scope))
+        if len(args) == 3 and isinstance(args[1], Param) and isinstance(args[0], Bare | Str):
+            prop = args[0]
+            op = args[1].name.lower().removeprefix("i") if args[1].name.lower() != "in" else "in"
+            cond = Cond(op, None, args[2], args[1].pos)
+            if op not in COMPARISONS:
+                raise self.error(
+                    args[1],
+                    f"the operator -{args[1].name} is not supported",
+                    ", ".join("-" + c for c in COMPARISONS),
+                )
+
+            def test(item: Any, scope: Scope) -> bool:
+                name = evaluate(prop, scope)
+                return compare(
+                    cond.op, member(item, name, var_of(prop), scope), evaluate(cond.right, scope)
+                )
+
+            return test
+        raise self.error(
+            cmd,
+            "this Where-Object form is not supported",
+            "Where-Object { $_.Prop -eq 'x' }, Where Prop -eq 'x'",
+        )
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        statements: tuple[Any, ...],
+        native: Callable[[Pipeline, Scope], int],
+        stop_on_error: bool,
+    ) -> int:
+        self.check(statements)
+        worst = 0
+        for st in statements:
+            try:
+                code = self.statement(st, native)
+            except ScriptError:
+                raise
+            except UsageError as error:  # a file, a server, a stopped run: this line failed
+                self.inv.stderr.write(f"{self.inv.command}: {self.source}:{st.pos[0]}: {error}\n")
+                code = 2
+            worst = max(worst, code)
+            if code and stop_on_error:
+                line = st.pos[0]
+                if st is statements[-1]:
+                    return code
+                self.inv.stderr.write(
+                    f"Invoke-Script: stopped at {self.source}:{line} (exit {code}); "
+                    f"-ErrorAction Continue runs on\n"
+                )
+                return code
+        return worst
+
+    def statement(self, st: Any, native: Callable[[Pipeline, Scope], int]) -> int:
+        if isinstance(st, Assign):
+            value, code = self.pipeline(st.value, self.scope)
+            self.scope.vars[st.name] = value
+            return code
+        if isinstance(st, Foreach):
+            source = evaluate(st.source, self.scope)
+            return self.loop(st.body, source, st.name, self.scope)
+        if any(isinstance(s, Command) and self.is_native(s.name) for s in st.stages):
+            return native(st, self.scope)
+        value, code = self.pipeline(st, self.scope)
+        if value is not None:
+            show(value, self.inv.stdout)
+        return code
+
+    def value_of(self, p: Pipeline, scope: Scope) -> Any:
+        return self.pipeline(p, scope)[0]
+
+    def pipeline(self, p: Pipeline, scope: Scope) -> tuple[Any, int]:
+        first = p.stages[0]
+        value, code = (None, 0)
+        if isinstance(first, Command):
+            value, code = self.call(first, None, scope, first_stage=True)
+        else:
+            value = evaluate(first, scope)
+        for cmd in p.stages[1:]:
+            value, more = self.call(cmd, value, scope)
+            code = max(code, more)
+        return value, code
+
+    def call(
+        self, cmd: Command, value: Any, scope: Scope, first_stage: bool = False
+    ) -> tuple[Any, int]:
+        spec = spec_of(cmd.name)
+        assert spec is not None  # checked
+        bound = self.bind(cmd)
+        low = spec.name.lower()
+        arg = lambda name: evaluate(bound[name], scope) if name in bound else None  # noqa: E731
+        if spec.ignored:
+            if low == "connect-mggraph" and low not in self.noted:
+                self.noted.add(low)
+                self.inv.stderr.write(
+                    f"{cmd.name}: ignored; the target is this command's "
+                    "-Endpoint/-ApiKey or -Tenant\n"
+                )
+            return value, 0
+        if low == "import-csv":
+            path = text(arg("Path") or arg("LiteralPath"))
+            return Rows(read_sheet(path, stdin=self.inv.stdin, row_faults=True)), 0
+        if low == "where-object":
+            return where(value, self.where_test(cmd), scope), 0
+        if low == "select-object":
+            return select(value, bound, scope), 0
+        if low == "foreach-object":
+            return None, self.loop(bound["Process"], value, "_", scope)
+        if low == "export-csv":
+            frame = table(value)
+            if frame is not None:
+                write_frame(frame, text(arg("Path") or arg("LiteralPath")))
+            return None, 0
+        if not first_stage and value is not None:
+            raise self.error(
+                cmd,
+                f"piping objects into {spec.name} is not supported",
+                "Import-Csv … | ForEach-Object { " + spec.name + " … }",
+            )
+        if low in CHANGES:
+            return None, mg.change_run(self, cmd, bound, [(cmd.pos[0], scope)], None, None)
+        if low == "get-mgsubscribedsku":
+            return unwrap(mg.get_subscribed_sku(self.transport())), 0
+        if low == "get-mguserlicensedetail" or (low == "get-mguser" and "UserId" in bound):
+            ref = text(arg("UserId"))
+            node = mg.get_user(self.transport(), ref)
+            if node is None:
+                self.inv.stderr.write(f"{spec.name}: no user {ref!r} (line {cmd.pos[0]})\n")
+                return None, 1
+            found = (
+                mg.license_details(node)
+                if low == "get-mguserlicensedetail"
+                else [mg.user_object(node)]
+            )
+            return unwrap(columns(found, bound, scope)), 0
+        flt = arg("Filter")
+        clauses = mg.parse_filter(text(flt), bound["Filter"], self.source) if flt else []
+        top = arg("Top")
+        top = int(top) if top is not None else None if bound.get("All") else mg.PAGE
+        users = mg.get_users(self.transport(), clauses, top)
+        return unwrap(columns(users, bound, scope)), 0
+
+    def loop(self, body: Block, source: Any, name: str, scope: Scope) -> int:
+        """Each change line of the body, over every object: one batched run per line."""
+        items = as_items(source)
+        sheet = source.sheet if isinstance(source, Rows) else None
+        rows = sheet.rows if sheet else list(range(1, len(items) + 1))
+        worst = 0
+        for st in body.statements:
+            cmd = st.stages[0]
+            scoped = [(n, scope.with_row(name, item)) for n, item in zip(rows, items, strict=True)]
+            code = mg.change_run(self, cmd, self.bind(cmd), scoped, sheet, name)
+            worst = max(worst, code)
+        return worst
+
+
+def run_script(
+    text_: str,
+    source: str,
+    inv: Invocation,
+    *,
+    is_native: Callable[[str], bool],
+    native: Callable[[Pipeline, Scope], int],
+    stop_on_error: bool = True,
+) -> int:
+    statements = parse(text_, source)
+    session = Session(inv, source, is_native)
+    try:
+        return session.run(statements, native, stop_on_error)
+    finally:
+        session.close()

@@ -1,0 +1,339 @@
+"""What the parsed PowerShell subset evaluates to: strings, numbers, booleans, $null, arrays
+(lists), hashtables and objects (dicts, with PowerShell's case-insensitive member names), and
+the rows of an Import-Csv sheet (`Rows`, which keep their row numbers for the report).
+
+Also the object cmdlets that need no server: Where-Object, Select-Object, and the table an
+unassigned pipeline prints (CSV, as the native Get-* commands print it).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Any, TextIO
+
+import polars as pl
+
+from commcredits.bulk.powershell import (
+    Arr,
+    Bare,
+    Block,
+    Command,
+    Cond,
+    Hash,
+    Num,
+    Param,
+    Pipeline,
+    ScriptError,
+    Str,
+    Var,
+)
+from commcredits.bulk.sheets import Sheet, write_frame
+
+CONSTANTS = {"true": True, "false": False, "null": None}
+
+
+class Row(dict):
+    """One row of an Import-Csv sheet: `$_.Column`, case-insensitively; a column the sheet
+    lacks is an error naming the columns it has (PowerShell would quietly give $null)."""
+
+    source: str = ""
+
+
+@dataclass
+class Rows:
+    """The rows of an Import-Csv sheet, in sheet order (Where-Object keeps the row numbers)."""
+
+    sheet: Sheet
+    _items: list[Row] | None = field(default=None, repr=False)
+
+    def items(self) -> list[Row]:
+        if self._items is None:
+            columns = self.sheet.frame.columns
+            self._items = []
+            for values in self.sheet.frame.iter_rows():
+                row = Row(zip(columns, values, strict=True))
+                row.source = self.sheet.source
+                self._items.append(row)
+        return self._items
+
+    def keep(self, mask: list[bool]) -> Rows:
+        frame = self.sheet.frame.filter(pl.Series(mask, dtype=pl.Boolean))
+        rows = [r for r, m in zip(self.sheet.rows, mask, strict=True) if m]
+        kept = [item for item, m in zip(self.items(), mask, strict=True) if m]
+        return Rows(replace(self.sheet, frame=frame, rows=rows), kept)
+
+
+@dataclass
+class Scope:
+    """Variables, and the object `$_` (or a foreach variable) stands for."""
+
+    vars: dict[str, Any]
+    source: str
+    row_name: str | None = None
+    row: Any = None
+    run: Any = None  # runs a parenthesized pipeline: (Pipeline, Scope) -> value
+
+    def with_row(self, name: str, row: Any) -> Scope:
+        return Scope(self.vars, self.source, name, row, self.run)
+
+
+def member(value: Any, name: str, node: Var, scope: Scope) -> Any:
+    if isinstance(value, list):  # member enumeration: $skus.SkuId
+        found = [member(v, name, node, scope) for v in value]
+        return [v for f in found for v in (f if isinstance(f, list) else [f])]
+    if isinstance(value, dict):
+        low = name.lower()
+        for key, item in value.items():
+            if key.lower() == low:
+                return item
+        if isinstance(value, Row):
+            raise ScriptError(
+                scope.source,
+                node.pos,
+                f"{node.text}: {value.source} has no column {name!r}",
+                ", ".join(repr(k) for k in value),
+            )
+        return None
+    return None
+
+
+def evaluate(node: Any, scope: Scope) -> Any:
+    if isinstance(node, Str):
+        return "".join(p if isinstance(p, str) else text(evaluate(p, scope)) for p in node.parts)
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Bare):
+        return node.text
+    if isinstance(node, Var):
+        value = lookup(node, scope)
+        for prop in node.props:
+            value = member(value, prop, node, scope)
+        return value
+    if isinstance(node, Hash):
+        return {key: evaluate(v, scope) for key, v in node.items}
+    if isinstance(node, Arr):
+        out: list[Any] = []
+        for item in node.items:
+            value = evaluate(item, scope)
+            out.extend(value if isinstance(value, list) else [value])
+        return out
+    if isinstance(node, Cond):
+        return condition(node, scope)
+    if isinstance(node, Block):
+        return node
+    if isinstance(node, Pipeline):
+        return scope.run(node, scope)
+    raise ScriptError(scope.source, getattr(node, "pos", (0, 0)), "this value is not supported")
+
+
+def lookup(node: Var, scope: Scope) -> Any:
+    if node.name in CONSTANTS and not node.props:
+        return CONSTANTS[node.name]
+    if scope.row_name is not None and node.name == scope.row_name:
+        return scope.row
+    if node.name == "_":
+        raise ScriptError(
+            scope.source, node.pos, "$_ outside a ForEach-Object or Where-Object block"
+        )
+    if node.name not in scope.vars:
+        raise ScriptError(scope.source, node.pos, f"the variable {node.text} is not set")
+    return scope.vars[node.name]
+
+
+def uses(node: Any, name: str) -> bool:
+    """Whether a value depends on the variable `name` (then it is evaluated per row)."""
+    if isinstance(node, Var):
+        return node.name == name
+    if isinstance(node, Str):
+        return any(uses(p, name) for p in node.parts if not isinstance(p, str))
+    if isinstance(node, Hash):
+        return any(uses(v, name) for _, v in node.items)
+    if isinstance(node, Arr):
+        return any(uses(v, name) for v in node.items)
+    if isinstance(node, Cond):
+        return uses(node.left, name) or uses(node.right, name)
+    return False
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, list):
+        return " ".join(text(v) for v in value)  # "$list" joins with spaces, as PowerShell
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and (b is None or b == "")
+    if isinstance(a, bool) or isinstance(b, bool):
+        return text(a).lower() == text(b).lower()
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return text(a).casefold() == text(b).casefold()
+
+
+def _order(a: Any, b: Any) -> tuple[Any, Any]:
+    try:
+        return float(a), float(b)
+    except (TypeError, ValueError):
+        return text(a).casefold(), text(b).casefold()
+
+
+def compare(op: str, a: Any, b: Any) -> bool:
+    """PowerShell's comparison operators, case-insensitive as PowerShell's are by default."""
+    if op in ("and", "or"):
+        return (bool(a) and bool(b)) if op == "and" else (bool(a) or bool(b))
+    if isinstance(a, list) and op in ("eq", "ne", "like", "notlike"):
+        return any(compare(op, x, b) for x in a)  # a list on the left filters; any match
+    if op == "eq":
+        return _same(a, b)
+    if op == "ne":
+        return not _same(a, b)
+    if op in ("like", "notlike"):
+        hit = fnmatch.fnmatchcase(text(a).casefold(), text(b).casefold())
+        return hit if op == "like" else not hit
+    if op in ("in", "notin"):
+        hit = any(_same(a, x) for x in (b if isinstance(b, list) else [b]))
+        return hit if op == "in" else not hit
+    if op == "contains":
+        return any(_same(x, b) for x in (a if isinstance(a, list) else [a]))
+    x, y = _order(a, b)
+    return {"gt": x > y, "lt": x < y, "ge": x >= y, "le": x <= y}[op]
+
+
+def condition(node: Cond, scope: Scope) -> bool:
+    if node.op in ("and", "or"):
+        left = bool(evaluate(node.left, scope))
+        if node.op == "and" and not left:
+            return False
+        if node.op == "or" and left:
+            return True
+        return bool(evaluate(node.right, scope))
+    return compare(node.op, evaluate(node.left, scope), evaluate(node.right, scope))
+
+
+def as_items(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, Rows):
+        return value.items()
+    return value if isinstance(value, list) else [value]
+
+
+def unwrap(items: list[Any]) -> Any:
+    """A pipeline's output as PowerShell assigns it: one object alone, else an array."""
+    return items[0] if len(items) == 1 else items
+
+
+def where(value: Any, test: Any, scope: Scope) -> Any:
+    """Where-Object: `test(item)` per item; Import-Csv rows stay rows (with their numbers)."""
+    items = as_items(value)
+    mask = [bool(test(item, scope.with_row("_", item))) for item in items]
+    if isinstance(value, Rows):
+        return value.keep(mask)
+    return unwrap([item for item, keep in zip(items, mask, strict=True) if keep])
+
+
+def _cell(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ";".join(_cell(v) or "" for v in value)
+    if isinstance(value, dict):
+        first = next((v for v in value.values() if isinstance(v, str)), None)
+        return first if first is not None else ""
+    return text(value)
+
+
+def table(value: Any) -> pl.DataFrame | None:
+    """Objects as a frame of text columns (lists joined with `;`); None for plain values."""
+    if isinstance(value, Rows):
+        return value.sheet.frame
+    items = as_items(value)
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    columns = list(dict.fromkeys(k for item in items for k in item))
+    data = {
+        c: [_cell(member(i, c, Var("_", (), (0, 0), c), _NO_SCOPE)) for i in items] for c in columns
+    }
+    return pl.DataFrame(data, schema={c: pl.String for c in columns})
+
+
+_NO_SCOPE = Scope({}, "")
+
+
+def show(value: Any, out: TextIO) -> None:
+    """An unassigned pipeline's output: objects as CSV (as the native Get-* commands write
+    them, so the next command of a shell pipeline can read them), values one per line."""
+    frame = table(value)
+    if frame is not None:
+        write_frame(frame, out)
+        return
+    for item in as_items(value):
+        out.write(text(item) + "\n")
+    out.flush()
+
+
+# --- Select-Object, -Property, and native command words ------------------------------------
+
+
+def var_of(node: Any) -> Var:
+    return Var("_", (), node.pos, f"$_.{getattr(node, 'text', '')}")
+
+
+def columns(items: list[dict[str, Any]], bound: dict[str, Any], scope: Scope) -> list[Any]:
+    """-Property / -Select: Id and the properties named, as Graph returns them."""
+    node = bound.get("Property") or bound.get("Select")
+    if node is None:
+        return items
+    wanted = evaluate(node, scope)
+    wanted = [text(w).strip() for w in (wanted if isinstance(wanted, list) else [wanted])]
+    low = {w.lower() for w in wanted} | {"id"}
+    return [{k: v for k, v in i.items() if k.lower() in low} for i in items]
+
+
+def select(value: Any, bound: dict[str, Any], scope: Scope) -> Any:
+    items = as_items(value)
+    if "ExpandProperty" in bound:
+        name = text(evaluate(bound["ExpandProperty"], scope))
+        out = []
+        for item in items:
+            got = member(item, name, var_of(bound["ExpandProperty"]), scope)
+            out.extend(got if isinstance(got, list) else [got])
+        items = out
+    elif "Property" in bound:
+        names = evaluate(bound["Property"], scope)
+        names = [text(n) for n in (names if isinstance(names, list) else [names])]
+        items = [{n: member(i, n, var_of(bound["Property"]), scope) for n in names} for i in items]
+    if bound.get("Unique"):
+        seen: dict[str, Any] = {}
+        for item in items:
+            seen.setdefault(text(item).casefold(), item)
+        items = list(seen.values())
+    if "First" in bound:
+        items = items[: int(evaluate(bound["First"], scope))]
+    return unwrap(items) if items else None
+
+
+def native_argv(cmd: Command, scope: Scope) -> list[str]:
+    """A native command's words as the command line would give them (values evaluated)."""
+    argv = [cmd.name]
+    for arg in cmd.args:
+        if isinstance(arg, Param):
+            argv.append(
+                f"-{arg.name}"
+                + (f":{_word(evaluate(arg.value, scope))}" if arg.value is not None else "")
+            )
+        else:
+            argv.append(_word(evaluate(arg, scope)))
+    return argv[1:] if argv[0].lower() == "commcredits" else argv
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(text(v) for v in value)
+    return text(value)
