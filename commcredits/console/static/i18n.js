@@ -1,0 +1,117 @@
+// Language and locale formatting. Strings live in locales/<lang>.js (one flat object each,
+// keys shared); the language comes from localStorage, else the browser's, else English.
+// Money, numbers and dates go through Intl, so German shows "1.234,56 €".
+import de from "./locales/de.js";
+import en from "./locales/en.js";
+
+const DICTIONARIES = { en, de };
+const LOCALES = { en: "en-US", de: "de-DE" };
+const STORAGE_KEY = "commcredits.console.lang";
+export const LANGUAGES = Object.keys(DICTIONARIES);
+
+function initial() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (saved in DICTIONARIES) return saved;
+  } catch {
+    // Storage can be off (privacy settings): the browser's language still works.
+  }
+  for (const wanted of navigator.languages || [navigator.language || "en"]) {
+    const code = String(wanted).slice(0, 2).toLowerCase();
+    if (code in DICTIONARIES) return code;
+  }
+  return "en";
+}
+
+let lang = initial();
+const listeners = new Set();
+
+export function language() {
+  return lang;
+}
+
+export function locale() {
+  return LOCALES[lang];
+}
+
+export function setLanguage(next) {
+  if (!(next in DICTIONARIES)) return;
+  lang = next;
+  try {
+    localStorage.setItem(STORAGE_KEY, next);
+  } catch {
+    // not remembered, still switched
+  }
+  document.documentElement.lang = next;
+  for (const listener of listeners) listener(next);
+}
+
+export function onLanguageChange(listener) {
+  listeners.add(listener);
+}
+
+// t("credits.asOf", { when: "…" }): the string for the current language, {name}s filled in.
+export function t(key, params) {
+  const text = DICTIONARIES[lang][key] ?? en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (params && name in params ? params[name] : `{${name}}`));
+}
+
+export function has(key) {
+  return key in DICTIONARIES[lang] || key in en;
+}
+
+// A userError in words: ours for the codes we know, else the API's own message.
+export function errorText(userError) {
+  const key = `error.${userError.code}`;
+  return has(key) ? t(key) : userError.message;
+}
+
+// Decimal strings from the API ("1234.56") shown as money of `currency` in the locale.
+export function money(amount, currency) {
+  if (amount === null || amount === undefined) return "—";
+  return new Intl.NumberFormat(locale(), { style: "currency", currency }).format(Number(amount));
+}
+
+export function moneyOf(value) {
+  return value ? money(value.amount, value.currency) : "—";
+}
+
+export function number(value) {
+  return new Intl.NumberFormat(locale()).format(value);
+}
+
+export function dateTime(iso) {
+  if (!iso) return "—";
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(
+    new Date(iso),
+  );
+}
+
+export function date(iso) {
+  if (!iso) return "—";
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "medium" }).format(new Date(iso));
+}
+
+// An amount for an input field: "50,00" in German, "50.00" in English (no grouping, no
+// currency sign), the form parseAmount reads back.
+export function amountInput(amount) {
+  if (amount === null || amount === undefined) return "";
+  return new Intl.NumberFormat(locale(), {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 20,
+    useGrouping: false,
+  }).format(Number(amount));
+}
+
+// What a person typed, as the API's Decimal string, or null when it is no number. German
+// input may use a decimal comma and dots or spaces for thousands ("1.234,56"); English a
+// decimal point and commas for thousands. The API checks the value itself (precision, range).
+export function parseAmount(text) {
+  let s = String(text).trim().replace(/[\s\u00a0\u202f€$£]/g, "");
+  if (lang === "de") {
+    if (s.includes(",")) s = s.replace(/\./g, "").replace(",", ".");
+  } else {
+    s = s.replace(/,/g, "");
+  }
+  return /^-?\d+(\.\d+)?$/.test(s) ? s : null;
+}

@@ -1,0 +1,76 @@
+// A small graphql-transport-ws client (the protocol GraphiQL and graphql-ws speak) for one
+// subscription: it signs in with the session cookie (same-origin upgrade, empty
+// connection_init), reconnects with backoff when the socket drops, reports the connection
+// state for the banner, and calls onReconnect so the page re-reads what it may have missed
+// (events are not replayed).
+import { markConnection } from "./api.js";
+
+const MAX_BACKOFF_MS = 10000;
+const AUTH_CLOSE_CODES = new Set([4401, 4403]);
+
+export function subscribe(query, variables, { next, onReconnect, onSignedOut }) {
+  let socket = null;
+  let stopped = false;
+  let attempts = 0;
+  let timer = null;
+  let dropped = false; // a socket was lost since the last acknowledged one
+
+  function connect() {
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+    socket = new WebSocket(url, "graphql-transport-ws");
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "connection_init", payload: {} }));
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.type === "connection_ack") {
+        attempts = 0;
+        markConnection("live", true);
+        socket.send(
+          JSON.stringify({ id: "1", type: "subscribe", payload: { query, variables } }),
+        );
+        if (dropped) {
+          dropped = false;
+          if (onReconnect) onReconnect();
+        }
+      } else if (message.type === "next" && message.id === "1") {
+        next(message.payload.data);
+      } else if (message.type === "ping") {
+        socket.send(JSON.stringify({ type: "pong" }));
+      } else if (message.type === "error") {
+        console.error("subscription refused", message.payload);
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      socket = null;
+      if (stopped) return;
+      if (AUTH_CLOSE_CODES.has(event.code)) {
+        if (onSignedOut) onSignedOut();
+        return;
+      }
+      dropped = true;
+      markConnection("live", false);
+      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempts);
+      attempts += 1;
+      timer = setTimeout(connect, delay);
+    });
+  }
+
+  connect();
+  return function unsubscribe() {
+    stopped = true;
+    clearTimeout(timer);
+    markConnection("live", true);
+    if (socket) {
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ id: "1", type: "complete" }));
+      }
+      socket.close(1000, "page left");
+    }
+  };
+}

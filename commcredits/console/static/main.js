@@ -1,0 +1,128 @@
+// Starts the console: the shell (skip link, header with navigation, language switch and
+// sign-out, the connection banner, <main>), the session, then the page of the URL.
+import { connection, currentSession, signOut } from "./api.js";
+import { h, present } from "./dom.js";
+import { LANGUAGES, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { pages } from "./pages/registry.js";
+import { currentPage, navigate, render, startRouter } from "./router.js";
+
+let session = null;
+const root = document.getElementById("app");
+const banner = h("div", { id: "connection-banner", class: "banner", role: "status", hidden: true });
+const header = h("header", { class: "top" });
+const main = h("main", { id: "main", tabindex: "-1" });
+
+function renderBanner(lost) {
+  banner.hidden = !lost;
+  banner.textContent = lost ? `⚠ ${t("connection.lost")}` : "";
+}
+
+function renderHeader() {
+  const page = currentPage();
+  const nav = h(
+    "nav",
+    { "aria-label": t("nav.label") },
+    h(
+      "ul",
+      null,
+      pages
+        .filter((p) => p.nav && session)
+        .map((p) =>
+          h(
+            "li",
+            null,
+            h(
+              "a",
+              { href: p.path, "data-link": true, "aria-current": p === page ? "page" : null },
+              t(p.nav),
+            ),
+          ),
+        ),
+    ),
+  );
+  const languages = h(
+    "div",
+    { class: "languages", role: "group", "aria-label": t("language.label") },
+    LANGUAGES.map((code) =>
+      h(
+        "button",
+        {
+          type: "button",
+          lang: code,
+          "aria-pressed": code === language() ? "true" : "false",
+          onclick: () => setLanguage(code),
+        },
+        t(`language.${code}`),
+      ),
+    ),
+  );
+  const who = session
+    ? h(
+        "div",
+        { class: "who" },
+        h("span", null, t("header.signedIn", { tenant: session.tenant ? session.tenant.name : "—", role: session.role })),
+        h("button", { type: "button", onclick: doSignOut }, t("header.signOut")),
+      )
+    : null;
+  header.replaceChildren(
+    ...present(
+    h("a", { class: "brand", href: "/credits", "data-link": true }, "commcredits"),
+    nav,
+    h("div", { class: "tools" }, languages, who),
+    ),
+  );
+}
+
+async function doSignOut() {
+  try {
+    await signOut();
+  } finally {
+    session = null;
+    renderHeader();
+    navigate("/sign-in");
+  }
+}
+
+const context = {
+  session: () => session,
+  setSession(value) {
+    session = value;
+    renderHeader();
+  },
+  signedOut() {
+    session = null;
+    renderHeader();
+    navigate("/sign-in", { replace: true, state: { next: location.pathname } });
+  },
+  navigate,
+  onPage: () => renderHeader(),
+};
+
+async function start() {
+  document.documentElement.lang = language();
+  root.replaceChildren(
+    h("a", { class: "skip-link", href: "#main" }, t("nav.skip")),
+    header,
+    banner,
+    main,
+  );
+  connection.addEventListener("lost", () => renderBanner(true));
+  // Pages re-read what they show themselves when the connection comes back (credits.js on
+  // its socket's reconnect); a re-render here would drop a form's state, e.g. an order review.
+  connection.addEventListener("restored", () => renderBanner(false));
+  onLanguageChange(() => {
+    root.querySelector(".skip-link").textContent = t("nav.skip");
+    renderBanner(!banner.hidden);
+    render({ keepFocus: true });
+  });
+  startRouter(main, context);
+  try {
+    session = await currentSession();
+  } catch {
+    session = null; // the banner says the server is unreachable; sign-in shows meanwhile
+  }
+  renderHeader();
+  render();
+}
+
+start();

@@ -1,0 +1,139 @@
+// Auto-recharge, the seed's form: enabled, "add this amount" (rechargeAmount), "when the
+// balance falls below" (triggerBalance), at most so many recharges a day; saved with
+// configureAutoRecharge, its userErrors shown at their fields.
+import { ConnectionError, gql } from "../api.js";
+import {
+  canManageBilling,
+  field,
+  formMessage,
+  h,
+  present,
+  readOnlyReason,
+  showMessage,
+  showUserErrors,
+} from "../dom.js";
+import { amountInput, money, parseAmount, t } from "../i18n.js";
+
+const LOAD = `query AutoRechargePage {
+  viewer { role }
+  tenant {
+    currency agreementType
+    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+  }
+}`;
+
+const SAVE = `mutation SaveAutoRecharge($enabled: Boolean!, $rechargeAmount: Decimal,
+    $triggerBalance: Decimal, $maxRechargesPerDay: Int) {
+  configureAutoRecharge(enabled: $enabled, rechargeAmount: $rechargeAmount,
+      triggerBalance: $triggerBalance, maxRechargesPerDay: $maxRechargesPerDay) {
+    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    recharges { number status amount { amount currency } }
+    userErrors { field code message }
+  }
+}`;
+
+export default {
+  path: "/credits/auto-recharge",
+  title: "auto.title",
+  nav: "nav.auto",
+  async render(main) {
+    const { viewer, tenant } = await gql(LOAD);
+    const settings = tenant.autoRecharge;
+    const currency = tenant.currency;
+    main.append(h("p", { class: "breadcrumb" }, t("auto.breadcrumb")), h("h1", null, t("auto.title")));
+    if (tenant.agreementType === "MCA") main.append(h("p", { class: "notice" }, t("auto.mca")));
+
+    const fields = {
+      enabled: field({ name: "enabled", label: t("auto.enabled"), type: "checkbox", value: settings.enabled }),
+      rechargeAmount: field({
+        name: "rechargeAmount",
+        label: t("auto.rechargeAmount", { currency }),
+        hint: t("auto.rechargeAmountHint"),
+        value: amountInput(settings.rechargeAmount),
+        attrs: { inputmode: "decimal", autocomplete: "off" },
+      }),
+      triggerBalance: field({
+        name: "triggerBalance",
+        label: t("auto.triggerBalance", { currency }),
+        hint: t("auto.triggerBalanceHint"),
+        value: amountInput(settings.triggerBalance),
+        attrs: { inputmode: "decimal", autocomplete: "off" },
+      }),
+      maxRechargesPerDay: field({
+        name: "maxRechargesPerDay",
+        label: t("auto.maxPerDay"),
+        type: "number",
+        value: String(settings.maxRechargesPerDay),
+        attrs: { min: "1", step: "1", inputmode: "numeric" },
+      }),
+    };
+    const general = formMessage();
+    const save = h("button", { type: "submit", class: "primary" }, t("auto.save"));
+    const form = h(
+      "form",
+      { novalidate: true },
+      Object.values(fields).map((f) => f.wrap),
+      general,
+      h("div", { class: "actions" }, save),
+    );
+    const controls = [...Object.values(fields).map((f) => f.input), save];
+    const readOnly = !canManageBilling(viewer.role) && readOnlyReason(viewer.role, controls);
+    main.append(...present(form, readOnly));
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      for (const f of Object.values(fields)) f.setError("");
+      showMessage(general, "");
+      // Empty fields are left out (the API keeps what is saved); text that is no number is
+      // refused here, where the API could only say the document is invalid.
+      const variables = { enabled: fields.enabled.input.checked };
+      let bad = null;
+      for (const name of ["rechargeAmount", "triggerBalance"]) {
+        const text = fields[name].input.value.trim();
+        if (!text) continue;
+        const value = parseAmount(text);
+        if (value === null) {
+          fields[name].setError(t("add.notANumber"));
+          bad = bad || fields[name];
+        } else variables[name] = value;
+      }
+      const max = fields.maxRechargesPerDay.input.value.trim();
+      if (max) {
+        if (/^\d+$/.test(max)) variables.maxRechargesPerDay = Number(max);
+        else {
+          fields.maxRechargesPerDay.setError(t("auto.notAWholeNumber"));
+          bad = bad || fields.maxRechargesPerDay;
+        }
+      }
+      if (bad) {
+        bad.input.focus();
+        return;
+      }
+      save.disabled = true;
+      try {
+        const result = (await gql(SAVE, variables)).configureAutoRecharge;
+        if (result.userErrors.length) {
+          showUserErrors(result.userErrors, fields, general);
+          return;
+        }
+        const saved = result.autoRecharge;
+        fields.rechargeAmount.input.value = amountInput(saved.rechargeAmount);
+        fields.triggerBalance.input.value = amountInput(saved.triggerBalance);
+        const summary = saved.enabled
+          ? t("credits.autoRechargeOn", {
+              amount: money(saved.rechargeAmount, saved.currency),
+              trigger: money(saved.triggerBalance, saved.currency),
+            })
+          : t("credits.autoRechargeOff");
+        const recharges = result.recharges.length
+          ? ` ${t("auto.rechargeStarted", { n: result.recharges.length })}`
+          : "";
+        showMessage(general, `${t("auto.saved")} ${summary}${recharges}`, "success");
+      } catch (error) {
+        showMessage(general, error instanceof ConnectionError ? t("connection.failed") : error.message);
+      } finally {
+        save.disabled = false;
+      }
+    });
+  },
+};

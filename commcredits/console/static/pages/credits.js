@@ -1,0 +1,271 @@
+// Communication Credits (Billing > Your products): the balance with "as of", live over the
+// balanceChanged subscription; lots oldest first; what expires within 30 days; the forecast;
+// auto-recharge at a glance; the ledger by Relay cursor pages; invoices with their status.
+// MCA tenants see their credit limit and postpaid usage instead of buying.
+import { gql } from "../api.js";
+import { canManageBilling, h, present, section, table } from "../dom.js";
+import { date, dateTime, money, moneyOf, number, t } from "../i18n.js";
+import { subscribe } from "../live.js";
+
+const LEDGER_PAGE = 10;
+
+const OVERVIEW = `query CreditsPage {
+  viewer { role }
+  tenant {
+    name currency agreementType
+    balance {
+      amount currency asOf
+      forecast { dailyBurn { amount currency } daysLeft }
+      expiringWithin(days: 30) { amount { amount currency } lots }
+      lots(first: 100) {
+        totalCount
+        nodes { id amount { amount currency } remaining { amount currency } purchasedAt expiresAt source }
+      }
+    }
+    creditLimit { period limit { amount currency } used { amount currency } available { amount currency } }
+    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    invoices(first: 20) {
+      totalCount
+      nodes { number issuedAt amount { amount currency } status reason failureReason }
+    }
+  }
+}`;
+
+const LEDGER = `query CreditsLedger($first: Int!, $after: String) {
+  tenant {
+    creditTransactions(first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes { sequence kind amount { amount currency } balanceAfter { amount currency } reference createdAt }
+    }
+  }
+}`;
+
+const LIVE = `subscription LiveBalance { balanceChanged { balance { amount currency } at reason sequence } }`;
+
+// Status words and a symbol, so no status is told by colour alone.
+const STATUS_SYMBOL = { PAID: "✓", ISSUED: "✓", PENDING: "…", FAILED: "✕", DRAFT: "✎" };
+
+function statusBadge(status) {
+  return h(
+    "span",
+    { class: `status status-${status.toLowerCase()}` },
+    `${STATUS_SYMBOL[status] || ""} ${t(`invoice.status.${status}`)}`,
+  );
+}
+
+function balanceCard(tenant, role) {
+  const b = tenant.balance;
+  const mca = tenant.agreementType === "MCA";
+  const actions = [];
+  if (!mca) {
+    actions.push(h("a", { href: "/credits/add", "data-link": true, class: "button primary" }, t("credits.add")));
+  }
+  actions.push(h("a", { href: "/credits/auto-recharge", "data-link": true, class: "button" }, t("credits.autoRecharge")));
+  const ar = tenant.autoRecharge;
+  return h(
+    "section",
+    { class: "card balance-card", "aria-labelledby": "balance-heading" },
+    h("h2", { id: "balance-heading" }, t("credits.balance")),
+    h("p", { id: "balance", class: "balance", "aria-live": "polite" }, money(b.amount, b.currency)),
+    h("p", { id: "balance-as-of", class: "as-of" }, t("credits.asOf", { when: dateTime(b.asOf) })),
+    h(
+      "p",
+      { id: "auto-recharge-summary" },
+      ar.enabled
+        ? t("credits.autoRechargeOn", {
+            amount: money(ar.rechargeAmount, ar.currency),
+            trigger: money(ar.triggerBalance, ar.currency),
+          })
+        : t("credits.autoRechargeOff"),
+    ),
+    canManageBilling(role) ? null : h("p", { class: "readonly-note" }, t("readonly.reason", { role })),
+    h("div", { class: "actions" }, actions),
+  );
+}
+
+function creditLimitCard(tenant) {
+  const limit = tenant.creditLimit;
+  return section(
+    "credits.mcaTitle",
+    h("p", null, t("credits.mcaIntro")),
+    limit
+      ? h(
+          "dl",
+          { class: "facts" },
+          h("dt", null, t("credits.mcaPeriod")),
+          h("dd", null, limit.period),
+          h("dt", null, t("credits.mcaLimit")),
+          h("dd", null, limit.limit ? moneyOf(limit.limit) : t("credits.mcaNoLimit")),
+          h("dt", null, t("credits.mcaUsed")),
+          h("dd", null, moneyOf(limit.used)),
+          h("dt", null, t("credits.mcaAvailable")),
+          h("dd", null, moneyOf(limit.available)),
+        )
+      : h("p", null, t("credits.mcaNoLimit")),
+  );
+}
+
+function forecastSection(b) {
+  const f = b.forecast;
+  const expiring = b.expiringWithin;
+  return section(
+    "credits.outlook",
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", null, t("credits.dailyBurn")),
+      h("dd", { id: "daily-burn" }, moneyOf(f.dailyBurn)),
+      h("dt", null, t("credits.daysLeft")),
+      h("dd", { id: "days-left" }, f.daysLeft === null ? t("credits.noSpend") : t("credits.days", { n: number(f.daysLeft) })),
+      h("dt", null, t("credits.expiring30")),
+      h("dd", { id: "expiring" }, t("credits.expiringValue", { amount: moneyOf(expiring.amount), lots: number(expiring.lots) })),
+    ),
+  );
+}
+
+function lotsSection(b) {
+  const rows = b.lots.nodes.map((lot) => [
+    date(lot.purchasedAt),
+    t(`lot.source.${lot.source}`),
+    moneyOf(lot.amount),
+    moneyOf(lot.remaining),
+    date(lot.expiresAt),
+  ]);
+  return section(
+    "credits.lots",
+    table(
+      t("credits.lotsCaption"),
+      [t("col.purchased"), t("col.source"), t("col.amount"), t("col.remaining"), t("col.expires")],
+      rows,
+      t("credits.noLots"),
+    ),
+  );
+}
+
+function invoicesSection(invoices) {
+  const rows = invoices.nodes.map((inv) => [
+    String(inv.number),
+    dateTime(inv.issuedAt),
+    t(`invoice.reason.${inv.reason}`),
+    moneyOf(inv.amount),
+    h("span", null, statusBadge(inv.status), inv.failureReason ? ` (${inv.failureReason})` : ""),
+  ]);
+  return section(
+    "credits.invoices",
+    table(
+      t("credits.invoicesCaption", { shown: number(rows.length), total: number(invoices.totalCount) }),
+      [t("col.number"), t("col.issued"), t("col.reason"), t("col.amount"), t("col.status")],
+      rows,
+      t("credits.noInvoices"),
+    ),
+  );
+}
+
+// The ledger, newest first, a page at a time. Relay cursors only go forward, so the cursors of
+// the pages seen are kept to go back.
+function ledgerSection() {
+  const body = h("div", { id: "ledger" });
+  const state = { cursors: [null], page: 0 };
+  async function load() {
+    const data = await gql(LEDGER, { first: LEDGER_PAGE, after: state.cursors[state.page] });
+    const conn = data.tenant.creditTransactions;
+    const rows = conn.nodes.map((e) => [
+      String(e.sequence),
+      dateTime(e.createdAt),
+      t(`ledger.kind.${e.kind}`),
+      moneyOf(e.amount),
+      moneyOf(e.balanceAfter),
+      e.reference,
+    ]);
+    const pages = Math.max(1, Math.ceil(conn.totalCount / LEDGER_PAGE));
+    const prev = h("button", { type: "button", disabled: state.page === 0 }, t("ledger.previous"));
+    const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("ledger.next"));
+    prev.addEventListener("click", () => {
+      state.page -= 1;
+      load().then(() => body.querySelector("button").focus());
+    });
+    next.addEventListener("click", () => {
+      state.cursors[state.page + 1] = conn.pageInfo.endCursor;
+      state.page += 1;
+      load().then(() => body.querySelectorAll("button")[1].focus());
+    });
+    body.replaceChildren(
+      table(
+        t("ledger.caption"),
+        ["#", t("col.when"), t("col.kind"), t("col.amount"), t("col.balanceAfter"), t("col.reference")],
+        rows,
+        t("ledger.empty"),
+      ),
+      h(
+        "nav",
+        { class: "pager", "aria-label": t("ledger.pages") },
+        prev,
+        h("span", { "aria-live": "polite" }, t("ledger.page", { page: number(state.page + 1), pages: number(pages) })),
+        next,
+      ),
+    );
+  }
+  return { element: section("credits.ledger", body), load, state };
+}
+
+export default {
+  path: "/credits",
+  title: "credits.title",
+  nav: "nav.credits",
+  async render(main, ctx) {
+    const details = h("div", { class: "details" });
+    const ledger = ledgerSection();
+    main.append(
+      h("p", { class: "breadcrumb" }, t("credits.breadcrumb")),
+      h("h1", null, t("credits.title")),
+      details,
+      ledger.element,
+    );
+
+    async function load() {
+      const data = await gql(OVERVIEW);
+      const tenant = data.tenant;
+      const mca = tenant.agreementType === "MCA";
+      details.replaceChildren(
+        ...present(
+        balanceCard(tenant, data.viewer.role),
+        mca ? creditLimitCard(tenant) : null,
+        forecastSection(tenant.balance),
+        lotsSection(tenant.balance),
+        invoicesSection(tenant.invoices),
+        ),
+      );
+    }
+
+    await Promise.all([load(), ledger.load()]);
+
+    // Live: the new balance at once, then the rest read again (lots, ledger, invoices move
+    // with it). Bursts of events cost one re-read.
+    let pending = null;
+    function refreshSoon() {
+      clearTimeout(pending);
+      pending = setTimeout(() => {
+        load().catch((e) => console.error(e));
+        if (ledger.state.page === 0) ledger.load().catch((e) => console.error(e));
+      }, 300);
+    }
+    const stop = subscribe(LIVE, {}, {
+      next(data) {
+        const event = data && data.balanceChanged;
+        if (!event) return;
+        const balance = document.getElementById("balance");
+        if (balance) balance.textContent = money(event.balance.amount, event.balance.currency);
+        const asOf = document.getElementById("balance-as-of");
+        if (asOf) asOf.textContent = t("credits.asOf", { when: dateTime(event.at) });
+        refreshSoon();
+      },
+      onReconnect: refreshSoon, // events while the socket was down are not replayed
+      onSignedOut: () => ctx.signedOut(),
+    });
+    return () => {
+      clearTimeout(pending);
+      stop();
+    };
+  },
+};
