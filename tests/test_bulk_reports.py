@@ -211,3 +211,26 @@ def test_an_over_long_cell_fails_its_row_only(tenant, target, tmp_path):
     ]
     assert report["Message"][1].startswith("The JobTitle has 129 characters; the API takes at")
     assert report["Message"][2].startswith("The Department has 65 characters")
+
+
+def test_a_get_users_export_is_neutralized_and_reads_back_as_written(tenant, target, tmp_path):
+    """A Get-Users CSV is opened in Excel as often as a report: a display name like
+    `=HYPERLINK(…)` is written as text. Read back (Import-Users, a pipeline), the `'` the writer
+    added is dropped again, so the round trip changes nothing."""
+    sheet = write_csv(
+        tmp_path / "new.csv",
+        "UserPrincipalName,DisplayName",
+        [f'a@{DOMAIN},"=HYPERLINK(""http://evil.example"",""x"")"', f"b@{DOMAIN},@Bob"],
+    )
+    assert run("Import-Users", "-Path", str(sheet), *target)[0] == 0
+    export = tmp_path / "users.csv"
+    code, _, err = run("Get-Users", "-Path", str(export), *target)
+    assert code == 0, err
+    written = export.read_text()
+    assert "'=HYPERLINK(" in written and "'@Bob" in written
+    assert not [line for line in written.splitlines() if ",=" in line or ",@" in line]
+    code, _, err = run("Import-Users", "-Path", str(export), "-UpdateOnly", *target)
+    assert code == 0, err
+    assert set(report_of(err)["Status"]) == {"Unchanged"}
+    code, out, _ = run("Get-Users", *target)
+    assert "'=HYPERLINK(" in out  # stdout is CSV too: the next command (or a file) reads it

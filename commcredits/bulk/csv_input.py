@@ -154,7 +154,27 @@ def read_csv_bytes(raw: bytes, source: str) -> pl.DataFrame:
             f"{source}: more than {plural(allowed, 'row')} of {plural(columns, 'column')}; at most "
             f"{MAX_ROWS:,} rows and {MAX_CELLS:,} cells are read (split the sheet)"
         )
-    return frame
+    return restore_formula_text(frame)
+
+
+# OWASP "CSV injection": a cell starting with one of these is run by spreadsheet programs, so
+# the CSV files this layer writes prefix it with `'` (report_files.neutralize_formulas).
+FORMULA_START = r"^[=+\-@\t\r]"
+_NEUTRALIZED = r"^'[=+\-@\t\r]"
+
+
+def restore_formula_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Undo that prefix on reading, so a Get-* export read back (Import-Users, a pipeline)
+    holds the values it was written from. Only `'` before a formula character is dropped:
+    that is exactly what the writer adds."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(_NEUTRALIZED))
+        .then(pl.col(name).str.slice(1))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text
+    )
 
 
 def first_line(error: BaseException) -> str:

@@ -20,10 +20,9 @@ from typing import TextIO
 
 import polars as pl
 
+from commcredits.bulk.csv_input import FORMULA_START
 from commcredits.bulk.sheets import default_result_path, write_frame
 
-# OWASP: cells starting with these characters are interpreted by spreadsheet programs.
-FORMULA_START = r"^[=+\-@\t\r]"
 _FORMULA_PRONE = (".csv",)  # what Excel parses cell by cell on opening
 
 
@@ -60,7 +59,8 @@ def report_target(explicit: str | None, source: str | None, what_if: bool) -> st
 
 
 def write_report(frame: pl.DataFrame, target: str | Path | TextIO) -> None:
-    """Write a report: in CSV (a file or a stream), formulas neutralized."""
+    """Write a report or a Get-* sheet: in CSV (a file or a stream), formulas neutralized
+    (reading a CSV back restores them: csv_input.restore_formula_text)."""
     if not isinstance(target, str | Path) or Path(target).suffix.lower() in _FORMULA_PRONE:
         frame = neutralize_formulas(frame)
     write_frame(frame, target)

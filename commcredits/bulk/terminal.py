@@ -14,7 +14,7 @@ from commcredits.bulk.errors import UsageError
 from commcredits.bulk.params import Invocation
 from commcredits.bulk.report_files import report_target, write_report
 from commcredits.bulk.reports import Report
-from commcredits.bulk.sheets import WRITE_EXTENSIONS, Sheet, write_frame
+from commcredits.bulk.sheets import WRITE_EXTENSIONS, Sheet
 
 
 class Progress:
@@ -103,10 +103,10 @@ def write_output(inv: Invocation, frame: pl.DataFrame, started: float, what: str
     """A Get-* command's sheet: to -Path, else CSV on stdout (the next command's stdin)."""
     path = inv.get("Path")
     if path and path != "-":
-        write_frame(frame, path)
+        write_report(frame, path)
         where = path
     else:
-        write_frame(frame, inv.stdout)
+        write_report(frame, inv.stdout)
         where = "stdout"
     inv.stderr.write(
         f"{inv.command}: {frame.height:,} {what}; {time.perf_counter() - started:.2f} s; "
