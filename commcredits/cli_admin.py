@@ -106,6 +106,8 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         link = _sign_in_link(_key_from_file(keys_file, "GLOBAL_ADMIN_KEY"), base_url())
         if link:
             print(f"GraphiQL as Contoso's admin (one-time link, {link[1]}): {link[0]}")
+            # The link's session cookie also signs the console in (or paste the key there).
+            print(f"Admin console (same sign-in, or paste the key): {base_url()}/")
     return 0
 
 

@@ -28,6 +28,7 @@ def test_migrate_seed_and_keys(sqlite_env, capsys):
     # A one-time sign-in link, its token in the fragment; never a key in a URL.
     link = re.search(r"http://127\.0\.0\.1:8000/auth/link#(ccl_[\w-]{43})\s", first)
     assert link, first
+    assert "Admin console (same sign-in, or paste the key): http://127.0.0.1:8000/\n" in first
     assert "headers=" not in first and not re.search(r"https?://\S*cck_", first)
     assert cli.main(["seed-demo"]) == 0
     second = capsys.readouterr().out
