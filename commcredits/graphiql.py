@@ -20,16 +20,17 @@ import functools
 import gzip
 import hashlib
 import json
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+
+from commcredits import page_policy
 
 STATIC_DIR = Path(__file__).parent / "static" / "graphiql"
 ASSET_PATH = "/graphiql-assets"
@@ -88,7 +89,6 @@ PAGE = """<!doctype html>
 
 # A Host header worth naming in the CSP: a DNS name or an IP literal, an optional port. Anything
 # else (absent, or crafted to smuggle a directive) leaves connect-src at 'self'.
-_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 class MissingAssets(RuntimeError):
@@ -137,25 +137,11 @@ def accepts_gzip(request: Request) -> bool:
     return False
 
 
-def content_security_policy(request: Request, style_nonce: str) -> str:
-    connect = ["'self'"]
-    host = request.headers.get("host", "")
-    if _HOST.fullmatch(host):
-        # CSP Level 3 lets 'self' cover ws:/wss: of the page's host (Chromium, Firefox), older
-        # Safari does not: subscriptions' socket is named outright.
-        connect += [f"ws://{host}", f"wss://{host}"]
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            f"style-src 'self' 'nonce-{style_nonce}'",
-            "img-src 'self' data:",  # GraphiQL's CSS draws a few icons as data: PNGs
-            "font-src 'self' data:",  # and ships its fonts inline as data: WOFF2
-            "connect-src " + " ".join(connect),
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
+def content_security_policy(request: HTTPConnection, style_nonce: str) -> str:
+    """GraphiQL's policy: the app's own, plus this response's nonce for the one <style>
+    element GraphiQL's dialogs add at run time, and its inline data: fonts."""
+    return page_policy.content_security_policy(
+        request, style=("'self'", f"'nonce-{style_nonce}'"), fonts=True
     )
 
 

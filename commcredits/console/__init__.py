@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+
+from commcredits.page_policy import content_security_policy
 
 STATIC_DIR = Path(__file__).parent / "static"
 ASSET_PATH = "/console-assets"
@@ -65,33 +66,11 @@ INDEX = """<!doctype html>
 </html>
 """
 
+
 # A Host header worth naming in the CSP (as commcredits/graphiql.py): a DNS name or an IP
 # literal with an optional port; anything else leaves connect-src at 'self'.
-_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-
-
 class MissingAssets(RuntimeError):
     """The console's files are not in the package (a broken install)."""
-
-
-def content_security_policy(request: Request) -> str:
-    connect = ["'self'"]
-    host = request.headers.get("host", "")
-    if _HOST.fullmatch(host):
-        # 'self' covers ws: in CSP Level 3 browsers only; the live balance's socket is named.
-        connect += [f"ws://{host}", f"wss://{host}"]
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "connect-src " + " ".join(connect),
-            "base-uri 'none'",
-            "form-action 'none'",  # forms are handled by script; none is ever posted
-            "frame-ancestors 'none'",
-        ]
-    )
 
 
 @dataclass(frozen=True)
