@@ -380,18 +380,11 @@ def change_run(
     derived = _derived(columns, [n for n, _ in items], sheet, key_of)
     what_if = bool(session.what_if or bound.get("WhatIf"))
     inv = session.invocation(cmd.name, what_if)
-    if name == "update-mguser":
-        return rows_command(
-            inv,
-            derived if sheet else None,
-            len(derived),
-            lambda t, o: set_usage_location(t, derived, o),
-            started=started,
-        )
+    change = set_usage_location if name == "update-mguser" else set_user_license
     return rows_command(
         inv,
         derived if sheet else None,
         len(derived),
-        lambda t, o: set_user_license(t, derived, o),
+        lambda t, o: change(t, derived, o),
         started=started,
     )
