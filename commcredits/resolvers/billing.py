@@ -91,7 +91,10 @@ class BillingMutation:
                 now=c.now,
                 what_if=bool(what_if),
             )
-            fired = [InvoiceRow.get_by_id(r.invoice_id) for r in result.recharges]
+            ids = [r.invoice_id for r in result.recharges]
+            rows = InvoiceRow.select().where(InvoiceRow.id.in_(ids)) if ids else []
+            by_id = {row.id: row for row in rows}
+            fired = [by_id[i] for i in ids]
             return ConfigureAutoRechargePayload(
                 auto_recharge=AutoRechargeSettings.from_row(result.settings, tenant.currency),
                 recharges=[Invoice.from_row(i) for i in fired],

@@ -35,7 +35,7 @@ from commcredits.schema.invoices import Invoice
 from commcredits.schema.notifications import Notification, Webhook
 from commcredits.services import billing, credits, invoices, notifications, webhooks
 from commcredits.services.access import Permission, require_tenant
-from commcredits.services.credits.rules import currency_mismatch
+from commcredits.services.credits.rules import check_currency
 from commcredits.services.errors import DomainError
 
 
@@ -180,8 +180,7 @@ def balance_of(tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> Credi
 
 def money_arg(tenant: TenantRow, amount: Decimal, currency: str | None) -> Decimal:
     """The amount, after checking an explicitly given currency is the tenant's."""
-    if currency is not None and currency.strip().upper() != tenant.currency:
-        raise currency_mismatch(tenant.currency, repr(currency.strip()[:3]), "currency")
+    check_currency(tenant, currency)
     return amount
 
 

@@ -28,12 +28,16 @@ from commcredits.services.access import Permission, require
 from commcredits.services.errors import not_found
 
 
-def _operator_tenant(info: Info, tenant_id: str) -> TenantRow:
-    require(ctx(info).principal, Permission.OPERATE)
+def _tenant_arg(tenant_id: str) -> TenantRow:
     tenant = TenantRow.get_or_none(TenantRow.id == decode_id(tenant_id, "Tenant", field="tenantId"))
     if tenant is None:
         raise not_found("Tenant", tenant_id, "tenantId")
     return tenant
+
+
+def _operator_tenant(info: Info, tenant_id: str) -> TenantRow:
+    require(ctx(info).principal, Permission.OPERATE)
+    return _tenant_arg(tenant_id)
 
 
 @strawberry.type
@@ -82,7 +86,7 @@ class OperatorCreditsMutation:
 
         def run() -> ExpireCreditsPayload:
             principal = require(c.principal, Permission.OPERATE)
-            tenant = _operator_tenant(info, tenant_id) if tenant_id else None
+            tenant = _tenant_arg(tenant_id) if tenant_id else None
             results = credits.expire_credits(
                 now=credits.check_as_of(as_of, now=c.now), principal=principal, tenant=tenant
             )

@@ -17,7 +17,7 @@ from commcredits.services.prices import from_minor_units, price_from_micros
 
 MAX_DURATION_SECONDS = 24 * 3600
 START_SKEW = dt.timedelta(minutes=5)  # clocks of call systems drift; more is a bad record
-_CHUNK = 500
+CHUNK = 500
 
 # Reasons a call is BLOCKED (also authorizeCall's reasons).
 NO_CALLING_LICENSE = "NO_CALLING_LICENSE"
@@ -168,7 +168,7 @@ class Caller(NamedTuple):
 
 
 @dataclass(frozen=True)
-class _Checked:
+class CheckedCall:
     """An input that passed the checks that need no database."""
 
     call_id: str
@@ -179,7 +179,7 @@ class _Checked:
     call_type: str
 
 
-def check_input(item: CallInput, *, now: dt.datetime) -> _Checked:
+def check_input(item: CallInput, *, now: dt.datetime) -> CheckedCall:
     """Everything about a record that needs no database; raises DomainError for bad input."""
     call_id = (item.call_id or "").strip()
     if not call_id or len(call_id) > 128:
@@ -210,7 +210,7 @@ def check_input(item: CallInput, *, now: dt.datetime) -> _Checked:
             "startedAt",
         )
     user = item.user.strip() if isinstance(item.user, str) else item.user
-    return _Checked(call_id, user, started, duration, digits, call_type)
+    return CheckedCall(call_id, user, started, duration, digits, call_type)
 
 
 def unknown_user(ref: object) -> ErrorDetail:

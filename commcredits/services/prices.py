@@ -22,10 +22,6 @@ def charge_for(price_micros: int, minutes: int, currency: str) -> Decimal:
     return (Decimal(price_micros * minutes) / MICROS).quantize(exponent, rounding=ROUND_HALF_UP)
 
 
-def minor_units(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(CURRENCY_MINOR_UNITS[currency]))
-
-
 def from_minor_units(value: int, currency: str) -> Decimal:
     places = CURRENCY_MINOR_UNITS[currency]
     return Decimal(value).scaleb(-places).quantize(Decimal(1).scaleb(-places))

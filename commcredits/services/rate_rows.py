@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from commcredits.services.call_fields import CALL_TYPES
+from commcredits.services.call_fields import parse_call_type
 from commcredits.services.countries import ISO_COUNTRIES
 from commcredits.services.errors import DomainError, ErrorDetail
 from commcredits.services.tenants import CURRENCY_MINOR_UNITS
@@ -40,13 +40,10 @@ def validate_row(raw: dict[str, Any], label: str) -> RateRow:
         return DomainError(code, f"{label}: {message}", f"{label}.{column}")
 
     text = {k: ("" if v is None else str(v).strip()) for k, v in raw.items()}
-    call_type = text.get("call_type", "").upper()
-    if call_type not in CALL_TYPES:
-        raise fail(
-            "INVALID_CALL_TYPE",
-            f"call type '{text.get('call_type', '')}' is not one of {', '.join(CALL_TYPES)}.",
-            "callType",
-        )
+    try:
+        call_type = parse_call_type(text.get("call_type", ""))
+    except DomainError as error:
+        raise fail(error.code, str(error), "callType") from None
     prefix = text.get("prefix", "").removeprefix("+")
     if prefix.endswith(".0"):  # a spreadsheet that stored the prefix as a number
         prefix = prefix[:-2]

@@ -29,7 +29,7 @@ from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
 from commcredits.services import audit, credits
 from commcredits.services.calls import (  # noqa: F401 - rating's names, re-exported
-    _CHUNK,
+    CHUNK,
     CREDIT_LIMIT_REACHED,
     INSUFFICIENT_BALANCE,
     MAX_DURATION_SECONDS,
@@ -40,8 +40,8 @@ from commcredits.services.calls import (  # noqa: F401 - rating's names, re-expo
     Caller,
     CallInput,
     CallOutcome,
+    CheckedCall,
     RatedCall,
-    _Checked,
     check_input,
     unknown_user,
 )
@@ -72,7 +72,7 @@ class _Picture:
         self,
         tenant: Tenant,
         principal: Principal,
-        checked: list[_Checked],
+        checked: list[CheckedCall],
         *,
         now: dt.datetime,
         hold: bool = True,
@@ -84,10 +84,10 @@ class _Picture:
         self.catalog = Catalog.load()
         call_ids = sorted({c.call_id for c in checked})
         self.recorded: dict[str, RatedCall] = {}
-        for start in range(0, len(call_ids), _CHUNK):
+        for start in range(0, len(call_ids), CHUNK):
             for row in CallRecord.select().where(
                 (CallRecord.tenant == tenant.id)
-                & CallRecord.call_id.in_(call_ids[start : start + _CHUNK])
+                & CallRecord.call_id.in_(call_ids[start : start + CHUNK])
             ):
                 self.recorded[row.call_id] = RatedCall.from_row(row)
         fresh = [c for c in checked if c.call_id not in self.recorded]
@@ -97,9 +97,9 @@ class _Picture:
         upns = sorted({c.user.lower() for c in fresh if isinstance(c.user, str)})
         columns = (User.id, User.user_principal_name, User.display_name, User.usage_location)
         for key, refs in ((User.id, ids), (User.upn_key, upns)):
-            for start in range(0, len(refs), _CHUNK):
+            for start in range(0, len(refs), CHUNK):
                 query = User.select(*columns).where(
-                    (User.tenant == tenant.id) & key.in_(refs[start : start + _CHUNK])
+                    (User.tenant == tenant.id) & key.in_(refs[start : start + CHUNK])
                 )
                 for user in map(Caller._make, query.tuples()):
                     self.users_by_id[user.id] = user
@@ -144,7 +144,7 @@ class _Picture:
             self._ledger.flush()
 
 
-def _rate_one(pic: _Picture, c: _Checked, user: Caller) -> tuple[RatedCall, PoolState | None]:
+def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, PoolState | None]:
     """Rate one fresh call against the picture (which it updates when the call is RATED)."""
     currency = pic.tenant.currency
     location = user.usage_location or ""
@@ -238,7 +238,7 @@ def record_calls(
     """Rate and record a batch of calls; one outcome per item, in input order."""
     check_batch_size(len(items))
     outcomes: list[CallOutcome] = []
-    checked: list[tuple[CallOutcome, _Checked]] = []
+    checked: list[tuple[CallOutcome, CheckedCall]] = []
     for index, item in enumerate(items):
         out = CallOutcome(index=index, call_id=(item.call_id or "").strip())
         outcomes.append(out)
@@ -259,11 +259,11 @@ def record_calls(
 def _rate_batch(
     tenant: Tenant,
     principal: Principal,
-    checked: list[tuple[CallOutcome, _Checked]],
+    checked: list[tuple[CallOutcome, CheckedCall]],
     *,
     now: dt.datetime,
     hold: bool,
-) -> list[tuple[CallOutcome, _Checked]]:
+) -> list[tuple[CallOutcome, CheckedCall]]:
     """Rate and write one batch in one unit of work; then charge the recharges it started,
     with the lock released. Returns the calls held for a recharge (see `_Picture.charge`)."""
     held = []

@@ -84,6 +84,12 @@ def currency_mismatch(expected: str, got: str, field: str | None = "amount") -> 
     )
 
 
+def check_currency(tenant: Tenant, currency: str | None, field: str = "currency") -> None:
+    """An explicitly given currency must be the tenant's; None means the tenant's own."""
+    if currency is not None and currency.strip().upper() != tenant.currency:
+        raise currency_mismatch(tenant.currency, repr(currency.strip()[:3]), field)
+
+
 def insufficient(balance: Money, needed: Money) -> DomainError:
     return DomainError(
         "INSUFFICIENT_BALANCE",
