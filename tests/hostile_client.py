@@ -245,7 +245,7 @@ class Failure:
 
 
 def _cause(error: BaseException | None) -> str:
-    """A traceback's signature, for KNOWN_ELSEWHERE to match: the frame that raised, the
+    """A traceback's signature, for the report: the frame that raised, the
     innermost frame in commcredits (where ours handed it over), and the exception's line."""
     if error is None:
         return "(no traceback logged)"
@@ -258,13 +258,10 @@ def _cause(error: BaseException | None) -> str:
 
 class Runner:
     """Sends requests; keeps each (slot, class) that got a 5xx or INTERNAL_ERROR with the
-    document, the variables and the server's traceback (the app logs it with the request id).
-    `known`: (backend or "any", part of a cause) of failures another change owns."""
+    document, the variables and the server's traceback (the app logs it with the request id)."""
 
-    def __init__(
-        self, world: World, caplog: pytest.LogCaptureFixture, known: set[tuple[str, str]]
-    ) -> None:
-        self.world, self.caplog, self.known_elsewhere = world, caplog, known
+    def __init__(self, world: World, caplog: pytest.LogCaptureFixture) -> None:
+        self.world, self.caplog = world, caplog
         self.failures: dict[tuple[str, str], Failure] = {}
         self.statuses: Counter[int] = Counter()
         # Requests per target that ran (not refused before execution): the hostile value
@@ -321,24 +318,9 @@ class Runner:
         self.caplog.clear()
         return body
 
-    def known(self, failure: Failure) -> tuple[str, str] | None:
-        """The KNOWN_ELSEWHERE entry `failure` is, if any."""
-        for backend, part in sorted(self.known_elsewhere):
-            if backend in ("any", self.world.backend) and part in failure.cause:
-                return backend, part
-        return None
-
     def judge(self) -> list[str]:
-        """Unexpected failures, and known ones that no longer happen (so the list is current;
-        an exhaustive run sends other values, so it does not ask)."""
-        found = [
-            f"{f.report}\ncause: {f.cause}" for f in self.failures.values() if not self.known(f)
-        ]
-        seen = {self.known(f) for f in self.failures.values()}
-        for entry in sorted(self.known_elsewhere):
-            if not EXHAUSTIVE and entry[0] in ("any", self.world.backend) and entry not in seen:
-                found.append(f"--- not seen any more: remove {entry} from KNOWN_ELSEWHERE")
-        return found
+        """Every failure kept: each (slot, class) that got a 5xx or INTERNAL_ERROR."""
+        return [f"{f.report}\ncause: {f.cause}" for f in self.failures.values()]
 
 
 def _codes(body: dict[str, Any]) -> set[str | None]:

@@ -354,14 +354,18 @@ def test_the_cookie_is_secure_except_over_http_on_loopback():
     assert cookie_secure(_request("127.0.0.1:8443", "https"))
     response = Response()
     set_session_cookies(response, "token", secure=True, max_age=60)
-    for header in response.headers.getlist("set-cookie"):
+    headers = response.headers.getlist("set-cookie")
+    assert len(headers) == 2, headers  # the session and the CSRF cookie
+    for header in headers:
         assert "; secure" in header.lower() and "samesite=strict" in header.lower()
 
 
 def test_a_non_loopback_host_gets_a_secure_cookie(client, keys):
     response = client.post("/auth/session", json={"key": keys["READER"]})  # Host: testserver
     assert response.status_code == 200
-    for _value, attributes in set_cookies(response).values():
+    cookies = set_cookies(response)
+    assert set(cookies) == {SESSION_COOKIE, CSRF_COOKIE}, cookies
+    for _value, attributes in cookies.values():
         assert "secure" in attributes
 
 

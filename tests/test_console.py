@@ -250,7 +250,8 @@ def test_the_seed_steps_in_german_in_chromium(db_url, keys, tmp_path, monkeypatc
         driver.back()
         wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "back did not go back")
         wait_for(lambda: text(driver, "#balance") == "142,00 €", "balance after the order")
-        assert "✓ Bezahlt" in text(driver, "main") or "✓ Ausgestellt" in text(driver, "main")
+        # Paid by invoice (the profile's default): issued, not paid.
+        assert "✓ Ausgestellt" in text(driver, "main") and "Bezahlt" not in text(driver, "main")
         shot(driver, "05-credits-after-order")
         driver.forward()
         wait_for(lambda: heading(driver) == "Guthaben hinzufügen", "forward did not go forward")

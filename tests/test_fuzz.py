@@ -40,8 +40,9 @@ _HOSTILE_AMOUNTS = [
     "1" * 400 + ".00", "0." + "0" * 400 + "1", "١٢٣", "１２３", "²", "𝟏.𝟎𝟎", "١٢٫٥",
 ]  # fmt: skip
 # Number tokens are printed as given. Int tokens stay within the 4,300 digits Python's int()
-# takes: a longer one is an internal error in the document checks, whatever the argument
-# (tests/test_hostile_inputs.py: KNOWN_ELSEWHERE).
+# takes: a longer one is still an internal error (INTERNAL_ERROR on an Int argument such as
+# users(first:), open in commcredits, not tolerated anywhere): add nodes.Int("9" * 5000) here
+# once it is fixed.
 _HOSTILE_AMOUNT_TOKENS = [
     nodes.Int("1" + "0" * 400), nodes.Int("9" * 4300), nodes.Int("-1"), nodes.Int("0"),
     nodes.Float("1e999999999"), nodes.Float("1e2"), nodes.Float("-0.0"), nodes.Float("1.005"),

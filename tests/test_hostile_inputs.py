@@ -70,12 +70,6 @@ from tests.schema_walk import (
 # 30 s per backend).
 PROPERTY_EXAMPLES = int(os.environ.get("COMMCREDITS_HOSTILE_EXAMPLES", "300"))
 
-# Failures whose cause is in a file another change owns, as (backend or "any", a part of the
-# failure's cause: the raising frame | our innermost frame | the exception). Tolerated, and the
-# walk fails once one is not seen any more, so the list stays current: empty it as those
-# changes land.
-KNOWN_ELSEWHERE: set[tuple[str, str]] = set()
-
 
 @pytest.fixture
 def world(backend, tenant, clock, client, keys) -> World:
@@ -119,7 +113,7 @@ def test_the_walk_reaches_every_argument_and_input_field_of_the_schema():
 
 def test_every_argument_of_every_field_survives_hostile_values(world, caplog):
     caplog.set_level(logging.ERROR)
-    runner = Runner(world, caplog, KNOWN_ELSEWHERE)
+    runner = Runner(world, caplog)
     all_targets = targets()
     stuck = choose_roles(world, runner, all_targets)
     assert not stuck, "baselines that did not run:\n" + "\n".join(stuck)
@@ -162,12 +156,11 @@ def test_hostile_combinations_property(world, caplog):
     """Up to three slots of one field hostile at once; values from the classes and from open
     strategies; sent as variables or as literals. Derandomized: the same examples every run."""
     caplog.set_level(logging.ERROR)
-    runner = Runner(world, caplog, KNOWN_ELSEWHERE)
+    runner = Runner(world, caplog)
     all_targets = targets()
     assert not choose_roles(world, runner, all_targets)
     node_types = sorted(t.name for t in GQL.get_possible_types(GQL.get_type("Node")))
     failures: list[str] = []
-    tolerated = 0
 
     @settings(
         max_examples=PROPERTY_EXAMPLES,
@@ -179,7 +172,6 @@ def test_hostile_combinations_property(world, caplog):
     )
     @given(target=st.sampled_from(all_targets), as_literal=st.booleans(), data=st.data())
     def fuzz(target: Target, as_literal: bool, data: st.DataObject) -> None:
-        nonlocal tolerated
         chosen = data.draw(st.lists(st.sampled_from(slots(target)), min_size=1, max_size=3))
         values, drawn = baseline_args(target, world), []
         for slot in chosen:
@@ -195,14 +187,11 @@ def test_hostile_combinations_property(world, caplog):
         runner.check(chosen[0], "property", text, None if as_literal else values,
                      world.roles[target.label])  # fmt: skip
         for failure in runner.failures.values():
-            if runner.known(failure):
-                tolerated += 1
-            else:
-                failures.append(f"{failure.report}\ncause: {failure.cause}\ndrawn: {drawn}")
+            failures.append(f"{failure.report}\ncause: {failure.cause}\ndrawn: {drawn}")
 
     fuzz()
     print(f"hostile property: {runner.sent} requests {dict(runner.statuses)}, "
-          f"{runner.executed.total()} executed, {tolerated} known elsewhere")  # fmt: skip
+          f"{runner.executed.total()} executed")  # fmt: skip
     assert set(runner.statuses) <= {200, 400, 413, 500}, runner.statuses
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
 

@@ -357,8 +357,7 @@ def test_the_next_checked_address_is_tried_when_one_does_not_connect(tenant, clo
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory):
     """A CA, and a server certificate it signed for hooks.test only (no IP in it)."""
-    pytest.importorskip("cryptography")
-    from cryptography import x509
+    from cryptography import x509  # PyJWT[crypto] depends on it: never missing
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
