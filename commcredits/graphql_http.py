@@ -96,28 +96,29 @@ def graphql_endpoint(
 
     async def read_body(request: Request, request_id: str) -> dict[str, Any] | Response:
         """The request's GraphQL body, or the 4xx that refuses it."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
+        wrong_type = web_auth.not_json(request, request_id)
+        if wrong_type is not None:
+            return wrong_type
+
+        def too_large() -> Response:  # built only when needed, not for every request
             return error_response(
-                415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json.", request_id
+                413, "PAYLOAD_TOO_LARGE", "The request body is too large.", request_id
             )
+
         declared = request.headers.get("content-length")
-        too_large = error_response(
-            413, "PAYLOAD_TOO_LARGE", "The request body is too large.", request_id
-        )
         if (
             declared
             and declared.isascii()
             and declared.isdigit()
             and int(declared) > settings.max_body_bytes
         ):
-            return too_large
+            return too_large()
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():  # chunked bodies have no content-length to trust
             size += len(chunk)
             if size > settings.max_body_bytes:
-                return too_large
+                return too_large()
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
@@ -175,14 +176,7 @@ def refused(error: Exception, request_id: str) -> Response:
     if isinstance(error, web_auth.CookieRefused):
         return web_auth.refused_response(error, request_id)
     if isinstance(error, RateLimited):
-        return error_response(
-            429,
-            "RATE_LIMITED",
-            f"Too many failed authentications from this {error.scope}; "
-            f"retry after {error.retry_after} s.",
-            request_id,
-            headers={"retry-after": str(error.retry_after)},
-        )
+        return web_auth.rate_limited_response(error, request_id)
     if isinstance(error, jwt_auth.JwtError):
         # RFC 6750: the challenge says why; only characters its grammar allows.
         said = "".join(c for c in error.description if " " <= c <= "~" and c not in '"\\')

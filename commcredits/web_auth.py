@@ -86,6 +86,26 @@ def refused_response(error: CookieRefused, request_id: str) -> JSONResponse:
     )
 
 
+def not_json(request: Request, request_id: str) -> JSONResponse | None:
+    """The 415 for a body that is not `application/json` (POST /graphql, POST /auth/session)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return None
+    return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json.", request_id)
+
+
+def rate_limited_response(error: RateLimited, request_id: str) -> JSONResponse:
+    """The 429 for too many failed authentications (services.auth_failures)."""
+    return error_response(
+        429,
+        "RATE_LIMITED",
+        f"Too many failed authentications from this {error.scope}; "
+        f"retry after {error.retry_after} s.",
+        request_id,
+        headers={"retry-after": str(error.retry_after)},
+    )
+
+
 # --- cookies --------------------------------------------------------------------------------
 
 
@@ -273,11 +293,9 @@ def routes(
                 raise
 
     async def post_session(request: Request, request_id: str) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return error_response(
-                415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json.", request_id
-            )
+        wrong_type = not_json(request, request_id)
+        if wrong_type is not None:
+            return wrong_type
         if foreign_origin(request, settings.cors_origins):
             return error_response(
                 403, "CSRF_FAILED", "Signing in from another site is refused.", request_id
@@ -311,14 +329,7 @@ def routes(
                 sign_in, given, client.host if client else "unknown"
             )
         except RateLimited as limited:
-            return error_response(
-                429,
-                "RATE_LIMITED",
-                f"Too many failed authentications from this {limited.scope}; "
-                f"retry after {limited.retry_after} s.",
-                request_id,
-                headers={"retry-after": str(limited.retry_after)},
-            )
+            return rate_limited_response(limited, request_id)
         except AuthenticationError:
             what = "API key" if "key" in given else "sign-in link (unknown, used or expired)"
             return error_response(401, "UNAUTHENTICATED", f"Invalid {what}.", request_id)

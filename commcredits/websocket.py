@@ -313,9 +313,10 @@ class Connection(Operations):
             await self.close(SUBSCRIBER_EXISTS, f"Subscriber for {op_id[:80]} already exists")
             return
 
-        refused = screen_body(payload)
         if len(self.operations) >= self.ws_settings.max_operations:
             refused = f"At most {self.ws_settings.max_operations} operations per connection."
+        else:  # a refused operation's document is not worth screening
+            refused = screen_body(payload)
         if refused:
             error = {"message": refused, "extensions": {"code": "BAD_REQUEST"}}
             await self.send({"id": op_id, "type": "error", "payload": [error]})

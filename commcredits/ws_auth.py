@@ -82,11 +82,6 @@ def session_from_cookie(
         raise Refused(f"Forbidden: {error}") from error
 
 
-def cross_site(connection: HTTPConnection, settings: Settings) -> bool:
-    """An upgrade from another site: its Origin is neither this host nor a listed origin."""
-    return foreign_origin(connection, settings.cors_origins)  # type: ignore[arg-type]
-
-
 def authenticate_connection(
     payload: dict[str, Any],
     connection: HTTPConnection,
@@ -125,7 +120,8 @@ def authenticate_connection(
                     'Forbidden: no credentials; send {"Authorization": "Bearer <key>"} as the '
                     "connection_init payload, or sign in (session cookie)"
                 )
-            if cross_site(connection, settings):
+            # An upgrade from another site: its Origin is neither this host nor a listed one.
+            if foreign_origin(connection, settings.cors_origins):
                 raise Refused("Forbidden: a page of another site cannot use the session cookie")
             session = session_from_cookie(token, settings, now=now)
             principal = session.principal

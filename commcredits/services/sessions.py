@@ -79,6 +79,27 @@ def _principal(key: ApiKey, tenant: Tenant | None) -> Principal:
     return Principal(key_id=key.id, role=Role(key.role), tenant=tenant, key_prefix=key.prefix)
 
 
+def _record_created(
+    principal: Principal,
+    action: str,
+    target: peewee.Model,
+    after: dict[str, str],
+    expires_at: dt.datetime,
+    *,
+    now: dt.datetime,
+) -> None:
+    """Audits a session or sign-in link just made, with its expiry, in the principal's tenant."""
+    audit.record(
+        principal,
+        action,
+        target,
+        tenant_id=principal.tenant.id if principal.tenant else None,
+        before=None,
+        after={**after, "expiresAt": expires_at.isoformat()},
+        now=now,
+    )
+
+
 def _start(
     principal: Principal, settings: SessionSettings, *, now: dt.datetime, via: str
 ) -> SignedIn:
@@ -93,15 +114,7 @@ def _start(
         last_seen_at=now,
         expires_at=expires_at,
     )
-    audit.record(
-        principal,
-        "signIn",
-        session,
-        tenant_id=principal.tenant.id if principal.tenant else None,
-        before=None,
-        after={"via": via, "expiresAt": expires_at.isoformat()},
-        now=now,
-    )
+    _record_created(principal, "signIn", session, {"via": via}, expires_at, now=now)
     return SignedIn(token, principal, expires_at)
 
 
@@ -161,15 +174,7 @@ def create_sign_in_link(secret: str, settings: SessionSettings, *, now: dt.datet
         SignInLink.delete().where(
             SignInLink.used_at.is_null(False) | (SignInLink.expires_at <= now)
         ).execute()
-        audit.record(
-            principal,
-            "createSignInLink",
-            link,
-            tenant_id=principal.tenant.id if principal.tenant else None,
-            before=None,
-            after={"expiresAt": expires_at.isoformat()},
-            now=now,
-        )
+        _record_created(principal, "createSignInLink", link, {}, expires_at, now=now)
     return token
 
 

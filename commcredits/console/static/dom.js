@@ -135,6 +135,23 @@ export function readOnlyReason(role, controls) {
   return note;
 }
 
+// A billing form: its fields, a message area and a submit button. For a role that may not
+// change billing every control is off and the reason follows the form; `nodes` is what to show.
+export function billingForm(role, fields, submitLabel) {
+  const general = formMessage();
+  const submit = h("button", { type: "submit", class: "primary" }, submitLabel);
+  const form = h(
+    "form",
+    { novalidate: true },
+    Object.values(fields).map((f) => f.wrap),
+    general,
+    h("div", { class: "actions" }, submit),
+  );
+  const controls = [...Object.values(fields).map((f) => f.input), submit];
+  const readOnly = !canManageBilling(role) && readOnlyReason(role, controls);
+  return { form, general, submit, nodes: present(form, readOnly) };
+}
+
 // A table with a caption and column headers (scope=col); rows are arrays of cells.
 export function table(caption, headers, rows, emptyText) {
   if (!rows.length) return h("p", { class: "empty" }, emptyText);

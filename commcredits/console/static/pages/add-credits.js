@@ -5,12 +5,10 @@
 // disabled while the order is in flight.
 import { ConnectionError, gql } from "../api.js";
 import {
-  canManageBilling,
+  billingForm,
   field,
   formMessage,
   h,
-  present,
-  readOnlyReason,
   showMessage,
   showUserErrors,
   table,
@@ -64,11 +62,8 @@ export default {
         hint: t("add.amountHint"),
         attrs: { inputmode: "decimal", autocomplete: "off", required: true },
       });
-      const general = formMessage();
-      const review = h("button", { type: "submit", class: "primary" }, t("add.review"));
-      const form = h("form", { novalidate: true }, amount.wrap, general, h("div", { class: "actions" }, review));
-      const readOnly = !canManageBilling(viewer.role) && readOnlyReason(viewer.role, [amount.input, review]);
-      body.replaceChildren(...present(form, readOnly));
+      const { form, general, submit: review, nodes } = billingForm(viewer.role, { amount }, t("add.review"));
+      body.replaceChildren(...nodes);
       if (errors.length) showUserErrors(errors, { amount }, general);
       form.addEventListener("submit", async (event) => {
         event.preventDefault();

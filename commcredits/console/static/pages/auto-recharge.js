@@ -3,12 +3,9 @@
 // configureAutoRecharge, its userErrors shown at their fields.
 import { ConnectionError, gql } from "../api.js";
 import {
-  canManageBilling,
+  billingForm,
   field,
-  formMessage,
   h,
-  present,
-  readOnlyReason,
   showMessage,
   showUserErrors,
 } from "../dom.js";
@@ -43,22 +40,19 @@ export default {
     main.append(h("p", { class: "breadcrumb" }, t("auto.breadcrumb")), h("h1", null, t("auto.title")));
     if (tenant.agreementType === "MCA") main.append(h("p", { class: "notice" }, t("auto.mca")));
 
+    // An amount in the tenant's currency; its label key + "Hint" is the hint's key.
+    const amountField = (name, labelKey) =>
+      field({
+        name,
+        label: t(labelKey, { currency }),
+        hint: t(`${labelKey}Hint`),
+        value: amountInput(settings[name]),
+        attrs: { inputmode: "decimal", autocomplete: "off" },
+      });
     const fields = {
       enabled: field({ name: "enabled", label: t("auto.enabled"), type: "checkbox", value: settings.enabled }),
-      rechargeAmount: field({
-        name: "rechargeAmount",
-        label: t("auto.rechargeAmount", { currency }),
-        hint: t("auto.rechargeAmountHint"),
-        value: amountInput(settings.rechargeAmount),
-        attrs: { inputmode: "decimal", autocomplete: "off" },
-      }),
-      triggerBalance: field({
-        name: "triggerBalance",
-        label: t("auto.triggerBalance", { currency }),
-        hint: t("auto.triggerBalanceHint"),
-        value: amountInput(settings.triggerBalance),
-        attrs: { inputmode: "decimal", autocomplete: "off" },
-      }),
+      rechargeAmount: amountField("rechargeAmount", "auto.rechargeAmount"),
+      triggerBalance: amountField("triggerBalance", "auto.triggerBalance"),
       maxRechargesPerDay: field({
         name: "maxRechargesPerDay",
         label: t("auto.maxPerDay"),
@@ -67,18 +61,8 @@ export default {
         attrs: { min: "1", step: "1", inputmode: "numeric" },
       }),
     };
-    const general = formMessage();
-    const save = h("button", { type: "submit", class: "primary" }, t("auto.save"));
-    const form = h(
-      "form",
-      { novalidate: true },
-      Object.values(fields).map((f) => f.wrap),
-      general,
-      h("div", { class: "actions" }, save),
-    );
-    const controls = [...Object.values(fields).map((f) => f.input), save];
-    const readOnly = !canManageBilling(viewer.role) && readOnlyReason(viewer.role, controls);
-    main.append(...present(form, readOnly));
+    const { form, general, submit: save, nodes } = billingForm(viewer.role, fields, t("auto.save"));
+    main.append(...nodes);
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();

@@ -4,12 +4,9 @@
 // (CARD_NUMBER_NOT_ALLOWED); that, and every other userError, is shown at its field.
 import { ConnectionError, gql } from "../api.js";
 import {
-  canManageBilling,
+  billingForm,
   field,
-  formMessage,
   h,
-  present,
-  readOnlyReason,
   selectField,
   showMessage,
   showUserErrors,
@@ -75,18 +72,8 @@ export default {
         : t("billing.cardTokenHint"),
       attrs: { autocomplete: "off", spellcheck: "false" },
     });
-    const general = formMessage();
-    const save = h("button", { type: "submit", class: "primary" }, t("auto.save"));
-    const form = h(
-      "form",
-      { novalidate: true },
-      Object.values(fields).map((f) => f.wrap),
-      general,
-      h("div", { class: "actions" }, save),
-    );
-    const controls = [...Object.values(fields).map((f) => f.input), save];
-    const readOnly = !canManageBilling(viewer.role) && readOnlyReason(viewer.role, controls);
-    main.append(...present(form, readOnly));
+    const { form, general, submit: save, nodes } = billingForm(viewer.role, fields, t("auto.save"));
+    main.append(...nodes);
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
