@@ -29,7 +29,10 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
         body["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     if error.path:
         body["path"] = error.path
-    if original is None or isinstance(original, GraphQLError):
+    # Before execution (no path), graphql-core turns a scalar's ValueError/TypeError into a
+    # validation error (a 5,000-digit Int literal): the client's mistake, not ours.
+    coercion = not error.path and isinstance(original, ValueError | TypeError)
+    if original is None or isinstance(original, GraphQLError) or coercion:
         # A validation rule may name its own code (e.g. QUERY_TOO_EXPENSIVE); keep it.
         body["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
     elif isinstance(original, DomainError):

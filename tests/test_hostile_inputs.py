@@ -269,3 +269,12 @@ def test_closing_december_9999_is_a_period_not_ended_not_a_500(client, keys, clo
         )["closeBillingPeriod"]
         errors = payload["userErrors"]
         assert [e["code"] for e in errors] == ([code] if code else []), (month, payload)
+
+
+def test_an_int_literal_past_pythons_digit_limit_is_a_validation_error(api):
+    """int() refuses more than 4,300 digits with a ValueError, which graphql-core's literal
+    coercion reported as an unexpected error (INTERNAL_ERROR); it is the client's mistake."""
+    response = api.raw("{ users(first: %s) { nodes { id } } }" % ("9" * 5000))
+    assert response.status_code == 200
+    codes = {e["extensions"]["code"] for e in response.json()["errors"]}
+    assert "INTERNAL_ERROR" not in codes and "GRAPHQL_VALIDATION_FAILED" in codes, codes
