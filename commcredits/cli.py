@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", help="a file with the key, or NAME=key lines (default: stdin)")
     p.add_argument("--entry", help="which NAME=key line, e.g. GLOBAL_ADMIN_KEY")
     p.add_argument("--url", help="the server's base URL (default: http://127.0.0.1:8000)")
+    p.add_argument(
+        "--to",
+        choices=("graphiql", "console"),
+        default="graphiql",
+        help="where the link opens once signed in (default: graphiql)",
+    )
     p.set_defaults(func=cli_admin.cmd_sign_in_link)
 
     p = sub.add_parser("serve", help="serve the API (GraphiQL at /graphql)")

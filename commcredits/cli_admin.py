@@ -103,11 +103,12 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             if not line.startswith("#"):
                 print("  " + line)
         # A one-time link, not the key: a key in a URL would end up in logs and history.
-        link = _sign_in_link(_key_from_file(keys_file, "GLOBAL_ADMIN_KEY"), base_url())
+        key = _key_from_file(keys_file, "GLOBAL_ADMIN_KEY")
+        link = _sign_in_link(key, base_url(), to="console")
         if link:
-            print(f"GraphiQL as Contoso's admin (one-time link, {link[1]}): {link[0]}")
-            # The link's session cookie also signs the console in (or paste the key there).
-            print(f"Admin console (same sign-in, or paste the key): {base_url()}/")
+            print(f"Admin console as Contoso's admin (one-time link, {link[1]}): {link[0]}")
+            # The link's session cookie signs GraphiQL in too (or put the key in its Headers).
+            print(f"GraphiQL (same sign-in, or the key in its Headers tab): {base_url()}/graphql")
     return 0
 
 
@@ -128,7 +129,7 @@ def _key_from_file(path: Path, entry: str | None) -> str:
     return lines[0].split("=", 1)[-1] if len(lines) == 1 else ""
 
 
-def _sign_in_link(secret: str, base_url: str) -> tuple[str, str] | None:
+def _sign_in_link(secret: str, base_url: str, to: str = "graphiql") -> tuple[str, str] | None:
     """(link, how long it lasts) for a valid key; None (and a note on stderr) otherwise."""
     from commcredits.services.access import AuthenticationError
     from commcredits.services.sessions import create_sign_in_link
@@ -142,7 +143,8 @@ def _sign_in_link(secret: str, base_url: str) -> tuple[str, str] | None:
         return None
     minutes = round(settings.sessions.link_ttl / 60)
     # The token goes in the fragment (#…): browsers never send it, so no server logs it.
-    return f"{base_url.rstrip('/')}/auth/link#{token}", f"valid {minutes} min, once"
+    query = "?to=console" if to == "console" else ""
+    return f"{base_url.rstrip('/')}/auth/link{query}#{token}", f"valid {minutes} min, once"
 
 
 def cmd_sign_in_link(args: argparse.Namespace) -> int:
@@ -157,7 +159,7 @@ def cmd_sign_in_link(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    link = _sign_in_link(secret, args.url or base_url())
+    link = _sign_in_link(secret, args.url or base_url(), to=args.to)
     if link is None:
         return 1
     print(link[0])

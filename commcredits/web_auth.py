@@ -224,7 +224,10 @@ LINK_SCRIPT = """// Signs in with the one-time token of this page's URL fragment
   "use strict";
   var token = decodeURIComponent(window.location.hash.slice(1));
   // Out of the address bar and the history entry before anything else happens.
-  history.replaceState(null, "", window.location.pathname);
+  history.replaceState(null, "", window.location.pathname + window.location.search);
+  // Where to go once signed in: ?to=console opens the admin console, anything else GraphiQL.
+  var to = new URLSearchParams(window.location.search).get("to");
+  var next = to === "console" ? "../" : "../graphql";
   var status = document.getElementById("status");
   if (!token) {
     status.textContent = "This link has no sign-in token: run `commcredits sign-in-link`.";
@@ -238,7 +241,7 @@ LINK_SCRIPT = """// Signs in with the one-time token of this page's URL fragment
   })
     .then(function (response) {
       if (response.ok) {
-        window.location.replace("../graphql");
+        window.location.replace(next);
         return null;
       }
       return response.json().then(function (body) {

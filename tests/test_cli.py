@@ -26,19 +26,31 @@ def test_migrate_seed_and_keys(sqlite_env, capsys):
     first = capsys.readouterr().out
     assert "seeded demo tenant Contoso" in first and "GLOBAL_ADMIN_KEY=cck_" in first
     # A one-time sign-in link, its token in the fragment; never a key in a URL.
-    link = re.search(r"http://127\.0\.0\.1:8000/auth/link#(ccl_[\w-]{43})\s", first)
-    assert link, first
-    assert "Admin console (same sign-in, or paste the key): http://127.0.0.1:8000/\n" in first
+    link = re.search(r"http://127\.0\.0\.1:8000/auth/link\?to=console#(ccl_[\w-]{43})\s", first)
+    assert link and "Admin console as Contoso's admin (one-time link" in first, first
+    assert "GraphiQL (same sign-in, or the key in its Headers tab): " in first
+    assert "http://127.0.0.1:8000/graphql\n" in first
     assert "headers=" not in first and not re.search(r"https?://\S*cck_", first)
     assert cli.main(["seed-demo"]) == 0
     second = capsys.readouterr().out
     assert "already seeded" in second
-    again = re.search(r"/auth/link#(ccl_[\w-]{43})\s", second)
+    again = re.search(r"/auth/link\?to=console#(ccl_[\w-]{43})\s", second)
     assert again and again.group(1) != link.group(1)  # a fresh link each time
     keys = sqlite_env / "var/demo-keys.txt"
     assert cli.main(["sign-in-link", "--key-file", str(keys), "--entry", "OPERATOR_KEY"]) == 0
     assert re.fullmatch(
         r"http://127\.0\.0\.1:8000/auth/link#ccl_[\w-]{43}\n", capsys.readouterr().out
+    )
+    assert (
+        cli.main(
+            ["sign-in-link", "--key-file", str(keys), "--entry", "OPERATOR_KEY"]
+            + ["--to", "console"]
+        )
+        == 0
+    )
+    assert re.fullmatch(
+        r"http://127\.0\.0\.1:8000/auth/link\?to=console#ccl_[\w-]{43}\n",
+        capsys.readouterr().out,
     )
     assert cli.main(["sign-in-link", "--key-file", str(keys)]) == 2  # two keys: which one?
     assert "no key found" in capsys.readouterr().err
