@@ -96,7 +96,9 @@ def heading(driver) -> str:
 
 RUN_AXE = """
 const done = arguments[arguments.length - 1];
-axe.run(document, { resultTypes: ["violations"] })
+// preload: false, or axe re-adds the page's stylesheets as <style> elements, which the
+// page's CSP (style-src 'self') refuses and Chromium logs as errors.
+axe.run(document, { resultTypes: ["violations"], preload: false })
   .then((r) => done(r.violations.map((v) => ({
     id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")),
   }))))
@@ -114,12 +116,18 @@ def serious_violations(driver) -> list[dict]:
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
-def shot(driver, name: str) -> None:
+def shot(driver, name: str, *, offline: bool = False) -> None:
     """A screenshot for people to look at, after checking the page shows no unfilled value
     and passes the accessibility scan."""
     shown = text(driver, "body")
     assert not re.search(r"\bnull\b|\bundefined\b|\bNaN\b|\{\w+\}", shown), (name, shown)
+    # The page's console errors so far, and during the scan, fail the shot (unless the server
+    # is away on purpose, `offline`, where failed requests are the expected errors).
+    before = driver.get_log("browser")
+    assert offline or not severe(before), (name, before)
     violations = serious_violations(driver)
+    during = driver.get_log("browser")
+    assert offline or not severe(during), (name, during)
     assert not violations, (name, violations)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # The whole page, not just the window: grown to the page's height for the shot.

@@ -25,8 +25,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
 
+from commcredits.clock import utcnow
+from commcredits.config import SessionSettings
 from commcredits.console import ASSET_PATH, IMMUTABLE, PAGES, STATIC_DIR, console_assets
 from commcredits.services.access import SYSTEM, Role, create_api_key
+from commcredits.services.sessions import create_sign_in_link
 from commcredits.services.tenants import create_tenant
 from tests.console_browser import (
     AXE_DIR,
@@ -52,6 +55,7 @@ IMPORT = re.compile(
 USED_KEY = re.compile(
     r"""\bt\(\s*"([a-zA-Z.]+)"|section\(\s*"([a-zA-Z.]+)"|(?:title|nav): "([a-zA-Z.]+)\""""
 )
+CSS_IMPORT = re.compile(r'@import url\("([^"]+)"\)')
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 INVOICES = "{ tenant { invoices(first: 50) { totalCount nodes { amount { amount } reason } } } }"
 BILLING = "{ tenant { billingProfile { companyName city paymentMethod cardTokenHint } } }"
@@ -132,6 +136,8 @@ def test_every_console_asset_is_served_by_the_app(db_url, tmp_path):
             if suffix == ".js":
                 for match in IMPORT.finditer(response.text):
                     queue.append(urljoin(url, match.group(1) or match.group(2)))
+            if suffix == ".css":
+                queue += [urljoin(url, u) for u in CSS_IMPORT.findall(response.text)]
         shipped = {p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.rglob("*.*")}
         loaded = {urlsplit(u).path.split(f"/{version}/", 1)[1] for u in seen}
         assert loaded == shipped, "every shipped file is loaded, and nothing else"
@@ -175,8 +181,16 @@ def test_the_vendored_axe_core_is_the_pinned_one():
 def test_both_languages_have_every_string():
     keys = {}
     for lang in ("en", "de"):
-        text = (STATIC_DIR / "locales" / f"{lang}.js").read_text()
-        keys[lang] = set(re.findall(r'^  "([^"]+)":', text, re.M))
+        # locales/<lang>.js and the area files it spreads in, locales/<lang>/*.js.
+        files = [
+            STATIC_DIR / "locales" / f"{lang}.js",
+            *(STATIC_DIR / "locales" / lang).glob("*.js"),
+        ]
+        keys[lang] = set()
+        for file in files:
+            found = re.findall(r'^  "([^"]+)":', file.read_text(), re.M)
+            assert not keys[lang] & set(found), (file, sorted(keys[lang] & set(found)))
+            keys[lang] |= set(found)
     assert keys["en"] == keys["de"]
     used: set[str] = set()
     for module in STATIC_DIR.rglob("*.js"):
@@ -401,7 +415,7 @@ def test_a_lost_connection_is_shown_and_recovered(db_url, keys, tmp_path, monkey
             "no banner when the server went away",
         )
         assert "Verbindung unterbrochen" in banner, banner
-        shot(driver, "11-connection-lost")
+        shot(driver, "11-connection-lost", offline=True)
         with server_on(server.port, server.env, tmp_path) as again:
             wait_for(
                 lambda: not driver.find_element(By.ID, "connection-banner").is_displayed(),
@@ -420,10 +434,12 @@ def test_an_mca_tenant_sees_its_credit_limit_instead_of_buying(
         SYSTEM, name="Northwind", country="DE", currency="EUR", agreement_type="MCA", now=clock()
     )
     key = create_api_key(SYSTEM, role=Role.GLOBAL_ADMIN, tenant=mca, now=clock())[1]
+    link = create_sign_in_link(key, SessionSettings(), now=utcnow())
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
-        driver.get(server.url + "/sign-in")
-        sign_in(driver, key)
+        # The one-time link `make run` prints: signed in, on to the console (not GraphiQL).
+        driver.get(f"{server.url}/auth/link?to=console#{link}")
         wait_for(lambda: "Kreditlimit" in text(driver, "main"), "no credit limit for MCA")
+        assert urlsplit(driver.current_url).path == "/credits" and link not in driver.current_url
         driver.get(server.url + "/")  # the console's root is the credits page
         wait_for(lambda: "Kreditlimit" in text(driver, "main"), "/ did not open the credits")
         assert driver.current_url == server.url + "/credits"

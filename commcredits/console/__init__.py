@@ -41,6 +41,11 @@ PAGES = (
     "/credits/add",
     "/credits/auto-recharge",
     "/credits/billing",
+    "/users",
+    "/users/user",
+    "/licenses",
+    "/calls",
+    "/activity",
 )
 
 MEDIA_TYPES = {

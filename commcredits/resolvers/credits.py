@@ -21,6 +21,7 @@ from commcredits.schema.billing import BillingProfile
 from commcredits.schema.common import Connection, to_global_id
 from commcredits.schema.credits import (
     AutoRechargeSettings,
+    BalancePoint,
     CreditBalance,
     CreditForecast,
     CreditLimit,
@@ -71,6 +72,8 @@ def tenant_transactions(
         tenant,
         kinds=[k.value for k in flt.kinds] if flt and flt.kinds else None,
         reference=flt.reference if flt else None,
+        since=flt.from_ if flt else None,
+        until=flt.to if flt else None,
     )
     return paginate(
         query,
@@ -151,6 +154,13 @@ def balance_expiring(balance: CreditBalance, info: Info, days: int) -> ExpiringC
 def balance_forecast(balance: CreditBalance, info: Info) -> CreditForecast:
     daily, days_left = credits.forecast(_tenant_row(balance.tenant_pk, info), now=ctx(info).now)
     return CreditForecast(daily_burn=Money.of(daily), days_left=days_left)
+
+
+def balance_history(balance: CreditBalance, info: Info, days: int) -> list[BalancePoint]:
+    points = credits.balance_history(
+        _tenant_row(balance.tenant_pk, info), now=ctx(info).now, days=days
+    )
+    return [BalancePoint(date=p.day, balance=Money.of(p.balance)) for p in points]
 
 
 async def invoice_lot(invoice: Invoice, info: Info) -> CreditLot | None:

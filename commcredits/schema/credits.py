@@ -74,6 +74,15 @@ class CreditForecast:
     )
 
 
+@strawberry.type(description="The balance at the end of one UTC day, from the ledger.")
+class BalancePoint:
+    date: dt.date = strawberry.field(description="A UTC day.")
+    balance: Money = strawberry.field(
+        description="The balance after the day's last ledger entry (or the last one before it;"
+        " 0 before the first). Today's: as of the request."
+    )
+
+
 @strawberry.type(description="Σ remaining of the lots not expired at `asOf` (kept materialized).")
 class CreditBalance:
     amount: Decimal
@@ -104,6 +113,18 @@ class CreditBalance:
         from commcredits.resolvers.credits import balance_forecast
 
         return balance_forecast(self, info)
+
+    @strawberry.field(
+        description="The balance at the end of each of the last `days` UTC days, oldest"
+        " first, today last. `days` is at least 1 (else an INVALID_DAYS error); more than 366"
+        " is clamped to 366."
+        " Drawn from the ledger: a lot past its expiry counts until its EXPIRED entry is"
+        " written."
+    )
+    def history(self, info: Info, days: int = 90) -> list[BalancePoint]:
+        from commcredits.resolvers.credits import balance_history
+
+        return balance_history(self, info, days)
 
 
 @strawberry.type(description='"Add this amount" when "the balance falls below" the trigger.')
@@ -185,6 +206,12 @@ class CreditTransaction(Node):
 class CreditTransactionFilter:
     kinds: list[TransactionKind] | None = None
     reference: str | None = limited_field(200, default=None)  # the column's width
+    from_: dt.datetime | None = strawberry.field(
+        name="from", default=None, description="Entries made at or after this time."
+    )
+    to: dt.datetime | None = strawberry.field(
+        default=None, description="Entries made before this time (not at it)."
+    )
 
 
 @strawberry.type(description="MCA: the monthly postpaid credit limit and this month's usage.")

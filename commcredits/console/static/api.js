@@ -10,11 +10,18 @@ export class ConnectionError extends Error {}
 // Thrown when the session is missing or over: the app goes to the sign-in page.
 export class SignedOut extends Error {}
 // A GraphQL error (not a userError): shown where the request was made, never swallowed.
+// `field` is the argument it names (extensions.field), when it names one.
 export class ApiError extends Error {
-  constructor(message, code) {
+  constructor(message, code, field = null) {
     super(message);
     this.code = code;
+    this.field = field;
   }
+}
+
+function apiError(error) {
+  const ext = error.extensions || {};
+  return new ApiError(error.message, ext.code, ext.field || null);
 }
 
 // --- connection state -------------------------------------------------------------------------
@@ -79,7 +86,7 @@ async function firstError(response) {
   try {
     const body = await response.json();
     const error = body && body.errors && body.errors[0];
-    if (error) return new ApiError(error.message, error.extensions && error.extensions.code);
+    if (error) return apiError(error);
   } catch {
     // not JSON
   }
@@ -101,7 +108,7 @@ export async function gql(query, variables = {}) {
     const error = body.errors[0];
     const code = error.extensions && error.extensions.code;
     if (code === "UNAUTHENTICATED") throw new SignedOut();
-    throw new ApiError(error.message, code);
+    throw apiError(error);
   }
   return body.data;
 }

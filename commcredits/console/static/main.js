@@ -68,7 +68,14 @@ function renderHeader() {
     ...present(
     h("a", { class: "brand", href: "/credits", "data-link": true }, "commcredits"),
     nav,
-    h("div", { class: "tools" }, languages, who),
+    // Every page here is made of GraphQL requests; GraphiQL (same session) shows them.
+    h(
+      "div",
+      { class: "tools" },
+      h("a", { href: "/graphql", class: "explorer", title: t("header.graphiqlHint") }, "GraphiQL"),
+      languages,
+      who,
+    ),
     ),
   );
 }

@@ -8,6 +8,7 @@ The package's layout is its design:
 - `operations`: the locked writes (debit, adjust, expire, recharge settings);
 - `charges`: purchases and recharges charged in two phases, and the sweeper;
 - `reads`: balances and everything else a query asks, with no ledger, lock or write;
+  `history`: the balance at the end of each of the last days, from the ledger (also a read);
 - `idempotency`, `invariants` (the audit), `seats` (credit seats for funded tenants).
 """
 
@@ -18,6 +19,7 @@ from commcredits.services.credits.charges import (
     reconcile_payments,
     settle_recharges,
 )
+from commcredits.services.credits.history import BalancePoint, balance_history
 from commcredits.services.credits.invariants import AuditRow, audit_balances
 from commcredits.services.credits.ledger import Ledger
 from commcredits.services.credits.operations import (
@@ -71,6 +73,7 @@ __all__ = [
     "AdjustResult",
     "AuditRow",
     "AutoRechargeResult",
+    "BalancePoint",
     "CloseResult",
     "DebitResult",
     "ExpiryResult",
@@ -82,6 +85,7 @@ __all__ = [
     "adjust_credits",
     "audit_balances",
     "auto_recharge_settings",
+    "balance_history",
     "balances",
     "check_amount",
     "check_as_of",

@@ -13,6 +13,7 @@ from typing import Any
 
 import peewee
 
+from commcredits.clock import utc_instant
 from commcredits.models import (
     AutoRecharge,
     BillingProfile,
@@ -172,13 +173,24 @@ def forecast(tenant: Tenant, *, now: dt.datetime) -> tuple[Money, int | None]:
 
 
 def transactions_query(
-    tenant: Tenant, *, kinds: list[str] | None = None, reference: str | None = None
+    tenant: Tenant,
+    *,
+    kinds: list[str] | None = None,
+    reference: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ):
+    """The tenant's ledger entries: of these kinds, with this reference, made at or after
+    `since` and before `until` (a half-open range, so consecutive ranges never overlap)."""
     query = LedgerEntry.select().where(LedgerEntry.tenant == tenant.id)
     if kinds:
         query = query.where(LedgerEntry.kind.in_(kinds))
     if reference:
         query = query.where(LedgerEntry.reference == reference)
+    if since is not None:
+        query = query.where(LedgerEntry.created_at >= utc_instant(since, "from"))
+    if until is not None:
+        query = query.where(LedgerEntry.created_at < utc_instant(until, "to"))
     return query
 
 

@@ -1,5 +1,10 @@
 // Deutsche Texte, mit den Worten der Einrichtungsanleitung (Kommunikationsguthaben,
 // "Diesen Betrag hinzufügen", "Wenn der Saldo unten liegt", …). Schlüssel wie in en.js.
+import users from "./de/users.js";
+import licenses from "./de/licenses.js";
+import calls from "./de/calls.js";
+import activity from "./de/activity.js";
+import history from "./de/history.js";
 export default {
   "nav.label": "Hauptnavigation",
   "nav.skip": "Zum Inhalt springen",
@@ -7,11 +12,21 @@ export default {
   "nav.add": "Guthaben hinzufügen",
   "nav.auto": "Automatisches Aufladen",
   "nav.billing": "Abrechnungsdetails",
+  "nav.users": "Aktive Benutzer",
+  "nav.licenses": "Lizenzen",
+  "nav.calls": "Anrufe und Minuten",
+  "nav.activity": "Benachrichtigungen und Überwachung",
+  "users.title": "Aktive Benutzer",
+  "user.title": "Benutzer",
+  "licenses.title": "Lizenzen",
+  "calls.title": "Anrufe und Minuten",
+  "activity.title": "Benachrichtigungen und Überwachungsprotokoll",
   "language.label": "Sprache",
   "language.en": "English",
   "language.de": "Deutsch",
   "header.signedIn": "{tenant} · {role}",
   "header.signOut": "Abmelden",
+  "header.graphiqlHint": "Die GraphQL-API, auf der diese Konsole aufbaut, zum Erkunden (gleiche Anmeldung)",
   "connection.lost": "Verbindung unterbrochen – neuer Verbindungsversuch…",
   "connection.failed": "Der Server hat nicht geantwortet. Prüfen Sie die Verbindung und versuchen Sie es erneut.",
   "notFound.title": "Seite nicht gefunden",
@@ -164,4 +179,9 @@ export default {
   "error.CARD_TOKEN_REQUIRED": "Für die Zahlung per Karte ist ein Karten-Token nötig.",
   "error.INVALID_CARD_TOKEN": "Das ist kein Karten-Token.",
   "error.FORBIDDEN": "Ihre Rolle darf das nicht.",
+  ...users,
+  ...licenses,
+  ...calls,
+  ...activity,
+  ...history,
 };

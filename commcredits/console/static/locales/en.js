@@ -1,4 +1,9 @@
 // English strings. Keys are shared with de.js; {name} is filled in by t().
+import users from "./en/users.js";
+import licenses from "./en/licenses.js";
+import calls from "./en/calls.js";
+import activity from "./en/activity.js";
+import history from "./en/history.js";
 export default {
   "nav.label": "Main",
   "nav.skip": "Skip to content",
@@ -6,11 +11,21 @@ export default {
   "nav.add": "Add credits",
   "nav.auto": "Auto-recharge",
   "nav.billing": "Billing details",
+  "nav.users": "Active users",
+  "nav.licenses": "Licenses",
+  "nav.calls": "Calls and minutes",
+  "nav.activity": "Notifications and audit",
+  "users.title": "Active users",
+  "user.title": "User",
+  "licenses.title": "Licenses",
+  "calls.title": "Calls and minutes",
+  "activity.title": "Notifications and audit log",
   "language.label": "Language",
   "language.en": "English",
   "language.de": "Deutsch",
   "header.signedIn": "{tenant} · {role}",
   "header.signOut": "Sign out",
+  "header.graphiqlHint": "The GraphQL API this console is built on, to explore (same sign-in)",
   "connection.lost": "Connection lost — reconnecting…",
   "connection.failed": "The server did not answer. Check the connection and try again.",
   "notFound.title": "Page not found",
@@ -163,4 +178,9 @@ export default {
   "error.CARD_TOKEN_REQUIRED": "Paying by card needs a card token.",
   "error.INVALID_CARD_TOKEN": "This is not a card token.",
   "error.FORBIDDEN": "Your role may not do this.",
+  ...users,
+  ...licenses,
+  ...calls,
+  ...activity,
+  ...history,
 };

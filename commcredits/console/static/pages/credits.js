@@ -1,13 +1,14 @@
 // Communication Credits (Billing > Your products): the balance with "as of", live over the
 // balanceChanged subscription; lots oldest first; what expires within 30 days; the forecast;
-// auto-recharge at a glance; the ledger by Relay cursor pages; invoices with their status.
+// auto-recharge at a glance; the balance of the last 90 days as a chart (credits-chart.js); the
+// ledger by Relay cursor pages with its filter (credits-ledger.js); invoices with their status.
 // MCA tenants see their credit limit and postpaid usage instead of buying.
 import { gql } from "../api.js";
+import { HISTORY_FIELDS, historyChart } from "../credits-chart.js";
+import { ledgerSection } from "../credits-ledger.js";
 import { canManageBilling, h, present, section, table } from "../dom.js";
 import { date, dateTime, money, moneyOf, number, t } from "../i18n.js";
 import { subscribe } from "../live.js";
-
-const LEDGER_PAGE = 10;
 
 const OVERVIEW = `query CreditsPage {
   viewer { role }
@@ -15,6 +16,7 @@ const OVERVIEW = `query CreditsPage {
     name currency agreementType
     balance {
       amount currency asOf
+      ${HISTORY_FIELDS}
       forecast { dailyBurn { amount currency } daysLeft }
       expiringWithin(days: 30) { amount { amount currency } lots }
       lots(first: 100) {
@@ -27,16 +29,6 @@ const OVERVIEW = `query CreditsPage {
     invoices(first: 20) {
       totalCount
       nodes { number issuedAt amount { amount currency } status reason failureReason }
-    }
-  }
-}`;
-
-const LEDGER = `query CreditsLedger($first: Int!, $after: String) {
-  tenant {
-    creditTransactions(first: $first, after: $after) {
-      totalCount
-      pageInfo { hasNextPage endCursor }
-      nodes { sequence kind amount { amount currency } balanceAfter { amount currency } reference createdAt }
     }
   }
 }`;
@@ -162,53 +154,6 @@ function invoicesSection(invoices) {
   );
 }
 
-// The ledger, newest first, a page at a time. Relay cursors only go forward, so the cursors of
-// the pages seen are kept to go back.
-function ledgerSection() {
-  const body = h("div", { id: "ledger" });
-  const state = { cursors: [null], page: 0 };
-  async function load() {
-    const data = await gql(LEDGER, { first: LEDGER_PAGE, after: state.cursors[state.page] });
-    const conn = data.tenant.creditTransactions;
-    const rows = conn.nodes.map((e) => [
-      String(e.sequence),
-      dateTime(e.createdAt),
-      t(`ledger.kind.${e.kind}`),
-      moneyOf(e.amount),
-      moneyOf(e.balanceAfter),
-      e.reference,
-    ]);
-    const pages = Math.max(1, Math.ceil(conn.totalCount / LEDGER_PAGE));
-    const prev = h("button", { type: "button", disabled: state.page === 0 }, t("ledger.previous"));
-    const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("ledger.next"));
-    prev.addEventListener("click", () => {
-      state.page -= 1;
-      load().then(() => body.querySelector("button").focus());
-    });
-    next.addEventListener("click", () => {
-      state.cursors[state.page + 1] = conn.pageInfo.endCursor;
-      state.page += 1;
-      load().then(() => body.querySelectorAll("button")[1].focus());
-    });
-    body.replaceChildren(
-      table(
-        t("ledger.caption"),
-        ["#", t("col.when"), t("col.kind"), t("col.amount"), t("col.balanceAfter"), t("col.reference")],
-        rows,
-        t("ledger.empty"),
-      ),
-      h(
-        "nav",
-        { class: "pager", "aria-label": t("ledger.pages") },
-        prev,
-        h("span", { "aria-live": "polite" }, t("ledger.page", { page: number(state.page + 1), pages: number(pages) })),
-        next,
-      ),
-    );
-  }
-  return { element: section("credits.ledger", body), load, state };
-}
-
 export default {
   path: "/credits",
   title: "credits.title",
@@ -216,6 +161,7 @@ export default {
   async render(main, ctx) {
     const details = h("div", { class: "details" });
     const ledger = ledgerSection();
+    const chart = historyChart();
     main.append(
       h("p", { class: "breadcrumb" }, t("credits.breadcrumb")),
       h("h1", null, t("credits.title")),
@@ -231,11 +177,13 @@ export default {
         ...present(
         balanceCard(tenant, data.viewer.role),
         mca ? creditLimitCard(tenant) : null,
+        chart.element,
         forecastSection(tenant.balance),
         lotsSection(tenant.balance),
         invoicesSection(tenant.invoices),
         ),
       );
+      chart.draw(tenant.balance.history); // once in the page, so it has its width
     }
 
     await Promise.all([load(), ledger.load()]);
@@ -266,6 +214,7 @@ export default {
     return () => {
       clearTimeout(pending);
       stop();
+      chart.destroy();
     };
   },
 };

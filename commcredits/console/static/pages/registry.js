@@ -7,6 +7,11 @@ import autoRecharge from "./auto-recharge.js";
 import billing from "./billing.js";
 import credits from "./credits.js";
 import signIn from "./sign-in.js";
+import users from "./users.js";
+import user from "./user.js";
+import licenses from "./licenses.js";
+import calls from "./calls.js";
+import activity from "./activity.js";
 
 // "/" has no view of its own: it is the credits page's address for now.
 const home = {
@@ -17,4 +22,16 @@ const home = {
   },
 };
 
-export const pages = [home, signIn, credits, addCredits, autoRecharge, billing];
+export const pages = [
+  home,
+  signIn,
+  credits,
+  addCredits,
+  autoRecharge,
+  billing,
+  users,
+  user,
+  licenses,
+  calls,
+  activity,
+];

@@ -1,0 +1,163 @@
+// Call records on the calls page: the month's blocked calls with their reasons (Relay cursor
+// pages of callRecords, filtered BLOCKED and to the month), and the recent calls of every
+// status, which the page keeps up to date from the callRated subscription.
+import { gql } from "./api.js";
+import {
+  callTypeText,
+  destinationCell,
+  monthRange,
+  reasonText,
+  statusBadge,
+  userCell,
+} from "./calls-format.js";
+import { h, present, section, table } from "./dom.js";
+import { dateTime, money, number, t } from "./i18n.js";
+
+const PAGE = 10;
+const RECENT = 10;
+
+export const CALL_FIELDS = `id callId userPrincipalName displayName startedAt durationSeconds
+  destination destinationCountry callType status reason minutes poolMinutes chargedMinutes
+  charge currency`;
+
+const RECORDS = `query CallRecords($first: Int!, $after: String, $filter: CallRecordFilter) {
+  callRecords(first: $first, after: $after, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { ${CALL_FIELDS} }
+  }
+}`;
+
+// The month's blocked calls, a page at a time. Cursors only go forward: the cursors of the
+// pages seen are kept to go back.
+export function blockedCalls() {
+  const body = h("div", { id: "blocked-calls" });
+  const state = { month: null, cursors: [null], page: 0 };
+
+  async function load() {
+    const data = await gql(RECORDS, {
+      first: PAGE,
+      after: state.cursors[state.page],
+      filter: { status: "BLOCKED", ...monthRange(state.month) },
+    });
+    const conn = data.callRecords;
+    const rows = conn.nodes.map((c) => [
+      dateTime(c.startedAt),
+      userCell(c),
+      destinationCell(c),
+      callTypeText(c.callType),
+      number(c.minutes),
+      h("span", { class: "call-status call-blocked" }, `✕ ${reasonText(c.reason)}`),
+    ]);
+    const pages = Math.max(1, Math.ceil(conn.totalCount / PAGE));
+    const prev = h("button", { type: "button", disabled: state.page === 0 }, t("calls.blocked.previous"));
+    const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("calls.blocked.next"));
+    // Focus stays on the pager: on the same button, or the other when this one is now off.
+    const refocus = (index) => {
+      const buttons = [...body.querySelectorAll(".pager button")];
+      const target = buttons[index] && !buttons[index].disabled ? buttons[index] : buttons[1 - index];
+      if (target) target.focus();
+    };
+    const go = (page, index) => {
+      state.page = page;
+      load().then(() => refocus(index), (error) => body.prepend(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`)));
+    };
+    prev.addEventListener("click", () => go(state.page - 1, 0));
+    next.addEventListener("click", () => {
+      state.cursors[state.page + 1] = conn.pageInfo.endCursor;
+      go(state.page + 1, 1);
+    });
+    body.replaceChildren(
+      ...present(
+      table(
+        t("calls.blocked.caption", { total: number(conn.totalCount) }),
+        [
+          t("calls.col.started"),
+          t("calls.col.user"),
+          t("calls.col.destination"),
+          t("calls.col.type"),
+          t("calls.col.minutes"),
+          t("calls.col.reason"),
+        ],
+        rows,
+        t("calls.blocked.empty"),
+      ),
+      conn.totalCount > PAGE
+        ? h(
+            "nav",
+            { class: "pager", "aria-label": t("calls.blocked.pages") },
+            prev,
+            h("span", { "aria-live": "polite" }, t("calls.blocked.page", { page: number(state.page + 1), pages: number(pages) })),
+            next,
+          )
+        : null,
+      ),
+    );
+  }
+
+  return {
+    element: section("calls.blocked.title", body),
+    state,
+    // A new month starts at its first page.
+    show(month) {
+      state.month = month;
+      state.cursors = [null];
+      state.page = 0;
+      return load();
+    },
+    load,
+  };
+}
+
+// The newest calls of any status; live calls are put on top as they are rated.
+export function recentCalls() {
+  const body = h("div", { id: "recent-calls" });
+  const news = h("p", { id: "recent-news", class: "hint", role: "status" });
+  let calls = [];
+
+  function draw() {
+    const rows = calls.map((c) => [
+      dateTime(c.startedAt),
+      userCell(c),
+      destinationCell(c),
+      callTypeText(c.callType),
+      t("calls.recent.minutes", { minutes: number(c.minutes), pool: number(c.poolMinutes), charged: number(c.chargedMinutes) }),
+      money(c.charge, c.currency),
+      statusBadge(c),
+    ]);
+    body.replaceChildren(
+      table(
+        t("calls.recent.caption", { n: number(rows.length) }),
+        [
+          t("calls.col.started"),
+          t("calls.col.user"),
+          t("calls.col.destination"),
+          t("calls.col.type"),
+          t("calls.col.minutesSplit"),
+          t("calls.col.charge"),
+          t("calls.col.status"),
+        ],
+        rows,
+        t("calls.recent.empty"),
+      ),
+    );
+  }
+
+  return {
+    element: section("calls.recent.title", h("p", { class: "hint" }, t("calls.recent.intro")), news, body),
+    async load() {
+      const data = await gql(RECORDS, { first: RECENT, after: null, filter: null });
+      calls = data.callRecords.nodes;
+      draw();
+    },
+    add(call) {
+      calls = [call, ...calls.filter((c) => c.id !== call.id)].slice(0, RECENT);
+      draw();
+      news.textContent = t("calls.recent.news", {
+        user: call.displayName || call.userPrincipalName,
+        destination: call.destination,
+        status: call.status === "BLOCKED" ? `${t("calls.status.BLOCKED")} (${reasonText(call.reason)})` : t("calls.status.RATED"),
+      });
+    },
+  };
+}
