@@ -6,7 +6,9 @@ The pieces live in their own modules; this one puts them together in order:
 - `graphql_http`: POST /graphql — body limits and screening (`request_screen`), the caller
   (`credentials`, `web_auth`'s session cookie), errors in one format (`http_errors`);
 - `websocket`: subscriptions (and queries, mutations) at ws(s)://…/graphql;
-- `background`: /healthz, /readyz, and the webhook and payment loops of the lifespan.
+- `background`: /healthz, /readyz, and the webhook and payment loops of the lifespan;
+- `metrics_http`: /metrics (Prometheus, operator key); `metrics` counts, per request by
+  `request_context`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from commcredits import background, console, web_auth
+from commcredits import background, console, metrics_http, web_auth
 from commcredits import db as database
 from commcredits.clock import Clock, utcnow
 from commcredits.config import Settings
@@ -64,6 +66,14 @@ def create_app(
             ),
             Route("/healthz", background.healthz, methods=["GET"]),
             Route("/readyz", background.readyz, methods=["GET"]),
+            # Prometheus, for an operator key (README "Metrics").
+            Route(
+                "/metrics",
+                metrics_http.metrics_endpoint(
+                    clock=clock, verifier=verifier, auth_limits=auth_limits
+                ),
+                methods=["GET"],
+            ),
             *graphiql.routes(),
             *web_auth.routes(settings, clock, auth_limits),
             *console.routes(),  # the admin console at / (README "Admin console")

@@ -98,5 +98,8 @@ def lifespan(
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            from commcredits import metrics
+
+            metrics.process_exit()  # this worker's live gauges leave the sums
 
     return run

@@ -200,6 +200,7 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from commcredits import metrics_serve
     from commcredits.logs import configure, logging_config
 
     settings = Settings.from_env()
@@ -210,18 +211,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except db_state.DatabaseUnreachable as error:
         # A server that is not up yet may be soon: serve, and /readyz answers 503 until then.
         print(f"commcredits: warning: {error}", file=sys.stderr)
-    # SIGTERM / SIGINT: stop accepting, let in-flight requests finish (up to 30 s), exit.
-    uvicorn.run(
-        "commcredits.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        log_config=logging_config(settings.log_level),
-        access_log=False,  # commcredits.app writes one JSON line per request instead
-        timeout_graceful_shutdown=30,
-    )
+    # Metrics in multiprocess mode, before anything imports prometheus-client (README
+    # "Metrics"): a fresh directory per start, shared by every worker.
+    listen = os.environ.get(metrics_serve.ADDRESS_ENV, "").strip()
+    if listen:
+        metrics_serve.parse_address(listen)  # a bad value is refused before the directory
+    remove_directory = metrics_serve.prepare_directory()
+    stop_listener = None
+    try:
+        if listen:
+            stop_listener = metrics_serve.start_listener(listen, settings.database_url)
+        # SIGTERM / SIGINT: stop accepting, let in-flight requests finish (up to 30 s), exit.
+        uvicorn.run(
+            "commcredits.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=settings.log_level.lower(),
+            log_config=logging_config(settings.log_level),
+            access_log=False,  # commcredits.app writes one JSON line per request instead
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if stop_listener is not None:
+            stop_listener()
+        remove_directory()
     return 0
 
 

@@ -11,12 +11,35 @@ from __future__ import annotations
 import datetime as dt
 
 from commcredits.services import auth_failures, jwt_auth
-from commcredits.services.access import AuthenticationError, act_in_tenant, authenticate
+from commcredits.services.access import (
+    KEY_PREFIX,
+    AuthenticationError,
+    act_in_tenant,
+    authenticate,
+)
 from commcredits.services.auth_failures import AuthLimits
 from commcredits.services.errors import DomainError
 from commcredits.services.principal import Principal
 
 TENANT_HEADER = "x-commcredits-tenant"  # an operator key's choice of tenant to look into
+
+
+class MalformedAuthorization(AuthenticationError):
+    """The Authorization header is not `Bearer <credential>`: its message says what to send."""
+
+
+def malformed_message(authorization: str) -> str:
+    """What the client is told about an Authorization header that is not `Bearer <it>`: a bare
+    key or token (the usual slip) is told to add `Bearer `."""
+    value = authorization.strip()
+    if value.startswith(KEY_PREFIX):
+        return "Add 'Bearer ' before the key: send 'Authorization: Bearer <key>'."
+    if jwt_auth.looks_like_jwt(value):
+        return "Add 'Bearer ' before the token: send 'Authorization: Bearer <token>'."
+    credential = value.partition(" ")[2].strip()
+    if credential.startswith(KEY_PREFIX) or jwt_auth.looks_like_jwt(credential):
+        return "Use the Bearer scheme: send 'Authorization: Bearer <key>'."
+    return "Send the key as 'Authorization: Bearer <key>'."
 
 
 class TenantScopeError(Exception):
@@ -53,7 +76,7 @@ def bearer_principal(
     token = bearer_token(authorization)
     try:
         if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("use 'Authorization: Bearer <key>'")
+            raise MalformedAuthorization(malformed_message(authorization))
         if verifier is not None and jwt_auth.looks_like_jwt(token):
             return verifier.verify(token, now=now)
         return authenticate(token, now=now)

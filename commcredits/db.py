@@ -27,12 +27,20 @@ db = _DatabaseProxy()
 
 _recorders_lock = threading.Lock()
 _recorders: list[list[str]] = []
+_thread = threading.local()
+
+
+def thread_statements() -> int:
+    """SQL statements this thread has executed so far (a request's count is the difference
+    between two readings: the metrics' statements per request)."""
+    return getattr(_thread, "statements", 0)
 
 
 class _Counting:
     """Lets tests count the SQL statements an operation costs (peewee's assertQueryCount idea)."""
 
     def execute_sql(self, sql, params=None):  # noqa: ANN001 - peewee's signature
+        _thread.statements = getattr(_thread, "statements", 0) + 1
         _record(sql)
         return super().execute_sql(sql, params)
 

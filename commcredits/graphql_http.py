@@ -25,7 +25,13 @@ from commcredits import db as database
 from commcredits import web_auth
 from commcredits.clock import Clock
 from commcredits.config import Settings
-from commcredits.credentials import TENANT_HEADER, TenantScopeError, bearer_principal, in_tenant
+from commcredits.credentials import (
+    TENANT_HEADER,
+    MalformedAuthorization,
+    TenantScopeError,
+    bearer_principal,
+    in_tenant,
+)
 from commcredits.execution import execute
 from commcredits.graphiql import GraphiQLPage
 from commcredits.http_errors import error_response
@@ -58,6 +64,20 @@ def graphql_endpoint(
         state: dict[str, Any],
         tenant_header: str | None = None,
         cookie: web_auth.CookieCredential | None = None,
+    ) -> dict[str, Any]:
+        statements = database.thread_statements()
+        try:
+            return _run(body, authorization, address, state, tenant_header, cookie)
+        finally:
+            state["statements"] = database.thread_statements() - statements
+
+    def _run(
+        body: dict[str, Any],
+        authorization: str | None,
+        address: str,
+        state: dict[str, Any],
+        tenant_header: str | None,
+        cookie: web_auth.CookieCredential | None,
     ) -> dict[str, Any]:
         with database.db.connection_context():
             now = clock()
@@ -149,6 +169,7 @@ def graphql_endpoint(
             return graphiql.page(request)
         body = await read_body(request, request_id)
         if isinstance(body, Response):
+            state["errors"] = _codes(body)
             return body
         state["operation"] = operation_label(body)
         client = request.client
@@ -163,12 +184,22 @@ def graphql_endpoint(
                 web_auth.cookie_credential(request, settings.cors_origins),
             )
         except Exception as error:  # noqa: BLE001 - refused() answers each kind, masks the rest
-            return refused(error, request_id)
+            answer = refused(error, request_id)
+            state["errors"] = _codes(answer)
+            return answer
         if result.get("errors"):
             state["errors"] = [e.get("extensions", {}).get("code") for e in result["errors"]]
         return JSONResponse(result)
 
     return graphql
+
+
+def _codes(response: Response) -> list[str | None]:
+    """The error codes of one of our error answers (for the log line and the metrics)."""
+    try:
+        return [e.get("extensions", {}).get("code") for e in json.loads(response.body)["errors"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def refused(error: Exception, request_id: str) -> Response:
@@ -197,6 +228,15 @@ def refused(error: Exception, request_id: str) -> Response:
             "(API keys are not affected).",
             request_id,
             headers={"retry-after": str(error.retry_after)},
+        )
+    if isinstance(error, MalformedAuthorization):
+        # RFC 6750 §3.1: a request that is not `Bearer <token>` is invalid_request.
+        return error_response(
+            401,
+            "UNAUTHENTICATED",
+            str(error),
+            request_id,
+            headers={"www-authenticate": 'Bearer error="invalid_request"'},
         )
     if isinstance(error, AuthenticationError):
         return error_response(

@@ -11,6 +11,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from commcredits import metrics
 from commcredits.http_errors import error_response
 from commcredits.logs import request_line
 
@@ -22,7 +23,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 class RequestContext:
     """Pure ASGI middleware: request id, the per-request log line, and a last-resort 500.
 
-    Handlers put `tenant`, `key`, `operation` and `errors` into `scope["state"]` for the line.
+    Handlers put `tenant`, `key`, `operation`, `errors` (and `statements`) into
+    `scope["state"]` for the line and the metrics (`commcredits.metrics.observe_request`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -48,7 +50,8 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with metrics.in_progress():
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if status == 0:  # nothing sent yet: answer in our format, not a bare 500 page
@@ -61,12 +64,14 @@ class RequestContext:
             status = status or 500
         finally:
             client = scope.get("client")
+            seconds = time.perf_counter() - started
+            metrics.observe_request(scope, status, seconds)
             request_line(
                 request_id=request_id,
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
                 client=client[0] if client else None,
                 tenant=state.get("tenant"),
                 key=state.get("key"),

@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 from commcredits.config import Settings
 from commcredits.credentials import (
     TENANT_HEADER,
+    MalformedAuthorization,
     TenantScopeError,
     bearer_principal,
     bearer_token,
@@ -139,6 +140,8 @@ def authenticate_connection(
         raise Refused(f"Forbidden: {error.description}") from error
     except jwt_auth.JwksUnavailable as error:
         raise Refused("Forbidden: the identity provider's keys cannot be fetched") from error
+    except MalformedAuthorization as error:
+        raise Refused(f"Forbidden: {error}") from error
     except AuthenticationError as error:
         raise Refused("Forbidden: invalid or revoked API key") from error
     tenant_ref = init_value(payload, TENANT_KEY)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import peewee
 
+from commcredits import metrics
 from commcredits.db import write
 from commcredits.models import ApiKey, AuditEntry
 from commcredits.models.security import AuthFailure
@@ -95,6 +96,7 @@ def record_failure(
     ):
         count, oldest = _recent(where, limits, now)
         if count >= limit and oldest is not None:
+            metrics.auth_failed(f"rate_limited_{scope}")
             raise RateLimited(_retry_after(oldest, limits, now), scope)
     known = (
         ApiKey.select(ApiKey.id, ApiKey.tenant, ApiKey.revoked_at)
@@ -121,3 +123,4 @@ def record_failure(
             after={"address": address[:64], "keyPrefix": prefix, "reason": reason},
             at=now,
         ).execute()
+    metrics.auth_failed(reason)

@@ -76,6 +76,8 @@ class Principal:
         return permission in ROLE_PERMISSIONS[self.role]
 
 
+TENANT_HEADER = "X-Commcredits-Tenant"  # how an operator key names the tenant it looks into
+
 SYSTEM = Principal(key_id=None, role=Role.OPERATOR, tenant=None, key_prefix="")
 
 
@@ -94,6 +96,19 @@ def require_tenant(principal: Principal | None, permission: Permission) -> Tenan
     """As `require`, and the principal must act for a tenant (operator keys name none)."""
     principal = require(principal, permission)
     if principal.tenant is None:
+        if principal.is_operator and permission in OPERATOR_IN_TENANT:
+            raise DomainError(
+                "TENANT_REQUIRED",
+                f"This field acts on one tenant: name it in the {TENANT_HEADER} header (its "
+                "name or id). Without it an operator key reads what belongs to no tenant: "
+                "`tenants`, `skus`, `rates`, `rateCards`, `viewer`.",
+            )
+        if principal.is_operator:
+            raise DomainError(
+                "TENANT_REQUIRED",
+                f"Only a key of the tenant may {permission.value}; an operator key (with the "
+                f"{TENANT_HEADER} header) reads a tenant and manages its keys.",
+            )
         raise DomainError(
             "TENANT_REQUIRED", "This operation acts on one tenant: use a key of that tenant."
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from commcredits import metrics
 from commcredits.db import db, is_sqlite, tenant_lock
 from commcredits.models import Notification, Tenant, Webhook
 from commcredits.services import audit
@@ -211,6 +212,7 @@ def deliver_due(
     finally:
         if own_client:
             http.close()
+        metrics.webhooks_delivered(report)
     return report
 
 

@@ -16,6 +16,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from commcredits import metrics
 from commcredits.db import tenant_lock
 from commcredits.models import CreditLot, Invoice, Tenant
 from commcredits.money import Money
@@ -40,6 +41,7 @@ def settle(ledger: Ledger, invoice: Invoice, charge: payments.Charge) -> LotStat
     decline marks it FAILED (a declined recharge pauses recharges for an hour)."""
     amount = ledger.money(invoice.amount_minor)
     is_recharge = invoice.reason == "AUTO_RECHARGE"
+    metrics.payment_settled(invoice.reason, charge.ok)  # counted when this commits
     if is_recharge:
         p = ledger.pending
         ledger.pending = recharge.Pending(
@@ -105,6 +107,7 @@ def charge_and_settle(
         )
     except payments.GatewayUnavailable as error:
         log.warning("invoice %s stays PENDING: %s", invoice.id, error)
+        metrics.payment_unanswered(invoice.reason)
         return invoice
     with tenant_lock(tenant.id):
         current = Invoice.get_by_id(invoice.id)

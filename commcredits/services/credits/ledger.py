@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from commcredits import events
+from commcredits import events, metrics
 from commcredits.models import AutoRecharge, BillingProfile, PostpaidPeriod, Tenant
 from commcredits.money import Money
 from commcredits.services import audit, notifications
@@ -383,6 +383,8 @@ class Ledger:
                 row.invoice = invoice.id
             row.save()
         notifications.emit_many(changes.notes)
+        # Money moved, recharges started and capped: counted when this transaction commits.
+        metrics.ledger_flushed(changes.entries, changes.invoices, changes.notes, self.currency)
         if changes.entries:  # subscribers' balanceChanged, delivered after commit (events.py)
             events.balance_changed(
                 tenant_id,
