@@ -87,7 +87,8 @@ export function graphErrorText(userError) {
 
 // The SKUs (of `parts`) a message names, by whole part number.
 export function skusNamed(message, parts) {
-  return parts.filter((part) => new RegExp(`(^|[^A-Za-z0-9_])${part}($|[^A-Za-z0-9_])`).test(message || ""));
+  const words = new Set((message || "").split(/[^A-Za-z0-9_]+/));
+  return parts.filter((part) => words.has(part));
 }
 
 // A new history entry for `url` (with `state`), then the router renders it. (navigate() pushes
