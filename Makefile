@@ -26,8 +26,11 @@ seed: migrate
 run: seed
 	$(BIN)/commcredits serve --host 127.0.0.1 --port 8000
 
+# One pytest-xdist worker per CPU; a slow test's worker takes queued tests from the other
+# (worksteal). PYTEST_WORKERS=0 runs everything in one process (for -s, pdb, or a bisect).
+PYTEST_WORKERS ?= auto
 test: seed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check commcredits tests bench

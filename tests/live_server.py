@@ -38,9 +38,20 @@ def children(pid: int) -> list[int]:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port, reserved for about a minute for whoever binds it with
+    SO_REUSEADDR (as uvicorn does): one connection to it is closed from its side first, which
+    leaves the port in TIME_WAIT. The kernel hands such a port to no other bind(0) or outgoing
+    connection, so parallel test workers (pytest-xdist) and other processes never pick the
+    port a server is about to take, or one a stopped server is restarted on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            accepted, _ = listener.accept()
+            accepted.close()  # the port's side closes first: TIME_WAIT is on the port
+    return port
 
 
 @dataclass

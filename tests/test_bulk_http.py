@@ -4,7 +4,6 @@ mutations they rely on (importUsers, setUsageLocation) through GraphQL."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from commcredits.models import LicenseAssignment, User
 from commcredits.services import seats
 from commcredits.services.access import SYSTEM
+from tests.live_server import free_port
 from tests.test_bulk import make_users, report_of, run, write_csv
 
 IMPORT = """
@@ -36,15 +36,9 @@ mutation($upns: [String!]!, $loc: String!, $whatIf: Boolean!) {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(db_url, tmp_path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()  # reserved: parallel workers never pick it too
     env = {**os.environ, "COMMCREDITS_DATABASE_URL": db_url, "COMMCREDITS_LOG_LEVEL": "WARNING"}
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(

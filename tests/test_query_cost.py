@@ -176,9 +176,15 @@ def test_fragments_cost_what_their_spread_out_text_costs():
 
 def test_a_fragment_bomb_is_costed_in_linear_time_and_its_cost_saturates():
     def timed(levels: int) -> tuple[float, int]:
-        start = time.perf_counter()
-        cost = _estimate(_list_bomb(levels))
-        return time.perf_counter() - start, cost
+        """The fastest of three estimates (a busy machine, e.g. a parallel test worker beside
+        this one, stalls a single ~0.1 s run now and then), and the cost."""
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            cost = _estimate(_list_bomb(levels))
+            runs.append((time.perf_counter() - start, cost))
+        assert len({cost for _, cost in runs}) == 1, runs
+        return min(runs)
 
     timed(10)  # warm-up
     (t40, cost40), (t160, cost160) = timed(40), timed(160)
