@@ -141,10 +141,13 @@ SQL_STATEMENTS = Histogram(
     buckets=_STATEMENTS,
     registry=REGISTRY,
 )
+# In minor units (cents), whole numbers: a float sum of 0.40s drifts (5.999999999999999),
+# a sum of 40s stays exact far beyond any tenant's lifetime (2**53 cents).
 MONEY_MOVED = Counter(
-    "commcredits_money_moved",
-    "Money moved by committed ledger entries, in currency units (absolute values: credits "
-    "bought, consumed, expired, adjusted, billed postpaid), by entry kind and currency.",
+    "commcredits_money_moved_minor_units",
+    "Money moved by committed ledger entries, in the currency's minor units (cents; absolute "
+    "values: credits bought, consumed, expired, adjusted, billed postpaid), by entry kind and "
+    "currency.",
     ["kind", "currency"],
     registry=REGISTRY,
 )
@@ -261,8 +264,6 @@ def ledger_flushed(
 ) -> None:
     """A ledger unit of work wrote these entries, invoices and notifications: money moved by
     kind and currency, recharges started and capped; counted when the transaction commits."""
-    from commcredits.money import minor_unit
-
     moved: dict[tuple[str, str], list[int]] = {}  # (kind, currency) → [entries, minor units]
     for entry in entries:
         tally = moved.setdefault((entry[2], entry[6] or currency), [0, 0])
@@ -275,12 +276,8 @@ def ledger_flushed(
 
     def count() -> None:
         for (kind, cur), (n, minor) in moved.items():
-            try:
-                scale = 10 ** minor_unit(cur)
-            except (KeyError, ValueError):
-                scale = 100
             LEDGER_ENTRIES.labels(kind, cur).inc(n)
-            MONEY_MOVED.labels(kind, cur).inc(minor / scale)
+            MONEY_MOVED.labels(kind, cur).inc(minor)
         if started:
             RECHARGES.labels("started").inc(started)
         if capped:

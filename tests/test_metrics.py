@@ -147,15 +147,15 @@ def test_money_moved_is_counted_by_kind_and_currency_after_a_purchase(client, ke
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert grew("commcredits_money_moved_total", kind="FUNDED", currency="EUR") == 25.5
+    assert grew("commcredits_money_moved_minor_units_total", kind="FUNDED", currency="EUR") == 2550
     assert grew("commcredits_ledger_entries_total", kind="FUNDED", currency="EUR") == 1
     assert grew("commcredits_payments_total", reason="PURCHASE", outcome="paid") == 1
     # Only money that moved: the replay of the same order adds nothing.
     Api(client, keys["GLOBAL_ADMIN"])(PURCHASE, {"amount": "25.50", "key": "m-1"})
     again = scrape(client, keys)
-    assert value(again, "commcredits_money_moved_total", kind="FUNDED", currency="EUR") == (
-        value(after, "commcredits_money_moved_total", kind="FUNDED", currency="EUR")
-    )
+    assert value(
+        again, "commcredits_money_moved_minor_units_total", kind="FUNDED", currency="EUR"
+    ) == (value(after, "commcredits_money_moved_minor_units_total", kind="FUNDED", currency="EUR"))
 
 
 def test_a_rolled_back_unit_of_work_moves_no_money_in_the_metrics(client, keys, tenant, clock):
@@ -170,8 +170,8 @@ def test_a_rolled_back_unit_of_work_moves_no_money_in_the_metrics(client, keys, 
             now=clock(),
         )
     after = scrape(client, keys)
-    assert total(after, "commcredits_money_moved_total") == total(
-        before, "commcredits_money_moved_total"
+    assert total(after, "commcredits_money_moved_minor_units_total") == total(
+        before, "commcredits_money_moved_minor_units_total"
     )
 
 
@@ -212,7 +212,14 @@ def test_recharges_and_payments_by_outcome(client, keys, tenant, clock, gateway)
     assert grew(before, after, pay, reason="AUTO_RECHARGE", outcome="paid") == 1
     assert grew(before, after, pay, reason="AUTO_RECHARGE", outcome="declined") == 1
     assert (
-        grew(before, middle, "commcredits_money_moved_total", kind="CONSUMED", currency="EUR") == 6
+        grew(
+            before,
+            middle,
+            "commcredits_money_moved_minor_units_total",
+            kind="CONSUMED",
+            currency="EUR",
+        )
+        == 600
     )
 
 
