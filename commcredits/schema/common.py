@@ -7,20 +7,31 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from commcredits.services.error_codes import ErrorCode, known
 from commcredits.services.errors import DomainError, ErrorDetail
 
 T = TypeVar("T")
 
 
+strawberry.enum(
+    ErrorCode,
+    name="ErrorCode",
+    description="Every code of a refusal: `userErrors[].code`, and `errors[].extensions.code` of "
+    "GraphQL and HTTP errors. Graph's codes keep Graph's spelling (`CountViolation`).",
+)
+for _value in ErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
+    _value.description = ErrorCode(_value.value).description
+
+
 @strawberry.type(description="A domain refusal: which input field, a stable code, a message.")
 class UserError:
     field: str | None
-    code: str
+    code: ErrorCode
     message: str
 
     @classmethod
     def from_detail(cls, detail: ErrorDetail) -> "UserError":
-        return cls(field=detail.field, code=detail.code, message=detail.message)
+        return cls(field=detail.field, code=known(detail.code), message=detail.message)
 
     @classmethod
     def from_error(cls, error: DomainError) -> list["UserError"]:

@@ -1,4 +1,11 @@
-"""One exception type for every expected refusal; the API turns it into `userErrors`."""
+"""One exception type for every expected refusal; the API turns it into `userErrors`.
+
+A code is a member of `error_codes.ErrorCode` (the catalog the schema's `ErrorCode` enum and the
+README's table come from), passed as the member or as its string: tests/test_error_codes.py
+reads every raise site and fails on a code the catalog lacks. Nothing checks it here, so that
+building a refusal can never itself fail; an unknown code reaching the API is logged and
+answered as INTERNAL_ERROR (`error_codes.known`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ErrorDetail:
-    code: str
+    code: str  # an ErrorCode member or its value
     message: str
     field: str | None = None
 
