@@ -121,7 +121,7 @@ def test_huge_list_inputs_are_refused_before_any_resolver_runs(client, keys, mon
     from commcredits.resolvers import licenses
 
     called = []
-    monkeypatch.setattr(licenses, "guard", lambda *a: called.append(a))
+    monkeypatch.setattr(licenses, "_per_user_changes", lambda *a: called.append(a))
     upns = [f"u{i}@fabrikam.example" for i in range(MAX_COST + 1)]
     query = """mutation($u: [String!]!) { setUserLicenses(userPrincipalNames: $u,
       removeLicenses: ["MCOEV"], whatIf: true) { results { index } } }"""

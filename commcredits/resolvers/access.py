@@ -6,7 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.models import AuditEntry as AuditEntryRow
-from commcredits.resolvers.common import ctx, decode_id, guard, paginate
+from commcredits.resolvers.common import ctx, decode_id, paginate
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.access import (
     ApiKey,
     AuditEntry,
@@ -18,18 +19,19 @@ from commcredits.schema.access import (
 from commcredits.schema.common import Connection
 from commcredits.schema.input_limits import NAME, limited_arg
 from commcredits.services import access, audit, tenants
-from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
 
 @strawberry.type
 class AccessQuery:
     @strawberry.field(description="The tenant's API keys (never their secrets).")
+    @permission(Permission.MANAGE_KEYS, tenant=True)
     def api_keys(self, info: Info) -> list[ApiKey]:
-        tenant = require_tenant(ctx(info).principal, Permission.MANAGE_KEYS)
-        return [ApiKey.from_row(k) for k in access.list_api_keys(tenant)]
+        return [ApiKey.from_row(k) for k in access.list_api_keys(ctx(info).tenant)]
 
     @strawberry.field(description="Every change made to the tenant, newest first.")
+    @permission(Permission.READ)
     def audit_log(
         self,
         info: Info,
@@ -37,8 +39,7 @@ class AccessQuery:
         after: str | None = None,
         filter: AuditLogFilter | None = None,
     ) -> Connection[AuditEntry]:
-        principal = require(ctx(info).principal, Permission.READ)
-        query = audit.entries_for(principal.tenant)  # an operator sees every tenant's
+        query = audit.entries_for(ctx(info).principal.tenant)  # an operator sees every tenant's
         if filter is not None and filter.action:
             query = query.where(AuditEntryRow.action == filter.action)
         if filter is not None and filter.target_type:
@@ -59,6 +60,7 @@ class AccessMutation:
         description="Create an API key; its secret is in this response only. An operator key "
         "names the tenant (tenantId: global id or name); a tenant admin creates its own."
     )
+    @permission(Permission.MANAGE_KEYS)
     def create_api_key(
         self,
         info: Info,
@@ -67,30 +69,22 @@ class AccessMutation:
         tenant_id: Annotated[str | None, limited_arg(NAME)] = None,
     ) -> CreateApiKeyPayload:
         c = ctx(info)
-
-        def run() -> CreateApiKeyPayload:
-            principal = require(c.principal, Permission.MANAGE_KEYS)
-            tenant = principal.tenant
-            if principal.is_operator and tenant_id:
-                try:
-                    ref: int | str = decode_id(tenant_id, "Tenant", field="tenantId")
-                except DomainError:
-                    ref = tenant_id
-                tenant = tenants.find_tenant(ref)
-            row, secret = access.create_api_key(
-                principal, role=access.Role(role.value), tenant=tenant, name=name, now=c.now
-            )
-            return CreateApiKeyPayload(api_key=ApiKey.from_row(row), key=secret)
-
-        return guard(CreateApiKeyPayload, run)
+        principal = c.principal
+        tenant = principal.tenant
+        if principal.is_operator and tenant_id:
+            try:
+                ref: int | str = decode_id(tenant_id, "Tenant", field="tenantId")
+            except DomainError:
+                ref = tenant_id
+            tenant = tenants.find_tenant(ref)
+        row, secret = access.create_api_key(
+            principal, role=access.Role(role.value), tenant=tenant, name=name, now=c.now
+        )
+        return CreateApiKeyPayload(api_key=ApiKey.from_row(row), key=secret)
 
     @strawberry.mutation(description="Revoke a key at once; revoking twice is harmless.")
+    @permission(Permission.MANAGE_KEYS)
     def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyPayload:
         c = ctx(info)
-
-        def run() -> RevokeApiKeyPayload:
-            principal = require(c.principal, Permission.MANAGE_KEYS)
-            row = access.revoke_api_key(principal, decode_id(id, "ApiKey"), now=c.now)
-            return RevokeApiKeyPayload(api_key=ApiKey.from_row(row))
-
-        return guard(RevokeApiKeyPayload, run)
+        row = access.revoke_api_key(c.principal, decode_id(id, "ApiKey"), now=c.now)
+        return RevokeApiKeyPayload(api_key=ApiKey.from_row(row))

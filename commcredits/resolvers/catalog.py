@@ -5,23 +5,25 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from commcredits.resolvers.common import ctx, guard
+from commcredits.resolvers.common import ctx
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.catalog import Sku, SkuPayload, SubscribedSku, SubscribedSkuPayload
 from commcredits.schema.input_limits import SKU_REF, limited_arg
 from commcredits.services import catalog, seats
-from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.access import Permission
 
 
 @strawberry.type
 class CatalogQuery:
     @strawberry.field(description="The SKU catalog with service plans and where each is sold.")
+    @permission(Permission.READ)
     def skus(self, info: Info) -> list[Sku]:
-        require(ctx(info).principal, Permission.READ)
         return [Sku.from_row(s) for s in ctx(info).catalog().skus]
 
     @strawberry.field(description="The tenant's seats per SKU (Graph's subscribedSkus).")
+    @permission(Permission.READ, tenant=True)
     def subscribed_skus(self, info: Info) -> list[SubscribedSku]:
-        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        tenant = ctx(info).tenant
         by_pk = ctx(info).catalog().by_pk
         return [SubscribedSku.from_row(s, by_pk[s.sku_id]) for s in seats.subscriptions(tenant)]
 
@@ -29,19 +31,17 @@ class CatalogQuery:
 @strawberry.type
 class CatalogMutation:
     @strawberry.mutation(description="Buy more seats of a SKU.")
+    @permission(Permission.MANAGE_BILLING, tenant=True)
     def purchase_seats(
         self, info: Info, sku_part_number: Annotated[str, limited_arg(SKU_REF)], quantity: int
     ) -> SubscribedSkuPayload:
         c = ctx(info)
-
-        def run() -> SubscribedSkuPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            sub = seats.purchase_seats(tenant, c.principal, sku_part_number, quantity, now=c.now)
-            return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
-
-        return guard(SubscribedSkuPayload, run)
+        tenant = c.tenant
+        sub = seats.purchase_seats(tenant, c.principal, sku_part_number, quantity, now=c.now)
+        return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
 
     @strawberry.mutation(description="Set the seats of a SKU; never below those assigned.")
+    @permission(Permission.MANAGE_BILLING, tenant=True)
     def set_seats(
         self,
         info: Info,
@@ -49,15 +49,12 @@ class CatalogMutation:
         enabled_units: int,
     ) -> SubscribedSkuPayload:
         c = ctx(info)
-
-        def run() -> SubscribedSkuPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            sub = seats.set_seats(tenant, c.principal, sku_part_number, enabled_units, now=c.now)
-            return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
-
-        return guard(SubscribedSkuPayload, run)
+        tenant = c.tenant
+        sub = seats.set_seats(tenant, c.principal, sku_part_number, enabled_units, now=c.now)
+        return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
 
     @strawberry.mutation(description="Operator: the usage-location countries where a SKU is sold.")
+    @permission(Permission.OPERATE)
     def set_sku_countries(
         self,
         info: Info,
@@ -65,10 +62,6 @@ class CatalogMutation:
         countries: list[str],
     ) -> SkuPayload:
         c = ctx(info)
-
-        def run() -> SkuPayload:
-            principal = require(c.principal, Permission.OPERATE)
-            sku = catalog.set_sku_countries(principal, sku_part_number, countries, now=c.now)
-            return SkuPayload(sku=Sku.from_row(sku))
-
-        return guard(SkuPayload, run)
+        principal = c.principal
+        sku = catalog.set_sku_countries(principal, sku_part_number, countries, now=c.now)
+        return SkuPayload(sku=Sku.from_row(sku))

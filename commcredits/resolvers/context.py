@@ -90,6 +90,15 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.now)
 
+    @property
+    def tenant(self) -> Tenant:
+        """The caller's tenant, for a field declared `@permission(..., tenant=True)` (which runs
+        only when there is one)."""
+        tenant = self.principal.tenant if self.principal is not None else None
+        if tenant is None:
+            raise RuntimeError("the field reads ctx.tenant but is not declared tenant=True")
+        return tenant
+
     def tenant_row(self, pk: int) -> Tenant:
         """A tenant row, read at most once per request (the caller's came with its key)."""
         principal = self.principal

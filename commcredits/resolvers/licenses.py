@@ -5,7 +5,8 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from commcredits.resolvers.common import ctx, guard, user_ref
+from commcredits.resolvers.common import ctx, user_ref
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import UserError
 from commcredits.schema.directory import (
     AssignedLicenseInput,
@@ -19,7 +20,7 @@ from commcredits.schema.directory import (
 )
 from commcredits.schema.input_limits import SKU_REF, USER_PRINCIPAL_NAME, USER_REF, limited_arg
 from commcredits.services import licenses, users
-from commcredits.services.access import Permission, require_tenant
+from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError, check_batch_size
 from commcredits.services.licenses import AddLicense, LicenseRequest
 
@@ -87,6 +88,7 @@ def _item_ref(value: str) -> int | str:
 @strawberry.type
 class LicenseMutation:
     @strawberry.mutation(description="Graph's assignLicense for one user: all or nothing.")
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def assign_license(
         self,
         info: Info,
@@ -95,25 +97,22 @@ class LicenseMutation:
         remove_licenses: Annotated[list[str], limited_arg(SKU_REF)],
     ) -> AssignLicensePayload:
         c = ctx(info)
-
-        def run() -> AssignLicensePayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            request = LicenseRequest(user_ref(user_id), _adds(add_licenses), tuple(remove_licenses))
-            out = licenses.assign_license(tenant, c.principal, request, now=c.now)
-            return AssignLicensePayload(
-                user=User.from_row(users.get_user(tenant, out.user.id))
-                if out.user and out.ok
-                else None,
-                result=LicenseAssignmentResult.from_outcome(out, what_if=False),
-                user_errors=[UserError.from_detail(d) for d in out.errors],
-            )
-
-        return guard(AssignLicensePayload, run)
+        tenant = c.tenant
+        request = LicenseRequest(user_ref(user_id), _adds(add_licenses), tuple(remove_licenses))
+        out = licenses.assign_license(tenant, c.principal, request, now=c.now)
+        return AssignLicensePayload(
+            user=User.from_row(users.get_user(tenant, out.user.id))
+            if out.user and out.ok
+            else None,
+            result=LicenseAssignmentResult.from_outcome(out, what_if=False),
+            user_errors=[UserError.from_detail(d) for d in out.errors],
+        )
 
     @strawberry.mutation(
         description="Up to 1,000 independent assignLicense items; results in input order, "
         "seats counted in input order. whatIf checks everything and writes nothing."
     )
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def assign_licenses(
         self,
         info: Info,
@@ -122,26 +121,20 @@ class LicenseMutation:
         prior_seat_changes: PriorSeats = None,
     ) -> AssignLicensesPayload:
         c = ctx(info)
-
-        def run() -> AssignLicensesPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            requests = [
-                LicenseRequest(
-                    _item_ref(i.user_id), _adds(i.add_licenses), tuple(i.remove_licenses)
-                )
-                for i in items
-            ]
-            outcomes = licenses.assign_licenses(
-                tenant,
-                c.principal,
-                requests,
-                now=c.now,
-                what_if=what_if,
-                prior_seats=_prior(prior_seat_changes),
-            )
-            return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
-
-        return guard(AssignLicensesPayload, run)
+        tenant = c.tenant
+        requests = [
+            LicenseRequest(_item_ref(i.user_id), _adds(i.add_licenses), tuple(i.remove_licenses))
+            for i in items
+        ]
+        outcomes = licenses.assign_licenses(
+            tenant,
+            c.principal,
+            requests,
+            now=c.now,
+            what_if=what_if,
+            prior_seats=_prior(prior_seat_changes),
+        )
+        return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
 
     @strawberry.mutation(
         description="Many users named by user principal name, each an independent "
@@ -150,6 +143,7 @@ class LicenseMutation:
         "entry names (the bulk layer's shape: lists of strings and integers are far cheaper "
         "to send than an object per user). whatIf checks everything and writes nothing."
     )
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def set_user_licenses(
         self,
         info: Info,
@@ -171,20 +165,16 @@ class LicenseMutation:
         prior_seat_changes: PriorSeats = None,
     ) -> AssignLicensesPayload:
         c = ctx(info)
-
-        def run() -> AssignLicensesPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            check_batch_size(len(user_principal_names))
-            shared = (_adds(add_licenses or []), tuple(remove_licenses or []))
-            requests = _per_user_changes(user_principal_names, shared, changes, change_indexes)
-            outcomes = licenses.assign_licenses(
-                tenant,
-                c.principal,
-                requests,
-                now=c.now,
-                what_if=what_if,
-                prior_seats=_prior(prior_seat_changes),
-            )
-            return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
-
-        return guard(AssignLicensesPayload, run)
+        tenant = c.tenant
+        check_batch_size(len(user_principal_names))
+        shared = (_adds(add_licenses or []), tuple(remove_licenses or []))
+        requests = _per_user_changes(user_principal_names, shared, changes, change_indexes)
+        outcomes = licenses.assign_licenses(
+            tenant,
+            c.principal,
+            requests,
+            now=c.now,
+            what_if=what_if,
+            prior_seats=_prior(prior_seat_changes),
+        )
+        return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)

@@ -10,13 +10,14 @@ from commcredits.models import Sku as SkuRow
 from commcredits.models import Subscription
 from commcredits.models import Tenant as TenantRow
 from commcredits.resolvers.common import ctx
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.access import ApiKey, AuditEntry
 from commcredits.schema.catalog import Sku, SubscribedSku
 from commcredits.schema.common import Node, from_global_id
 from commcredits.schema.directory import User
 from commcredits.schema.tenants import Tenant
 from commcredits.services import users
-from commcredits.services.access import Permission, Principal, require
+from commcredits.services.access import Permission, Principal
 from commcredits.services.errors import DomainError
 
 
@@ -99,8 +100,9 @@ def _resolve(principal: Principal, type_name: str, pk: int, now) -> Node | None:
 @strawberry.type
 class NodeQuery:
     @strawberry.field(description="Any object by its global id; null if unknown or not yours.")
+    @permission(Permission.READ)
     def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        principal = require(ctx(info).principal, Permission.READ)
+        principal = ctx(info).principal
         decoded = from_global_id(id)
         pk = parse_pk(decoded[1]) if decoded is not None else None
         if pk is None:

@@ -11,8 +11,9 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.models import Tenant as TenantRow
-from commcredits.resolvers.common import ctx, decode_id, guard
-from commcredits.resolvers.credits import balance_of, credit_limit, money_arg
+from commcredits.resolvers.common import ctx, decode_id
+from commcredits.resolvers.credits import money_arg
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import to_global_id
 from commcredits.schema.credit_payloads import (
     AdjustCreditsPayload,
@@ -20,11 +21,18 @@ from commcredits.schema.credit_payloads import (
     ExpireCreditsPayload,
     SetCreditLimitPayload,
 )
-from commcredits.schema.credits import CreditLot, CreditTransaction, ExpiredCredits, Money
+from commcredits.schema.credits import (
+    CreditBalance,
+    CreditLimit,
+    CreditLot,
+    CreditTransaction,
+    ExpiredCredits,
+    Money,
+)
 from commcredits.schema.input_limits import ADJUSTMENT_REASON, IDEMPOTENCY_KEY, limited_arg
 from commcredits.schema.invoices import Invoice
 from commcredits.services import credits
-from commcredits.services.access import Permission, require
+from commcredits.services.access import Permission
 from commcredits.services.errors import not_found
 
 
@@ -35,14 +43,10 @@ def _tenant_arg(tenant_id: str) -> TenantRow:
     return tenant
 
 
-def _operator_tenant(info: Info, tenant_id: str) -> TenantRow:
-    require(ctx(info).principal, Permission.OPERATE)
-    return _tenant_arg(tenant_id)
-
-
 @strawberry.type
 class OperatorCreditsMutation:
     @strawberry.mutation(description="Operator: add (+) or take (−, FIFO) credits, with a reason.")
+    @permission(Permission.OPERATE)
     def adjust_credits(
         self,
         info: Info,
@@ -53,29 +57,26 @@ class OperatorCreditsMutation:
         currency: str | None = None,
     ) -> AdjustCreditsPayload:
         c = ctx(info)
-
-        def run() -> AdjustCreditsPayload:
-            tenant = _operator_tenant(info, tenant_id)
-            result = credits.adjust_credits(
-                tenant,
-                c.principal,
-                money_arg(tenant, amount, currency),
-                reason=reason,
-                idempotency_key=idempotency_key,
-                now=c.now,
-            )
-            return AdjustCreditsPayload(
-                transaction=CreditTransaction.from_row(result.entry),
-                lot=CreditLot.from_row(result.lot, c.now) if result.lot else None,
-                balance=balance_of(tenant, result.balance, c.now),
-            )
-
-        return guard(AdjustCreditsPayload, run)
+        tenant = _tenant_arg(tenant_id)
+        result = credits.adjust_credits(
+            tenant,
+            c.principal,
+            money_arg(tenant, amount, currency),
+            reason=reason,
+            idempotency_key=idempotency_key,
+            now=c.now,
+        )
+        return AdjustCreditsPayload(
+            transaction=CreditTransaction.from_row(result.entry),
+            lot=CreditLot.from_row(result.lot, c.now) if result.lot else None,
+            balance=CreditBalance.of(tenant, result.balance, c.now),
+        )
 
     @strawberry.mutation(
         description="Operator: expire every lot whose 12 months have passed at asOf (default "
         "now), for one tenant or all."
     )
+    @permission(Permission.OPERATE)
     def expire_credits(
         self,
         info: Info,
@@ -83,58 +84,48 @@ class OperatorCreditsMutation:
         tenant_id: strawberry.ID | None = None,
     ) -> ExpireCreditsPayload:
         c = ctx(info)
-
-        def run() -> ExpireCreditsPayload:
-            principal = require(c.principal, Permission.OPERATE)
-            tenant = _tenant_arg(tenant_id) if tenant_id else None
-            results = credits.expire_credits(
-                now=credits.check_as_of(as_of, now=c.now), principal=principal, tenant=tenant
-            )
-            return ExpireCreditsPayload(
-                expired=[
-                    ExpiredCredits(
-                        tenant_id=to_global_id("Tenant", r.tenant_id),
-                        tenant_name=r.tenant_name,
-                        amount=Money.of(r.expired),
-                        lots=r.lots,
-                    )
-                    for r in results
-                ]
-            )
-
-        return guard(ExpireCreditsPayload, run)
+        principal = c.principal
+        tenant = _tenant_arg(tenant_id) if tenant_id else None
+        results = credits.expire_credits(
+            now=credits.check_as_of(as_of, now=c.now), principal=principal, tenant=tenant
+        )
+        return ExpireCreditsPayload(
+            expired=[
+                ExpiredCredits(
+                    tenant_id=to_global_id("Tenant", r.tenant_id),
+                    tenant_name=r.tenant_name,
+                    amount=Money.of(r.expired),
+                    lots=r.lots,
+                )
+                for r in results
+            ]
+        )
 
     @strawberry.mutation(
         description="Operator, MCA tenants: the monthly limit of usage billed in arrears "
         "(null: none allowed)."
     )
+    @permission(Permission.OPERATE)
     def set_credit_limit(
         self, info: Info, tenant_id: strawberry.ID, limit: Decimal | None = None
     ) -> SetCreditLimitPayload:
         c = ctx(info)
-
-        def run() -> SetCreditLimitPayload:
-            tenant = _operator_tenant(info, tenant_id)
-            credits.set_credit_limit(tenant, c.principal, limit, now=c.now)
-            return SetCreditLimitPayload(credit_limit=credit_limit(tenant, c.now))
-
-        return guard(SetCreditLimitPayload, run)
+        tenant = _tenant_arg(tenant_id)
+        credits.set_credit_limit(tenant, c.principal, limit, now=c.now)
+        return SetCreditLimitPayload(credit_limit=CreditLimit.of(tenant, c.now))
 
     @strawberry.mutation(
         description="Operator, MCA tenants: invoice an ended month's postpaid usage, once."
     )
+    @permission(Permission.OPERATE)
     def close_billing_period(
         self, info: Info, tenant_id: strawberry.ID, month: str
     ) -> CloseBillingPeriodPayload:
         c = ctx(info)
-
-        def run() -> CloseBillingPeriodPayload:
-            tenant = _operator_tenant(info, tenant_id)
-            result = credits.close_billing_period(tenant, c.principal, month, now=c.now)
-            return CloseBillingPeriodPayload(
-                period=result.period.period,
-                invoice=Invoice.from_row(result.invoice) if result.invoice else None,
-                already_closed=result.already_closed,
-            )
-
-        return guard(CloseBillingPeriodPayload, run)
+        tenant = _tenant_arg(tenant_id)
+        result = credits.close_billing_period(tenant, c.principal, month, now=c.now)
+        return CloseBillingPeriodPayload(
+            period=result.period.period,
+            invoice=Invoice.from_row(result.invoice) if result.invoice else None,
+            already_closed=result.already_closed,
+        )

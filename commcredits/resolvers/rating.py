@@ -7,7 +7,8 @@ from strawberry.types import Info
 
 from commcredits.models import CallRecord as CallRecordRow
 from commcredits.models import Rate as RateRow
-from commcredits.resolvers.common import ctx, decode_id, guard, paginate, user_ref
+from commcredits.resolvers.common import ctx, decode_id, paginate, user_ref
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import Connection
 from commcredits.schema.input_limits import USER_REF, limited_arg
 from commcredits.schema.rating import (
@@ -29,7 +30,7 @@ from commcredits.schema.rating import (
     UsageSummaryType,
 )
 from commcredits.services import authorization, pools, rate_queries, rates, rating, usage_report
-from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
 
@@ -70,6 +71,7 @@ def _summary(outcomes: list[rating.CallOutcome]) -> RecordCallsSummary:
 @strawberry.type
 class RatingQuery:
     @strawberry.field(description="Rated calls, newest first, by cursor pages of ≤ 100.")
+    @permission(Permission.READ, tenant=True)
     def call_records(
         self,
         info: Info,
@@ -77,7 +79,7 @@ class RatingQuery:
         after: str | None = None,
         filter: CallRecordFilter | None = None,
     ) -> Connection[CallRecord]:
-        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        tenant = ctx(info).tenant
         flt = None
         if filter is not None:
             flt = usage_report.CallFilter(
@@ -97,18 +99,21 @@ class RatingQuery:
         )
 
     @strawberry.field(description="The month's minute pools (YYYY-MM): granted, used, left.")
+    @permission(Permission.READ, tenant=True)
     def minute_pools(self, info: Info, month: str) -> list[MinutePool]:
         c = ctx(info)
-        tenant = require_tenant(c.principal, Permission.READ)
+        tenant = c.tenant
         month = usage_report.parse_month(month)
         return [MinutePool.from_view(v) for v in pools.minute_pools(tenant, month, now=c.now)]
 
     @strawberry.field(description="Minutes from pools, minutes charged, credits spent.")
+    @permission(Permission.READ, tenant=True)
     def usage_summary(self, info: Info, month: str) -> UsageSummaryType:
-        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        tenant = ctx(info).tenant
         return UsageSummaryType.from_summary(usage_report.usage_summary(tenant, month))
 
     @strawberry.field(description="May this user call this destination now, and for how long?")
+    @permission(Permission.READ, tenant=True)
     def authorize_call(
         self,
         info: Info,
@@ -117,13 +122,14 @@ class RatingQuery:
         call_type: CallType,
     ) -> CallAuthorization:
         c = ctx(info)
-        tenant = require_tenant(c.principal, Permission.READ)
+        tenant = c.tenant
         result = authorization.authorize_call(
             tenant, c.principal, user_ref(user_id), destination, call_type.value, now=c.now
         )
         return CallAuthorization.from_result(result)
 
     @strawberry.field(description="Rows of a rate card (default: the card in force now).")
+    @permission(Permission.READ)
     def rates(
         self,
         info: Info,
@@ -132,7 +138,6 @@ class RatingQuery:
         filter: RateFilter | None = None,
     ) -> Connection[Rate]:
         c = ctx(info)
-        require(c.principal, Permission.READ)
         flt = None
         if filter is not None:
             flt = rate_queries.RateFilter(
@@ -153,8 +158,8 @@ class RatingQuery:
         )
 
     @strawberry.field(description="Every imported rate card, the latest effective first.")
+    @permission(Permission.READ)
     def rate_cards(self, info: Info) -> list[RateCard]:
-        require(ctx(info).principal, Permission.READ)
         return [RateCard.from_row(r) for r in rate_queries.rate_cards()]
 
 
@@ -164,52 +169,45 @@ class RatingMutation:
         description="Rate and record up to 1,000 calls; one result per item, in input order. "
         "A callId rated before returns its first result."
     )
+    @permission(Permission.MANAGE_BILLING, tenant=True)
     def record_calls(self, info: Info, items: list[CallRecordInput]) -> RecordCallsPayload:
         c = ctx(info)
-
-        def run() -> RecordCallsPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_BILLING)
-            outcomes = rating.record_calls(
-                tenant, c.principal, [_call_input(i) for i in items], now=c.now
-            )
-            return RecordCallsPayload(
-                results=[CallResult.from_outcome(o) for o in outcomes],
-                summary=_summary(outcomes),
-            )
-
-        return guard(RecordCallsPayload, run)
+        tenant = c.tenant
+        outcomes = rating.record_calls(
+            tenant, c.principal, [_call_input(i) for i in items], now=c.now
+        )
+        return RecordCallsPayload(
+            results=[CallResult.from_outcome(o) for o in outcomes],
+            summary=_summary(outcomes),
+        )
 
     @strawberry.mutation(
         description="Operator: import a whole rate card, all or nothing (bad rows are named)."
     )
+    @permission(Permission.OPERATE)
     def import_rates(self, info: Info, input: ImportRatesInput) -> ImportRatesPayload:
         c = ctx(info)
-
-        def run() -> ImportRatesPayload:
-            require(c.principal, Permission.OPERATE)
-            card = rates.import_rates(
-                c.principal,
-                [
-                    {
-                        "call_type": r.call_type,
-                        "prefix": r.prefix,
-                        "country": r.country,
-                        "price_per_minute": str(r.price_per_minute),
-                        "currency": r.currency,
-                        "zone": r.zone,
-                        "premium": "true" if r.premium else "false",
-                        "description": r.description,
-                    }
-                    for r in input.rows
-                ],
-                name=input.name,
-                effective_from=input.effective_from,
-                source="importRates",
-                now=c.now,
-            )
-            return ImportRatesPayload(card=RateCard.from_row(card))
-
-        return guard(ImportRatesPayload, run)
+        card = rates.import_rates(
+            c.principal,
+            [
+                {
+                    "call_type": r.call_type,
+                    "prefix": r.prefix,
+                    "country": r.country,
+                    "price_per_minute": str(r.price_per_minute),
+                    "currency": r.currency,
+                    "zone": r.zone,
+                    "premium": "true" if r.premium else "false",
+                    "description": r.description,
+                }
+                for r in input.rows
+            ],
+            name=input.name,
+            effective_from=input.effective_from,
+            source="importRates",
+            now=c.now,
+        )
+        return ImportRatesPayload(card=RateCard.from_row(card))
 
 
 __all__ = ["CallStatus", "RatingMutation", "RatingQuery"]

@@ -1,7 +1,8 @@
 """Subscriptions: balanceChanged, notificationAdded, callRated (README "Live updates").
 
 They run only over the graphql-transport-ws websocket at /graphql (`commcredits.websocket`),
-whose context carries the connection's `events` hub. Each resolver checks access and joins
+whose context carries the connection's `events` hub. Each field declares its permission
+(`resolvers/permissions.py`, checked at subscribe time); its resolver joins
 the broker when it is called, before the first event (so nothing committed after the
 `subscribe` message is missed), then turns events of the caller's tenant into values: the
 balance comes with its event; notifications and call records are read by id on a worker thread.
@@ -23,11 +24,12 @@ from commcredits import events
 from commcredits.models import CallRecord as CallRecordRow
 from commcredits.models import Notification as NotificationRow
 from commcredits.resolvers.common import ctx, decode_id
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.credits import Money, TransactionKind
 from commcredits.schema.notifications import Notification
 from commcredits.schema.rating import CallRecord
 from commcredits.schema.subscriptions import BalanceChanged
-from commcredits.services.access import Permission, require_tenant
+from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 from commcredits.services.rating import RatedCall
 
@@ -42,7 +44,7 @@ class EventHub(Protocol):
 
 def _events(info: Info, kind: str) -> tuple[int, AsyncIterator[dict[str, Any]]]:
     context = ctx(info)
-    tenant = require_tenant(context.principal, Permission.READ)
+    tenant = context.tenant
     hub: EventHub | None = getattr(context, "events", None)
     if hub is None:  # the HTTP endpoint refuses subscriptions before this; the bulk layer too
         raise DomainError(
@@ -105,6 +107,7 @@ class Subscription:
         description="The tenant's balance after each money change (purchase, debit, expiry, "
         "adjustment), once it is committed."
     )
+    @permission(Permission.READ, tenant=True)
     def balance_changed(self, info: Info) -> AsyncGenerator[BalanceChanged, None]:
         _, source = _events(info, events.BALANCE)
         return _balances(source)
@@ -112,6 +115,7 @@ class Subscription:
     @strawberry.subscription(
         description="Each new notification of the tenant — the events its webhook receives."
     )
+    @permission(Permission.READ, tenant=True)
     def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
         tenant_id, source = _events(info, events.NOTIFICATION)
         return _notifications(tenant_id, source)
@@ -120,6 +124,7 @@ class Subscription:
         description="Each call record rated for the tenant (recordCalls), optionally only "
         "those of one user."
     )
+    @permission(Permission.READ, tenant=True)
     def call_rated(
         self, info: Info, user_id: strawberry.ID | None = None
     ) -> AsyncGenerator[CallRecord, None]:

@@ -5,19 +5,21 @@ from strawberry.types import Info
 
 from commcredits.models import ApiKey as ApiKeyRow
 from commcredits.models import Tenant as TenantRow
-from commcredits.resolvers.common import ctx, guard, paginate
+from commcredits.resolvers.common import ctx, paginate
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.access import ApiKey, Viewer
 from commcredits.schema.common import Connection
 from commcredits.schema.tenants import CreateTenantInput, CreateTenantPayload, Tenant
 from commcredits.services import tenants
-from commcredits.services.access import Permission, require, require_tenant
+from commcredits.services.access import Permission
 
 
 @strawberry.type
 class TenantQuery:
     @strawberry.field(description="Who is calling: the key's tenant and role.")
+    @permission(Permission.READ)
     def viewer(self, info: Info) -> Viewer:
-        principal = require(ctx(info).principal, Permission.READ)
+        principal = ctx(info).principal
         key = ApiKeyRow.get_or_none(ApiKeyRow.id == principal.key_id) if principal.key_id else None
         return Viewer(
             tenant=Tenant.from_row(principal.tenant) if principal.tenant else None,
@@ -26,14 +28,15 @@ class TenantQuery:
         )
 
     @strawberry.field(description="The caller's tenant.")
+    @permission(Permission.READ, tenant=True)
     def tenant(self, info: Info) -> Tenant:
-        return Tenant.from_row(require_tenant(ctx(info).principal, Permission.READ))
+        return Tenant.from_row(ctx(info).tenant)
 
     @strawberry.field(description="Operator: every tenant.")
+    @permission(Permission.OPERATE)
     def tenants(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Tenant]:
-        require(ctx(info).principal, Permission.OPERATE)
         return paginate(
             TenantRow.select(), key=TenantRow.id, first=first, after=after, to_node=Tenant.from_row
         )
@@ -42,19 +45,16 @@ class TenantQuery:
 @strawberry.type
 class TenantMutation:
     @strawberry.mutation(description="Operator: create a tenant (currency and agreement fixed).")
+    @permission(Permission.OPERATE)
     def create_tenant(self, info: Info, input: CreateTenantInput) -> CreateTenantPayload:
         c = ctx(info)
-
-        def run() -> CreateTenantPayload:
-            principal = require(c.principal, Permission.OPERATE)
-            row = tenants.create_tenant(
-                principal,
-                name=input.name,
-                country=input.country,
-                currency=input.currency,
-                agreement_type=input.agreement_type.value,
-                now=c.now,
-            )
-            return CreateTenantPayload(tenant=Tenant.from_row(row))
-
-        return guard(CreateTenantPayload, run)
+        principal = c.principal
+        row = tenants.create_tenant(
+            principal,
+            name=input.name,
+            country=input.country,
+            currency=input.currency,
+            agreement_type=input.agreement_type.value,
+            now=c.now,
+        )
+        return CreateTenantPayload(tenant=Tenant.from_row(row))

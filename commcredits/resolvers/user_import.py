@@ -5,7 +5,8 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from commcredits.resolvers.common import ctx, guard
+from commcredits.resolvers.common import ctx
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.directory import BatchSummary
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, limited_arg
 from commcredits.schema.user_import import (
@@ -16,7 +17,7 @@ from commcredits.schema.user_import import (
 )
 from commcredits.schema.users import LOCATION_IN
 from commcredits.services import user_import
-from commcredits.services.access import Permission, require_tenant
+from commcredits.services.access import Permission
 from commcredits.services.users import TEXT_LIMITS, UserFields
 
 
@@ -43,6 +44,7 @@ class UserImportMutation:
         description="Create or update up to 1,000 users by user principal name, each row on its "
         "own; only the properties given are written. whatIf checks everything, writes nothing."
     )
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def import_users(
         self,
         info: Info,
@@ -51,24 +53,21 @@ class UserImportMutation:
         create_missing: bool = True,
     ) -> UserBatchPayload:
         c = ctx(info)
-
-        def run() -> UserBatchPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            rows = [
-                UserFields(**{name: getattr(u, name) for name in UserFields.__dataclass_fields__})
-                for u in users
-            ]
-            outcomes = user_import.upsert_users(
-                tenant, c.principal, rows, now=c.now, create=create_missing, what_if=what_if
-            )
-            return _payload(outcomes, what_if)
-
-        return guard(UserBatchPayload, run)
+        tenant = c.tenant
+        rows = [
+            UserFields(**{name: getattr(u, name) for name in UserFields.__dataclass_fields__})
+            for u in users
+        ]
+        outcomes = user_import.upsert_users(
+            tenant, c.principal, rows, now=c.now, create=create_missing, what_if=what_if
+        )
+        return _payload(outcomes, what_if)
 
     @strawberry.mutation(
         description='The same usage location ("" removes it) for up to 1,000 existing users; '
         "each row's result answers the code stored."
     )
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def set_usage_location(
         self,
         info: Info,
@@ -79,17 +78,13 @@ class UserImportMutation:
         what_if: bool = False,
     ) -> UserBatchPayload:
         c = ctx(info)
-
-        def run() -> UserBatchPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            outcomes = user_import.set_usage_locations(
-                tenant,
-                c.principal,
-                user_principal_names,
-                usage_location,
-                now=c.now,
-                what_if=what_if,
-            )
-            return _payload(outcomes, what_if)
-
-        return guard(UserBatchPayload, run)
+        tenant = c.tenant
+        outcomes = user_import.set_usage_locations(
+            tenant,
+            c.principal,
+            user_principal_names,
+            usage_location,
+            now=c.now,
+            what_if=what_if,
+        )
+        return _payload(outcomes, what_if)

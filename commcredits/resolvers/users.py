@@ -6,7 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.models import User as UserRow
-from commcredits.resolvers.common import ctx, guard, paginate, user_ref
+from commcredits.resolvers.common import ctx, paginate, user_ref
+from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import Connection, to_global_id
 from commcredits.schema.directory import (
     CreateUserInput,
@@ -18,7 +19,7 @@ from commcredits.schema.directory import (
 )
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, USER_REF, limited_arg
 from commcredits.services import users
-from commcredits.services.access import Permission, require_tenant
+from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
 
@@ -43,6 +44,7 @@ def _filter(flt: UserFilter | None) -> users.UserFilter | None:
 @strawberry.type
 class UserQuery:
     @strawberry.field(description="The tenant's users, filtered, by cursor pages of ≤ 100.")
+    @permission(Permission.READ, tenant=True)
     def users(
         self,
         info: Info,
@@ -50,7 +52,7 @@ class UserQuery:
         after: str | None = None,
         filter: UserFilter | None = None,
     ) -> Connection[User]:
-        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        tenant = ctx(info).tenant
         return paginate(
             users.users_query(tenant, _filter(filter)),
             key=UserRow.id,
@@ -60,13 +62,14 @@ class UserQuery:
         )
 
     @strawberry.field(description="One user by global id or user principal name; null if none.")
+    @permission(Permission.READ, tenant=True)
     def user(
         self,
         info: Info,
         id: Annotated[strawberry.ID | None, limited_arg(USER_REF)] = None,
         user_principal_name: Annotated[str | None, limited_arg(USER_PRINCIPAL_NAME)] = None,
     ) -> User | None:
-        tenant = require_tenant(ctx(info).principal, Permission.READ)
+        tenant = ctx(info).tenant
         ref = id if id is not None else user_principal_name
         if not ref:
             raise DomainError("INVALID_ARGUMENT", "Give id or userPrincipalName.", "id")
@@ -81,35 +84,26 @@ class UserQuery:
 @strawberry.type
 class UserMutation:
     @strawberry.mutation
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:
         c = ctx(info)
-
-        def run() -> UserPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            row = users.create_user(tenant, c.principal, _fields(input), now=c.now)
-            return UserPayload(user=User.from_row(row))
-
-        return guard(UserPayload, run)
+        tenant = c.tenant
+        row = users.create_user(tenant, c.principal, _fields(input), now=c.now)
+        return UserPayload(user=User.from_row(row))
 
     @strawberry.mutation
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def update_user(self, info: Info, input: UpdateUserInput) -> UserPayload:
         c = ctx(info)
-
-        def run() -> UserPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            ref = user_ref(input.id, field="id")
-            row = users.update_user(tenant, c.principal, ref, _fields(input), now=c.now)
-            return UserPayload(user=User.from_row(row))
-
-        return guard(UserPayload, run)
+        tenant = c.tenant
+        ref = user_ref(input.id, field="id")
+        row = users.update_user(tenant, c.principal, ref, _fields(input), now=c.now)
+        return UserPayload(user=User.from_row(row))
 
     @strawberry.mutation(description="Delete a user; the seats of its licenses are freed.")
+    @permission(Permission.MANAGE_USERS, tenant=True)
     def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
         c = ctx(info)
-
-        def run() -> DeleteUserPayload:
-            tenant = require_tenant(c.principal, Permission.MANAGE_USERS)
-            pk = users.delete_user(tenant, c.principal, user_ref(id, field="id"), now=c.now)
-            return DeleteUserPayload(deleted_user_id=to_global_id("User", pk))
-
-        return guard(DeleteUserPayload, run)
+        tenant = c.tenant
+        pk = users.delete_user(tenant, c.principal, user_ref(id, field="id"), now=c.now)
+        return DeleteUserPayload(deleted_user_id=to_global_id("User", pk))

@@ -51,7 +51,7 @@ MAX_COST = 50_000
 # field in a fragment spread twice per level), and such numbers need not be computed.
 SATURATION = 10**15
 LIST_SIZE = 10  # assumed length of a list field without `first` (license details, plans, …)
-DEFAULT_FIRST = 50  # resolvers.common.DEFAULT_PAGE
+DEFAULT_FIRST = 50  # schema.pages.DEFAULT_PAGE
 CONNECTION_LISTS = ("edges", "nodes")
 _META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 

@@ -1,4 +1,8 @@
-"""Credits: Money, balance, lots, transactions, auto-recharge, the MCA credit limit, expiry."""
+"""Credits: Money, balance, lots, transactions, auto-recharge, the MCA credit limit, expiry.
+
+Nested fields resolve here, in their type, through the services and the request's context
+(`info.context`: its clock, loaders and tenant rows), as every schema type does: schema/ never
+imports resolvers/ (root fields only live there)."""
 
 import datetime as dt
 import enum
@@ -10,9 +14,12 @@ from strawberry.types import Info
 from commcredits.models import AutoRecharge as AutoRechargeRow
 from commcredits.models import CreditLot as CreditLotRow
 from commcredits.models import LedgerEntry as LedgerEntryRow
+from commcredits.models import Tenant as TenantRow
 from commcredits.money import Money as MoneyValue
 from commcredits.schema.common import Connection, Node, to_global_id
 from commcredits.schema.input_limits import limited_field
+from commcredits.schema.pages import paginate
+from commcredits.services import credits
 
 
 @strawberry.type(name="Money", description="An exact amount (a Decimal string) and its currency.")
@@ -98,21 +105,24 @@ class CreditBalance:
         after: str | None = None,
         include_expired: bool = False,
     ) -> Connection[CreditLot]:
-        from commcredits.resolvers.credits import balance_lots
-
-        return balance_lots(self, info, first=first, after=after, include_expired=include_expired)
+        now = info.context.now
+        return paginate(
+            credits.lots_query(self._tenant(info), now=now, include_expired=include_expired),
+            key=CreditLotRow.id,
+            first=first,
+            after=after,
+            to_node=lambda row: CreditLot.from_row(row, now),
+        )
 
     @strawberry.field(description="Credit that expires within the next `days` days.")
     def expiring_within(self, info: Info, days: int) -> ExpiringCredits:
-        from commcredits.resolvers.credits import balance_expiring
-
-        return balance_expiring(self, info, days)
+        amount, lots = credits.expiring_within(self._tenant(info), days, now=info.context.now)
+        return ExpiringCredits(amount=Money.of(amount), lots=lots)
 
     @strawberry.field
     def forecast(self, info: Info) -> CreditForecast:
-        from commcredits.resolvers.credits import balance_forecast
-
-        return balance_forecast(self, info)
+        daily, days_left = credits.forecast(self._tenant(info), now=info.context.now)
+        return CreditForecast(daily_burn=Money.of(daily), days_left=days_left)
 
     @strawberry.field(
         description="The balance at the end of each of the last `days` UTC days, oldest"
@@ -122,9 +132,17 @@ class CreditBalance:
         " written."
     )
     def history(self, info: Info, days: int = 90) -> list[BalancePoint]:
-        from commcredits.resolvers.credits import balance_history
+        points = credits.balance_history(self._tenant(info), now=info.context.now, days=days)
+        return [BalancePoint(date=p.day, balance=Money.of(p.balance)) for p in points]
 
-        return balance_history(self, info, days)
+    def _tenant(self, info: Info) -> TenantRow:
+        return info.context.tenant_row(self.tenant_pk)
+
+    @classmethod
+    def of(cls, tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> "CreditBalance":
+        """The balance a mutation answers (the amount its service returned), as of `now`."""
+        value = amount.quantized()
+        return cls(amount=value.amount, currency=value.currency, as_of=now, tenant_pk=tenant.id)
 
 
 @strawberry.type(description='"Add this amount" when "the balance falls below" the trigger.')
@@ -197,9 +215,14 @@ class CreditTransaction(Node):
 
     @strawberry.field(description="Which lots paid for this debit, oldest first.")
     async def splits(self, info: Info) -> list[CreditSplit]:
-        from commcredits.resolvers.credits import transaction_splits
-
-        return await transaction_splits(self, info)
+        rows = await info.context.loaders.splits.load((self.tenant_pk, self.sequence))
+        return [
+            CreditSplit(
+                lot_id=to_global_id("CreditLot", r.lot_id),
+                amount=Money.minor(r.amount_minor, self.amount.currency),
+            )
+            for r in rows
+        ]
 
 
 @strawberry.input
@@ -220,6 +243,16 @@ class CreditLimit:
     limit: Money | None
     used: Money
     available: Money
+
+    @classmethod
+    def of(cls, tenant: TenantRow, now: dt.datetime) -> "CreditLimit":
+        state = credits.credit_state(tenant, now=now)
+        return cls(
+            period=state["period"],
+            limit=Money.of(state["limit"]) if state["limit"] is not None else None,
+            used=Money.of(state["used"]),
+            available=Money.of(state["available"]),
+        )
 
 
 @strawberry.type

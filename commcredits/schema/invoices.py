@@ -67,6 +67,7 @@ class Invoice(Node):
 
     @strawberry.field(description="The lot this invoice paid for (none for failed or MCA).")
     async def lot(self, info: Info) -> CreditLot | None:
-        from commcredits.resolvers.credits import invoice_lot
-
-        return await invoice_lot(self, info)
+        if self.pk is None:
+            return None
+        row = await info.context.loaders.invoice_lot.load(self.pk)
+        return CreditLot.from_row(row, info.context.now) if row else None

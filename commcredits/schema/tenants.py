@@ -6,7 +6,10 @@ import enum
 import strawberry
 from strawberry.types import Info
 
+from commcredits.models import Invoice as InvoiceRow
+from commcredits.models import LedgerEntry as LedgerEntryRow
 from commcredits.models import Tenant as TenantRow
+from commcredits.money import Money as MoneyValue
 from commcredits.schema.billing import BillingProfile
 from commcredits.schema.common import Connection, Node, UserError, to_global_id
 from commcredits.schema.credits import (
@@ -19,6 +22,8 @@ from commcredits.schema.credits import (
 from commcredits.schema.input_limits import NAME, limited_field
 from commcredits.schema.invoices import Invoice
 from commcredits.schema.notifications import Webhook
+from commcredits.schema.pages import paginate
+from commcredits.services import billing, credits, invoices, webhooks
 
 
 @strawberry.enum
@@ -49,18 +54,25 @@ class Tenant(Node):
             created_at=row.created_at,
         )
 
-    # Credits (issue 3): resolvers live in resolvers/credits.py, imported late (it imports us).
+    # Nested fields resolve here (schema/ never imports resolvers/), the tenant's row read
+    # once per request by the context.
+    def _row(self, info: Info) -> TenantRow:
+        return info.context.tenant_row(self.pk)
+
     @strawberry.field(description="Prepaid credit balance (materialized; lots, forecast).")
     async def balance(self, info: Info) -> CreditBalance:
-        from commcredits.resolvers import credits
-
-        return await credits.tenant_balance(self.pk, self.currency, info)
+        minor = await info.context.loaders.balance.load(self.pk)
+        return CreditBalance(
+            amount=MoneyValue.from_minor(minor, self.currency).amount,
+            currency=self.currency,
+            as_of=info.context.now,
+            tenant_pk=self.pk,
+        )
 
     @strawberry.field(description="Automatic recharge settings.")
     def auto_recharge(self, info: Info) -> AutoRechargeSettings:
-        from commcredits.resolvers import credits
-
-        return credits.tenant_auto_recharge(self.pk, info)
+        settings = credits.auto_recharge_settings(self._row(info))
+        return AutoRechargeSettings.from_row(settings, self.currency)
 
     @strawberry.field(description="Ledger entries, newest first.")
     def credit_transactions(
@@ -70,35 +82,49 @@ class Tenant(Node):
         after: str | None = None,
         filter: CreditTransactionFilter | None = None,
     ) -> Connection[CreditTransaction]:
-        from commcredits.resolvers import credits
-
-        return credits.tenant_transactions(self.pk, info, first, after, filter)
+        query = credits.transactions_query(
+            self._row(info),
+            kinds=[k.value for k in filter.kinds] if filter and filter.kinds else None,
+            reference=filter.reference if filter else None,
+            since=filter.from_ if filter else None,
+            until=filter.to if filter else None,
+        )
+        return paginate(
+            query,
+            key=LedgerEntryRow.id,
+            first=first,
+            after=after,
+            to_node=CreditTransaction.from_row,
+            descending=True,
+        )
 
     @strawberry.field(description="Invoices, newest first.")
     def invoices(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Invoice]:
-        from commcredits.resolvers import credits
-
-        return credits.tenant_invoices(self.pk, info, first, after)
+        return paginate(
+            invoices.invoices_query(self._row(info)),
+            key=InvoiceRow.id,
+            first=first,
+            after=after,
+            to_node=Invoice.from_row,
+            descending=True,
+        )
 
     @strawberry.field(description="Billing details (Abrechnungsdetails) and payment method.")
     def billing_profile(self, info: Info) -> BillingProfile:
-        from commcredits.resolvers import credits
-
-        return credits.tenant_billing_profile(self.pk, info)
+        return BillingProfile.from_row(billing.billing_profile(self._row(info)))
 
     @strawberry.field(description="MCA tenants: monthly postpaid credit limit and usage.")
     def credit_limit(self, info: Info) -> CreditLimit | None:
-        from commcredits.resolvers import credits
-
-        return credits.tenant_credit_limit(self.pk, info)
+        if self.agreement_type is not AgreementType.MCA:
+            return None
+        return CreditLimit.of(self._row(info), info.context.now)
 
     @strawberry.field(description="Where notifications are POSTed (the secret is never shown).")
     def webhook(self, info: Info) -> Webhook | None:
-        from commcredits.resolvers import credits
-
-        return credits.tenant_webhook(self.pk, info)
+        hook = webhooks.webhook_for(self._row(info))
+        return Webhook.from_row(hook) if hook else None
 
 
 @strawberry.input

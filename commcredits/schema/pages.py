@@ -1,0 +1,68 @@
+"""Cursor pages: a Connection by keyset, for root fields (resolvers/) and nested fields alike."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import TypeVar
+
+import peewee
+
+from commcredits.ids import parse_pk
+from commcredits.schema.common import Connection, Edge, PageInfo
+from commcredits.services.errors import DomainError
+
+N = TypeVar("N")
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+
+def _cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    prefix, _, text = raw.partition(":")
+    pk = parse_pk(text) if prefix == "cursor" else None
+    if pk is None:
+        raise DomainError("INVALID_CURSOR", f"'{cursor}' is not a cursor of this list.", "after")
+    return pk
+
+
+def paginate(
+    query: peewee.ModelSelect,
+    *,
+    key: peewee.Field,
+    first: int | None,
+    after: str | None,
+    to_node: Callable[[peewee.Model], N],
+    descending: bool = False,
+) -> Connection[N]:
+    """A forward page by keyset on `key` (one query; the count only if `totalCount` is asked)."""
+    size = DEFAULT_PAGE if first is None else first
+    if size < 0 or size > MAX_PAGE:
+        raise DomainError("INVALID_FIRST", f"first must be between 0 and {MAX_PAGE}.", "first")
+    page_query = query
+    if after:
+        start = _decode_cursor(after)
+        page_query = page_query.where(key < start if descending else key > start)
+    rows = list(page_query.order_by(key.desc() if descending else key.asc()).limit(size + 1))
+    has_next = len(rows) > size
+    rows = rows[:size]
+    edges = [Edge(node=to_node(r), cursor=_cursor(getattr(r, key.name))) for r in rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=bool(after),
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        _count=query.count,
+    )
