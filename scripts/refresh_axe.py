@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -29,19 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "tests" / "vendor" / "axe-core"
 
 
-def _graphiql_refresh():
-    # The registry download and checks of refresh_graphiql.py, not a second copy of them.
-    spec = importlib.util.spec_from_file_location(
-        "refresh_graphiql", Path(__file__).with_name("refresh_graphiql.py")
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks itself up there
-    spec.loader.exec_module(module)
-    return module
+# The registry download and checks of refresh_graphiql.py, not a second copy of them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import refresh_graphiql as refresh  # noqa: E402
 
-
-refresh = _graphiql_refresh()
 PIN = refresh.Pin(
     "axe-core",
     "4.14.1",
