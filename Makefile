@@ -6,13 +6,33 @@ STAMP := $(VENV)/.installed-stamp
 # Absolute, so commands find it from any directory (README "Which database").
 export COMMCREDITS_DATABASE_URL ?= sqlite:///$(CURDIR)/var/commcredits.db
 
-.PHONY: run test setup migrate seed lint bench load schema clean
+.PHONY: run test setup migrate seed lint bench load schema clean lock lock-upgrade
 
-$(STAMP): pyproject.toml
+# Installs repeat (README "Dependencies and the lock file"): every package, direct and
+# transitive, at the exact version and sha256 hashes in requirements.lock; the project itself
+# (editable, no hash) in a second step without dependencies. `make lock` refreshes the lock.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# uv resolves the lock (pyproject.toml's bounds, the dev extra, Python 3.11, every platform);
+# `make lock` keeps the current pins where pyproject.toml still allows them, `make lock-upgrade`
+# moves every package to its newest allowed release. Commit requirements.lock afterwards.
+UV_LOCK_TOOL := $(VENV)/uv-tool
+LOCK_CMD = $(UV_LOCK_TOOL)/bin/uv pip compile pyproject.toml --extra dev --universal \
+	--python-version 3.11 --generate-hashes --quiet -o requirements.lock
+$(UV_LOCK_TOOL)/bin/uv:
+	$(PYTHON) -m venv $(UV_LOCK_TOOL)
+	$(UV_LOCK_TOOL)/bin/python -m pip install --quiet 'uv>=0.9'
+
+lock: $(UV_LOCK_TOOL)/bin/uv
+	$(LOCK_CMD)
+
+lock-upgrade: $(UV_LOCK_TOOL)/bin/uv
+	$(LOCK_CMD) --upgrade
 
 setup: $(STAMP)
 	mkdir -p var
