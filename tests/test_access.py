@@ -89,7 +89,7 @@ def test_a_key_never_sees_or_changes_another_tenant(api, tenant, clock, client):
     )["deleteUser"]
     assert out["userErrors"][0]["code"] == "NOT_FOUND"  # never "forbidden"
     out = intruder(
-        'mutation($u: String!) { assignLicense(userId: $u, addLicenses: [{skuId: "MCOEV"}], '
+        'mutation($u: ID!) { assignLicense(userId: $u, addLicenses: [{skuId: "MCOEV"}], '
         "removeLicenses: []) { userErrors { code } } }",
         {"u": gid},
     )["assignLicense"]

@@ -6,7 +6,7 @@ from commcredits.models import AuditEntry, LicenseAssignment, Subscription
 from tests.helpers import add_users, buy
 
 ASSIGN = """
-mutation($user: String!, $add: [AssignedLicenseInput!]!, $remove: [String!]!) {
+mutation($user: ID!, $add: [AssignedLicenseInput!]!, $remove: [ID!]!) {
   assignLicense(userId: $user, addLicenses: $add, removeLicenses: $remove) {
     user { userPrincipalName assignedLicenses { skuPartNumber disabledPlans } }
     result { status changes { skuPartNumber action } }
@@ -25,7 +25,7 @@ mutation($items: [AssignLicenseItemInput!]!, $whatIf: Boolean) {
 }"""
 
 SET_MANY = """
-mutation($upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [String!], $whatIf: Boolean) {
+mutation($upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [ID!], $whatIf: Boolean) {
   setUserLicenses(userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove,
                   whatIf: $whatIf) {
     results { userId status userErrors { code } }

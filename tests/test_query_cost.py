@@ -24,7 +24,7 @@ mutation($items: [AssignLicenseItemInput!]!) {
 }"""
 
 SET_MANY = """
-mutation($u: [String!]!, $a: [AssignedLicenseInput!], $r: [String!]) {
+mutation($u: [String!]!, $a: [AssignedLicenseInput!], $r: [ID!]) {
   setUserLicenses(userPrincipalNames: $u, addLicenses: $a, removeLicenses: $r) {
     summary { applied }
   }

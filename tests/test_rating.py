@@ -27,7 +27,7 @@ mutation($items: [CallRecordInput!]!) {
 }"""
 POOLS = "query($m: String!) { minutePools(month: $m) { plan country type granted used left } }"
 AUTHORIZE = """
-query($u: String!, $d: String!, $t: CallType!) {
+query($u: ID!, $d: String!, $t: CallType!) {
   authorizeCall(userId: $u, destination: $d, callType: $t) {
     allowed reason callType destinationCountry poolMinutesLeft creditsLeft pricePerMinute
     maxMinutesAffordable currency

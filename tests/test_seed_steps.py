@@ -11,7 +11,7 @@ PURCHASE = """mutation($sku: String!, $q: Int!) {
   purchaseSeats(skuPartNumber: $sku, quantity: $q) { userErrors { code } } }"""
 CREATE = """mutation($upn: String!, $loc: String) {
   createUser(input: {userPrincipalName: $upn, usageLocation: $loc}) { userErrors { code } } }"""
-ASSIGN = """mutation($u: String!, $add: [AssignedLicenseInput!]!) {
+ASSIGN = """mutation($u: ID!, $add: [AssignedLicenseInput!]!) {
   assignLicense(userId: $u, addLicenses: $add, removeLicenses: []) {
     user { assignedLicenses { skuPartNumber } } userErrors { code message } } }"""
 BATCH = """mutation($upns: [String!]!, $add: [AssignedLicenseInput!]) {

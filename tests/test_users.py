@@ -26,7 +26,7 @@ query($first: Int, $after: String, $filter: UserFilter) {
   }
 }"""
 ASSIGN = """
-mutation($user: String!, $add: [AssignedLicenseInput!]!) {
+mutation($user: ID!, $add: [AssignedLicenseInput!]!) {
   assignLicense(userId: $user, addLicenses: $add, removeLicenses: []) { userErrors { code } }
 }"""
 

@@ -5,6 +5,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from commcredits.models import ApiKey as ApiKeyRow
 from commcredits.models import AuditEntry as AuditEntryRow
 from commcredits.resolvers.common import ctx, decode_id, paginate
 from commcredits.resolvers.permissions import permission
@@ -17,7 +18,7 @@ from commcredits.schema.access import (
     Role,
 )
 from commcredits.schema.common import Connection
-from commcredits.schema.input_limits import NAME, limited_arg
+from commcredits.schema.input_limits import NAME, TENANT_ID, limited_arg
 from commcredits.services import access, audit, tenants
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
@@ -25,10 +26,28 @@ from commcredits.services.errors import DomainError
 
 @strawberry.type
 class AccessQuery:
-    @strawberry.field(description="The tenant's API keys (never their secrets).")
+    @strawberry.field(
+        description="The tenant's API keys (never their secrets).",
+        deprecation_reason="Use `apiKeysConnection`: a list that grows is a connection.",
+    )
     @permission(Permission.MANAGE_KEYS, tenant=True)
     def api_keys(self, info: Info) -> list[ApiKey]:
         return [ApiKey.from_row(k) for k in access.list_api_keys(ctx(info).tenant)]
+
+    @strawberry.field(
+        description="The tenant's API keys, oldest first, revoked ones too (never secrets)."
+    )
+    @permission(Permission.MANAGE_KEYS, tenant=True)
+    def api_keys_connection(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ApiKey]:
+        return paginate(
+            access.api_keys_query(ctx(info).tenant),
+            key=ApiKeyRow.id,
+            first=first,
+            after=after,
+            to_node=ApiKey.from_row,
+        )
 
     @strawberry.field(description="Every change made to the tenant, newest first.")
     @permission(Permission.READ)
@@ -58,7 +77,7 @@ class AccessQuery:
 class AccessMutation:
     @strawberry.mutation(
         description="Create an API key; its secret is in this response only. An operator key "
-        "names the tenant (tenantId: global id or name); a tenant admin creates its own."
+        "names the tenant (tenantId); a tenant admin creates its own."
     )
     @permission(Permission.MANAGE_KEYS)
     def create_api_key(
@@ -66,7 +85,7 @@ class AccessMutation:
         info: Info,
         role: Role,
         name: Annotated[str, limited_arg(NAME)] = "",
-        tenant_id: Annotated[str | None, limited_arg(NAME)] = None,
+        tenant_id: Annotated[strawberry.ID | None, limited_arg(NAME, description=TENANT_ID)] = None,
     ) -> CreateApiKeyPayload:
         c = ctx(info)
         principal = c.principal

@@ -18,7 +18,14 @@ from commcredits.schema.directory import (
     SeatChangeInput,
     User,
 )
-from commcredits.schema.input_limits import SKU_REF, USER_PRINCIPAL_NAME, USER_REF, limited_arg
+from commcredits.schema.input_limits import (
+    SKU_ID,
+    SKU_REF,
+    USER_ID,
+    USER_PRINCIPAL_NAME,
+    USER_REF,
+    limited_arg,
+)
 from commcredits.services import licenses, users
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError, check_batch_size
@@ -92,9 +99,9 @@ class LicenseMutation:
     def assign_license(
         self,
         info: Info,
-        user_id: Annotated[str, limited_arg(USER_REF)],
+        user_id: Annotated[strawberry.ID, limited_arg(USER_REF, description=USER_ID)],
         add_licenses: list[AssignedLicenseInput],
-        remove_licenses: Annotated[list[str], limited_arg(SKU_REF)],
+        remove_licenses: Annotated[list[strawberry.ID], limited_arg(SKU_REF, description=SKU_ID)],
     ) -> AssignLicensePayload:
         c = ctx(info)
         tenant = c.tenant
@@ -149,7 +156,9 @@ class LicenseMutation:
         info: Info,
         user_principal_names: Annotated[list[str], limited_arg(USER_PRINCIPAL_NAME)],
         add_licenses: list[AssignedLicenseInput] | None = None,
-        remove_licenses: Annotated[list[str] | None, limited_arg(SKU_REF)] = None,
+        remove_licenses: Annotated[
+            list[strawberry.ID] | None, limited_arg(SKU_REF, description=SKU_ID)
+        ] = None,
         what_if: bool = False,
         changes: Annotated[
             list[LicenseChangeInput] | None,

@@ -7,10 +7,11 @@ from strawberry.types import Info
 
 from commcredits.models import CallRecord as CallRecordRow
 from commcredits.models import Rate as RateRow
+from commcredits.models import RateCard as RateCardRow
 from commcredits.resolvers.common import ctx, decode_id, paginate, user_ref
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import Connection
-from commcredits.schema.input_limits import USER_REF, limited_arg
+from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
 from commcredits.schema.rating import (
     CallAuthorization,
     CallRecord,
@@ -32,6 +33,11 @@ from commcredits.schema.rating import (
 from commcredits.services import authorization, pools, rate_queries, rates, rating, usage_report
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
+
+# "This month" needs no date arithmetic in the client (README examples run as written).
+MonthArg = Annotated[
+    str | None, strawberry.argument(description="YYYY-MM; default: this month (UTC).")
+]
 
 
 def _item_user(item: CallRecordInput) -> int | str | None:
@@ -98,26 +104,27 @@ class RatingQuery:
             to_node=lambda row: CallRecord.from_call(rating.RatedCall.from_row(row)),
         )
 
-    @strawberry.field(description="The month's minute pools (YYYY-MM): granted, used, left.")
+    @strawberry.field(description="The month's minute pools: granted, used, left.")
     @permission(Permission.READ, tenant=True)
-    def minute_pools(self, info: Info, month: str) -> list[MinutePool]:
+    def minute_pools(self, info: Info, month: MonthArg = None) -> list[MinutePool]:
         c = ctx(info)
         tenant = c.tenant
-        month = usage_report.parse_month(month)
+        month = usage_report.month_or_current(month, now=c.now)
         return [MinutePool.from_view(v) for v in pools.minute_pools(tenant, month, now=c.now)]
 
     @strawberry.field(description="Minutes from pools, minutes charged, credits spent.")
     @permission(Permission.READ, tenant=True)
-    def usage_summary(self, info: Info, month: str) -> UsageSummaryType:
-        tenant = ctx(info).tenant
-        return UsageSummaryType.from_summary(usage_report.usage_summary(tenant, month))
+    def usage_summary(self, info: Info, month: MonthArg = None) -> UsageSummaryType:
+        c = ctx(info)
+        month = usage_report.month_or_current(month, now=c.now)
+        return UsageSummaryType.from_summary(usage_report.usage_summary(c.tenant, month))
 
     @strawberry.field(description="May this user call this destination now, and for how long?")
     @permission(Permission.READ, tenant=True)
     def authorize_call(
         self,
         info: Info,
-        user_id: Annotated[str, limited_arg(USER_REF)],
+        user_id: Annotated[strawberry.ID, limited_arg(USER_REF, description=USER_ID)],
         destination: str,
         call_type: CallType,
     ) -> CallAuthorization:
@@ -157,10 +164,27 @@ class RatingQuery:
             to_node=Rate.from_row,
         )
 
-    @strawberry.field(description="Every imported rate card, the latest effective first.")
+    @strawberry.field(
+        description="Every imported rate card, the latest effective first.",
+        deprecation_reason="Use `rateCardsConnection`: a list that grows is a connection.",
+    )
     @permission(Permission.READ)
     def rate_cards(self, info: Info) -> list[RateCard]:
         return [RateCard.from_row(r) for r in rate_queries.rate_cards()]
+
+    @strawberry.field(description="Every imported rate card, the latest import first.")
+    @permission(Permission.READ)
+    def rate_cards_connection(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[RateCard]:
+        return paginate(
+            rate_queries.rate_cards_query(),
+            key=RateCardRow.id,
+            first=first,
+            after=after,
+            to_node=RateCard.from_row,
+            descending=True,
+        )
 
 
 @strawberry.type

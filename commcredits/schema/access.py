@@ -49,7 +49,10 @@ class AuditEntry(Node):
     actor: str
     action: str
     target_type: str
-    target_id: str
+    target_id: strawberry.ID = strawberry.field(
+        description="The target's key as recorded: its database id, the first…last ids of a"
+        " batch, or an unknown key's prefix."
+    )
     before: JSON | None
     after: JSON | None
     at: dt.datetime

@@ -22,7 +22,12 @@ from commcredits.schema.pages import paginate
 from commcredits.services import credits
 
 
-@strawberry.type(name="Money", description="An exact amount (a Decimal string) and its currency.")
+@strawberry.type(
+    name="Money",
+    description="An exact amount (a Decimal string) and its ISO 4217 currency: every amount the"
+    " API answers has this shape. Amounts carry the currency's minor-unit digits; a price per"
+    " minute keeps its rate card's (up to 4 decimals).",
+)
 class Money:
     amount: Decimal
     currency: str
@@ -34,6 +39,15 @@ class Money:
     @classmethod
     def minor(cls, minor: int, currency: str) -> "Money":
         return cls.of(MoneyValue.from_minor(minor, currency))
+
+    @classmethod
+    def optional(cls, amount: Decimal | None, currency: str) -> "Money | None":
+        """An amount as the service computed it (a price keeps its digits), or null."""
+        return None if amount is None else cls(amount=amount, currency=currency)
+
+
+# One release of grace for fields that answered a bare Decimal (README "Schema conventions").
+MONEY_FIELD = "Use `{}`: every amount is a Money {{ amount currency }}."
 
 
 @strawberry.enum
@@ -92,8 +106,11 @@ class BalancePoint:
 
 @strawberry.type(description="Σ remaining of the lots not expired at `asOf` (kept materialized).")
 class CreditBalance:
-    amount: Decimal
-    currency: str
+    remaining: Money = strawberry.field(
+        description="The balance: what the lots not expired at `asOf` have left."
+    )
+    amount: Decimal = strawberry.field(deprecation_reason=MONEY_FIELD.format("remaining"))
+    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("remaining"))
     as_of: dt.datetime
     tenant_pk: strawberry.Private[int]
 
@@ -142,16 +159,34 @@ class CreditBalance:
     def of(cls, tenant: TenantRow, amount: MoneyValue, now: dt.datetime) -> "CreditBalance":
         """The balance a mutation answers (the amount its service returned), as of `now`."""
         value = amount.quantized()
-        return cls(amount=value.amount, currency=value.currency, as_of=now, tenant_pk=tenant.id)
+        return cls(
+            remaining=Money.of(value),
+            amount=value.amount,
+            currency=value.currency,
+            as_of=now,
+            tenant_pk=tenant.id,
+        )
 
 
 @strawberry.type(description='"Add this amount" when "the balance falls below" the trigger.')
 class AutoRechargeSettings:
     enabled: bool
-    recharge_amount: Decimal | None
-    trigger_balance: Decimal | None
+    top_up: Money | None = strawberry.field(
+        description='"Add this amount": what one recharge buys (configureAutoRecharge\'s'
+        " rechargeAmount)."
+    )
+    threshold: Money | None = strawberry.field(
+        description='"When the balance falls below": the trigger (configureAutoRecharge\'s'
+        " triggerBalance)."
+    )
     max_recharges_per_day: int
-    currency: str
+    recharge_amount: Decimal | None = strawberry.field(
+        deprecation_reason=MONEY_FIELD.format("topUp")
+    )
+    trigger_balance: Decimal | None = strawberry.field(
+        deprecation_reason=MONEY_FIELD.format("threshold")
+    )
+    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("topUp or threshold"))
 
     @classmethod
     def from_row(cls, row: AutoRechargeRow, currency: str) -> "AutoRechargeSettings":
@@ -160,6 +195,8 @@ class AutoRechargeSettings:
 
         return cls(
             enabled=bool(row.enabled),
+            top_up=Money.optional(dec(row.recharge_minor), currency),
+            threshold=Money.optional(dec(row.trigger_minor), currency),
             recharge_amount=dec(row.recharge_minor),
             trigger_balance=dec(row.trigger_minor),
             max_recharges_per_day=row.max_per_day,

@@ -9,7 +9,14 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.schema.common import UserError, to_global_id
-from commcredits.schema.input_limits import SKU_REF, USER_REF, limited_field
+from commcredits.schema.input_limits import (
+    PLAN_ID,
+    SKU_ID,
+    SKU_REF,
+    USER_ID,
+    USER_REF,
+    limited_field,
+)
 from commcredits.schema.users import (  # noqa: F401 - re-exported: resolvers import them here
     AssignedLicense,
     CreateUserInput,
@@ -26,20 +33,20 @@ from commcredits.services import licenses
 from commcredits.services.licenses import LicenseOutcome
 
 
-@strawberry.input(description="One license to add: skuId (GUID) or skuPartNumber.")
+@strawberry.input(description="One license to add.")
 class AssignedLicenseInput:
-    sku_id: str = limited_field(SKU_REF)
-    disabled_plans: list[str] = limited_field(
-        SKU_REF, default_factory=list, description="servicePlanId or servicePlanName to switch off."
+    sku_id: strawberry.ID = limited_field(SKU_REF, description=SKU_ID)
+    disabled_plans: list[strawberry.ID] = limited_field(
+        SKU_REF, default_factory=list, description=f"{PLAN_ID} Each one is switched off."
     )
 
 
 @strawberry.input
 class AssignLicenseItemInput:
-    user_id: str = limited_field(USER_REF, description="Global id or user principal name.")
+    user_id: strawberry.ID = limited_field(USER_REF, description=USER_ID)
     add_licenses: list[AssignedLicenseInput] = strawberry.field(default_factory=list)
-    remove_licenses: list[str] = limited_field(
-        SKU_REF, default_factory=list, description="skuId or skuPartNumber."
+    remove_licenses: list[strawberry.ID] = limited_field(
+        SKU_REF, default_factory=list, description=SKU_ID
     )
 
 
@@ -49,8 +56,8 @@ class AssignLicenseItemInput:
 )
 class LicenseChangeInput:
     add_licenses: list[AssignedLicenseInput] = strawberry.field(default_factory=list)
-    remove_licenses: list[str] = limited_field(
-        SKU_REF, default_factory=list, description="skuId or skuPartNumber."
+    remove_licenses: list[strawberry.ID] = limited_field(
+        SKU_REF, default_factory=list, description=SKU_ID
     )
 
 
@@ -59,7 +66,7 @@ class LicenseChangeInput:
     "or give back (negative): their seatChanges, summed."
 )
 class SeatChangeInput:
-    sku_id: str = limited_field(SKU_REF, description="skuId or skuPartNumber.")
+    sku_id: strawberry.ID = limited_field(SKU_REF, description=SKU_ID)
     units: int
 
 
@@ -120,7 +127,7 @@ def outcome_status(out: LicenseOutcome, *, what_if: bool) -> "LicenseResultStatu
 @strawberry.type(description="The outcome of one item: all of its changes, or none of them.")
 class LicenseAssignmentResult:
     index: int
-    user_id: str = strawberry.field(description="The user reference as given.")
+    user_id: strawberry.ID = strawberry.field(description="The user reference as given.")
     status: LicenseResultStatus
     changes: list[LicenseChange]
     user_errors: list[UserError]

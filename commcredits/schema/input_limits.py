@@ -43,6 +43,13 @@ NAME = 200  # tenant, API key and rate card names (their columns)
 ADJUSTMENT_REASON = 500  # services/credits/operations.py, and the column
 WEBHOOK_URL = 2_000  # services/webhooks.py, and the column
 
+# One sentence per kind of reference, the same wherever an argument names an object by its
+# global id or its natural key (README "Schema conventions"); such arguments are typed ID.
+USER_ID = "The user: global id or user principal name."
+SKU_ID = "The SKU: skuId (GUID) or skuPartNumber."
+PLAN_ID = "A service plan: servicePlanId (GUID) or servicePlanName."
+TENANT_ID = "The tenant: global id or name."
+
 # -- declaring limits ----------------------------------------------------------------------------
 
 

@@ -9,7 +9,14 @@ import strawberry
 from commcredits.models import Rate as RateRow
 from commcredits.models import RateCard as RateCardRow
 from commcredits.schema.common import Node, UserError, to_global_id
-from commcredits.schema.input_limits import NAME, USER_PRINCIPAL_NAME, USER_REF, limited_field
+from commcredits.schema.credits import MONEY_FIELD, Money
+from commcredits.schema.input_limits import (
+    NAME,
+    USER_ID,
+    USER_PRINCIPAL_NAME,
+    USER_REF,
+    limited_field,
+)
 from commcredits.services.authorization import Authorization
 from commcredits.services.pools import PoolView
 from commcredits.services.prices import price_from_micros
@@ -58,8 +65,9 @@ class Rate(Node):
     call_type: CallType
     prefix: str = strawberry.field(description="E.164 digits the destination starts with.")
     country: str
-    price_per_minute: Decimal
-    currency: str
+    per_minute: Money = strawberry.field(description="The price of one started minute.")
+    price_per_minute: Decimal = strawberry.field(deprecation_reason=MONEY_FIELD.format("perMinute"))
+    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("perMinute"))
     zone: str = strawberry.field(description='"A": Audio Conferencing Zone A.')
     premium: bool
     description: str
@@ -67,12 +75,14 @@ class Rate(Node):
 
     @classmethod
     def from_row(cls, row: RateRow) -> "Rate":
+        price = price_from_micros(row.price_micros)
         return cls(
             id=to_global_id("Rate", row.id),
             call_type=CallType(row.call_type),
             prefix=row.prefix,
             country=row.country,
-            price_per_minute=price_from_micros(row.price_micros),
+            per_minute=Money(amount=price, currency=row.currency),
+            price_per_minute=price,
             currency=row.currency,
             zone=row.zone,
             premium=row.premium,
@@ -123,7 +133,7 @@ class ImportRatesPayload:
 
 @strawberry.type
 class CallRecord(Node):
-    call_id: str
+    call_id: strawberry.ID = strawberry.field(description="The telephony system's call id.")
     user_id: strawberry.ID | None
     user_principal_name: str
     display_name: str
@@ -142,10 +152,16 @@ class CallRecord(Node):
     capability: str = strawberry.field(
         description="What paid: the plan's part number for pool minutes, MCOPSTNPP for credits."
     )
-    price_per_minute: Decimal | None
-    charge: Decimal
-    currency: str
+    per_minute: Money | None = strawberry.field(
+        description="The card's price per started minute; null when blocked before pricing."
+    )
+    cost: Money = strawberry.field(description="What credits paid (0 for pool minutes).")
     rated_at: dt.datetime
+    price_per_minute: Decimal | None = strawberry.field(
+        deprecation_reason=MONEY_FIELD.format("perMinute")
+    )
+    charge: Decimal = strawberry.field(deprecation_reason=MONEY_FIELD.format("cost"))
+    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("cost"))
 
     @classmethod
     def from_call(cls, c: RatedCall) -> "CallRecord":
@@ -168,6 +184,8 @@ class CallRecord(Node):
             pool_minutes=c.pool_minutes,
             charged_minutes=c.charged_minutes,
             capability=c.capability,
+            per_minute=Money.optional(c.price_per_minute, c.currency),
+            cost=Money(amount=c.charge, currency=c.currency),
             price_per_minute=c.price_per_minute,
             charge=c.charge,
             currency=c.currency,
@@ -177,10 +195,8 @@ class CallRecord(Node):
 
 @strawberry.input
 class CallRecordInput:
-    call_id: str = limited_field(128)  # what services/calls.py accepts
-    user_id: str | None = limited_field(
-        USER_REF, default=None, description="Global id or user principal name."
-    )
+    call_id: strawberry.ID = limited_field(128)  # what services/calls.py accepts
+    user_id: strawberry.ID | None = limited_field(USER_REF, default=None, description=USER_ID)
     user_principal_name: str | None = limited_field(USER_PRINCIPAL_NAME, default=None)
     started_at: dt.datetime
     duration_seconds: int
@@ -193,7 +209,7 @@ class CallRecordInput:
 @strawberry.type(description="The outcome of one call record, in input order.")
 class CallResult:
     index: int
-    call_id: str
+    call_id: strawberry.ID
     status: CallStatus | None = strawberry.field(description="null when the item was refused.")
     reason: str | None
     duplicate: bool = strawberry.field(description="Rated before: this is the first result.")
@@ -239,9 +255,7 @@ class RecordCallsPayload:
 
 @strawberry.input
 class CallRecordFilter:
-    user: str | None = limited_field(
-        USER_REF, default=None, description="Global id or user principal name."
-    )
+    user: strawberry.ID | None = limited_field(USER_REF, default=None, description=USER_ID)
     from_: dt.datetime | None = strawberry.field(
         default=None, name="from", description="Started at or after."
     )
@@ -282,10 +296,11 @@ class UsageLineType:
     minutes: int
     pool_minutes: int
     charged_minutes: int
-    credits_spent: Decimal
+    spent: Money = strawberry.field(description="Credits spent.")
+    credits_spent: Decimal = strawberry.field(deprecation_reason=MONEY_FIELD.format("spent"))
 
     @classmethod
-    def from_line(cls, x: UsageLine) -> "UsageLineType":
+    def from_line(cls, x: UsageLine, currency: str) -> "UsageLineType":
         return cls(
             call_type=CallType(x.call_type),
             country=x.country,
@@ -294,6 +309,7 @@ class UsageLineType:
             minutes=x.minutes,
             pool_minutes=x.pool_minutes,
             charged_minutes=x.charged_minutes,
+            spent=Money(amount=x.credits_spent, currency=currency),
             credits_spent=x.credits_spent,
         )
 
@@ -301,13 +317,14 @@ class UsageLineType:
 @strawberry.type(name="UsageSummary")
 class UsageSummaryType:
     month: str
-    currency: str
     calls: int
     blocked_calls: int
     minutes: int
     pool_minutes: int
     charged_minutes: int
-    credits_spent: Decimal
+    spent: Money = strawberry.field(description="Credits spent in the month.")
+    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("spent"))
+    credits_spent: Decimal = strawberry.field(deprecation_reason=MONEY_FIELD.format("spent"))
     lines: list[UsageLineType] = strawberry.field(description="By call type and country.")
 
     @classmethod
@@ -320,8 +337,9 @@ class UsageSummaryType:
             minutes=s.minutes,
             pool_minutes=s.pool_minutes,
             charged_minutes=s.charged_minutes,
+            spent=Money(amount=s.credits_spent, currency=s.currency),
             credits_spent=s.credits_spent,
-            lines=[UsageLineType.from_line(x) for x in s.lines],
+            lines=[UsageLineType.from_line(x, s.currency) for x in s.lines],
         )
 
 
@@ -334,10 +352,20 @@ class CallAuthorization:
     call_type: CallType
     destination_country: str | None
     pool_minutes_left: int
-    credits_left: Decimal | None
-    price_per_minute: Decimal | None
+    credits_remaining: Money | None = strawberry.field(
+        description="The balance as of now (MCA: what the month's credit limit has left)."
+    )
+    per_minute: Money | None = strawberry.field(
+        description="The card's price per started minute; null without a rate."
+    )
     max_minutes_affordable: int
-    currency: str
+    credits_left: Decimal | None = strawberry.field(
+        deprecation_reason=MONEY_FIELD.format("creditsRemaining")
+    )
+    price_per_minute: Decimal | None = strawberry.field(
+        deprecation_reason=MONEY_FIELD.format("perMinute")
+    )
+    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("perMinute"))
 
     @classmethod
     def from_result(cls, a: Authorization) -> "CallAuthorization":
@@ -347,6 +375,8 @@ class CallAuthorization:
             call_type=CallType(a.call_type),
             destination_country=a.destination_country,
             pool_minutes_left=a.pool_minutes_left,
+            credits_remaining=Money.optional(a.credits_left, a.currency),
+            per_minute=Money.optional(a.price_per_minute, a.currency),
             credits_left=a.credits_left,
             price_per_minute=a.price_per_minute,
             max_minutes_affordable=a.max_minutes_affordable,

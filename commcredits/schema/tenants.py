@@ -18,6 +18,7 @@ from commcredits.schema.credits import (
     CreditLimit,
     CreditTransaction,
     CreditTransactionFilter,
+    Money,
 )
 from commcredits.schema.input_limits import NAME, limited_field
 from commcredits.schema.invoices import Invoice
@@ -62,8 +63,10 @@ class Tenant(Node):
     @strawberry.field(description="Prepaid credit balance (materialized; lots, forecast).")
     async def balance(self, info: Info) -> CreditBalance:
         minor = await info.context.loaders.balance.load(self.pk)
+        value = MoneyValue.from_minor(minor, self.currency)
         return CreditBalance(
-            amount=MoneyValue.from_minor(minor, self.currency).amount,
+            remaining=Money.of(value),
+            amount=value.amount,
             currency=self.currency,
             as_of=info.context.now,
             tenant_pk=self.pk,

@@ -8,7 +8,14 @@ from strawberry.types import Info
 from commcredits.models import User as UserRow
 from commcredits.schema.catalog import ServicePlanInfo
 from commcredits.schema.common import Node, UserError, to_global_id
-from commcredits.schema.input_limits import SKU_REF, USER_PRINCIPAL_NAME, USER_REF, limited_field
+from commcredits.schema.input_limits import (
+    SKU_ID,
+    SKU_REF,
+    USER_ID,
+    USER_PRINCIPAL_NAME,
+    USER_REF,
+    limited_field,
+)
 from commcredits.services.users import LIST_LIMITS, MAX_SEARCH, TEXT_LIMITS
 
 # A usage location may be given as a code or a name; it is always answered as the code.
@@ -137,8 +144,8 @@ class UserFilter:
         description='ISO code or country name; "" finds users without one.',
     )
     department: str | None = limited_field(TEXT_LIMITS["department"], default=strawberry.UNSET)
-    has_license: str | None = limited_field(
-        SKU_REF, default=strawberry.UNSET, description="skuPartNumber or skuId held."
+    has_license: strawberry.ID | None = limited_field(
+        SKU_REF, default=strawberry.UNSET, description=f"Holds this license. {SKU_ID}"
     )
     account_enabled: bool | None = strawberry.UNSET
 
@@ -193,7 +200,7 @@ class CreateUserInput(UserPropertiesInput):
 
 @strawberry.input
 class UpdateUserInput(UserPropertiesInput):
-    id: strawberry.ID = limited_field(USER_REF, description="Global id or user principal name.")
+    id: strawberry.ID = limited_field(USER_REF, description=USER_ID)
     user_principal_name: str | None = limited_field(USER_PRINCIPAL_NAME, default=None)
 
 

@@ -142,6 +142,11 @@ def list_api_keys(tenant: Tenant) -> list[ApiKey]:
     return list(ApiKey.select().where(ApiKey.tenant == tenant.id).order_by(ApiKey.id))
 
 
+def api_keys_query(tenant: Tenant) -> peewee.ModelSelect:
+    """The tenant's keys, for a page (the caller orders by id)."""
+    return ApiKey.select().where(ApiKey.tenant == tenant.id)
+
+
 class AuthenticationError(Exception):
     """A key was sent but is unknown or revoked (HTTP 401)."""
 

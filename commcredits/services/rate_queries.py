@@ -50,3 +50,8 @@ def rates_query(flt: RateFilter | None, *, now: dt.datetime) -> peewee.ModelSele
 
 def rate_cards() -> list[RateCard]:
     return list(RateCard.select().order_by(RateCard.effective_from.desc(), RateCard.id.desc()))
+
+
+def rate_cards_query() -> peewee.ModelSelect:
+    """Every card, for a page (the caller orders by id)."""
+    return RateCard.select()

@@ -45,6 +45,13 @@ EXPORT_COLUMNS = (
 )
 
 
+def month_or_current(value: str | None, *, now: dt.datetime, field: str = "month") -> str:
+    """A month argument that defaults to the UTC month of `now` ("this month")."""
+    if value is None:
+        return f"{now.astimezone(dt.UTC):%Y-%m}"
+    return parse_month(value, field=field)
+
+
 def parse_month(value: str, *, field: str = "month") -> str:
     """`YYYY-MM`, or INVALID_MONTH."""
     text = (value or "").strip()
