@@ -53,10 +53,10 @@ from commcredits import db as database  # noqa: E402
 RECORD_CALLS = """mutation($items: [CallRecordInput!]!) {
   recordCalls(items: $items) {
     summary { total rated blocked duplicates failed } userErrors { code message } } }"""
-AUTHORIZE = """query($user: String!, $to: String!) {
+AUTHORIZE = """query($user: ID!, $to: String!) {
   authorizeCall(userId: $user, destination: $to, callType: INTERNATIONAL) {
-    allowed reason maxMinutesAffordable creditsLeft } }"""
-PLAIN_READ = "query { tenant { balance { amount } } }"
+    allowed reason maxMinutesAffordable creditsRemaining { amount } } }"""
+PLAIN_READ = "query { tenant { balance { remaining { amount } } } }"
 PURCHASE = """mutation($amount: Decimal!, $key: String!) {
   purchaseCredits(amount: $amount, idempotencyKey: $key) {
     invoice { number } userErrors { code message } } }"""

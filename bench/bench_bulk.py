@@ -44,7 +44,7 @@ TARGET_LOOP = 30
 TARGET_MIB = 500
 
 ONE_ROW = """
-mutation($upn: String!) {
+mutation($upn: ID!) {
   assignLicense(userId: $upn, addLicenses: [{skuId: "MCOPSTNC"}], removeLicenses: []) {
     result { status } userErrors { code }
   }

@@ -38,7 +38,9 @@ NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 RECORD = """
 mutation($items: [CallRecordInput!]!) {
   recordCalls(items: $items) {
-    results { index status reason call { poolMinutes chargedMinutes charge } userErrors { code } }
+    results {
+      index status reason call { poolMinutes chargedMinutes cost { amount } } userErrors { code }
+    }
     summary { total rated blocked duplicates failed }
     userErrors { code message }
   }

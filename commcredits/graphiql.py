@@ -58,8 +58,11 @@ WELCOME_QUERY = """# commcredits — GraphQL API
 query Overview {
   viewer { role tenant { name currency agreementType } }
   tenant {
-    balance { amount currency lots(first: 5) { nodes { remaining { amount } expiresAt } } }
-    autoRecharge { enabled rechargeAmount triggerBalance }
+    balance {
+      remaining { amount currency }
+      lots(first: 5) { nodes { remaining { amount } expiresAt } }
+    }
+    autoRecharge { enabled topUp { amount currency } threshold { amount currency } }
   }
   subscribedSkus { skuPartNumber consumedUnits availableUnits }
   users(first: 10) {

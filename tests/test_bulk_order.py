@@ -132,7 +132,7 @@ def test_a_bad_parameter_stops_the_run_before_anything_is_sent(tenant, clock, ta
 # -- the mutation the bulk layer sends -----------------------------------------------------------
 
 SET = """
-mutation($upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [String!],
+mutation($upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [ID!],
          $whatIf: Boolean!, $changes: [LicenseChangeInput!], $indexes: [Int],
          $prior: [SeatChangeInput!]) {
   setUserLicenses(userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove,

@@ -112,7 +112,10 @@ def test_graphiqls_opening_query_runs(api):
     from commcredits.graphiql import WELCOME_QUERY
 
     data = api(WELCOME_QUERY)
-    assert data["viewer"]["role"] == "GLOBAL_ADMIN" and data["tenant"]["balance"]["currency"]
+    assert (
+        data["viewer"]["role"] == "GLOBAL_ADMIN"
+        and data["tenant"]["balance"]["remaining"]["currency"]
+    )
 
 
 def test_expire_refuses_a_time_after_the_clock(sqlite_env, capsys):

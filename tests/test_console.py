@@ -59,7 +59,7 @@ CSS_IMPORT = re.compile(r'@import url\("([^"]+)"\)')
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 INVOICES = "{ tenant { invoices(first: 50) { totalCount nodes { amount { amount } reason } } } }"
 BILLING = "{ tenant { billingProfile { companyName city paymentMethod cardTokenHint } } }"
-AUTO = "{ tenant { autoRecharge { enabled rechargeAmount triggerBalance } } }"
+AUTO = "{ tenant { autoRecharge { enabled topUp { amount } threshold { amount } } } }"
 PURCHASE = """mutation($k: String!) { purchaseCredits(amount: "42.00", idempotencyKey: $k) {
   userErrors { code } } }"""
 
@@ -287,8 +287,8 @@ def test_the_seed_steps_in_german_in_chromium(db_url, keys, tmp_path, monkeypatc
         assert "Gespeichert" in saved and "50,00 €" in saved and "20,00 €" in saved, saved
         assert api(server, admin, AUTO)["tenant"]["autoRecharge"] == {
             "enabled": True,
-            "rechargeAmount": "50.00",
-            "triggerBalance": "20.00",
+            "topUp": {"amount": "50.00"},
+            "threshold": {"amount": "20.00"},
         }
         shot(driver, "06-auto-recharge-saved")
 

@@ -93,8 +93,11 @@ def test_the_balance_chart_and_the_ledger_filter(db_url, keys, tenant, tmp_path,
             "the chart was not drawn again",
         )
 
-        # The ledger by kind: only consumption, page 1, the filter in the URL.
-        assert len(driver.find_elements(By.CSS_SELECTOR, ROWS)) == 5
+        # The ledger by kind: only consumption, page 1, the filter in the URL. (The ledger is
+        # read again beside the chart, not before it: wait for its new entry too.)
+        wait_for(
+            lambda: len(driver.find_elements(By.CSS_SELECTOR, ROWS)) == 5, "ledger not re-read"
+        )
         by_label(driver, "Verbraucht").click()
         button(driver, "Filter anwenden").click()
         wait_for(lambda: kinds_shown(driver) == ["Verbraucht"] * 3, "the kind filter")

@@ -35,8 +35,9 @@ SEATS = """{ subscribedSkus { skuPartNumber consumedUnits availableUnits } }"""
 HELD = """query($upn: String!) { user(userPrincipalName: $upn) {
   usageLocation assignedLicenses { skuPartNumber } } }"""
 CALLS = """mutation($items: [CallRecordInput!]!) { recordCalls(items: $items) {
-  results { status reason call { chargedMinutes charge } userErrors { code message } } } }"""
-ASSIGN = """mutation($u: String!, $add: [AssignedLicenseInput!]!) {
+  results { status reason call { chargedMinutes cost { amount } } userErrors { code message } }
+} }"""
+ASSIGN = """mutation($u: ID!, $add: [AssignedLicenseInput!]!) {
   assignLicense(userId: $u, addLicenses: $add, removeLicenses: []) { userErrors { code } } }"""
 ROWS = "#users-table tbody tr"
 NAMES = "#users-table tbody th a"

@@ -131,7 +131,7 @@ def _purchase_outcome(
 ) -> tuple[str, str, str, tuple[str | None, ...]]:
     """(status, code, message, (Reference, Invoice)) of one purchase the server accepted."""
     invoice = payload.get("invoice") or {}
-    balance = payload.get("balance") or {}
+    balance = (payload.get("balance") or {}).get("remaining") or {}
     shown_balance = f"balance {balance.get('amount')} {balance.get('currency')}"
     number = str(invoice["number"]) if invoice.get("number") is not None else None
     if payload.get("replayed"):
@@ -179,11 +179,25 @@ def set_auto_recharge(
         code, message = row_errors(payload)
         report.fail(1, "autoRecharge", action, code, message)
     else:
-        ar = payload["autoRecharge"] or {}
-        shown = ", ".join(f"{k}={ar.get(k)}" for k in ar if ar.get(k) is not None)
+        shown = ", ".join(f"{k}={v}" for k, v in _settings(payload["autoRecharge"]).items())
         report.add(1, "autoRecharge", action, status("Updated", options.what_if), "", shown)
     options.advance(1)
     return report
+
+
+def _settings(ar: dict[str, Any] | None) -> dict[str, Any]:
+    """The saved settings as the report shows them (by configureAutoRecharge's argument names),
+    those that are set."""
+    ar = ar or {}
+    top_up, threshold = ar.get("topUp") or {}, ar.get("threshold") or {}
+    shown = {
+        "enabled": ar.get("enabled"),
+        "rechargeAmount": top_up.get("amount"),
+        "triggerBalance": threshold.get("amount"),
+        "maxRechargesPerDay": ar.get("maxRechargesPerDay"),
+        "currency": top_up.get("currency") or threshold.get("currency"),
+    }
+    return {k: v for k, v in shown.items() if v is not None}
 
 
 def run_add_credits(inv: Invocation) -> int:

@@ -8,7 +8,7 @@ query BulkSkus {
 
 SET_USER_LICENSES = """
 mutation BulkSetUserLicenses(
-  $upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [String!], $whatIf: Boolean!,
+  $upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [ID!], $whatIf: Boolean!,
   $changes: [LicenseChangeInput!], $indexes: [Int], $prior: [SeatChangeInput!]
 ) {
   setUserLicenses(
@@ -67,7 +67,7 @@ PURCHASE_CREDITS = """
 mutation BulkPurchaseCredits($amount: Decimal!, $key: String!, $whatIf: Boolean) {
   purchaseCredits(amount: $amount, idempotencyKey: $key, whatIf: $whatIf) {
     invoice { number amount { amount currency } status }
-    balance { amount currency }
+    balance { remaining { amount currency } }
     replayed
     userErrors { field code message }
   }
@@ -82,7 +82,9 @@ mutation BulkConfigureAutoRecharge(
     enabled: $enabled, rechargeAmount: $amount, triggerBalance: $trigger,
     maxRechargesPerDay: $perDay, whatIf: $whatIf
   ) {
-    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    autoRecharge {
+      enabled topUp { amount currency } threshold { amount currency } maxRechargesPerDay
+    }
     userErrors { field code message }
   }
 }

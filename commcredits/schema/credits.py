@@ -186,7 +186,9 @@ class AutoRechargeSettings:
     trigger_balance: Decimal | None = strawberry.field(
         deprecation_reason=MONEY_FIELD.format("threshold")
     )
-    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("topUp or threshold"))
+    currency: str = strawberry.field(
+        description="The tenant's currency (also when nothing is configured yet)."
+    )
 
     @classmethod
     def from_row(cls, row: AutoRechargeRow, currency: str) -> "AutoRechargeSettings":

@@ -365,7 +365,9 @@ class CallAuthorization:
     price_per_minute: Decimal | None = strawberry.field(
         deprecation_reason=MONEY_FIELD.format("perMinute")
     )
-    currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("perMinute"))
+    currency: str = strawberry.field(
+        description="The tenant's currency (also when there is no rate or no credit)."
+    )
 
     @classmethod
     def from_result(cls, a: Authorization) -> "CallAuthorization":

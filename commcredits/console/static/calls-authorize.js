@@ -5,12 +5,12 @@
 import { ConnectionError, gql } from "./api.js";
 import { callTypeText, countryText, reasonText } from "./calls-format.js";
 import { field, formMessage, h, section, selectField, showMessage, showUserErrors } from "./dom.js";
-import { has, money, number, t } from "./i18n.js";
+import { has, moneyOf, number, t } from "./i18n.js";
 
-const AUTHORIZE = `query AuthorizeCall($userId: String!, $destination: String!, $callType: CallType!) {
+const AUTHORIZE = `query AuthorizeCall($userId: ID!, $destination: String!, $callType: CallType!) {
   authorizeCall(userId: $userId, destination: $destination, callType: $callType) {
-    allowed reason callType destinationCountry poolMinutesLeft creditsLeft pricePerMinute
-    maxMinutesAffordable currency
+    allowed reason callType destinationCountry poolMinutesLeft
+    creditsRemaining { amount currency } perMinute { amount currency } maxMinutesAffordable
   }
 }`;
 
@@ -24,8 +24,8 @@ function answer(a) {
     [t("calls.authorize.callType"), callTypeText(a.callType)],
     [t("calls.authorize.country"), a.destinationCountry ? countryText(a.destinationCountry) : "—"],
     [t("calls.authorize.poolLeft"), t("calls.minutes", { n: number(a.poolMinutesLeft) })],
-    [t("calls.authorize.price"), a.pricePerMinute === null ? "—" : money(a.pricePerMinute, a.currency)],
-    [t("calls.authorize.creditsLeft"), a.creditsLeft === null ? "—" : money(a.creditsLeft, a.currency)],
+    [t("calls.authorize.price"), moneyOf(a.perMinute)],
+    [t("calls.authorize.creditsLeft"), moneyOf(a.creditsRemaining)],
     [t("calls.authorize.maxMinutes"), t("calls.minutes", { n: number(a.maxMinutesAffordable) })],
   ];
   return [

@@ -11,14 +11,14 @@ import {
   userCell,
 } from "./calls-format.js";
 import { h, present, section, table } from "./dom.js";
-import { dateTime, money, number, t } from "./i18n.js";
+import { dateTime, moneyOf, number, t } from "./i18n.js";
 
 const PAGE = 10;
 const RECENT = 10;
 
 export const CALL_FIELDS = `id callId userPrincipalName displayName startedAt durationSeconds
   destination destinationCountry callType status reason minutes poolMinutes chargedMinutes
-  charge currency`;
+  cost { amount currency }`;
 
 const RECORDS = `query CallRecords($first: Int!, $after: String, $filter: CallRecordFilter) {
   callRecords(first: $first, after: $after, filter: $filter) {
@@ -122,7 +122,7 @@ export function recentCalls() {
       destinationCell(c),
       callTypeText(c.callType),
       t("calls.recent.minutes", { minutes: number(c.minutes), pool: number(c.poolMinutes), charged: number(c.chargedMinutes) }),
-      money(c.charge, c.currency),
+      moneyOf(c.cost),
       statusBadge(c),
     ]);
     body.replaceChildren(

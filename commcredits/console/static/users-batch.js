@@ -7,7 +7,7 @@ import { errorText, number, t } from "./i18n.js";
 import { canManageUsers, outcomeText, seatsText, skuName, usersReadOnly } from "./users-common.js";
 
 const BATCH = `mutation UsersBatch($upns: [String!]!, $add: [AssignedLicenseInput!],
-    $remove: [String!], $whatIf: Boolean!) {
+    $remove: [ID!], $whatIf: Boolean!) {
   setUserLicenses(userPrincipalNames: $upns, addLicenses: $add, removeLicenses: $remove,
       whatIf: $whatIf) {
     whatIf

@@ -12,7 +12,7 @@ const LOCATION = `mutation UserLocation($input: UpdateUserInput!) {
   updateUser(input: $input) { user { id usageLocation } userErrors { field code message } }
 }`;
 
-const ASSIGN = `mutation UserLicenses($id: String!, $add: [AssignedLicenseInput!]!, $remove: [String!]!) {
+const ASSIGN = `mutation UserLicenses($id: ID!, $add: [AssignedLicenseInput!]!, $remove: [ID!]!) {
   assignLicense(userId: $id, addLicenses: $add, removeLicenses: $remove) {
     result { status changes { skuPartNumber action } }
     userErrors { field code message }

@@ -13,13 +13,13 @@ import {
   showUserErrors,
   table,
 } from "../dom.js";
-import { date, money, moneyOf, parseAmount, t } from "../i18n.js";
+import { date, moneyOf, parseAmount, t } from "../i18n.js";
 
 const CONTEXT = `query AddCreditsPage {
   viewer { role }
   tenant {
     currency agreementType
-    balance { amount currency }
+    balance { remaining { amount currency } }
     billingProfile { companyName city country paymentMethod cardTokenHint }
   }
 }`;
@@ -29,7 +29,7 @@ const ORDER = `mutation PurchaseCredits($amount: Decimal!, $key: String!, $whatI
     whatIf replayed
     invoice { number status amount { amount currency } reason paymentMethod }
     lot { expiresAt }
-    balance { amount currency }
+    balance { remaining { amount currency } }
     userErrors { field code message }
   }
 }`;
@@ -48,7 +48,7 @@ export default {
     }
     const body = h("div");
     main.append(
-      h("p", { id: "current-balance" }, t("add.current", { balance: money(tenant.balance.amount, currency) })),
+      h("p", { id: "current-balance" }, t("add.current", { balance: moneyOf(tenant.balance.remaining) })),
       body,
     );
     const profile = tenant.billingProfile;
@@ -176,7 +176,7 @@ export default {
               number: invoice.number,
               status: t(`invoice.status.${invoice.status}`),
               amount: moneyOf(invoice.amount),
-              balance: result.balance ? moneyOf(result.balance) : "—",
+              balance: result.balance ? moneyOf(result.balance.remaining) : "—",
             }),
           ),
           h(
@@ -187,7 +187,7 @@ export default {
         ),
       );
       if (result.balance) {
-        main.querySelector("#current-balance").textContent = t("add.current", { balance: moneyOf(result.balance) });
+        main.querySelector("#current-balance").textContent = t("add.current", { balance: moneyOf(result.balance.remaining) });
       }
       lastAmount = "";
       const more = h("button", { type: "button" }, t("done.more"));

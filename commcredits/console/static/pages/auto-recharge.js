@@ -9,13 +9,15 @@ import {
   showMessage,
   showUserErrors,
 } from "../dom.js";
-import { amountInput, money, parseAmount, t } from "../i18n.js";
+import { amountInput, moneyOf, parseAmount, t } from "../i18n.js";
+
+const SETTINGS = "enabled topUp { amount currency } threshold { amount currency } maxRechargesPerDay";
 
 const LOAD = `query AutoRechargePage {
   viewer { role }
   tenant {
     currency agreementType
-    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    autoRecharge { ${SETTINGS} }
   }
 }`;
 
@@ -23,11 +25,19 @@ const SAVE = `mutation SaveAutoRecharge($enabled: Boolean!, $rechargeAmount: Dec
     $triggerBalance: Decimal, $maxRechargesPerDay: Int) {
   configureAutoRecharge(enabled: $enabled, rechargeAmount: $rechargeAmount,
       triggerBalance: $triggerBalance, maxRechargesPerDay: $maxRechargesPerDay) {
-    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    autoRecharge { ${SETTINGS} }
     recharges { number status amount { amount currency } }
     userErrors { field code message }
   }
 }`;
+
+// The form's amounts are configureAutoRecharge's arguments; the settings answer them as Money.
+const ANSWERED_AS = { rechargeAmount: "topUp", triggerBalance: "threshold" };
+
+function amountOf(settings, name) {
+  const value = settings[ANSWERED_AS[name]];
+  return value ? value.amount : null;
+}
 
 export default {
   path: "/credits/auto-recharge",
@@ -46,7 +56,7 @@ export default {
         name,
         label: t(labelKey, { currency }),
         hint: t(`${labelKey}Hint`),
-        value: amountInput(settings[name]),
+        value: amountInput(amountOf(settings, name)),
         attrs: { inputmode: "decimal", autocomplete: "off" },
       });
     const fields = {
@@ -101,12 +111,12 @@ export default {
           return;
         }
         const saved = result.autoRecharge;
-        fields.rechargeAmount.input.value = amountInput(saved.rechargeAmount);
-        fields.triggerBalance.input.value = amountInput(saved.triggerBalance);
+        fields.rechargeAmount.input.value = amountInput(amountOf(saved, "rechargeAmount"));
+        fields.triggerBalance.input.value = amountInput(amountOf(saved, "triggerBalance"));
         const summary = saved.enabled
           ? t("credits.autoRechargeOn", {
-              amount: money(saved.rechargeAmount, saved.currency),
-              trigger: money(saved.triggerBalance, saved.currency),
+              amount: moneyOf(saved.topUp),
+              trigger: moneyOf(saved.threshold),
             })
           : t("credits.autoRechargeOff");
         const recharges = result.recharges.length

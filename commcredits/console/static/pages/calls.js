@@ -16,15 +16,18 @@ import {
 } from "../calls-format.js";
 import { CALL_FIELDS, blockedCalls, recentCalls } from "../calls-records.js";
 import { h, section, selectField, table, uid } from "../dom.js";
-import { locale, money, number, t } from "../i18n.js";
+import { locale, moneyOf, number, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 
 const MONTH_DATA = `query CallsMonth($month: String!) {
   skus { skuPartNumber displayName }
   minutePools(month: $month) { month plan country type granted used left }
   usageSummary(month: $month) {
-    month currency calls blockedCalls minutes poolMinutes chargedMinutes creditsSpent
-    lines { callType country calls blockedCalls minutes poolMinutes chargedMinutes creditsSpent }
+    month calls blockedCalls minutes poolMinutes chargedMinutes spent { amount currency }
+    lines {
+      callType country calls blockedCalls minutes poolMinutes chargedMinutes
+      spent { amount currency }
+    }
   }
 }`;
 
@@ -73,7 +76,7 @@ function summaryBody(s) {
     ["minutes", t("calls.summary.minutes"), t("calls.minutes", { n: number(s.minutes) })],
     ["pool", t("calls.summary.poolMinutes"), t("calls.minutes", { n: number(s.poolMinutes) })],
     ["charged", t("calls.summary.chargedMinutes"), t("calls.minutes", { n: number(s.chargedMinutes) })],
-    ["credits", t("calls.summary.creditsSpent"), money(s.creditsSpent, s.currency)],
+    ["credits", t("calls.summary.creditsSpent"), moneyOf(s.spent)],
   ];
   const rows = s.lines.map((l) => [
     callTypeText(l.callType),
@@ -83,7 +86,7 @@ function summaryBody(s) {
     number(l.minutes),
     number(l.poolMinutes),
     number(l.chargedMinutes),
-    money(l.creditsSpent, s.currency),
+    moneyOf(l.spent),
   ]);
   return [
     h("dl", { class: "facts usage-facts" }, facts.map(([id, k, v]) => [h("dt", null, k), h("dd", { id: `usage-${id}` }, v)])),

@@ -7,7 +7,7 @@ import { gql } from "../api.js";
 import { HISTORY_FIELDS, historyChart } from "../credits-chart.js";
 import { ledgerSection } from "../credits-ledger.js";
 import { canManageBilling, h, present, section, table } from "../dom.js";
-import { date, dateTime, money, moneyOf, number, t } from "../i18n.js";
+import { date, dateTime, moneyOf, number, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 
 const OVERVIEW = `query CreditsPage {
@@ -15,7 +15,7 @@ const OVERVIEW = `query CreditsPage {
   tenant {
     name currency agreementType
     balance {
-      amount currency asOf
+      remaining { amount currency } asOf
       ${HISTORY_FIELDS}
       forecast { dailyBurn { amount currency } daysLeft }
       expiringWithin(days: 30) { amount { amount currency } lots }
@@ -25,7 +25,7 @@ const OVERVIEW = `query CreditsPage {
       }
     }
     creditLimit { period limit { amount currency } used { amount currency } available { amount currency } }
-    autoRecharge { enabled rechargeAmount triggerBalance maxRechargesPerDay currency }
+    autoRecharge { enabled topUp { amount currency } threshold { amount currency } maxRechargesPerDay }
     invoices(first: 20) {
       totalCount
       nodes { number issuedAt amount { amount currency } status reason failureReason }
@@ -59,15 +59,15 @@ function balanceCard(tenant, role) {
     "section",
     { class: "card balance-card", "aria-labelledby": "balance-heading" },
     h("h2", { id: "balance-heading" }, t("credits.balance")),
-    h("p", { id: "balance", class: "balance", "aria-live": "polite" }, money(b.amount, b.currency)),
+    h("p", { id: "balance", class: "balance", "aria-live": "polite" }, moneyOf(b.remaining)),
     h("p", { id: "balance-as-of", class: "as-of" }, t("credits.asOf", { when: dateTime(b.asOf) })),
     h(
       "p",
       { id: "auto-recharge-summary" },
       ar.enabled
         ? t("credits.autoRechargeOn", {
-            amount: money(ar.rechargeAmount, ar.currency),
-            trigger: money(ar.triggerBalance, ar.currency),
+            amount: moneyOf(ar.topUp),
+            trigger: moneyOf(ar.threshold),
           })
         : t("credits.autoRechargeOff"),
     ),
@@ -203,7 +203,7 @@ export default {
         const event = data && data.balanceChanged;
         if (!event) return;
         const balance = document.getElementById("balance");
-        if (balance) balance.textContent = money(event.balance.amount, event.balance.currency);
+        if (balance) balance.textContent = moneyOf(event.balance);
         const asOf = document.getElementById("balance-as-of");
         if (asOf) asOf.textContent = t("credits.asOf", { when: dateTime(event.at) });
         refreshSoon();
