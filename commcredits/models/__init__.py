@@ -19,13 +19,14 @@ from commcredits.models.credits import (
 from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
 from commcredits.models.security import AuthFailure, BrowserSession, SignInLink
 from commcredits.models.tenants import Tenant
-from commcredits.models.users import LicenseAssignment, User
+from commcredits.models.users import LicenseAssignment, TenantUserCount, User
 
 ALL_MODELS: list[type[BaseModel]] = [
     Tenant,
     Sku,
     Subscription,
     User,
+    TenantUserCount,
     LicenseAssignment,
     ApiKey,
     AuditEntry,
@@ -77,6 +78,7 @@ __all__ = [
     "Sku",
     "Subscription",
     "Tenant",
+    "TenantUserCount",
     "UTCDateTimeField",
     "User",
 ]

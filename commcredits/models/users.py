@@ -34,14 +34,31 @@ class User(BaseModel):
     account_enabled = peewee.BooleanField(default=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
+    # What a search matches (services/user_search.py), written with the row on every write;
+    # indexed by FTS5 on SQLite and pg_trgm on PostgreSQL (migration 0012).
+    search_text = peewee.TextField(default="")
 
     class Meta:
         table_name = "directory_user"
+        # Each filter's index ends in id: a filtered page is read in id order (migration 0012).
         indexes = (
             (("tenant", "upn_key"), True),
-            (("tenant", "usage_location"), False),
-            (("tenant", "department"), False),
+            (("tenant", "id"), False),
+            (("tenant", "usage_location", "id"), False),
+            (("tenant", "department", "id"), False),
+            (("tenant", "account_enabled", "id"), False),
         )
+
+
+class TenantUserCount(BaseModel):
+    """Users per tenant, kept by triggers on directory_user in the writing transaction
+    (migration 0012): `users { totalCount }` reads it instead of counting the users."""
+
+    tenant = peewee.ForeignKeyField(Tenant, primary_key=True, on_delete="CASCADE")
+    users = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "tenant_user_count"
 
 
 class LicenseAssignment(BaseModel):

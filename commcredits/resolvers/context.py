@@ -13,7 +13,7 @@ from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, Tenant,
 from commcredits.services import credits, invoices
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
-from commcredits.services.users import licenses_for_users
+from commcredits.services.user_list import licenses_for_users
 
 
 async def _load_users(user_ids: list[int]) -> list[User | None]:

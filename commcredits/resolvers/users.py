@@ -1,14 +1,14 @@
 """users, user, createUser, updateUser, deleteUser."""
 
+import functools
 from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from commcredits.models import User as UserRow
-from commcredits.resolvers.common import ctx, paginate, user_ref
+from commcredits.resolvers.common import ctx, user_ref
 from commcredits.resolvers.permissions import permission
-from commcredits.schema.common import Connection, to_global_id
+from commcredits.schema.common import to_global_id
 from commcredits.schema.directory import (
     CreateUserInput,
     DeleteUserPayload,
@@ -18,7 +18,9 @@ from commcredits.schema.directory import (
     UserPayload,
 )
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, USER_REF, limited_arg
-from commcredits.services import users
+from commcredits.schema.pages import after_key, edges_of, page_info, page_size
+from commcredits.schema.users import UserConnection
+from commcredits.services import user_list, users
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
@@ -30,20 +32,24 @@ def _fields(data: CreateUserInput | UpdateUserInput) -> users.UserFields:
     )
 
 
-def _filter(flt: UserFilter | None) -> users.UserFilter | None:
+def _filter(flt: UserFilter | None) -> user_list.UserFilter | None:
     if flt is None:
         return None
-    return users.UserFilter(
+    return user_list.UserFilter(
         **{
             name: (None if getattr(flt, name) is strawberry.UNSET else getattr(flt, name))
-            for name in users.UserFilter.__dataclass_fields__
+            for name in user_list.UserFilter.__dataclass_fields__
         }
     )
 
 
 @strawberry.type
 class UserQuery:
-    @strawberry.field(description="The tenant's users, filtered, by cursor pages of ≤ 100.")
+    @strawberry.field(
+        description="The tenant's users, filtered, in the order they were created, by cursor "
+        "pages of ≤ 100. search: case- and accent-insensitive, contained in the user principal "
+        "name, display name, given name, surname or another mail address."
+    )
     @permission(Permission.READ, tenant=True)
     def users(
         self,
@@ -51,14 +57,15 @@ class UserQuery:
         first: int | None = None,
         after: str | None = None,
         filter: UserFilter | None = None,
-    ) -> Connection[User]:
+    ) -> UserConnection:
         tenant = ctx(info).tenant
-        return paginate(
-            users.users_query(tenant, _filter(filter)),
-            key=UserRow.id,
-            first=first,
-            after=after,
-            to_node=User.from_row,
+        flt = _filter(filter)
+        page = user_list.users_page(tenant, flt, after=after_key(after), size=page_size(first))
+        edges = edges_of(page.users, User.from_row)
+        return UserConnection(
+            edges=edges,
+            page_info=page_info(edges, page.has_next, after),
+            _count=functools.cache(lambda: user_list.count_users(tenant, flt)),
         )
 
     @strawberry.field(description="One user by global id or user principal name; null if none.")

@@ -20,6 +20,8 @@ MAX_PAGE = 100
 
 
 def _cursor(pk: int) -> str:
+    """A cursor is the row's sort key (its id), never an offset: a row added or removed
+    before it moves no other row in or out of the next page."""
     return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode()
 
 
@@ -45,9 +47,7 @@ def paginate(
     descending: bool = False,
 ) -> Connection[N]:
     """A forward page by keyset on `key` (one query; the count only if `totalCount` is asked)."""
-    size = DEFAULT_PAGE if first is None else first
-    if size < 0 or size > MAX_PAGE:
-        raise DomainError("INVALID_FIRST", f"first must be between 0 and {MAX_PAGE}.", "first")
+    size = page_size(first)
     page_query = query
     if after:
         start = _decode_cursor(after)
@@ -56,13 +56,30 @@ def paginate(
     has_next = len(rows) > size
     rows = rows[:size]
     edges = [Edge(node=to_node(r), cursor=_cursor(getattr(r, key.name))) for r in rows]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=has_next,
-            has_previous_page=bool(after),
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        _count=query.count,
+    return Connection(edges=edges, page_info=page_info(edges, has_next, after), _count=query.count)
+
+
+def page_size(first: int | None) -> int:
+    size = DEFAULT_PAGE if first is None else first
+    if size < 0 or size > MAX_PAGE:
+        raise DomainError("INVALID_FIRST", f"first must be between 0 and {MAX_PAGE}.", "first")
+    return size
+
+
+def after_key(after: str | None) -> int | None:
+    """The sort key (id) a cursor names; None for the first page."""
+    return _decode_cursor(after) if after else None
+
+
+def edges_of(rows: list[peewee.Model], to_node: Callable[[peewee.Model], N]) -> list[Edge[N]]:
+    """A page's edges, each row's cursor its id (for pages a service reads itself)."""
+    return [Edge(node=to_node(r), cursor=_cursor(r.id)) for r in rows]
+
+
+def page_info(edges: list[Edge[N]], has_next: bool, after: str | None) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=bool(after),
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
     )

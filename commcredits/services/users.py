@@ -1,4 +1,4 @@
-"""Directory users (SPEC §2): create, update, delete, look up and filter."""
+"""Directory users (SPEC §2): create, update, delete, look up (lists: services/user_list)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-import peewee
-
 from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
-from commcredits.services import audit
+from commcredits.services import audit, user_search
 from commcredits.services.billing import MAX_EMAIL, is_email
 from commcredits.services.catalog import Catalog
-from commcredits.services.countries import country_code, normalize_usage_location
+from commcredits.services.countries import normalize_usage_location
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.principal import Principal
 
@@ -189,6 +187,7 @@ def create_user(
         )
     values = validate_fields(data.given())
     values.setdefault("display_name", values["user_principal_name"].split("@")[0])
+    values["search_text"] = user_search.search_text(values)
     with directory_lock(tenant.id):
         if _upn_taken(tenant, values["upn_key"]):
             raise duplicate_upn(values["user_principal_name"])
@@ -234,6 +233,7 @@ def update_user(
             _check_location_change(user, values["usage_location"])
         for name, value in values.items():
             setattr(user, name, value)
+        user.search_text = user_search.search_text_of_user(user)  # in the same UPDATE
         user.updated_at = now
         user.save()
         audit.record(
@@ -310,68 +310,3 @@ def get_user(tenant: Tenant, ref: int | str) -> User:
     if user is None:
         raise not_found("User", ref)
     return user
-
-
-@dataclass
-class UserFilter:
-    search: str | None = None
-    usage_location: str | None = None
-    department: str | None = None
-    has_license: str | None = None  # skuPartNumber or skuId
-    account_enabled: bool | None = None
-
-
-MAX_SEARCH = 256
-
-
-def users_query(tenant: Tenant, flt: UserFilter | None = None) -> peewee.ModelSelect:
-    """The tenant's users matching a filter, unordered (callers page it)."""
-    query = User.select().where(User.tenant == tenant.id)
-    if flt is None:
-        return query
-    if flt.search:
-        term = flt.search.strip().lower()
-        if len(term) > MAX_SEARCH:
-            # SQLite refuses LIKE patterns past 50,000 bytes; no name is this long anyway.
-            raise DomainError(
-                "INVALID_SEARCH", f"A search has at most {MAX_SEARCH} characters.", "search"
-            )
-        # contains() escapes % and _: they are searched for as they are, not wildcards.
-        query = query.where(
-            User.upn_key.contains(term) | peewee.fn.LOWER(User.display_name).contains(term)
-        )
-    if flt.usage_location is not None:
-        text = flt.usage_location.strip()
-        # A name filters as its code does ('Deutschland' = 'DE'); one naming no country
-        # matches no user, as an unknown code always has.
-        location = country_code(text) or text.upper() if text else ""
-        query = query.where(
-            User.usage_location.is_null() if location == "" else User.usage_location == location
-        )
-    if flt.department is not None:
-        query = query.where(User.department == flt.department)
-    if flt.account_enabled is not None:
-        query = query.where(User.account_enabled == flt.account_enabled)
-    if flt.has_license:
-        sku = Catalog.load().find(flt.has_license)
-        if sku is None:
-            return query.where(peewee.SQL("1 = 0"))
-        holders = LicenseAssignment.select(LicenseAssignment.user).where(
-            (LicenseAssignment.tenant == tenant.id) & (LicenseAssignment.sku == sku.id)
-        )
-        query = query.where(User.id.in_(holders))
-    return query
-
-
-def licenses_for_users(user_ids: list[int]) -> dict[int, list[LicenseAssignment]]:
-    """Every license of the given users, in one query per 1,000 ids (a dataloader's batch)."""
-    result: dict[int, list[LicenseAssignment]] = {uid: [] for uid in user_ids}
-    for start in range(0, len(user_ids), 1000):
-        chunk = user_ids[start : start + 1000]
-        for row in (
-            LicenseAssignment.select()
-            .where(LicenseAssignment.user.in_(chunk))
-            .order_by(LicenseAssignment.id)
-        ):
-            result[row.user_id].append(row)
-    return result

@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from commcredits.db import directory_lock
-from commcredits.models import Sku, Tenant
+from commcredits.models import LicenseAssignment, Sku, Tenant
+from commcredits.services import table_stats
 from commcredits.services.errors import DomainError, check_batch_size
 from commcredits.services.licenses import errors as graph
 from commcredits.services.licenses.picture import TenantPicture
@@ -107,7 +108,9 @@ def assign_licenses(
     with directory_lock(tenant.id):
         pic = TenantPicture(tenant, requests, applying=True)
         outcomes = _evaluate(pic, requests)
-        write_changes(tenant, principal, pic, now=now)  # raises, or every `applied` outcome is true
+        # raises, or every `applied` outcome is true
+        inserted = write_changes(tenant, principal, pic, now=now)
+    table_stats.rows_inserted(LicenseAssignment._meta.table_name, inserted)
     return outcomes
 
 

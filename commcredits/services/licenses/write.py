@@ -27,8 +27,9 @@ _REPLAN_SQL = (
 
 def write_changes(
     tenant: Tenant, principal: Principal, pic: TenantPicture, *, now: dt.datetime
-) -> None:
-    """Write the net difference between the picture as loaded and as left by the batch."""
+) -> int:
+    """Write the net difference between the picture as loaded and as left by the batch;
+    returns the number of license rows inserted (table_stats: statistics after bulk loads)."""
     la = LicenseAssignment
     tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
     assigned_at = la.assigned_at.db_value(now)
@@ -90,6 +91,7 @@ def write_changes(
         execute_in(_REPLAN_SQL.format(p=db.obj.param), ids, params=(text,))
     if changed:
         _audit(tenant, principal, pic, list(changed.values()), now=now)
+    return sum(len(uids) for uids in inserts.values())
 
 
 def _audit(

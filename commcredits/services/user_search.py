@@ -1,0 +1,126 @@
+"""What a user search matches (docs/large-tenants.md): one normalized text per user.
+
+`search_text` holds the user principal name, display name, given name, surname and other mail
+addresses, each normalized as a search term is (NFKD, combining marks dropped, casefolded), one
+per line. A term matches a user when its normalized form is a substring of that text: case and
+accents never matter ("muller" finds "Müller"), a prefix is a substring, and no term can span
+two fields, since a term never holds a line break.
+
+The text is written by the service with the user row, on every write path; the indexes that
+serve it (SQLite FTS5 trigram, PostgreSQL pg_trgm) are the migration's (0012_large_tenants).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import peewee
+
+from commcredits.db import db
+
+# The fields a search looks at, as User columns.
+SEARCHED = ("user_principal_name", "display_name", "given_name", "surname", "other_mails")
+SEPARATOR = "\n"  # a normalized term collapses whitespace to " ": it never holds one
+# The trigram index answers terms of at least this many characters; shorter ones are scanned.
+MIN_INDEXED = 3
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """`text` as it is compared: compatibility-decomposed, combining marks dropped, casefolded,
+    whitespace runs as one space. 'Müller' → 'muller', 'Straße' → 'strasse', 'Å' → 'a'."""
+    # Casefolding can itself yield a combining mark ('İ' → 'i' + dot above), so marks are
+    # dropped after it, from a decomposition of the folded text.
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    bare = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return _SPACE.sub(" ", bare).strip()
+
+
+def search_text(values: Mapping[str, Any]) -> str:
+    """The stored search text of a user whose columns (or the given ones) are `values`."""
+    parts: list[str] = []
+    for name in SEARCHED:
+        value = values.get(name)
+        items: Iterable[str] = value if isinstance(value, list) else [value or ""]
+        parts.extend(normalize(str(item)) for item in items)
+    return SEPARATOR.join(p for p in parts if p)
+
+
+def search_text_of_user(user: Any) -> str:
+    """The search text of a User row as it now stands."""
+    return search_text({name: getattr(user, name) for name in SEARCHED})
+
+
+def touches_search(names: Iterable[str]) -> bool:
+    """Whether changing these columns changes the search text."""
+    return any(name in SEARCHED for name in names)
+
+
+def like_pattern(term: str) -> str:
+    """A `LIKE … ESCAPE '\\'` pattern for "contains `term`": % _ and \\ taken literally."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def fts_query(tenant_id: int, term: str) -> str:
+    """An FTS5 MATCH expression (SQLite): the tenant's key AND the term as one quoted phrase.
+
+    With the trigram tokenizer a phrase matches wherever its text occurs, so a quoted term is a
+    substring search; `"` is doubled, every other character (+ ' % _) is taken as it is.
+    """
+    phrase = term.replace('"', '""')
+    return f'tenant_key : "{tenant_key(tenant_id)}" AND search_text : "{phrase}"'
+
+
+# A tenant's key in the FTS5 table: three characters of Unicode's private use area, i.e. one
+# trigram, whose document list holds that tenant's users only. ANDed with the term, the index
+# steps through the smaller of the two lists, so a search in a small tenant never walks a large
+# tenant's matches. The trigger in 0012_large_tenants computes the same three characters.
+_KEY_BASE = 0xE000
+_KEY_RADIX = 6400  # U+E000..U+F8FF
+
+
+def tenant_key(tenant_id: int) -> str:
+    digits = (
+        tenant_id // (_KEY_RADIX * _KEY_RADIX) % _KEY_RADIX,
+        tenant_id // _KEY_RADIX % _KEY_RADIX,
+        tenant_id % _KEY_RADIX,
+    )
+    return "".join(chr(_KEY_BASE + d) for d in digits)
+
+
+def tenant_key_sql(column: str) -> str:
+    """SQLite's expression of `tenant_key` over an integer column (for the triggers)."""
+    r = _KEY_RADIX
+    return (
+        f"char({_KEY_BASE} + {column} / {r * r} % {r}, {_KEY_BASE} + {column} / {r} % {r}, "
+        f"{_KEY_BASE} + {column} % {r})"
+    )
+
+
+def write_search_texts(pairs: Sequence[tuple[int, str]], *, database: Any = None) -> None:
+    """Set the search text of many users in one statement: (user id, text) pairs.
+
+    An import that renames a thousand users sends one UPDATE per chunk, not one per user
+    (their texts differ, so one UPDATE … SET cannot carry them)."""
+    if not pairs:
+        return
+    target = database if database is not None else db.obj
+    p = target.param
+    rows = ", ".join([f"({p}, {p})"] * len(pairs))
+    params = [value for pair in pairs for value in pair]
+    if isinstance(target, peewee.SqliteDatabase):
+        sql = (
+            f'UPDATE "directory_user" SET search_text = v.column2 FROM (VALUES {rows}) AS v '
+            'WHERE "directory_user".id = v.column1'
+        )
+    else:
+        sql = (
+            f'UPDATE "directory_user" AS u SET search_text = v.t FROM (VALUES {rows}) '
+            "AS v(id, t) WHERE u.id = v.id::integer"
+        )
+    target.execute_sql(sql, params)
