@@ -15,13 +15,17 @@ formula). Parquet and JSON reports keep the values exactly: programs read them, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 import polars as pl
 
 from commcredits.bulk.csv_input import FORMULA_START
+from commcredits.bulk.errors import UsageError
 from commcredits.bulk.sheets import default_result_path, write_frame
+from commcredits.sheet_stream import SheetSink, SheetTooLarge, sheet_sink
 
 _FORMULA_PRONE = (".csv",)  # what Excel parses cell by cell on opening
 
@@ -64,3 +68,21 @@ def write_report(frame: pl.DataFrame, target: str | Path | TextIO) -> None:
     if not isinstance(target, str | Path) or Path(target).suffix.lower() in _FORMULA_PRONE:
         frame = neutralize_formulas(frame)
     write_frame(frame, target)
+
+
+@contextmanager
+def open_output(target: str | Path | TextIO, schema: pl.Schema) -> Iterator[SheetSink]:
+    """A Get-* sheet written a page at a time (see `commcredits.sheet_stream`), as
+    `write_report` writes it whole: in CSV, formulas neutralized."""
+    formula_prone = not isinstance(target, str | Path) or (
+        Path(target).suffix.lower() in _FORMULA_PRONE
+    )
+    try:
+        with sheet_sink(
+            target, schema, prepare=neutralize_formulas if formula_prone else None
+        ) as sink:
+            yield sink
+    except SheetTooLarge as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"{target}: cannot write: {error.strerror or error}") from None

@@ -102,14 +102,16 @@ def finish(inv: Invocation, report: Report, sheet: Sheet | None, started: float)
 def write_output(inv: Invocation, frame: pl.DataFrame, started: float, what: str) -> int:
     """A Get-* command's sheet: to -Path, else CSV on stdout (the next command's stdin)."""
     path = inv.get("Path")
-    if path and path != "-":
-        write_report(frame, path)
-        where = path
-    else:
-        write_report(frame, inv.stdout)
-        where = "stdout"
+    write_report(frame, path if path and path != "-" else inv.stdout)
+    return report_written(inv, frame.height, started, what)
+
+
+def report_written(inv: Invocation, rows: int, started: float, what: str) -> int:
+    """The summary line of a Get-* command whose sheet was written (-Path, else stdout)."""
+    path = inv.get("Path")
+    where = path if path and path != "-" else "stdout"
     inv.stderr.write(
-        f"{inv.command}: {frame.height:,} {what}; {time.perf_counter() - started:.2f} s; "
+        f"{inv.command}: {rows:,} {what}; {time.perf_counter() - started:.2f} s; "
         f"written to {where}\n"
     )
     return 0

@@ -9,18 +9,25 @@ for a call split at the end of its pool, empty for a BLOCKED call.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee
 
 from commcredits.clock import utc_instant
+from commcredits.db import is_sqlite
 from commcredits.models import CallRecord, Tenant
 from commcredits.services.errors import DomainError
 from commcredits.services.prices import from_minor_units
 from commcredits.services.rating import RatedCall
+
+if TYPE_CHECKING:  # polars is imported by the export alone: the server never needs it
+    import polars as pl
 
 # ASCII digits only (\d also takes "٢٠٢٦"); fullmatch ('$' would also take a trailing newline).
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
@@ -132,70 +139,94 @@ def usage_summary(tenant: Tenant, month: str) -> UsageSummary:
     )
 
 
-def usage_rows(tenant: Tenant, month: str) -> list[dict]:
-    """The month's export rows, oldest call first (read in pages of 5,000)."""
+EXPORT_PAGE = 10_000  # call records read and written at a time
+
+
+def _export_row(row: CallRecord) -> dict:
+    call = RatedCall.from_row(row)
+    return {
+        "Time stamp (UTC)": call.started_at.replace(tzinfo=None),
+        "Display name": call.display_name,
+        "Username": call.user_principal_name,
+        "Call type": call.call_type,
+        "Called to": call.destination,
+        "To country or region": call.destination_country,
+        "Charge": call.charge,
+        "Currency": call.currency,
+        "Duration": call.duration_seconds,
+        "Domestic/International": "Domestic" if call.domestic else "International",
+        "Call ID": call.call_id,
+        "Capability": call.capability,
+        "Pool minutes": call.pool_minutes,
+        "Charged minutes": call.charged_minutes,
+        "Status": call.status,
+        "Reason": call.reason or "",
+    }
+
+
+def usage_pages(tenant: Tenant, month: str, *, size: int | None = None) -> Iterator[list[dict]]:
+    """The month's export rows, oldest call first (call id between calls of one instant), in
+    pages of `size`: one query whose rows are read as they are taken, so a month of a million
+    calls is never held whole.
+
+    Keyset pages would need an index on (tenant, month, started_at, call_id) to avoid sorting
+    the month once per page; one ordered statement sorts it once (SQLite's sorter and
+    PostgreSQL's work_mem spill to disk past their bounds). On SQLite the statement's cursor
+    is stepped as rows are taken; on PostgreSQL psycopg2 would fetch the whole result, so the
+    statement runs as a server-side cursor (DECLARE/FETCH) in a read-only transaction."""
     month = parse_month(month)
-    rows: list[dict] = []
-    last_id = 0
-    while True:
-        page = list(
-            CallRecord.select()
-            .where(
-                (CallRecord.tenant == tenant.id)
-                & (CallRecord.month == month)
-                & (CallRecord.id > last_id)
-            )
-            .order_by(CallRecord.id)
-            .limit(5000)
+    size = size or EXPORT_PAGE
+    query = (
+        CallRecord.select()
+        .where((CallRecord.tenant == tenant.id) & (CallRecord.month == month))
+        # Python's order of call ids (code points): SQLite's BINARY, PostgreSQL's "C".
+        .order_by(
+            CallRecord.started_at,
+            CallRecord.call_id if is_sqlite() else CallRecord.call_id.collate('"C"'),
         )
-        if not page:
-            break
-        last_id = page[-1].id
-        for row in page:
-            call = RatedCall.from_row(row)
-            rows.append(
-                {
-                    "Time stamp (UTC)": call.started_at.replace(tzinfo=None),
-                    "Display name": call.display_name,
-                    "Username": call.user_principal_name,
-                    "Call type": call.call_type,
-                    "Called to": call.destination,
-                    "To country or region": call.destination_country,
-                    "Charge": call.charge,
-                    "Currency": call.currency,
-                    "Duration": call.duration_seconds,
-                    "Domestic/International": "Domestic" if call.domestic else "International",
-                    "Call ID": call.call_id,
-                    "Capability": call.capability,
-                    "Pool minutes": call.pool_minutes,
-                    "Charged minutes": call.charged_minutes,
-                    "Status": call.status,
-                    "Reason": call.reason or "",
-                }
-            )
-    rows.sort(key=lambda r: (r["Time stamp (UTC)"], r["Call ID"]))
-    return rows
+    )
+    if is_sqlite():
+        rows = query.iterator()
+        while page := [_export_row(r) for r in itertools.islice(rows, size)]:
+            yield page
+        return
+    yield from _server_side_pages(query, size)
 
 
-def export_usage(tenant: Tenant, month: str, out: str | Path) -> int:
-    """Write the month's PSTN usage report to .xlsx, .csv or .parquet; returns the row count."""
+def _server_side_pages(query: peewee.ModelSelect, size: int) -> Iterator[list[dict]]:
+    database = query.model._meta.database
+    sql, params = query.sql()
+    with database.atomic():
+        database.execute_sql("SET TRANSACTION READ ONLY")
+        # The cursor ends with the transaction, however the caller stops taking pages.
+        database.execute_sql(f"DECLARE usage_export NO SCROLL CURSOR FOR {sql}", params)
+        while True:
+            cursor = database.execute_sql(f"FETCH FORWARD {int(size)} FROM usage_export")
+            # peewee's own wrapper turns the rows into models (as its ServerSide query does).
+            page = [_export_row(r) for r in query._get_cursor_wrapper(cursor)]
+            if not page:
+                return
+            yield page
+
+
+def usage_rows(tenant: Tenant, month: str) -> list[dict]:
+    """The month's export rows, oldest call first, all at once (small months, tests)."""
+    return [row for page in usage_pages(tenant, month) for row in page]
+
+
+def export_schema(currency: str) -> dict[str, pl.DataType]:
     import polars as pl
 
     from commcredits.money import minor_unit
 
-    path = Path(out)
-    suffix = path.suffix.lower()
-    if suffix not in (".xlsx", ".csv", ".parquet"):
-        raise DomainError("UNSUPPORTED_FILE", f"{path.name}: use .xlsx, .csv or .parquet.", "out")
-    rows = usage_rows(tenant, month)
-    schema = {
+    return {
         "Time stamp (UTC)": pl.Datetime("us"),
         "Display name": pl.Utf8,
         "Username": pl.Utf8,
         "Call type": pl.Utf8,
         "Called to": pl.Utf8,
         "To country or region": pl.Utf8,
-        "Charge": pl.Decimal(18, minor_unit(tenant.currency)),
+        "Charge": pl.Decimal(18, minor_unit(currency)),
         "Currency": pl.Utf8,
         "Duration": pl.Int64,
         "Domestic/International": pl.Utf8,
@@ -206,15 +237,33 @@ def export_usage(tenant: Tenant, month: str, out: str | Path) -> int:
         "Status": pl.Utf8,
         "Reason": pl.Utf8,
     }
-    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        frame.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%SZ")
-    elif suffix == ".parquet":
-        frame.write_parquet(path)
-    else:
-        frame.write_excel(path, worksheet="PSTN usage", autofit=True)
-    return frame.height
+
+
+def export_usage(tenant: Tenant, month: str, out: str | Path) -> int:
+    """Write the month's PSTN usage report to .xlsx, .csv or .parquet; returns the row count.
+
+    Written a page at a time (`usage_pages`, `commcredits.sheet_stream`): memory stays
+    bounded whatever the month holds. A month of more calls than a worksheet holds raises
+    `sheet_stream.SheetTooLarge` for .xlsx (and leaves no file)."""
+    import polars as pl
+
+    from commcredits.sheet_stream import sheet_sink
+
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".csv", ".parquet"):
+        raise DomainError("UNSUPPORTED_FILE", f"{path.name}: use .xlsx, .csv or .parquet.", "out")
+    month = parse_month(month)
+    schema = export_schema(tenant.currency)
+    with sheet_sink(
+        path,
+        schema,
+        csv_options={"datetime_format": "%Y-%m-%dT%H:%M:%SZ"},
+        worksheet="PSTN usage",
+    ) as sink:
+        for page in usage_pages(tenant, month):
+            sink.write(pl.DataFrame(page, schema=schema, orient="row"))
+    return sink.rows
 
 
 def first_of_month(month: str) -> dt.datetime:
