@@ -31,6 +31,18 @@ mutation BulkImportUsers($users: [ImportUserInput!]!, $whatIf: Boolean!, $create
 }
 """
 
+IMPORT_USER_COLUMNS = """
+mutation BulkImportUserColumns(
+  $columns: ImportUserColumnsInput!, $whatIf: Boolean!, $create: Boolean!
+) {
+  importUserColumns(columns: $columns, whatIf: $whatIf, createMissing: $create) {
+    statuses actions usageLocations
+    failures { index userErrors { code message } }
+    userErrors { field code message }
+  }
+}
+"""
+
 SET_USAGE_LOCATION = """
 mutation BulkSetUsageLocation($upns: [String!]!, $location: String!, $whatIf: Boolean!) {
   setUsageLocation(userPrincipalNames: $upns, usageLocation: $location, whatIf: $whatIf) {

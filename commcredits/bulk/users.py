@@ -8,6 +8,7 @@ answers the stored code, so a name means the same here as in any other client.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -102,6 +103,7 @@ def _user_outcome(result: dict[str, Any], what_if: bool) -> tuple[str, str, str]
     return status("Updated", what_if), "", ""
 
 
+@functools.cache
 def _limit(name: str) -> int:
     """The API's limit on a user property, by its GraphQL name (jobTitle -> job_title)."""
     if name == "usageLocation":
@@ -111,23 +113,6 @@ def _limit(name: str) -> int:
 
 def _list_cell(name: str, value: str) -> list[str]:
     return [item.strip() for item in re.split(LIST_SEPARATORS[name], value) if item.strip()]
-
-
-def _too_long_item(item: dict[str, Any], cols: dict[str, str]) -> tuple[str, str] | None:
-    """The first cell (or list item) longer than the API takes, as (code, message)."""
-    for name, value in item.items():
-        if isinstance(value, str):
-            fault = too_long(value, _limit(name), cols.get(name) or name)
-        elif isinstance(value, list):
-            limit = LIST_LIMITS[LIST_FIELDS[name]][0]
-            fault = next(
-                (f for v in value if (f := too_long(v, limit, f"item of {cols[name]}"))), None
-            )
-        else:
-            fault = None
-        if fault:
-            return fault
-    return None
 
 
 def no_location_note(count: int, what_if: bool) -> str:
@@ -169,44 +154,21 @@ def import_users(
     faults = key_faults(
         sheet.rows, cells["userPrincipalName"], "user principal name", max_length=MAX_UPN
     )
-    pending: list[tuple[int, str, dict[str, Any]]] = []
-    for i, upn in enumerate(cells["userPrincipalName"]):
-        row = sheet.rows[i]
+    values = _property_columns(
+        cells, usage_location=usage_location, from_country=usage_location_from_country
+    )
+    upns = cells["userPrincipalName"]
+    # Rows whose cells cannot be sent fail alone, before anything is sent: the first such
+    # cell of a row, in column order, names the fault.
+    for name, col in values.items():
+        for i in _bad_cells(name, col, cells, cols):
+            faults.setdefault(i, _cell_fault(name, cells, cols, i))
+    pending: list[tuple[int, str, int]] = []  # (sheet row, upn, index into the columns)
+    for i, upn in enumerate(upns):
         if i in faults:
-            report.fail(row, upn or "", action, *faults[i])
-            continue
-        item: dict[str, Any] = {}
-        bad = None
-        for name in USER_COLUMNS:
-            value = cells[name][i]
-            if value is None or name == "blockCredential":
-                continue
-            if name == "accountEnabled":
-                item[name] = cell_bool(value)
-                bad = bad or (None if item[name] is not None else (name, value))
-            elif name in LIST_SEPARATORS:
-                item[name] = _list_cell(name, value)
-            else:
-                item[name] = value
-        block = cells["blockCredential"][i]
-        if block is not None and "accountEnabled" not in item:
-            flag = cell_bool(block)
-            item["accountEnabled"] = None if flag is None else not flag
-            bad = bad or (None if flag is not None else ("blockCredential", block))
-        if usage_location is not None:
-            item["usageLocation"] = usage_location
-        elif usage_location_from_country and "usageLocation" not in item and "country" in item:
-            item["usageLocation"] = item["country"]
-        if bad:
-            report.fail(
-                row, upn, action, "InvalidValue", f"{bad[0]}: {bad[1]!r} is not true/false."
-            )
-            continue
-        long = _too_long_item(item, cols)
-        if long:
-            report.fail(row, upn, action, *long)
-            continue
-        pending.append((row, upn, item))
+            report.fail(sheet.rows[i], upn or "", action, *faults[i])
+        else:
+            pending.append((sheet.rows[i], upn, i))
 
     def unsent(start: int, stop: int | None, outcome: Outcome) -> None:
         for row, upn, _ in pending[start:stop]:
@@ -217,15 +179,15 @@ def import_users(
         for part in slices(pending, options.batch_size):
             cursor.batch(len(part))
             payload = transport.execute(
-                ops.IMPORT_USERS,
+                ops.IMPORT_USER_COLUMNS,
                 {
-                    "users": [item for _, _, item in part],
+                    "columns": as_columns(values, [i for _, _, i in part]),
                     "whatIf": options.what_if,
                     "create": not update_only,
                 },
-            )["importUsers"]
+            )["importUserColumns"]
             batch_error(payload)
-            for (row, upn, _), result in zip(part, payload["results"], strict=True):
+            for (row, upn, _), result in zip(part, row_results(payload), strict=True):
                 state, code, message = _user_outcome(result, options.what_if)
                 report.add(row, upn, action, state, code, message)
                 if result["action"] == "CREATED" and result["status"] != "FAILED":
@@ -235,6 +197,114 @@ def import_users(
     if unlocated:
         report.notes.append(no_location_note(unlocated, options.what_if))
     return report, ignored
+
+
+def as_columns(values: dict[str, list[Any]], rows: list[int]) -> dict[str, list[Any]]:
+    """Some rows as importUserColumns takes them: one list per property any of them gives
+    (null where a row leaves it as it is), column by column (no object per row is built)."""
+    out = {}
+    for name, col in values.items():
+        part = [col[i] for i in rows]
+        if name == "userPrincipalName" or any(v is not None for v in part):
+            out[name] = part
+    return out
+
+
+def _property_columns(
+    cells: dict[str, list[str | None]], *, usage_location: str | None, from_country: bool
+) -> dict[str, list[Any]]:
+    """Each user property as the API takes it, one list per column: booleans parsed, lists
+    split, Block credential turned into accountEnabled, the usage location chosen. A cell
+    that cannot be parsed becomes the marker INVALID (a fault of its row)."""
+    out: dict[str, list[Any]] = {}
+    for name in USER_COLUMNS:
+        col = cells[name]
+        if name == "blockCredential":
+            continue  # read with accountEnabled
+        if name == "accountEnabled":
+            col = [_bool_cell(v) for v in col]
+            blocked = cells["blockCredential"]
+            if any(v is not None for v in blocked):
+                col = [
+                    v if v is not None or b is None else _not(_bool_cell(b))
+                    for v, b in zip(col, blocked, strict=True)
+                ]
+        elif name in LIST_SEPARATORS:
+            col = [None if v is None else _list_cell(name, v) for v in col]
+        elif name == "usageLocation":
+            if usage_location is not None:
+                col = [usage_location] * len(col)
+            elif from_country:
+                col = [
+                    v if v is not None else c for v, c in zip(col, cells["country"], strict=True)
+                ]
+        out[name] = col
+    return {name: col for name, col in out.items() if any(v is not None for v in col)}
+
+
+INVALID = object()  # a cell that is not what its column takes (accountEnabled: true/false)
+
+
+def _bool_cell(value: str | None) -> Any:
+    if value is None:
+        return None
+    flag = cell_bool(value)
+    return INVALID if flag is None else flag
+
+
+def _not(flag: Any) -> Any:
+    return flag if flag is None or flag is INVALID else not flag
+
+
+def _bad_cells(
+    name: str, col: list[Any], cells: dict[str, list[str | None]], cols: dict[str, str]
+) -> list[int]:
+    """The rows whose value of this column cannot be sent (not parsed, or too long)."""
+    if name == "accountEnabled":
+        return [i for i, v in enumerate(col) if v is INVALID]
+    if name == "userPrincipalName":
+        return []  # key_faults judged the keys
+    if name in LIST_SEPARATORS:
+        limit = LIST_LIMITS[LIST_FIELDS[name]][0]
+        return [i for i, v in enumerate(col) if v and any(len(x) > limit for x in v)]
+    limit = _limit(name)
+    return [i for i, v in enumerate(col) if v is not None and len(v) > limit]
+
+
+def _cell_fault(
+    name: str, cells: dict[str, list[str | None]], cols: dict[str, str], i: int
+) -> tuple[str, str]:
+    if name == "accountEnabled":
+        given = cells["accountEnabled"][i]
+        shown, value = (
+            ("accountEnabled", given)
+            if given is not None
+            else (
+                "blockCredential",
+                cells["blockCredential"][i],
+            )
+        )
+        return "InvalidValue", f"{shown}: {value!r} is not true/false."
+    if name in LIST_SEPARATORS:
+        limit = LIST_LIMITS[LIST_FIELDS[name]][0]
+        long = next(x for x in _list_cell(name, cells[name][i] or "") if len(x) > limit)
+        return too_long(long, limit, f"item of {cols[name]}")  # type: ignore[return-value]
+    value = cells[name][i]
+    what = cols.get(name) or name
+    if name == "usageLocation" and value is None:
+        value = cells["country"][i] if cells["country"][i] is not None else value
+    return too_long(value, _limit(name), what) or ("VALUE_TOO_LONG", what)
+
+
+def row_results(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """importUserColumns' compact answer as one result per row, the shape importUsers gives."""
+    errors = {f["index"]: f["userErrors"] for f in payload["failures"]}
+    return [
+        {"status": s, "action": a, "usageLocation": loc, "userErrors": errors.get(i, [])}
+        for i, (s, a, loc) in enumerate(
+            zip(payload["statuses"], payload["actions"], payload["usageLocations"], strict=True)
+        )
+    ]
 
 
 def _location_label(value: str | None) -> str:

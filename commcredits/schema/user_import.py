@@ -7,8 +7,9 @@ import strawberry
 from commcredits.schema.common import UserError, to_global_id
 from commcredits.schema.directory import BatchSummary
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, limited_field
-from commcredits.schema.users import UserPropertiesInput
+from commcredits.schema.users import LOCATION_IN, UserPropertiesInput
 from commcredits.services.user_import import UserRowOutcome
+from commcredits.services.users import LIST_LIMITS, TEXT_LIMITS
 
 
 @strawberry.input(description="One row of a user sheet; null leaves a property as it is.")
@@ -77,3 +78,85 @@ class UserBatchPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Errors of the whole batch (e.g. too many items)."
     )
+
+
+def _column(name: str) -> list[str | None] | None:
+    """One property for every row (the i-th entry is row i's; null leaves it as it is)."""
+    return limited_field(TEXT_LIMITS[name], default=None)
+
+
+def _list_column(name: str) -> list[list[str] | None] | None:
+    item_limit, _ = LIST_LIMITS[name]
+    return limited_field(item_limit, default=None, description="Each row's list; [] clears.")
+
+
+@strawberry.input(
+    description="A batch of user rows as columns, one list per property, each as long as "
+    "userPrincipalName (a whole column left out, or a null entry, leaves the property as it "
+    "is): the bulk layer's shape, far cheaper to send and check than an object per row."
+)
+class ImportUserColumnsInput:
+    user_principal_name: list[str] = limited_field(USER_PRINCIPAL_NAME)
+    display_name: list[str | None] | None = _column("display_name")
+    given_name: list[str | None] | None = _column("given_name")
+    surname: list[str | None] | None = _column("surname")
+    job_title: list[str | None] | None = _column("job_title")
+    department: list[str | None] | None = _column("department")
+    office_location: list[str | None] | None = _column("office_location")
+    mobile_phone: list[str | None] | None = _column("mobile_phone")
+    business_phones: list[list[str] | None] | None = _list_column("business_phones")
+    fax_number: list[str | None] | None = _column("fax_number")
+    other_mails: list[list[str] | None] | None = _list_column("other_mails")
+    street_address: list[str | None] | None = _column("street_address")
+    city: list[str | None] | None = _column("city")
+    state: list[str | None] | None = _column("state")
+    postal_code: list[str | None] | None = _column("postal_code")
+    country: list[str | None] | None = _column("country")
+    usage_location: list[str | None] | None = limited_field(
+        TEXT_LIMITS["country"], default=None, description=LOCATION_IN
+    )
+    account_enabled: list[bool | None] | None = None
+
+
+@strawberry.type(
+    description="importUserColumns' answer, compact: one status per row in input order, and "
+    "the full result of failed rows only."
+)
+class UserColumnsPayload:
+    what_if: bool = False
+    statuses: list[UserRowStatus] = strawberry.field(default_factory=list)
+    actions: list[UserRowAction | None] = strawberry.field(
+        default_factory=list, description="Per row: what it does (or would do); null if failed."
+    )
+    usage_locations: list[str | None] = strawberry.field(
+        default_factory=list,
+        description="Per row: the usage location stored after it (null: none, or failed).",
+    )
+    failures: list[UserRowResult] = strawberry.field(
+        default_factory=list, description="The failed rows' results, in input order."
+    )
+    summary: BatchSummary | None = None
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        description="Errors of the whole batch (e.g. columns of unequal length).",
+    )
+
+    @classmethod
+    def of(cls, outcomes: list[UserRowOutcome], *, what_if: bool) -> "UserColumnsPayload":
+        results = [UserRowResult.from_outcome(o, what_if=what_if) for o in outcomes]
+        counts = {s: 0 for s in UserRowStatus}
+        for r in results:
+            counts[r.status] += 1
+        return cls(
+            what_if=what_if,
+            statuses=[r.status for r in results],
+            actions=[r.action for r in results],
+            usage_locations=[r.usage_location for r in results],
+            failures=[r for r in results if r.status is UserRowStatus.FAILED],
+            summary=BatchSummary(
+                total=len(results),
+                applied=counts[UserRowStatus.APPLIED] + counts[UserRowStatus.WOULD_APPLY],
+                unchanged=counts[UserRowStatus.UNCHANGED],
+                failed=counts[UserRowStatus.FAILED],
+            ),
+        )

@@ -112,6 +112,11 @@ class ErrorCode(StrEnum):
     VALUE_TOO_LONG = "VALUE_TOO_LONG", INPUT, "A string or list is longer than its field allows."
     TOO_MANY_VALUES = "TOO_MANY_VALUES", INPUT, "A list field holds more values than allowed."
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE", INPUT, "A batch mutation takes at most 1,000 items."
+    COLUMN_LENGTH_MISMATCH = (
+        "COLUMN_LENGTH_MISMATCH",
+        INPUT,
+        "A column of importUserColumns is not as long as userPrincipalName.",
+    )
     INVALID_ARGUMENT = "INVALID_ARGUMENT", INPUT, "A required one of several arguments is missing."
     INVALID_FIRST = "INVALID_FIRST", INPUT, "`first` is outside 0 to 100."
     INVALID_CURSOR = "INVALID_CURSOR", INPUT, "`after` is not a cursor of this list."
