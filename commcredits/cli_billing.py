@@ -144,13 +144,14 @@ def cmd_export_usage(args: argparse.Namespace) -> int:
     from commcredits.services import tenants
     from commcredits.services.errors import DomainError
     from commcredits.services.usage_report import export_usage
+    from commcredits.sheet_stream import SheetTooLarge
 
     bind_database()
     with database.db.connection_context():
         try:
             tenant = tenants.find_tenant(args.tenant)
             rows = export_usage(tenant, args.month, args.out)
-        except DomainError as error:
+        except (DomainError, SheetTooLarge) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
     print(f"wrote {rows} call(s) of {args.month} to {args.out}")
