@@ -33,6 +33,8 @@ _SPACE = re.compile(r"\s+")
 def normalize(text: str) -> str:
     """`text` as it is compared: compatibility-decomposed, combining marks dropped, casefolded,
     whitespace runs as one space. 'Müller' → 'muller', 'Straße' → 'strasse', 'Å' → 'a'."""
+    if text.isascii():  # most names: nothing to decompose, and casefold is lower (a bulk path)
+        return _SPACE.sub(" ", text.lower()).strip()
     # Casefolding can itself yield a combining mark ('İ' → 'i' + dot above), so marks are
     # dropped after it, from a decomposition of the folded text.
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
