@@ -7,7 +7,6 @@ from strawberry.types import Info
 
 from commcredits.resolvers.common import ctx
 from commcredits.resolvers.permissions import permission
-from commcredits.schema.directory import BatchSummary
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, limited_arg
 from commcredits.schema.user_import import (
     ImportUserColumnsInput,
@@ -15,7 +14,7 @@ from commcredits.schema.user_import import (
     UserBatchPayload,
     UserColumnsPayload,
     UserRowResult,
-    UserRowStatus,
+    summarize,
 )
 from commcredits.schema.users import LOCATION_IN
 from commcredits.services import user_columns, user_import
@@ -25,19 +24,7 @@ from commcredits.services.users import TEXT_LIMITS, UserFields
 
 def _payload(outcomes: list[user_import.UserRowOutcome], what_if: bool) -> UserBatchPayload:
     results = [UserRowResult.from_outcome(o, what_if=what_if) for o in outcomes]
-    counts = {s: 0 for s in UserRowStatus}
-    for r in results:
-        counts[r.status] += 1
-    return UserBatchPayload(
-        what_if=what_if,
-        results=results,
-        summary=BatchSummary(
-            total=len(results),
-            applied=counts[UserRowStatus.APPLIED] + counts[UserRowStatus.WOULD_APPLY],
-            unchanged=counts[UserRowStatus.UNCHANGED],
-            failed=counts[UserRowStatus.FAILED],
-        ),
-    )
+    return UserBatchPayload(what_if=what_if, results=results, summary=summarize(results))
 
 
 @strawberry.type

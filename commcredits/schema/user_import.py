@@ -70,6 +70,19 @@ class UserRowResult:
         )
 
 
+def summarize(results: list[UserRowResult]) -> BatchSummary:
+    """A batch's counts: applied (or would be), unchanged, failed."""
+    counts = {s: 0 for s in UserRowStatus}
+    for r in results:
+        counts[r.status] += 1
+    return BatchSummary(
+        total=len(results),
+        applied=counts[UserRowStatus.APPLIED] + counts[UserRowStatus.WOULD_APPLY],
+        unchanged=counts[UserRowStatus.UNCHANGED],
+        failed=counts[UserRowStatus.FAILED],
+    )
+
+
 @strawberry.type
 class UserBatchPayload:
     what_if: bool = False
@@ -144,19 +157,11 @@ class UserColumnsPayload:
     @classmethod
     def of(cls, outcomes: list[UserRowOutcome], *, what_if: bool) -> "UserColumnsPayload":
         results = [UserRowResult.from_outcome(o, what_if=what_if) for o in outcomes]
-        counts = {s: 0 for s in UserRowStatus}
-        for r in results:
-            counts[r.status] += 1
         return cls(
             what_if=what_if,
             statuses=[r.status for r in results],
             actions=[r.action for r in results],
             usage_locations=[r.usage_location for r in results],
             failures=[r for r in results if r.status is UserRowStatus.FAILED],
-            summary=BatchSummary(
-                total=len(results),
-                applied=counts[UserRowStatus.APPLIED] + counts[UserRowStatus.WOULD_APPLY],
-                unchanged=counts[UserRowStatus.UNCHANGED],
-                failed=counts[UserRowStatus.FAILED],
-            ),
+            summary=summarize(results),
         )
