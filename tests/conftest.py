@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 import peewee
 import pytest
@@ -26,6 +25,7 @@ from commcredits.models import Tenant
 from commcredits.services import catalog
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.tenants import create_tenant
+from tests.pg_databases import throwaway_database
 
 # Test apps and servers deliver webhooks only where a test asks for it.
 os.environ.setdefault("COMMCREDITS_WEBHOOK_INTERVAL", "0")
@@ -90,28 +90,11 @@ def backend(request, tmp_path_factory) -> Iterator[dict[str, Any]]:
         database.close()
         yield {"kind": "sqlite", "template": template, "dir": tmp_path_factory.mktemp("dbs")}
         return
-    # PostgreSQL: a database of our own (per process: per pytest-xdist worker too), so
-    # parallel runs never empty each other's tables.
-    parsed = urlparse(PG_URL)
-    name = f"commcredits_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = peewee.PostgresqlDatabase(
-        parsed.path.lstrip("/") or "postgres",
-        user=parsed.username,
-        password=parsed.password,
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-        autoconnect=True,
-    )
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    url = urlunparse(parsed._replace(path="/" + name))
-    database.bind(url)
-    migrate()
-    try:
+    # PostgreSQL: a database of our own, so parallel runs never empty each other's tables.
+    with throwaway_database(PG_URL, "commcredits_test") as url:
+        database.bind(url)
+        migrate()
         yield {"kind": "postgresql", "url": url, "empty": _emptying_sql(database.db)}
-    finally:
-        database.close()
-        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def _emptying_sql(db: peewee.Database) -> str:

@@ -3,12 +3,8 @@ filter indexes built, user counts filled; both databases."""
 
 import datetime as dt
 import json
-import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import urlparse, urlunparse
 
-import peewee
 import pytest
 
 from commcredits import db as database
@@ -17,6 +13,7 @@ from commcredits.models import Tenant, TenantUserCount, User
 from commcredits.services import user_list, users
 from commcredits.services.access import SYSTEM
 from tests.conftest import BACKENDS, PG_URL
+from tests.pg_databases import throwaway_database
 
 NOW = dt.datetime(2026, 11, 25, 10, 0)
 PEOPLE = [
@@ -35,22 +32,8 @@ def blank_url(request, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'old.db'}"
         database.close()
         return
-    parsed = urlparse(PG_URL)
-    name = f"commcredits_migration_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = peewee.PostgresqlDatabase(
-        parsed.path.lstrip("/") or "postgres",
-        user=parsed.username,
-        password=parsed.password,
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-    )
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunparse(parsed._replace(path="/" + name))
-    finally:
-        database.close()
-        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_database(PG_URL, "commcredits_migration") as url:
+        yield url
 
 
 def _old_rows() -> None:
