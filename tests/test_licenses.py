@@ -96,10 +96,13 @@ def test_no_free_seat_is_a_count_violation(org):
 def test_sku_without_subscription_is_a_count_violation(org):
     out = assign(org, "anna", add("MCOPSTN5", "MCOEV"))
     assert {e["code"] for e in out["userErrors"]} == {"CountViolation"}
+    # The field names the entry without a seat, so a form can show it beside its checkbox.
+    assert [e["field"] for e in out["userErrors"]] == ["addLicenses.0.skuId"]
 
 
 def test_calling_plan_needs_teams_phone(org):
     out = assign(org, "anna", add("MCOPSTN1"))
+    assert out["userErrors"][0]["field"] == "addLicenses.0.skuId"
     assert [(e["code"], e["message"]) for e in out["userErrors"]] == [
         (
             "DependencyViolation",
@@ -127,6 +130,7 @@ def test_removing_the_last_teams_phone_while_a_calling_plan_stays_is_refused(org
     assign(org, "anna", add("MCOEV", "MCOPSTN1"))
     out = assign(org, "anna", remove=["MCOEV"])
     assert out["userErrors"][0]["code"] == "DependencyViolation"
+    assert out["userErrors"][0]["field"] == "removeLicenses.0"  # the removal that breaks it
     assert "MCOPSTN1" in out["userErrors"][0]["message"]
     assert seats(org)["MCOEV"] == (1, 4)
     both = assign(org, "anna", remove=["MCOEV", "MCOPSTN1"])
@@ -137,6 +141,7 @@ def test_two_calling_plans_exclude_each_other_but_a_swap_works(org):
     assign(org, "anna", add("MCOEV", "MCOPSTN1"))
     out = assign(org, "anna", add("MCOPSTN2"))
     assert out["userErrors"][0]["code"] == "MutuallyExclusiveViolation"
+    assert out["userErrors"][0]["field"] == "addLicenses.0.skuId"  # the plan being added
     swap = assign(org, "anna", add("MCOPSTN2"), remove=["MCOPSTN1"])
     assert swap["userErrors"] == []
     assert seats(org)["MCOPSTN1"] == (0, 2) and seats(org)["MCOPSTN2"] == (1, 1)
@@ -190,6 +195,7 @@ def test_country_availability_names_sku_and_country(org, keys, client):
     assert err["code"] == "ProhibitedInUsageLocationViolation"
     assert "MCOPSTN1" in err["message"] and "'BR'" in err["message"]
     assert "MCOEV" not in err["message"]
+    assert err["field"] == "addLicenses.1.skuId"  # MCOPSTN1, the second entry
     operator = Api(client, keys["OPERATOR"])
     countries = org("{ skus { skuPartNumber availableCountries } }")["skus"]
     current = next(s for s in countries if s["skuPartNumber"] == "MCOPSTN1")["availableCountries"]

@@ -56,7 +56,7 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
             short = [pk for pk, _ in delta.inserts if available.get(pk, 0) < 1]
             errors = [
                 *decision.rule_errors,
-                *(graph.no_seat(pic.catalog.by_pk[pk]) for pk in short),
+                *(graph.no_seat(pic.catalog.by_pk[pk], decision.field_of(pk)) for pk in short),
             ]
             append(LicenseOutcome(index, req, user, decision.changes, errors, True))
             continue

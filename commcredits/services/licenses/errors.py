@@ -47,36 +47,41 @@ def no_usage_location() -> ErrorDetail:
     )
 
 
-def not_sold_in(sku: Sku, location: str) -> ErrorDetail:
+# The refusals below name, in `field`, the entry of the request they are about
+# (`addLicenses.1.skuId`, `removeLicenses.0`), so that a form can show each beside its own
+# checkbox without reading the (Graph's, English) message; "addLicenses" when no one entry is.
+
+
+def not_sold_in(sku: Sku, location: str, field_: str) -> ErrorDetail:
     return _err(
         "ProhibitedInUsageLocationViolation",
         f"License {sku.part_number} cannot be assigned to a user with usage "
         f"location '{location}': it is not sold in that country or region.",
-        "userId",
+        field_,
     )
 
 
-def mutually_exclusive(calling: list[str]) -> ErrorDetail:
+def mutually_exclusive(calling: list[str], field_: str) -> ErrorDetail:
     return _err(
         "MutuallyExclusiveViolation",
         f"Licenses {' and '.join(calling)} cannot be assigned together: they contain "
         f"mutually exclusive service plans.",
-        "addLicenses",
+        field_,
     )
 
 
-def missing_phone_plan(calling_sku: str) -> ErrorDetail:
+def missing_phone_plan(calling_sku: str, field_: str) -> ErrorDetail:
     return _err(
         "DependencyViolation",
         f"To assign a license that contains {calling_sku}, you must also assign one of "
         f"the following service plans: {TEAMS_PHONE_PLAN}.",
-        "addLicenses",
+        field_,
     )
 
 
-def no_seat(sku: Sku) -> ErrorDetail:
+def no_seat(sku: Sku, field_: str) -> ErrorDetail:
     return _err(
         "CountViolation",
         f"Subscription for SKU {sku.part_number} does not have any available licenses.",
-        "addLicenses",
+        field_,
     )

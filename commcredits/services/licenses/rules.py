@@ -32,6 +32,11 @@ class Decision:
     # What writing it takes, when it changes anything (None: every change UNCHANGED); its
     # inserts take a seat each, its deletes give one back.
     delta: Delta | None = None
+    # The request's entry each SKU came from (its pk → "addLicenses.1.skuId"): refusals name it.
+    fields: Mapping[int, str] = field(default_factory=dict)
+
+    def field_of(self, sku_pk: int) -> str:
+        return self.fields.get(sku_pk, "addLicenses")
 
 
 def decide(
@@ -74,6 +79,8 @@ def decide(
         errors.append(graph.added_and_removed(names))
     if errors:
         return Decision(request_errors=tuple(errors))
+    fields = {s.id: f"removeLicenses.{i}" for i, s in enumerate(removes)}
+    fields |= {s.id: f"addLicenses.{i}.skuId" for i, (s, _) in enumerate(adds)}
 
     new = dict(held)
     changes: list[LicenseChange] = []
@@ -99,23 +106,32 @@ def decide(
     elif gaining:
         for sku in gaining:
             if not Catalog.sold_in(sku, location):
-                errors.append(graph.not_sold_in(sku, location))
-    calling = sorted(
-        cat.by_pk[s].part_number for s in new if cat.by_pk[s].part_number in CALLING_PLAN_SKUS
+                errors.append(graph.not_sold_in(sku, location, fields[sku.id]))
+    calling_pks = sorted(
+        (s for s in new if cat.by_pk[s].part_number in CALLING_PLAN_SKUS),
+        key=lambda s: cat.by_pk[s].part_number,
+    )
+    calling = [cat.by_pk[s].part_number for s in calling_pks]
+    # The entry to blame: a calling plan this request adds, else what it removes (a Teams
+    # Phone license taken away from under a calling plan), else the request as a whole.
+    changed = [c.sku.id for c in changes if c.action != "UNCHANGED"]
+    blamed = next((fields[s] for s in calling_pks if s in changed), None) or next(
+        (fields[s] for s in changed if fields[s].startswith("removeLicenses")), "addLicenses"
     )
     if len(calling) > 1:
-        errors.append(graph.mutually_exclusive(calling))
+        errors.append(graph.mutually_exclusive(calling, blamed))
     elif calling:
         plans: set[str] = set()
         for sku_pk, disabled in new.items():
             plans |= Catalog.plan_names(cat.by_pk[sku_pk], disabled)
         if TEAMS_PHONE_PLAN not in plans:
-            errors.append(graph.missing_phone_plan(calling[0]))
+            errors.append(graph.missing_phone_plan(calling[0], blamed))
     return Decision(
         changes=tuple(changes),
         new=new,
         rule_errors=tuple(errors),
         delta=delta_between(cat, held, new),
+        fields=fields,
     )
 
 
