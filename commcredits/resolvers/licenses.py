@@ -92,6 +92,17 @@ def _item_ref(value: str) -> int | str:
         return value
 
 
+def _batch(
+    info: Info, requests: list[LicenseRequest], what_if: bool, prior: PriorSeats
+) -> AssignLicensesPayload:
+    """Both batch shapes end here: the same service call, the same payload."""
+    c = ctx(info)
+    outcomes = licenses.assign_licenses(
+        c.tenant, c.principal, requests, now=c.now, what_if=what_if, prior_seats=_prior(prior)
+    )
+    return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
+
+
 @strawberry.type
 class LicenseMutation:
     @strawberry.mutation(description="Graph's assignLicense for one user: all or nothing.")
@@ -127,21 +138,11 @@ class LicenseMutation:
         what_if: bool = False,
         prior_seat_changes: PriorSeats = None,
     ) -> AssignLicensesPayload:
-        c = ctx(info)
-        tenant = c.tenant
         requests = [
             LicenseRequest(_item_ref(i.user_id), _adds(i.add_licenses), tuple(i.remove_licenses))
             for i in items
         ]
-        outcomes = licenses.assign_licenses(
-            tenant,
-            c.principal,
-            requests,
-            now=c.now,
-            what_if=what_if,
-            prior_seats=_prior(prior_seat_changes),
-        )
-        return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
+        return _batch(info, requests, what_if, prior_seat_changes)
 
     @strawberry.mutation(
         description="Many users named by user principal name, each an independent "
@@ -173,17 +174,7 @@ class LicenseMutation:
         ] = None,
         prior_seat_changes: PriorSeats = None,
     ) -> AssignLicensesPayload:
-        c = ctx(info)
-        tenant = c.tenant
         check_batch_size(len(user_principal_names))
         shared = (_adds(add_licenses or []), tuple(remove_licenses or []))
         requests = _per_user_changes(user_principal_names, shared, changes, change_indexes)
-        outcomes = licenses.assign_licenses(
-            tenant,
-            c.principal,
-            requests,
-            now=c.now,
-            what_if=what_if,
-            prior_seats=_prior(prior_seat_changes),
-        )
-        return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
+        return _batch(info, requests, what_if, prior_seat_changes)
