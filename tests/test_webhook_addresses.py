@@ -315,6 +315,20 @@ def test_without_the_check_the_connection_is_still_pinned(tenant, clock, net, re
     assert receiver.requests[0]["Host"] == f"pinned.example:{receiver.port}"
 
 
+def test_a_proxy_in_the_environment_is_not_used(tenant, clock, net, receivers, monkeypatch):
+    """A proxy would connect to whatever the name resolves to when it asks (and cannot carry
+    the checked name into TLS): deliveries always connect directly to the checked address."""
+    receiver = receivers()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://10.255.255.1:3128")  # unreachable: a use would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    stored_hook(tenant, f"http://direct.example:{receiver.port}/hook", clock)
+    net.answers["direct.example"] = [["127.0.0.1"]]
+    assert webhooks.deliver_due(now=clock(), timeout=2).delivered == 1
+    assert len(receiver.requests) == 1
+
+
 def test_a_stored_url_refused_today_fails_alone(tenant, clock, production, net, receivers):
     """URLs stored before these checks: an unparseable host and an internal spelling fail,
     each on its own, and the other tenant's delivery goes out in the same run."""

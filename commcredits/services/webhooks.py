@@ -187,10 +187,13 @@ def deliver_due(
     }
     own_client = client is None
     # No keep-alive: each delivery connects to the address checked for it (post_pinned).
+    # No proxy from the environment (HTTPS_PROXY, …) either: a proxy connects where it
+    # resolves the name, and cannot carry the checked name into TLS to a pinned address.
     http = client or httpx.Client(
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(max_keepalive_connections=0),
+        trust_env=False,
     )
     try:
         for note in rows:
