@@ -84,11 +84,8 @@ def upsert_users(
         return _decide(tenant, rows, create=create)[0]
     with directory_lock(tenant.id):
         outcomes, creates, updates = _decide(tenant, rows, create=create)
-        created = _write(tenant, principal, creates, updates, now=now)
+        _write(tenant, principal, creates, updates, now=now)
     table_stats.rows_inserted(User._meta.table_name, len(creates))
-    for out in outcomes:
-        if out.action == "CREATED":
-            out.user = created[out.user.upn_key]
     return outcomes
 
 
@@ -156,9 +153,9 @@ def _decide(
                 continue
             values.setdefault("display_name", values["user_principal_name"].split("@")[0])
             values["search_text"] = user_search.search_text(values)  # inserted with the row
-            creates.append(values)
             out.action = "CREATED"
-            out.user = User(tenant=tenant.id, **values)
+            out.user = User(tenant=tenant.id, **values)  # its id once written
+            creates.append((values, out.user))
             out.usage_location = values.get("usage_location")
             continue
         out.user = user
@@ -181,30 +178,31 @@ def _decide(
 def _write(
     tenant: Tenant,
     principal: Principal,
-    creates: list[dict[str, Any]],
+    creates: list[tuple[dict[str, Any], User]],
     updates: list[tuple[User, dict[str, Any]]],
     *,
     now: dt.datetime,
-) -> dict[str, User]:
-    """Write the batch's rows; returns the created users by upn_key."""
+) -> None:
+    """Write the batch's rows; the created users (the outcomes' objects) get their ids."""
     entries: list[dict[str, Any]] = []
-    created: dict[str, User] = {}
     if creates:
-        rows = [{"tenant": tenant.id, "created_at": now, "updated_at": now, **v} for v in creates]
+        rows = [
+            {"tenant": tenant.id, "created_at": now, "updated_at": now, **v} for v, _ in creates
+        ]
         # Rows differ in which columns they give: insert_many needs one shape per statement.
         by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             by_shape.setdefault(tuple(sorted(row)), []).append(row)
         # insert_rows, not insert_many: peewee builds its SQL value by value, which cost more
         # than SQLite's work (issue 16). RETURNING gives the ids, so the new rows need no
-        # second SELECT: the users are built from the values just written.
+        # second SELECT: the outcomes' users, built from these values, take them.
         ids: dict[str, int] = {}
         for shape_rows in by_shape.values():
             for pk, key in insert_rows(User, shape_rows, returning=("id", "upn_key")):
                 ids[key] = pk
-        created = {row["upn_key"]: User(id=ids[row["upn_key"]], **row) for row in rows}
-        for values in creates:
-            user = created[values["upn_key"]]
+        for values, user in creates:
+            user.id = ids[values["upn_key"]]
+            user.created_at = user.updated_at = now
             entries.append(
                 {
                     "action": "createUser",
@@ -246,4 +244,3 @@ def _write(
         user_search.write_search_texts(renamed[start : start + _CHUNK])
     if entries:
         audit.record_many(principal, entries, now=now)
-    return created
