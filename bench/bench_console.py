@@ -36,7 +36,7 @@ from commcredits.config import SessionSettings  # noqa: E402
 from commcredits.db import insert_rows  # noqa: E402
 from commcredits.migrate import migrate  # noqa: E402
 from commcredits.models import LicenseAssignment, Sku, Subscription, User  # noqa: E402
-from commcredits.services import seats  # noqa: E402
+from commcredits.services import seats, user_search  # noqa: E402
 from commcredits.services.access import SYSTEM, Role, create_api_key  # noqa: E402
 from commcredits.services.sessions import create_sign_in_link  # noqa: E402
 from commcredits.services.tenants import create_tenant  # noqa: E402
@@ -82,24 +82,24 @@ def build(url: str, sizes: list[int]) -> list[str]:
         seats.purchase_seats(tenant, SYSTEM, LICENSED_SKU, n, now=now)
         started = time.perf_counter()
         with database.db.atomic():
-            insert_rows(
-                User,
-                [
-                    {
-                        "tenant": tenant.id,
-                        "user_principal_name": f"user{i:07d}@t{n}.example",
-                        "upn_key": f"user{i:07d}@t{n}.example",
-                        "display_name": f"User {i:07d}",
-                        "given_name": "User",
-                        "surname": f"{i:07d}",
-                        "department": ("Sales", "IT", "Finance", "R&D")[i % 4],
-                        "usage_location": "DE" if i % 10 else None,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i in range(n)
-                ],
-            )
+            rows = [
+                {
+                    "tenant": tenant.id,
+                    "user_principal_name": f"user{i:07d}@t{n}.example",
+                    "upn_key": f"user{i:07d}@t{n}.example",
+                    "display_name": f"User {i:07d}",
+                    "given_name": "User",
+                    "surname": f"{i:07d}",
+                    "department": ("Sales", "IT", "Finance", "R&D")[i % 4],
+                    "usage_location": "DE" if i % 10 else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(n)
+            ]
+            for row in rows:  # what the service writes with every user: the search finds them
+                row["search_text"] = user_search.search_text(row)
+            insert_rows(User, rows)
             ids = [u.id for u in User.select(User.id).where(User.tenant == tenant.id)]
             licensed = ids[::2]
             insert_rows(
