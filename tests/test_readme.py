@@ -458,6 +458,8 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     assert "seeded demo tenant Contoso" in printed and "GLOBAL_ADMIN_KEY=cck_" in printed
     assert re.search(r"http://127\.0\.0\.1:8000/auth/link\?to=console#ccl_", printed), printed
     assert "GLOBAL_ADMIN_KEY=cck_" in (checkout / "var/demo-keys.txt").read_text()
+    # Issue 15: `make run` prints no warnings of ours (nor Python's, nor a logged warning).
+    assert not re.search(r"warning", printed, re.IGNORECASE), printed
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
