@@ -8,8 +8,6 @@ answers the stored code, so a name means the same here as in any other client.
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import Any
 
 from commcredits.bulk import operations as ops
@@ -24,10 +22,7 @@ from commcredits.bulk.reports import (
     status,
 )
 from commcredits.bulk.rows import (
-    DEFAULT_MAX_LENGTH,
-    TEXT_LIMITS,
     UPN_NAMES,
-    cell_bool,
     key_faults,
     too_long,
 )
@@ -36,50 +31,18 @@ from commcredits.bulk.runner import sheet_command
 from commcredits.bulk.runtime import Options, slices
 from commcredits.bulk.sheets import Sheet, column, match_columns, report_faults
 from commcredits.bulk.transport import Transport
+from commcredits.bulk.user_columns import (
+    USAGE_LOCATION,
+    USER_COLUMNS,
+    as_columns,
+    bad_cells,
+    cell_fault,
+    property_columns,
+    row_results,
+)
 
 # The API's limits on the string collections, per item (the item count is the server's rule,
 # which fails the row alone), like rows.TEXT_LIMITS for the other properties.
-from commcredits.services.users import LIST_LIMITS
-
-# Graph's name -> the headers it goes by: Graph's own (Get-MgUser | Export-Csv), the admin
-# center's "Add multiple users" template (User Name, First name, ..., Country or region) and
-# its Active users export (Title, Office, PhoneNumber, Fax, StreetAddress, PostalCode, ...).
-# Headers are compared without case, spaces or punctuation (sheets.normalize_header).
-USER_COLUMNS: dict[str, tuple[str, ...]] = {
-    "userPrincipalName": UPN_NAMES,
-    "displayName": ("DisplayName", "Display name", "Name"),
-    "givenName": ("GivenName", "First name", "FirstName"),
-    "surname": ("Surname", "Last name", "LastName"),
-    "jobTitle": ("JobTitle", "Job title", "Title"),
-    "department": ("Department",),
-    "officeLocation": ("OfficeLocation", "Office Number", "Office"),
-    "businessPhones": ("BusinessPhones", "Office phone", "PhoneNumber", "Business phone"),
-    "mobilePhone": ("MobilePhone", "Mobile Phone", "Mobile"),
-    "faxNumber": ("FaxNumber", "Fax", "Fax number"),
-    "otherMails": (
-        "OtherMails",
-        "Alternate email address",
-        "Alternate email addresses",
-        "AlternateEmailAddresses",
-    ),
-    "streetAddress": ("StreetAddress", "Address", "Street address"),
-    "city": ("City",),
-    "state": ("State", "State or Province", "StateOrProvince"),
-    "postalCode": ("PostalCode", "ZIP or Postal Code", "Postal code", "ZIP"),
-    "country": ("Country", "Country or Region", "Country/Region", "CountryOrRegion"),
-    "usageLocation": ("UsageLocation", "Usage location"),
-    "accountEnabled": ("AccountEnabled", "Enabled"),
-    "blockCredential": ("Block credential", "BlockCredential", "Block sign-in"),
-}
-
-# Multi-valued cells, separated as Get-Users writes them (';'). An e-mail address holds no
-# unquoted ',', so ',' separates otherMails too; a phone number may (a dialling pause), so it
-# does not separate businessPhones.
-LIST_SEPARATORS: dict[str, str] = {"businessPhones": r";", "otherMails": r"[;,]"}
-LIST_FIELDS = {"businessPhones": "business_phones", "otherMails": "other_mails"}
-
-# The API's limit on a usage location argument or field (a code or a country name).
-USAGE_LOCATION = TEXT_LIMITS["country"]
 
 HINT = "use -UsageLocation, a UsageLocation column or -UsageLocationFromCountry"
 
@@ -101,18 +64,6 @@ def _user_outcome(result: dict[str, Any], what_if: bool) -> tuple[str, str, str]
         message = "" if result.get("usageLocation") else "No usage location: cannot be licensed."
         return status("Created", what_if), "", message
     return status("Updated", what_if), "", ""
-
-
-@functools.cache
-def _limit(name: str) -> int:
-    """The API's limit on a user property, by its GraphQL name (jobTitle -> job_title)."""
-    if name == "usageLocation":
-        return USAGE_LOCATION
-    return TEXT_LIMITS.get(re.sub(r"([A-Z])", r"_\1", name).lower(), DEFAULT_MAX_LENGTH)
-
-
-def _list_cell(name: str, value: str) -> list[str]:
-    return [item.strip() for item in re.split(LIST_SEPARATORS[name], value) if item.strip()]
 
 
 def no_location_note(count: int, what_if: bool) -> str:
@@ -154,15 +105,15 @@ def import_users(
     faults = key_faults(
         sheet.rows, cells["userPrincipalName"], "user principal name", max_length=MAX_UPN
     )
-    values = _property_columns(
+    values = property_columns(
         cells, usage_location=usage_location, from_country=usage_location_from_country
     )
     upns = cells["userPrincipalName"]
     # Rows whose cells cannot be sent fail alone, before anything is sent: the first such
     # cell of a row, in column order, names the fault.
     for name, col in values.items():
-        for i in _bad_cells(name, col, cells, cols):
-            faults.setdefault(i, _cell_fault(name, cells, cols, i))
+        for i in bad_cells(name, col, cells, cols):
+            faults.setdefault(i, cell_fault(name, cells, cols, i))
     pending: list[tuple[int, str, int]] = []  # (sheet row, upn, index into the columns)
     for i, upn in enumerate(upns):
         if i in faults:
@@ -197,114 +148,6 @@ def import_users(
     if unlocated:
         report.notes.append(no_location_note(unlocated, options.what_if))
     return report, ignored
-
-
-def as_columns(values: dict[str, list[Any]], rows: list[int]) -> dict[str, list[Any]]:
-    """Some rows as importUserColumns takes them: one list per property any of them gives
-    (null where a row leaves it as it is), column by column (no object per row is built)."""
-    out = {}
-    for name, col in values.items():
-        part = [col[i] for i in rows]
-        if name == "userPrincipalName" or any(v is not None for v in part):
-            out[name] = part
-    return out
-
-
-def _property_columns(
-    cells: dict[str, list[str | None]], *, usage_location: str | None, from_country: bool
-) -> dict[str, list[Any]]:
-    """Each user property as the API takes it, one list per column: booleans parsed, lists
-    split, Block credential turned into accountEnabled, the usage location chosen. A cell
-    that cannot be parsed becomes the marker INVALID (a fault of its row)."""
-    out: dict[str, list[Any]] = {}
-    for name in USER_COLUMNS:
-        col = cells[name]
-        if name == "blockCredential":
-            continue  # read with accountEnabled
-        if name == "accountEnabled":
-            col = [_bool_cell(v) for v in col]
-            blocked = cells["blockCredential"]
-            if any(v is not None for v in blocked):
-                col = [
-                    v if v is not None or b is None else _not(_bool_cell(b))
-                    for v, b in zip(col, blocked, strict=True)
-                ]
-        elif name in LIST_SEPARATORS:
-            col = [None if v is None else _list_cell(name, v) for v in col]
-        elif name == "usageLocation":
-            if usage_location is not None:
-                col = [usage_location] * len(col)
-            elif from_country:
-                col = [
-                    v if v is not None else c for v, c in zip(col, cells["country"], strict=True)
-                ]
-        out[name] = col
-    return {name: col for name, col in out.items() if any(v is not None for v in col)}
-
-
-INVALID = object()  # a cell that is not what its column takes (accountEnabled: true/false)
-
-
-def _bool_cell(value: str | None) -> Any:
-    if value is None:
-        return None
-    flag = cell_bool(value)
-    return INVALID if flag is None else flag
-
-
-def _not(flag: Any) -> Any:
-    return flag if flag is None or flag is INVALID else not flag
-
-
-def _bad_cells(
-    name: str, col: list[Any], cells: dict[str, list[str | None]], cols: dict[str, str]
-) -> list[int]:
-    """The rows whose value of this column cannot be sent (not parsed, or too long)."""
-    if name == "accountEnabled":
-        return [i for i, v in enumerate(col) if v is INVALID]
-    if name == "userPrincipalName":
-        return []  # key_faults judged the keys
-    if name in LIST_SEPARATORS:
-        limit = LIST_LIMITS[LIST_FIELDS[name]][0]
-        return [i for i, v in enumerate(col) if v and any(len(x) > limit for x in v)]
-    limit = _limit(name)
-    return [i for i, v in enumerate(col) if v is not None and len(v) > limit]
-
-
-def _cell_fault(
-    name: str, cells: dict[str, list[str | None]], cols: dict[str, str], i: int
-) -> tuple[str, str]:
-    if name == "accountEnabled":
-        given = cells["accountEnabled"][i]
-        shown, value = (
-            ("accountEnabled", given)
-            if given is not None
-            else (
-                "blockCredential",
-                cells["blockCredential"][i],
-            )
-        )
-        return "InvalidValue", f"{shown}: {value!r} is not true/false."
-    if name in LIST_SEPARATORS:
-        limit = LIST_LIMITS[LIST_FIELDS[name]][0]
-        long = next(x for x in _list_cell(name, cells[name][i] or "") if len(x) > limit)
-        return too_long(long, limit, f"item of {cols[name]}")  # type: ignore[return-value]
-    value = cells[name][i]
-    what = cols.get(name) or name
-    if name == "usageLocation" and value is None:
-        value = cells["country"][i] if cells["country"][i] is not None else value
-    return too_long(value, _limit(name), what) or ("VALUE_TOO_LONG", what)
-
-
-def row_results(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """importUserColumns' compact answer as one result per row, the shape importUsers gives."""
-    errors = {f["index"]: f["userErrors"] for f in payload["failures"]}
-    return [
-        {"status": s, "action": a, "usageLocation": loc, "userErrors": errors.get(i, [])}
-        for i, (s, a, loc) in enumerate(
-            zip(payload["statuses"], payload["actions"], payload["usageLocations"], strict=True)
-        )
-    ]
 
 
 def _location_label(value: str | None) -> str:
