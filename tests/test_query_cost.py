@@ -5,11 +5,19 @@ And what the cost limit estimates for documents with fragments (issue 11, item 1
 
 import time
 
+import peewee
 import pytest
 from graphql import parse
 
-from commcredits.db import count_statements
-from commcredits.models import LicenseAssignment, User
+from commcredits.db import count_statements, insert_rows
+from commcredits.models import (
+    AuditEntry,
+    CallRecord,
+    Invoice,
+    LedgerEntry,
+    LicenseAssignment,
+    User,
+)
 from commcredits.schema.cost import SATURATION, estimate_cost
 from commcredits.schema.root import schema
 from tests.helpers import buy
@@ -209,3 +217,118 @@ def test_a_page_spread_through_fragments_is_refused_with_the_cost_of_its_spelled
     assert body["data"] is None
     # 5 x (100 users + 100 nodes + 1,000 license details + 10,000 plans)
     assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_EXPENSIVE", "cost": 56000}
+
+
+LISTS = {
+    "auditLog": """query($first: Int) {
+  auditLog(first: $first, filter: {action: "updateUser"}) {
+    edges { node { id action targetType } } totalCount totalCountIsCapped
+  }
+}""",
+    "callRecords": """query($first: Int) {
+  callRecords(first: $first, filter: {status: RATED}) {
+    edges { node { id callId userPrincipalName status } } totalCount totalCountIsCapped
+  }
+}""",
+    "creditTransactions": """query($first: Int) {
+  tenant { creditTransactions(first: $first) {
+    edges { node { id sequence kind amount { amount } } } totalCount totalCountIsCapped
+  } }
+}""",
+    "invoices": """query($first: Int) {
+  tenant { invoices(first: $first) { edges { node { id number status } } totalCount } }
+}""",
+    "rates": """query($first: Int) {
+  rates(first: $first, filter: {callType: DOMESTIC}) {
+    edges { node { id prefix country perMinute { amount } } } totalCount totalCountIsCapped
+  }
+}""",
+}
+
+
+def _bulk_activity(tenant, now, n: int) -> None:
+    """n audit entries, calls, ledger entries and invoices, by plain INSERTs."""
+    seq = LedgerEntry.select(peewee.fn.MAX(LedgerEntry.seq)).where(LedgerEntry.tenant == tenant.id)
+    first_seq = (seq.scalar() or 0) + 1
+    number = Invoice.select(peewee.fn.MAX(Invoice.number)).where(Invoice.tenant == tenant.id)
+    first_number = (number.scalar() or 0) + 1
+    common = {"tenant": tenant.id}
+    insert_rows(
+        AuditEntry,
+        [
+            {
+                **common,
+                "actor": "system",
+                "action": "updateUser",
+                "target_type": "User",
+                "target_id": str(i),
+                "at": now,
+            }
+            for i in range(n)
+        ],
+    )
+    insert_rows(
+        CallRecord,
+        [
+            {
+                **common,
+                "call_id": f"cost-{i}",
+                "user_principal_name": f"u{i}@fabrikam.example",
+                "started_at": now,
+                "month": now.strftime("%Y-%m"),
+                "duration_seconds": 60,
+                "destination": "+4930123456",
+                "call_type": "DOMESTIC",
+                "status": "RATED",
+                "currency": "EUR",
+                "rated_at": now,
+            }
+            for i in range(n)
+        ],
+    )
+    insert_rows(
+        LedgerEntry,
+        [
+            {
+                **common,
+                "seq": first_seq + i,
+                "kind": "FUNDED",
+                "amount_minor": 100,
+                "balance_after_minor": 100,
+                "currency": "EUR",
+                "created_at": now,
+            }
+            for i in range(n)
+        ],
+    )
+    insert_rows(
+        Invoice,
+        [
+            {
+                **common,
+                "number": first_number + i,
+                "issued_at": now,
+                "amount_minor": 100,
+                "currency": "EUR",
+                "reason": "PURCHASE",
+                "status": "PAID",
+                "payment_method": "INVOICE",
+            }
+            for i in range(n)
+        ],
+    )
+
+
+@pytest.mark.parametrize("name", list(LISTS))
+def test_a_page_of_each_list_costs_the_same_statements_whatever_its_size(api, tenant, clock, name):
+    _bulk_activity(tenant, clock(), 120)
+    api("{ viewer { role } }")  # the key's last-used stamp is written once; not part of the cost
+    small = _statements(api, LISTS[name], {"first": 5})
+    large = _statements(api, LISTS[name], {"first": 100})
+    print(f"{name} page statements: first:5 {small}, first:100 {large}")
+    assert large <= 4
+    assert small == large
+    page = api(LISTS[name], {"first": 100})
+    connection = page["tenant"][name] if "tenant" in page else page[name]
+    assert len(connection["edges"]) == 100
+    assert connection["totalCount"] >= 100

@@ -34,4 +34,9 @@ class AuditEntry(BaseModel):
 
     class Meta:
         table_name = "audit_entry"
-        indexes = ((("tenant", "id"), False),)
+        # Each filter pages in id order (migration 0013).
+        indexes = (
+            (("tenant", "id"), False),
+            (("tenant", "action", "id"), False),
+            (("tenant", "target_type", "id"), False),
+        )

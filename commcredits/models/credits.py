@@ -56,6 +56,7 @@ class Invoice(BaseModel):
             (("tenant", "number"), True),
             (("tenant", "reason", "issued_at"), False),
             (("status", "tenant"), False),
+            (("tenant", "id"), False),  # pages in id order (migration 0013)
         )
 
 
@@ -104,6 +105,10 @@ class LedgerEntry(BaseModel):
             (("tenant", "seq"), True),
             (("tenant", "kind", "created_at"), False),
             (("tenant", "period"), False),
+            # Pages in id order, all, by reference or by time (migration 0013).
+            (("tenant", "id"), False),
+            (("tenant", "reference", "id"), False),
+            (("tenant", "created_at", "id"), False),
         )
 
 

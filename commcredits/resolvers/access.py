@@ -17,9 +17,9 @@ from commcredits.schema.access import (
     RevokeApiKeyPayload,
     Role,
 )
-from commcredits.schema.common import Connection
+from commcredits.schema.common import CappedConnection, Connection
 from commcredits.schema.input_limits import NAME, TENANT_ID, limited_arg
-from commcredits.services import access, audit, tenants
+from commcredits.services import access, audit, list_counts, tenants
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
@@ -57,7 +57,7 @@ class AccessQuery:
         first: int | None = None,
         after: str | None = None,
         filter: AuditLogFilter | None = None,
-    ) -> Connection[AuditEntry]:
+    ) -> CappedConnection[AuditEntry]:
         query = audit.entries_for(ctx(info).principal.tenant)  # an operator sees every tenant's
         if filter is not None and filter.action:
             query = query.where(AuditEntryRow.action == filter.action)
@@ -70,6 +70,7 @@ class AccessQuery:
             after=after,
             to_node=AuditEntry.from_row,
             descending=True,
+            count=lambda: list_counts.capped_count(query),
         )
 
 

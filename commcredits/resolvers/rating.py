@@ -10,7 +10,7 @@ from commcredits.models import Rate as RateRow
 from commcredits.models import RateCard as RateCardRow
 from commcredits.resolvers.common import ctx, decode_id, paginate, user_ref
 from commcredits.resolvers.permissions import permission
-from commcredits.schema.common import Connection
+from commcredits.schema.common import CappedConnection, Connection
 from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
 from commcredits.schema.rating import (
     CallAuthorization,
@@ -30,7 +30,15 @@ from commcredits.schema.rating import (
     RecordCallsSummary,
     UsageSummaryType,
 )
-from commcredits.services import authorization, pools, rate_queries, rates, rating, usage_report
+from commcredits.services import (
+    authorization,
+    list_counts,
+    pools,
+    rate_queries,
+    rates,
+    rating,
+    usage_report,
+)
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
@@ -84,7 +92,7 @@ class RatingQuery:
         first: int | None = None,
         after: str | None = None,
         filter: CallRecordFilter | None = None,
-    ) -> Connection[CallRecord]:
+    ) -> CappedConnection[CallRecord]:
         tenant = ctx(info).tenant
         flt = None
         if filter is not None:
@@ -95,13 +103,15 @@ class RatingQuery:
                 status=filter.status.value if filter.status else None,
                 call_type=filter.call_type.value if filter.call_type else None,
             )
+        query = usage_report.call_records_query(tenant, flt)
         return paginate(
-            usage_report.call_records_query(tenant, flt),
+            query,
             key=CallRecordRow.id,
             first=first,
             after=after,
             descending=True,
             to_node=lambda row: CallRecord.from_call(rating.RatedCall.from_row(row)),
+            count=lambda: list_counts.capped_count(query),
         )
 
     @strawberry.field(description="The month's minute pools: granted, used, left.")
@@ -143,7 +153,7 @@ class RatingQuery:
         first: int | None = None,
         after: str | None = None,
         filter: RateFilter | None = None,
-    ) -> Connection[Rate]:
+    ) -> CappedConnection[Rate]:
         c = ctx(info)
         flt = None
         if filter is not None:
@@ -156,12 +166,14 @@ class RatingQuery:
                 if filter.card_id
                 else None,
             )
+        flt = rate_queries.with_card(flt, now=c.now)
         return paginate(
             rate_queries.rates_query(flt, now=c.now),
             key=RateRow.id,
             first=first,
             after=after,
             to_node=Rate.from_row,
+            count=lambda: rate_queries.count_rates(flt, now=c.now),
         )
 
     @strawberry.field(

@@ -9,6 +9,7 @@ import strawberry
 
 from commcredits.services.error_codes import ErrorCode, known
 from commcredits.services.errors import DomainError, ErrorDetail
+from commcredits.services.list_counts import COUNT_CAP, Count
 
 T = TypeVar("T")
 
@@ -86,3 +87,27 @@ class Connection(Generic[T]):
     @strawberry.field(description="All matches, not just this page (one COUNT query, if asked).")
     def total_count(self) -> int:
         return self._count()
+
+
+# Named like Connection: CallRecord's is still CallRecordConnection, with one field more.
+@strawberry.type(name="Connection")
+class CappedConnection(Connection[T]):
+    """A page of a list that can grow large, whose count stops at COUNT_CAP (issue 16)."""
+
+    # Computed once, when totalCount or totalCountIsCapped is first asked.
+    _count: strawberry.Private[Callable[[], Count]]
+
+    @strawberry.field(
+        description=f"Matches, not just this page. Exact where a number is kept; otherwise "
+        f"counted up to {COUNT_CAP:,}: if there are more, this is {COUNT_CAP:,} and "
+        "totalCountIsCapped is true."
+    )
+    def total_count(self) -> int:
+        return self._count().total
+
+    @strawberry.field(
+        description=f"True when more than {COUNT_CAP:,} match and totalCount stopped counting "
+        "there."
+    )
+    def total_count_is_capped(self) -> bool:
+        return self._count().capped

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
 import peewee
 
 from commcredits.ids import parse_pk
-from commcredits.schema.common import Connection, Edge, PageInfo
+from commcredits.schema.common import CappedConnection, Connection, Edge, PageInfo
 from commcredits.services.errors import DomainError
+from commcredits.services.list_counts import Count, in_id_order
 
 N = TypeVar("N")
 
@@ -45,18 +47,25 @@ def paginate(
     after: str | None,
     to_node: Callable[[peewee.Model], N],
     descending: bool = False,
+    count: Callable[[], Count] | None = None,
+    total: Callable[[], int] | None = None,
 ) -> Connection[N]:
-    """A forward page by keyset on `key` (one query; the count only if `totalCount` is asked)."""
+    """A forward page by keyset on `key` (one query; the count only if `totalCount` is asked).
+    With `count`, a CappedConnection whose totalCount is `count()` (services/list_counts.py);
+    with `total`, a Connection whose totalCount is `total()` instead of a COUNT."""
     size = page_size(first)
     page_query = query
     if after:
         start = _decode_cursor(after)
         page_query = page_query.where(key < start if descending else key > start)
-    rows = list(page_query.order_by(key.desc() if descending else key.asc()).limit(size + 1))
+    rows = in_id_order(page_query.order_by(key.desc() if descending else key.asc()).limit(size + 1))
     has_next = len(rows) > size
     rows = rows[:size]
     edges = [Edge(node=to_node(r), cursor=_cursor(getattr(r, key.name))) for r in rows]
-    return Connection(edges=edges, page_info=page_info(edges, has_next, after), _count=query.count)
+    info = page_info(edges, has_next, after)
+    if count is not None:
+        return CappedConnection(edges=edges, page_info=info, _count=functools.cache(count))
+    return Connection(edges=edges, page_info=info, _count=total or query.count)
 
 
 def page_size(first: int | None) -> int:

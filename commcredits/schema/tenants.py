@@ -11,7 +11,7 @@ from commcredits.models import LedgerEntry as LedgerEntryRow
 from commcredits.models import Tenant as TenantRow
 from commcredits.money import Money as MoneyValue
 from commcredits.schema.billing import BillingProfile
-from commcredits.schema.common import Connection, Node, UserError, to_global_id
+from commcredits.schema.common import CappedConnection, Connection, Node, UserError, to_global_id
 from commcredits.schema.credits import (
     AutoRechargeSettings,
     CreditBalance,
@@ -84,34 +84,37 @@ class Tenant(Node):
         first: int | None = None,
         after: str | None = None,
         filter: CreditTransactionFilter | None = None,
-    ) -> Connection[CreditTransaction]:
-        query = credits.transactions_query(
-            self._row(info),
-            kinds=[k.value for k in filter.kinds] if filter and filter.kinds else None,
-            reference=filter.reference if filter else None,
-            since=filter.from_ if filter else None,
-            until=filter.to if filter else None,
-        )
+    ) -> CappedConnection[CreditTransaction]:
+        tenant = self._row(info)
+        spec = {
+            "kinds": [k.value for k in filter.kinds] if filter and filter.kinds else None,
+            "reference": filter.reference if filter else None,
+            "since": filter.from_ if filter else None,
+            "until": filter.to if filter else None,
+        }
         return paginate(
-            query,
+            credits.transactions_query(tenant, **spec),
             key=LedgerEntryRow.id,
             first=first,
             after=after,
             to_node=CreditTransaction.from_row,
             descending=True,
+            count=lambda: credits.count_transactions(tenant, **spec),
         )
 
     @strawberry.field(description="Invoices, newest first.")
     def invoices(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Invoice]:
+        tenant = self._row(info)
         return paginate(
-            invoices.invoices_query(self._row(info)),
+            invoices.invoices_query(tenant),
             key=InvoiceRow.id,
             first=first,
             after=after,
             to_node=Invoice.from_row,
             descending=True,
+            total=lambda: invoices.count_invoices(tenant),
         )
 
     @strawberry.field(description="Billing details (Abrechnungsdetails) and payment method.")

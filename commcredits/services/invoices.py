@@ -13,6 +13,12 @@ def invoices_query(tenant: Tenant) -> peewee.ModelSelect:
     return Invoice.select().where(Invoice.tenant == tenant.id)
 
 
+def count_invoices(tenant: Tenant) -> int:
+    """The tenant's invoices: numbered 1, 2, 3, … without gaps, so the highest number."""
+    top = Invoice.select(peewee.fn.MAX(Invoice.number)).where(Invoice.tenant == tenant.id)
+    return top.scalar() or 0
+
+
 def get_invoice(tenant: Tenant, number: int) -> Invoice:
     found = invoices_query(tenant).where(Invoice.number == number).first()
     if found is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import peewee
 from commcredits.models.rating import Rate, RateCard
 from commcredits.services.call_fields import parse_call_type
 from commcredits.services.errors import DomainError
+from commcredits.services.list_counts import Count, capped_count, exact_count
 
 
 @dataclass
@@ -21,18 +23,25 @@ class RateFilter:
     card_id: int | None = None  # default: the card in force at `now`
 
 
+def with_card(flt: RateFilter | None, *, now: dt.datetime) -> RateFilter:
+    """The filter naming its card: the one asked, else the card in force at `now` (looked up
+    once for a page and its count)."""
+    flt = flt or RateFilter()
+    if flt.card_id is not None:
+        return flt
+    current = (
+        RateCard.select(RateCard.id)
+        .where(RateCard.effective_from <= now)
+        .order_by(RateCard.effective_from.desc(), RateCard.id.desc())
+        .first()
+    )
+    return dataclasses.replace(flt, card_id=current.id if current else 0)
+
+
 def rates_query(flt: RateFilter | None, *, now: dt.datetime) -> peewee.ModelSelect:
     """Rows of one card (by default the card in force at `now`), filtered."""
-    flt = flt or RateFilter()
+    flt = with_card(flt, now=now)
     card_id = flt.card_id
-    if card_id is None:
-        current = (
-            RateCard.select(RateCard.id)
-            .where(RateCard.effective_from <= now)
-            .order_by(RateCard.effective_from.desc(), RateCard.id.desc())
-            .first()
-        )
-        card_id = current.id if current else 0
     query = Rate.select(Rate, RateCard).join(RateCard).where(Rate.card == card_id)
     if flt.call_type:
         query = query.where(Rate.call_type == parse_call_type(flt.call_type))
@@ -44,8 +53,29 @@ def rates_query(flt: RateFilter | None, *, now: dt.datetime) -> peewee.ModelSele
         digits = flt.prefix.strip().removeprefix("+")
         if not (digits.isascii() and digits.isdigit()):
             raise DomainError("INVALID_PREFIX", f"'{flt.prefix}' is not E.164 digits.", "prefix")
-        query = query.where(Rate.prefix.startswith(digits))
+        query = query.where(Rate.prefix.startswith(digits) & (Rate.prefix >= digits))
+        # The same rows as a range, so (card_id, prefix, id) reads only them (migration 0013).
+        upper = _next_prefix(digits)
+        if upper:
+            query = query.where(Rate.prefix < upper)
     return query
+
+
+def count_rates(flt: RateFilter | None, *, now: dt.datetime) -> Count:
+    """How many rows `rates_query` matches: a whole card's kept `row_count`; with a filter,
+    counted up to COUNT_CAP."""
+    flt = with_card(flt, now=now)
+    if not (flt.call_type or flt.country or flt.currency or flt.prefix):
+        card = RateCard.get_or_none(RateCard.id == flt.card_id)
+        return exact_count(card.row_count if card else 0)
+    return capped_count(rates_query(flt, now=now))
+
+
+def _next_prefix(digits: str) -> str:
+    """The first digit string after every one starting with `digits` ("49" → "5", "199" → "2");
+    "" when there is none ("99")."""
+    stem = digits.rstrip("9")
+    return stem[:-1] + str(int(stem[-1]) + 1) if stem else ""
 
 
 def rate_cards() -> list[RateCard]:

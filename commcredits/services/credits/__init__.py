@@ -34,6 +34,7 @@ from commcredits.services.credits.reads import (
     Spendable,
     auto_recharge_settings,
     balances,
+    count_transactions,
     credit_state,
     current_balance,
     expiring_within,
@@ -113,4 +114,5 @@ __all__ = [
     "spendable_credit",
     "splits_for",
     "transactions_query",
+    "count_transactions",
 ]

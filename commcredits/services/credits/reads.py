@@ -36,6 +36,7 @@ from commcredits.services.credits.rules import (
     period_of,
 )
 from commcredits.services.errors import DomainError
+from commcredits.services.list_counts import Count, capped_count, exact_count
 
 
 def _due_minor(tenant_ids: list[int], now: dt.datetime) -> dict[int, int]:
@@ -192,6 +193,23 @@ def transactions_query(
     if until is not None:
         query = query.where(LedgerEntry.created_at < utc_instant(until, "to"))
     return query
+
+
+def count_transactions(
+    tenant: Tenant,
+    *,
+    kinds: list[str] | None = None,
+    reference: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Count:
+    """How many entries `transactions_query` matches: all of them is the last sequence number
+    (1, 2, 3, … without gaps); with a filter, counted up to COUNT_CAP."""
+    if not (kinds or reference or since is not None or until is not None):
+        last = LedgerEntry.select(peewee.fn.MAX(LedgerEntry.seq))
+        return exact_count(last.where(LedgerEntry.tenant == tenant.id).scalar())
+    query = transactions_query(tenant, kinds=kinds, reference=reference, since=since, until=until)
+    return capped_count(query)
 
 
 def splits_for(tenant_id: int, seqs: list[int]) -> dict[int, list[DebitSplit]]:
