@@ -33,6 +33,7 @@ BOUNDED_LISTS = {
     ("Query", "skus"): "the catalog of SKUs we sell",
     ("Query", "subscribedSkus"): "one per SKU (Graph's shape)",
     ("Query", "minutePools"): "per plan and country, one month",
+    ("Query", "dialOutPolicies"): "the nine predefined Teams instances",
     ("CreditBalance", "history"): "at most 366 days",
     ("CreditTransaction", "splits"): "the lots one debit took",
     ("Sku", "servicePlans"): "the SKU's plans",

@@ -16,6 +16,7 @@ from commcredits.models.credits import (
     PostpaidPeriod,
     Webhook,
 )
+from commcredits.models.policies import DialOutGrant
 from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
 from commcredits.models.security import AuthFailure, BrowserSession, SignInLink
 from commcredits.models.tenants import Tenant
@@ -45,6 +46,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Rate,
     MinutePool,
     CallRecord,
+    DialOutGrant,
     AuthFailure,
     BrowserSession,
     SignInLink,
@@ -66,6 +68,7 @@ __all__ = [
     "CreditAccount",
     "CreditLot",
     "DebitSplit",
+    "DialOutGrant",
     "IdempotencyRecord",
     "Invoice",
     "LedgerEntry",

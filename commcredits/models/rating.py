@@ -36,10 +36,21 @@ class Rate(BaseModel):
     zone = peewee.CharField(max_length=8, default="")  # "A": Audio Conferencing Zone A
     premium = peewee.BooleanField(default=False)  # premium-rate numbers: never from a pool
     description = peewee.CharField(max_length=200, default="")
+    # An emergency number (112, 911, …), matched as the whole number: never restricted by a
+    # dial-out policy, never charged (migration 0014). No Python default: a card imported
+    # before the column exists (migration 0004) leaves it out, and the column's default holds.
+    emergency = peewee.BooleanField(constraints=[peewee.SQL("DEFAULT FALSE")])
 
     class Meta:
         table_name = "rate"
-        indexes = ((("card", "currency", "call_type", "prefix"), True),)
+        indexes = (
+            (("card", "currency", "call_type", "prefix"), True),
+            # Each filter pages in id order (migration 0013).
+            (("card", "id"), False),
+            (("card", "call_type", "id"), False),
+            (("card", "country", "id"), False),
+            (("card", "prefix", "id"), False),
+        )
         constraints = [peewee.Check("price_micros >= 0")]
 
 
@@ -99,5 +110,12 @@ class CallRecord(BaseModel):
             (("tenant", "call_id"), True),
             (("tenant", "month"), False),
             (("tenant", "user"), False),
+            # Each filter pages in id order (migration 0013, which also indexes the tenant
+            # and LOWER(user_principal_name), id).
+            (("tenant", "id"), False),
+            (("tenant", "user", "id"), False),
+            (("tenant", "status", "id"), False),
+            (("tenant", "call_type", "id"), False),
+            (("tenant", "started_at", "id"), False),
         )
         constraints = [peewee.Check("charge_minor >= 0")]

@@ -10,7 +10,7 @@ from functools import cached_property
 from strawberry.dataloader import DataLoader
 
 from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, Tenant, User
-from commcredits.services import credits, invoices
+from commcredits.services import credits, dial_out, invoices
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.user_list import licenses_for_users
@@ -43,6 +43,11 @@ async def _load_invoice_lots(invoice_ids: list[int]) -> list[CreditLot | None]:
     return [found.get(i) for i in invoice_ids]
 
 
+async def _load_dial_out(user_ids: list[int]) -> list[dial_out.EffectivePolicy]:
+    found = dial_out.effective_by_user_ids(user_ids)
+    return [found[uid] for uid in user_ids]
+
+
 class Loaders:
     """One small loader per list field that reaches into another table; one IN query each.
 
@@ -71,6 +76,10 @@ class Loaders:
     @cached_property
     def licenses_by_user(self) -> DataLoader[int, list[LicenseAssignment]]:
         return DataLoader(load_fn=_load_licenses)
+
+    @cached_property
+    def dial_out_policy(self) -> DataLoader[int, dial_out.EffectivePolicy]:
+        return DataLoader(load_fn=_load_dial_out)
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, User | None]:

@@ -347,7 +347,8 @@ class UsageSummaryType:
 class CallAuthorization:
     allowed: bool
     reason: str | None = strawberry.field(
-        description="NO_CALLING_LICENSE, NO_CREDITS_LICENSE, INSUFFICIENT_BALANCE or NO_RATE."
+        description="NO_CALLING_LICENSE, DIAL_OUT_RESTRICTED (the setting follows from callType), "
+        "NO_CREDITS_LICENSE, INSUFFICIENT_BALANCE or NO_RATE."
     )
     call_type: CallType
     destination_country: str | None

@@ -13,6 +13,7 @@ from commcredits.resolvers.credits import CreditsQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
 from commcredits.resolvers.operator_credits import OperatorCreditsMutation
+from commcredits.resolvers.policies import PolicyMutation, PolicyQuery
 from commcredits.resolvers.rating import RatingMutation, RatingQuery
 from commcredits.resolvers.subscriptions import Subscription
 from commcredits.resolvers.tenants import TenantMutation, TenantQuery
@@ -41,7 +42,16 @@ MAX_SELECTIONS = 10_000
 
 Query = merge_types(
     "Query",
-    (NodeQuery, TenantQuery, CatalogQuery, UserQuery, AccessQuery, RatingQuery, CreditsQuery),
+    (
+        NodeQuery,
+        TenantQuery,
+        CatalogQuery,
+        UserQuery,
+        AccessQuery,
+        RatingQuery,
+        PolicyQuery,
+        CreditsQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -53,6 +63,7 @@ Mutation = merge_types(
         LicenseMutation,
         AccessMutation,
         RatingMutation,
+        PolicyMutation,
         BillingMutation,
         OperatorCreditsMutation,
     ),

@@ -17,6 +17,7 @@ from commcredits.schema.input_limits import (
     USER_REF,
     limited_field,
 )
+from commcredits.schema.policies import UserDialOutPolicy
 from commcredits.services.user_list import COUNT_CAP, MAX_SEARCH, UserCount
 from commcredits.services.users import LIST_LIMITS, TEXT_LIMITS
 
@@ -108,6 +109,13 @@ class User(Node):
             )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="Outbound calling restrictions: the dial-out policy granted and in effect."
+    )
+    async def dial_out_policy(self, info: Info) -> UserDialOutPolicy:
+        found = await info.context.loaders.dial_out_policy.load(self.pk)
+        return UserDialOutPolicy.from_effective(found)
 
     @strawberry.field
     async def license_details(self, info: Info) -> list[LicenseDetails]:

@@ -1,6 +1,7 @@
 """Pre-call authorization (SPEC §5): may this user place this call now, and for how long?
 
-The same rules as rating, read-only: the licences for the call type, the pool the call would
+The same rules as rating, read-only: the licences for the call type, an emergency number
+(always allowed, free), the user's dial-out policy (DIAL_OUT_RESTRICTED), the pool the call would
 draw from, the card's price and the credit balance. `maxMinutesAffordable` = pool minutes left
 + whole minutes the spendable credit buys at the price (at most 24 hours): the balance plus
 the pending auto-recharges and those today's cap still allows, or for an MCA tenant the rest of
@@ -15,8 +16,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from commcredits.models import Tenant
-from commcredits.services import credits
-from commcredits.services.call_fields import parse_call_type, parse_destination
+from commcredits.services import credits, dial_out
+from commcredits.services.call_fields import (
+    MIN_SUBSCRIBER_DIGITS,
+    parse_call_type,
+    parse_destination,
+)
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.pools import (
@@ -35,6 +40,7 @@ from commcredits.services.rating import (
     NO_CREDITS_LICENSE,
     NO_RATE,
     calling_license_missing,
+    dial_out_restriction,
 )
 from commcredits.services.users import get_user
 
@@ -96,7 +102,15 @@ def authorize_call(
     missing = calling_license_missing(ent, kind)
     if missing:
         return answer(missing, 0, None, None, 0)
-    if place is None:
+    if table.emergency_number(digits) is not None:
+        # Never restricted, never charged: no pool or credit is asked for (issue 17).
+        return answer(None, 0, None, price_from_micros(0), MAX_MINUTES)
+    policy = dial_out.effective_for_user(tenant.id, user.id)
+    domestic = is_domestic(location, place.country) if place is not None else None
+    restricted = dial_out_restriction(policy, kind, domestic)
+    if restricted:
+        return answer(restricted, 0, None, None, 0)
+    if place is None or len(digits) < MIN_SUBSCRIBER_DIGITS:
         return answer(NO_RATE, 0, None, None, 0)
     key = pool_key_for_call(ent, location, kind, zone=place.zone, premium=place.premium)
     pool_left = 0

@@ -347,12 +347,22 @@ class ErrorCode(StrEnum):
     START_IN_FUTURE = "START_IN_FUTURE", CALLS, "`startedAt` is in the future."
     INVALID_CALL_TYPE = "INVALID_CALL_TYPE", CALLS, "Not a call type."
     INVALID_DESTINATION = "INVALID_DESTINATION", CALLS, "Not an E.164 number."
+    UNKNOWN_POLICY = (
+        "UNKNOWN_POLICY",
+        CALLS,
+        "Not one of the nine dial-out policies (the message lists them).",
+    )
 
     # -- rate cards -------------------------------------------------------------------------------
     INVALID_PREFIX = "INVALID_PREFIX", RATES, "A prefix is not E.164 digits."
     INVALID_PRICE = "INVALID_PRICE", RATES, "A price per minute is not a number in range."
     INVALID_ZONE = "INVALID_ZONE", RATES, "A zone is longer than 8 characters."
     INVALID_PREMIUM = "INVALID_PREMIUM", RATES, "`premium` is not true or false."
+    INVALID_EMERGENCY = (
+        "INVALID_EMERGENCY",
+        RATES,
+        "`emergency` is not true or false, or an emergency row has a price.",
+    )
     DUPLICATE_RATE = (
         "DUPLICATE_RATE",
         RATES,

@@ -26,6 +26,8 @@ class Permission(enum.Enum):
     MANAGE_USERS = "manage users and licenses"
     MANAGE_BILLING = "manage seats, credits, recharge and billing"
     MANAGE_KEYS = "manage API keys"
+    # Teams Administrator / Teams Communications Administrator: who may call where.
+    MANAGE_CALLING_POLICIES = "manage calling policies"
     OPERATE = "operate the service (tenants, catalog, adjustments)"
 
 
@@ -38,6 +40,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_USERS,
             Permission.MANAGE_BILLING,
             Permission.MANAGE_KEYS,
+            Permission.MANAGE_CALLING_POLICIES,
         }
     ),
     Role.BILLING_ADMIN: frozenset({Permission.READ, Permission.MANAGE_BILLING}),

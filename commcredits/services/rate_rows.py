@@ -31,6 +31,7 @@ class RateRow:
     zone: str = ""
     premium: bool = False
     description: str = ""
+    emergency: bool = False
 
 
 def validate_row(raw: dict[str, Any], label: str) -> RateRow:
@@ -96,6 +97,20 @@ def validate_row(raw: dict[str, Any], label: str) -> RateRow:
         raise fail(
             "INVALID_PREMIUM", f"premium '{text.get('premium')}' is not true or false.", "premium"
         )
+    emergency_text = text.get("emergency", "").lower()
+    if emergency_text not in _TRUE | _FALSE | {"emergency"}:
+        raise fail(
+            "INVALID_EMERGENCY",
+            f"emergency '{text.get('emergency')}' is not true or false.",
+            "emergency",
+        )
+    emergency = emergency_text in _TRUE | {"emergency"}
+    if emergency and price != 0:
+        raise fail(
+            "INVALID_EMERGENCY",
+            f"an emergency number is free, not {price} per minute.",
+            "emergency",
+        )
     return RateRow(
         call_type=call_type,
         prefix=prefix,
@@ -105,6 +120,7 @@ def validate_row(raw: dict[str, Any], label: str) -> RateRow:
         zone=zone,
         premium=premium_text in _TRUE,
         description=text.get("description", "")[:200],
+        emergency=emergency,
     )
 
 

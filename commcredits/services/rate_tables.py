@@ -23,6 +23,7 @@ class PriceRow:
     price_micros: int
     zone: str
     premium: bool
+    emergency: bool = False
 
 
 class RateTable:
@@ -33,7 +34,12 @@ class RateTable:
         self.by_type: dict[str, dict[str, PriceRow]] = {t: {} for t in CALL_TYPES}
         # The numbering plan: prefix → row of any call type (for the country and zone).
         self.numbering: dict[str, PriceRow] = {}
+        # Emergency numbers, matched whole: +49112 is emergency, +4911234567 is not.
+        self.emergency: dict[str, PriceRow] = {}
         for row in rows:
+            if row.emergency:
+                self.emergency[row.prefix] = row
+                continue
             self.by_type[row.call_type][row.prefix] = row
             self.numbering.setdefault(row.prefix, row)
         self._longest = max((len(p) for p in self.numbering), default=0)
@@ -50,6 +56,10 @@ class RateTable:
         """The price row for a call type and destination: the longest matching prefix."""
         return self._match(self.by_type[call_type], digits, self._longest)
 
+    def emergency_number(self, digits: str) -> PriceRow | None:
+        """The card's emergency row for exactly this number, if it is one."""
+        return self.emergency.get(digits)
+
     def place(self, digits: str) -> PriceRow | None:
         """The destination's country, zone and premium flag, from the longest prefix of any type."""
         return self._match(self.numbering, digits, self._longest)
@@ -63,6 +73,7 @@ _PRICE_COLUMNS = (
     Rate.price_micros,
     Rate.zone,
     Rate.premium,
+    Rate.emergency,
 )
 
 
@@ -76,8 +87,8 @@ def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
     p = db.param
     prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
     rows = db.execute_sql(
-        f"SELECT r.id, r.call_type, r.prefix, r.country, r.price_micros, r.zone, r.premium "
-        f"FROM {Rate._meta.table_name} r WHERE r.card_id = (SELECT c.id FROM "
+        f"SELECT r.id, r.call_type, r.prefix, r.country, r.price_micros, r.zone, r.premium, "
+        f"r.emergency FROM {Rate._meta.table_name} r WHERE r.card_id = (SELECT c.id FROM "
         f"{RateCard._meta.table_name} c WHERE c.effective_from <= {p} "
         f"ORDER BY c.effective_from DESC, c.id DESC LIMIT 1) AND r.currency = {p} "
         f"AND r.call_type IN ({', '.join(p for _ in CALL_TYPES)}) "
@@ -85,7 +96,8 @@ def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
         (_TS.db_value(at), currency, *CALL_TYPES, *prefixes),
     ).fetchall()
     return RateTable(
-        None, (PriceRow(i, t, pre, c, m, z, bool(pr)) for i, t, pre, c, m, z, pr in rows)
+        None,
+        (PriceRow(i, t, pre, c, m, z, bool(pr), bool(em)) for i, t, pre, c, m, z, pr, em in rows),
     )
 
 

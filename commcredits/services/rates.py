@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from commcredits.clock import utc_instant
-from commcredits.db import write
+from commcredits.db import db, write
 from commcredits.models.rating import Rate, RateCard
 from commcredits.services import audit
 from commcredits.services.errors import DomainError
@@ -47,6 +47,7 @@ _COLUMNS = {
     "zone": "zone",
     "premium": "premium",
     "description": "description",
+    "emergency": "emergency",
 }
 REQUIRED_COLUMNS = ("call_type", "prefix", "country", "price_per_minute", "currency")
 
@@ -93,6 +94,15 @@ def import_rates(
             }
             for r in rows
         ]
+        if _has_emergency_column():
+            for value, r in zip(values, rows, strict=True):
+                value["emergency"] = r.emergency
+        else:
+            # Migration 0004 loads the sample card before 0014 adds the column: the card
+            # goes in without its emergency rows, which 0014 then adds.
+            values = [v for v, r in zip(values, rows, strict=True) if not r.emergency]
+            card.row_count = len(values)
+            card.save(only=[RateCard.row_count])
         for start in range(0, len(values), 1000):
             Rate.insert_many(values[start : start + 1000]).execute()
         audit.record(
@@ -111,6 +121,10 @@ def import_rates(
             now=now,
         )
     return card
+
+
+def _has_emergency_column() -> bool:
+    return any(c.name == "emergency" for c in db.get_columns(Rate._meta.table_name))
 
 
 def read_rate_file(path: str | Path) -> list[dict[str, Any]]:

@@ -13,7 +13,10 @@ Per record:
 4. Minutes = started minutes; the pool the call type draws from gives what it has left; the
    rest is charged at the card's price (rounded half up to the minor unit) and debited from
    credits through the ledger (FIFO, auto-recharge, MCA credit limit all happen there).
-5. A call whose charged part cannot be paid — no calling licence for the call type, no
+5. An emergency number (a card row flagged `emergency`, matched whole) is RATED at 0, no pool
+   minutes; a call the user's dial-out policy forbids is BLOCKED `DIAL_OUT_RESTRICTED`
+   (services/dial_out.py), before pools and credits.
+6. A call whose charged part cannot be paid — no calling licence for the call type, no
    Communication Credits licence, no price, balance or credit limit short — is recorded as
    `BLOCKED` with that reason and uses neither pool minutes nor credits.
 """
@@ -27,7 +30,8 @@ from commcredits import events
 from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
-from commcredits.services import audit, credits
+from commcredits.services import audit, credits, dial_out
+from commcredits.services.call_fields import MIN_SUBSCRIBER_DIGITS
 from commcredits.services.calls import (  # noqa: F401 - rating's names, re-exported
     CHUNK,
     CREDIT_LIMIT_REACHED,
@@ -107,6 +111,7 @@ class _Picture:
         self.entitlements: dict[int, Entitlements] = entitlements_for_users(
             self.catalog, sorted(self.users_by_id)
         )
+        self.dial_out = dial_out.effective_for_users(tenant.id, self.users_by_id)
         self.pools = PoolBook(tenant, self.catalog, {month_of(c.started_at) for c in fresh})
         self.rates = RateBook(tenant.currency)
         self._ledger = None
@@ -186,8 +191,18 @@ def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, P
     reason = calling_license_missing(ent, call_type)
     if reason:
         return _blocked(call, reason), None
-    if place is None:
-        # Unknown destination: not even domestic vs international can be told.
+    emergency = table.emergency_number(c.digits)
+    if emergency is not None:
+        # Never restricted by a policy, never charged, no pool minutes (issue 17).
+        call.rate_id, call.price_micros = emergency.id, 0
+        return call, None
+    policy = pic.dial_out.get(user.id)
+    reason = dial_out_restriction(policy, call_type, domestic if place else None)
+    if reason:
+        return _blocked(call, reason), None
+    if place is None or len(c.digits) < MIN_SUBSCRIBER_DIGITS:
+        # Unknown destination (or a short code the card does not list as emergency): not
+        # even domestic vs international can be told.
         return _blocked(call, NO_RATE), None
     key = pool_key_for_call(ent, location, call_type, zone=place.zone, premium=place.premium)
     state = pic.pools.state(month, key) if key else None
@@ -223,6 +238,19 @@ def calling_license_missing(ent: Entitlements, call_type: str) -> str | None:
     else:  # TOLL_FREE_INBOUND: a number of a Calling Plan user or an Audio Conferencing bridge
         ok = ent.calling_plan is not None or ent.audio_conferencing
     return None if ok else NO_CALLING_LICENSE
+
+
+def dial_out_restriction(
+    policy: dial_out.EffectivePolicy | None, call_type: str, domestic: bool | None
+) -> str | None:
+    """DIAL_OUT_RESTRICTED when the user's effective dial-out policy forbids the call (which
+    setting follows from the call type: CONFERENCE_DIAL_OUT the conferencing one, DOMESTIC and
+    INTERNATIONAL the outbound one). A destination the card does not place is neither domestic
+    nor international: only a Disabled setting refuses it here, NO_RATE does otherwise."""
+    if policy is None:
+        return None
+    setting = dial_out.restricted(policy.policy, call_type, domestic=domestic)
+    return dial_out.DIAL_OUT_RESTRICTED if setting else None
 
 
 def _blocked(call: RatedCall, reason: str) -> RatedCall:

@@ -65,6 +65,7 @@ export default {
   "calls.type.TOLL_FREE_INBOUND": "Gebührenfreier eingehender Anruf",
   "calls.country.tenantWide": "Gesamte Organisation",
   "calls.reason.NO_CALLING_LICENSE": "Keine Lizenz für diesen Anruftyp (Anrufplan oder Audiokonferenzen fehlt)",
+  "calls.reason.DIAL_OUT_RESTRICTED": "Durch die Richtlinie für ausgehende Anrufe des Benutzers gesperrt",
   "calls.reason.NO_CREDITS_LICENSE": "Keine Lizenz für Kommunikationsguthaben",
   "calls.reason.INSUFFICIENT_BALANCE": "Nicht genügend Kommunikationsguthaben",
   "calls.reason.NO_RATE": "Kein Tarif für diese Nummer",

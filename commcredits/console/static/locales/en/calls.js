@@ -65,6 +65,7 @@ export default {
   "calls.type.TOLL_FREE_INBOUND": "Toll-free inbound",
   "calls.country.tenantWide": "Whole organization",
   "calls.reason.NO_CALLING_LICENSE": "No license for this call type (Calling Plan or Audio Conferencing missing)",
+  "calls.reason.DIAL_OUT_RESTRICTED": "Blocked by the user's dial-out policy (outbound calling restrictions)",
   "calls.reason.NO_CREDITS_LICENSE": "No Communication Credits license",
   "calls.reason.INSUFFICIENT_BALANCE": "Not enough Communication Credits",
   "calls.reason.NO_RATE": "No rate for this number",

@@ -1,0 +1,266 @@
+"""Outbound calling restrictions (issue 17): Teams's `CsOnlineDialOutPolicy`.
+
+The nine instances are predefined and read-only, as in Teams: each fixes
+`AllowPSTNConferencingDialOutType` (dial-out from the user's meetings, our CONFERENCE_DIAL_OUT
+calls) and `AllowPSTNOutboundCallingType` (the user's own PSTN calls, DOMESTIC and
+INTERNATIONAL). TOLL_FREE_INBOUND is not outbound and never restricted; an emergency number
+(a card row flagged `emergency`) never is either.
+
+A user's effective policy: their own grant, else the tenant's global grant (`-Global`), else
+Teams's default with nothing granted: both settings InternationalAndDomestic
+(`DialoutCPCandPSTNInternational`). Domestic vs international is rating's rule (the caller's
+usage location vs the destination's country; US, CA and PR are one area).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from commcredits.db import write
+from commcredits.models import DialOutGrant, Tenant, User
+from commcredits.services import audit
+from commcredits.services.errors import DomainError, not_found
+from commcredits.services.principal import Principal
+
+INTERNATIONAL_AND_DOMESTIC = "InternationalAndDomestic"
+DOMESTIC_ONLY = "DomesticOnly"
+DISABLED = "Disabled"
+SETTINGS = (INTERNATIONAL_AND_DOMESTIC, DOMESTIC_ONLY, DISABLED)
+
+CONFERENCING_SETTING = "AllowPSTNConferencingDialOutType"
+OUTBOUND_SETTING = "AllowPSTNOutboundCallingType"
+
+DIAL_OUT_RESTRICTED = "DIAL_OUT_RESTRICTED"  # the BLOCKED reason (and authorizeCall's)
+
+USER, GLOBAL, DEFAULT = "USER", "GLOBAL", "DEFAULT"  # where an effective policy comes from
+
+
+@dataclass(frozen=True)
+class DialOutPolicy:
+    name: str
+    conferencing: str  # AllowPSTNConferencingDialOutType
+    outbound: str  # AllowPSTNOutboundCallingType
+
+
+def _policy(name: str, conferencing: str, outbound: str) -> DialOutPolicy:
+    return DialOutPolicy(name, conferencing, outbound)
+
+
+_I, _D, _X = INTERNATIONAL_AND_DOMESTIC, DOMESTIC_ONLY, DISABLED
+# In the order Teams lists them (Get-CsOnlineDialOutPolicy).
+CATALOG: tuple[DialOutPolicy, ...] = (
+    _policy("DialoutCPCandPSTNInternational", _I, _I),
+    _policy("DialoutCPCDomesticPSTNInternational", _D, _I),
+    _policy("DialoutCPCDisabledPSTNInternational", _X, _I),
+    _policy("DialoutCPCInternationalPSTNDomestic", _I, _D),
+    _policy("DialoutCPCInternationalPSTNDisabled", _I, _X),
+    _policy("DialoutCPCandPSTNDomestic", _D, _D),
+    _policy("DialoutCPCDomesticPSTNDisabled", _D, _X),
+    _policy("DialoutCPCDisabledPSTNDomestic", _X, _D),
+    _policy("DialoutCPCandPSTNDisabled", _X, _X),
+)
+BY_NAME = {p.name.lower(): p for p in CATALOG}
+# Teams's default with nothing granted: both settings InternationalAndDomestic.
+DEFAULT_POLICY = BY_NAME["dialoutcpcandpstninternational"]
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    granted: DialOutPolicy | None  # the user's own grant, or the global one
+    policy: DialOutPolicy  # what applies
+    source: str  # USER, GLOBAL or DEFAULT
+
+
+def policy_named(name: str, *, field: str = "policyName") -> DialOutPolicy:
+    """The instance of that name (case-insensitive, as PowerShell takes it); else UNKNOWN_POLICY."""
+    found = BY_NAME.get((name or "").strip().lower())
+    if found is None:
+        raise DomainError(
+            "UNKNOWN_POLICY",
+            f"'{name}' is not a dial-out policy; the policies are "
+            f"{', '.join(p.name for p in CATALOG)}.",
+            field,
+        )
+    return found
+
+
+def setting_for(call_type: str) -> str | None:
+    """The setting that governs a call type (None: not outbound, never restricted)."""
+    if call_type in ("DOMESTIC", "INTERNATIONAL"):
+        return OUTBOUND_SETTING
+    if call_type == "CONFERENCE_DIAL_OUT":
+        return CONFERENCING_SETTING
+    return None
+
+
+def restricted(policy: DialOutPolicy, call_type: str, *, domestic: bool | None) -> str | None:
+    """The setting that forbids this call (None: allowed). `domestic` None: not known (a
+    destination the card does not place), which only a Disabled setting forbids here."""
+    setting = setting_for(call_type)
+    if setting is None:
+        return None
+    value = policy.outbound if setting == OUTBOUND_SETTING else policy.conferencing
+    if value == DISABLED or (value == DOMESTIC_ONLY and domestic is False):
+        return setting
+    return None
+
+
+# -- the read side ------------------------------------------------------------------------
+CHUNK = 500
+
+
+def effective_for_users(tenant_id: int, user_ids: Iterable[int]) -> dict[int, EffectivePolicy]:
+    """Each user's effective policy: one statement per 500 users (the global grant with the
+    first), none written."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    own: dict[int, DialOutPolicy] = {}
+    global_grant: DialOutPolicy | None = None
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        scope = DialOutGrant.user.is_null() | DialOutGrant.user.in_(part)
+        query = DialOutGrant.select(DialOutGrant.user, DialOutGrant.policy_name).where(
+            (DialOutGrant.tenant == tenant_id) & scope
+        )
+        for user_id, name in query.tuples():
+            policy = BY_NAME.get(name.lower(), DEFAULT_POLICY)
+            if user_id is None:
+                global_grant = policy
+            else:
+                own[user_id] = policy
+    found = {}
+    for user_id in ids:
+        if user_id in own:
+            found[user_id] = EffectivePolicy(own[user_id], own[user_id], USER)
+        elif global_grant is not None:
+            found[user_id] = EffectivePolicy(global_grant, global_grant, GLOBAL)
+        else:
+            found[user_id] = EffectivePolicy(None, DEFAULT_POLICY, DEFAULT)
+    return found
+
+
+def effective_for_user(tenant_id: int, user_id: int) -> EffectivePolicy:
+    return effective_for_users(tenant_id, [user_id])[user_id]
+
+
+def global_grant(tenant: Tenant) -> DialOutPolicy | None:
+    row = DialOutGrant.get_or_none((DialOutGrant.tenant == tenant.id) & DialOutGrant.user.is_null())
+    return BY_NAME.get(row.policy_name.lower()) if row else None
+
+
+# -- granting -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GrantResult:
+    policy: DialOutPolicy | None  # None: the grant was removed
+    user_ids: list[int]  # the users granted to ([] for the global grant)
+    global_: bool
+
+
+def grant_dial_out_policy(
+    tenant: Tenant,
+    principal: Principal,
+    user_refs: list[int | str] | None,
+    policy_name: str | None,
+    *,
+    now: dt.datetime,
+) -> GrantResult:
+    """`Grant-CsDialoutPolicy`: grant `policy_name` to the users (`user_refs` None: the global
+    grant); `policy_name` None removes the grant(s). All or nothing; one audit entry per grant
+    changed. Another tenant's user is not found."""
+    policy = policy_named(policy_name) if policy_name is not None else None
+    with write():
+        users: list[User] = []
+        if user_refs is not None:
+            users = _users(tenant, user_refs)
+        ids = [u.id for u in users]
+        scope = DialOutGrant.user.is_null() if user_refs is None else DialOutGrant.user.in_(ids)
+        before = {
+            uid: name
+            for uid, name in DialOutGrant.select(DialOutGrant.user, DialOutGrant.policy_name)
+            .where((DialOutGrant.tenant == tenant.id) & scope)
+            .tuples()
+        }
+        if user_refs is not None and not ids:
+            return GrantResult(policy, [], False)
+        DialOutGrant.delete().where((DialOutGrant.tenant == tenant.id) & scope).execute()
+        targets: list[int | None] = [None] if user_refs is None else ids
+        if policy is not None:
+            DialOutGrant.insert_many(
+                [
+                    {"tenant": tenant.id, "user": t, "policy_name": policy.name, "granted_at": now}
+                    for t in targets
+                ]
+            ).execute()
+        upns = {u.id: u.user_principal_name for u in users}
+        entries = [
+            {
+                "action": "grantDialOutPolicy",
+                "target": ("DialOutPolicyGrant", "global" if t is None else upns[t]),
+                "tenant_id": tenant.id,
+                "before": {"policyName": before[t]} if t in before else None,
+                "after": {"policyName": policy.name} if policy is not None else None,
+            }
+            for t in targets
+            if before.get(t) != (policy.name if policy else None)
+        ]
+        if entries:
+            audit.record_many(principal, entries, now=now)
+    return GrantResult(policy, ids, user_refs is None)
+
+
+def _users(tenant: Tenant, refs: list[int | str]) -> list[User]:
+    """The users named, in order, each once; any not of this tenant is NOT_FOUND (nothing
+    written)."""
+    ids = sorted({r for r in refs if isinstance(r, int)})
+    upns = sorted({r.strip().lower() for r in refs if isinstance(r, str)})
+    by_id: dict[int, User] = {}
+    by_upn: dict[str, User] = {}
+    for key, values in ((User.id, ids), (User.upn_key, upns)):
+        for start in range(0, len(values), CHUNK):
+            for user in User.select(User.id, User.user_principal_name, User.upn_key).where(
+                (User.tenant == tenant.id) & key.in_(values[start : start + CHUNK])
+            ):
+                by_id[user.id] = user
+                by_upn[user.upn_key] = user
+    found: dict[int, User] = {}
+    for index, ref in enumerate(refs):
+        user = by_id.get(ref) if isinstance(ref, int) else by_upn.get(ref.strip().lower())
+        if user is None:
+            raise not_found("User", ref, f"userIds.{index}")
+        found.setdefault(user.id, user)
+    return list(found.values())
+
+
+def effective_by_user_ids(user_ids: Iterable[int]) -> dict[int, EffectivePolicy]:
+    """As `effective_for_users` for users of any tenants (a page of `User`s): one statement
+    per 500 users, each user's own grant and their tenant's global grant joined to them."""
+    from commcredits.db import db
+
+    ids = sorted(set(user_ids))
+    own: dict[int, DialOutPolicy] = {}
+    glob: dict[int, DialOutPolicy] = {}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        marks = ", ".join(db.param for _ in part)
+        rows = db.execute_sql(
+            "SELECT u.id, g.user_id, g.policy_name FROM directory_user u "
+            "JOIN dial_out_grant g ON g.tenant_id = u.tenant_id "
+            "AND (g.user_id = u.id OR g.user_id IS NULL) "
+            f"WHERE u.id IN ({marks})",
+            part,
+        ).fetchall()
+        for user_id, granted_to, name in rows:
+            policy = BY_NAME.get(name.lower(), DEFAULT_POLICY)
+            (glob if granted_to is None else own)[user_id] = policy
+    found = {}
+    for user_id in ids:
+        if user_id in own:
+            found[user_id] = EffectivePolicy(own[user_id], own[user_id], USER)
+        elif user_id in glob:
+            found[user_id] = EffectivePolicy(glob[user_id], glob[user_id], GLOBAL)
+        else:
+            found[user_id] = EffectivePolicy(None, DEFAULT_POLICY, DEFAULT)
+    return found
