@@ -102,6 +102,7 @@ BAD_ROWS = [
     (row(call_type="LOCAL"), "INVALID_CALL_TYPE", "row 2.callType"),
     (row(price="5000"), "INVALID_PRICE", "row 2.pricePerMinute"),
     (row(prefix="4930"), "DUPLICATE_RATE", "row 2.prefix"),
+    (row(prefix="49112", emergency=True), "INVALID_EMERGENCY", "row 2.emergency"),
 ]
 
 
@@ -116,6 +117,21 @@ def test_a_bad_row_refuses_the_whole_import(operator, db_url, bad, code, field):
     assert [(e["code"], e["field"]) for e in out["userErrors"]] == [(code, field)]
     assert out["userErrors"][0]["message"].startswith("row 2: ")
     assert RateCard.select().count() == cards
+
+
+def test_an_emergency_row_through_the_api(operator, db_url):
+    rows = [row(prefix="4930"), row(prefix="49112", price="0", emergency=True)]
+    out = operator(IMPORT, {"input": {"name": "With 112", "rows": rows}})["importRates"]
+    assert out["userErrors"] == [] and out["card"]["rowCount"] == 2
+    card = out["card"]["id"]
+    listed = operator(
+        "query($f: RateFilter) { rates(first: 10, filter: $f) { nodes { prefix emergency } } }",
+        {"f": {"cardId": card}},
+    )["rates"]["nodes"]
+    assert sorted((r["prefix"], r["emergency"]) for r in listed) == [
+        ("49112", True),
+        ("4930", False),
+    ]
 
 
 def test_only_operators_import_rates(api, db_url):

@@ -234,6 +234,7 @@ class RatingMutation:
                     "currency": r.currency,
                     "zone": r.zone,
                     "premium": "true" if r.premium else "false",
+                    "emergency": "true" if r.emergency else "false",
                     "description": r.description,
                 }
                 for r in input.rows

@@ -70,6 +70,10 @@ class Rate(Node):
     currency: str = strawberry.field(deprecation_reason=MONEY_FIELD.format("perMinute"))
     zone: str = strawberry.field(description='"A": Audio Conferencing Zone A.')
     premium: bool
+    emergency: bool = strawberry.field(
+        description="An emergency number, matched whole: never restricted by a dial-out policy,"
+        " never charged."
+    )
     description: str
     card: RateCard
 
@@ -86,6 +90,7 @@ class Rate(Node):
             currency=row.currency,
             zone=row.zone,
             premium=row.premium,
+            emergency=bool(row.emergency),
             description=row.description,
             card=RateCard.from_row(row.card),
         )
@@ -113,6 +118,9 @@ class RateRowInput:
     currency: str
     zone: str = ""
     premium: bool = False
+    emergency: bool = strawberry.field(
+        default=False, description="An emergency number (its price must be 0)."
+    )
     description: str = limited_field(200, default="")  # the column's width
 
 
