@@ -10,7 +10,7 @@ import pytest
 from commcredits import db as database
 from commcredits.migrate import migrate
 from commcredits.models import Tenant, TenantUserCount, User
-from commcredits.services import user_list, users
+from commcredits.services import list_counts, user_list, users
 from commcredits.services.access import SYSTEM
 from tests.conftest import BACKENDS, PG_URL
 from tests.pg_databases import throwaway_database
@@ -81,9 +81,9 @@ def test_an_older_database_with_users_gets_search_filters_and_counts(blank_url):
         assert _found(one, "news@") == ["jurgen.muller@t1.example"]
         assert TenantUserCount.get_by_id(1).users == 3
         assert TenantUserCount.get_by_id(2).users == 1
-        assert user_list.count_users(one, None) == user_list.UserCount(3, False)
+        assert user_list.count_users(one, None) == list_counts.Count(3, False)
         no_location = user_list.UserFilter(usage_location="")
-        assert user_list.count_users(one, no_location) == user_list.UserCount(1, False)
+        assert user_list.count_users(one, no_location) == list_counts.Count(1, False)
         # Writes after the migration keep both in step.
         users.create_user(
             one, SYSTEM, users.UserFields(user_principal_name="zoe@t1.example"), now=NOW
@@ -91,7 +91,7 @@ def test_an_older_database_with_users_gets_search_filters_and_counts(blank_url):
         users.delete_user(one, SYSTEM, "anders@t1.example", now=NOW)
         assert _found(one, "angstrom") == []
         assert _found(one, "zoe") == ["zoe@t1.example"]
-        assert user_list.count_users(one, None) == user_list.UserCount(3, False)
+        assert user_list.count_users(one, None) == list_counts.Count(3, False)
         assert _indexes() >= {
             "directory_user_tenant_id_id",
             "directory_user_tenant_location_id",

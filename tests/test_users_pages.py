@@ -6,7 +6,7 @@ import pytest
 
 from commcredits.db import count_statements
 from commcredits.models import TenantUserCount, User
-from commcredits.services import user_import, user_list, users
+from commcredits.services import list_counts, user_import, users
 from commcredits.services.access import SYSTEM
 from tests.helpers import add_users, buy, other_tenant
 
@@ -201,7 +201,7 @@ def test_total_count_of_a_license_is_its_consumed_units(api, tenant, clock):
 
 def test_other_filters_count_up_to_the_cap(api, tenant, clock, monkeypatch):
     _people(tenant, clock(), 20)  # 16 with DE, 4 without; 7 named Müller
-    monkeypatch.setattr(user_list, "COUNT_CAP", 10)
+    monkeypatch.setattr(list_counts, "COUNT_CAP", 10)
     counted = api(COUNTED, {"filter": {"usageLocation": "DE"}})["users"]
     assert counted == {"totalCount": 10, "totalCountIsCapped": True}
     counted = api(COUNTED, {"filter": {"usageLocation": ""}})["users"]

@@ -8,7 +8,7 @@ from strawberry.types import Info
 
 from commcredits.resolvers.common import ctx, user_ref
 from commcredits.resolvers.permissions import permission
-from commcredits.schema.common import to_global_id
+from commcredits.schema.common import CappedConnection, to_global_id
 from commcredits.schema.directory import (
     CreateUserInput,
     DeleteUserPayload,
@@ -19,7 +19,6 @@ from commcredits.schema.directory import (
 )
 from commcredits.schema.input_limits import USER_PRINCIPAL_NAME, USER_REF, limited_arg
 from commcredits.schema.pages import after_key, edges_of, page_info, page_size
-from commcredits.schema.users import UserConnection
 from commcredits.services import user_list, users
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
@@ -48,7 +47,8 @@ class UserQuery:
     @strawberry.field(
         description="The tenant's users, filtered, in the order they were created, by cursor "
         "pages of ≤ 100. search: case- and accent-insensitive, contained in the user principal "
-        "name, display name, given name, surname or another mail address."
+        "name, display name, given name, surname or another mail address. totalCount is exact "
+        "without a filter and with hasLicense alone; otherwise capped."
     )
     @permission(Permission.READ, tenant=True)
     def users(
@@ -57,12 +57,12 @@ class UserQuery:
         first: int | None = None,
         after: str | None = None,
         filter: UserFilter | None = None,
-    ) -> UserConnection:
+    ) -> CappedConnection[User]:
         tenant = ctx(info).tenant
         flt = _filter(filter)
         page = user_list.users_page(tenant, flt, after=after_key(after), size=page_size(first))
         edges = edges_of(page.users, User.from_row)
-        return UserConnection(
+        return CappedConnection(
             edges=edges,
             page_info=page_info(edges, page.has_next, after),
             _count=functools.cache(lambda: user_list.count_users(tenant, flt)),

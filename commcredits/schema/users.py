@@ -1,14 +1,13 @@
 """Users: the User type (Graph's user resource, with its licenses) and the user inputs."""
 
 import datetime as dt
-from collections.abc import Callable
 
 import strawberry
 from strawberry.types import Info
 
 from commcredits.models import User as UserRow
 from commcredits.schema.catalog import ServicePlanInfo
-from commcredits.schema.common import Edge, Node, PageInfo, UserError, to_global_id
+from commcredits.schema.common import Node, UserError, to_global_id
 from commcredits.schema.input_limits import (
     SKU_ID,
     SKU_REF,
@@ -18,7 +17,7 @@ from commcredits.schema.input_limits import (
     limited_field,
 )
 from commcredits.schema.policies import UserDialOutPolicy
-from commcredits.services.user_list import COUNT_CAP, MAX_SEARCH, UserCount
+from commcredits.services.user_list import MAX_SEARCH
 from commcredits.services.users import LIST_LIMITS, TEXT_LIMITS
 
 # A usage location may be given as a code or a name; it is always answered as the code.
@@ -143,34 +142,6 @@ class User(Node):
                 )
             )
         return details
-
-
-@strawberry.type(description="A page of users, and how many match (see totalCount).")
-class UserConnection:
-    edges: list[Edge[User]]
-    page_info: PageInfo
-    # Computed once, when totalCount or totalCountIsCapped is first asked.
-    _count: strawberry.Private[Callable[[], UserCount]]
-
-    @strawberry.field(description="Nodes of this page, without edges.")
-    def nodes(self) -> list[User]:
-        return [e.node for e in self.edges]
-
-    @strawberry.field(
-        description=f"Users matching, not just this page. Exact without a filter and with "
-        f"hasLicense alone (numbers kept as users and licenses change); with any other "
-        f"filter or a search, matches are counted up to {COUNT_CAP:,}: if there are more, "
-        f"this is {COUNT_CAP:,} and totalCountIsCapped is true."
-    )
-    def total_count(self) -> int:
-        return self._count().total
-
-    @strawberry.field(
-        description=f"True when more than {COUNT_CAP:,} users match and totalCount stopped "
-        "counting there."
-    )
-    def total_count_is_capped(self) -> bool:
-        return self._count().capped
 
 
 @strawberry.input

@@ -8,12 +8,19 @@ from dataclasses import dataclass
 
 import peewee
 
-from commcredits.db import db, is_sqlite
+from commcredits.db import is_sqlite
 from commcredits.models import LicenseAssignment, Subscription, Tenant, TenantUserCount, User
 from commcredits.services import user_search
 from commcredits.services.catalog import Catalog
 from commcredits.services.countries import country_code
 from commcredits.services.errors import DomainError
+from commcredits.services.list_counts import (
+    USER_COUNT,
+    Count,
+    capped_count,
+    count_by_index,
+    in_id_order,
+)
 
 
 @dataclass
@@ -44,8 +51,6 @@ class UserFilter:
 
 
 MAX_SEARCH = 256
-# A filtered or searched totalCount counts this many matches at most (docs/large-tenants.md).
-COUNT_CAP = 10_000
 # PostgreSQL: a search first looks at the next sqrt(21 × users) (at least 1,000) filtered
 # users in id order; only a term too rare to fill its page there goes to the trigram index
 # (see _pg_search_page).
@@ -56,12 +61,6 @@ MIN_SEARCH_WINDOW = 1000
 class UserPage:
     users: list[User]
     has_next: bool
-
-
-@dataclass(frozen=True)
-class UserCount:
-    total: int
-    capped: bool  # the true number is larger than `total` (COUNT_CAP)
 
 
 def _search_term(flt: UserFilter | None) -> str | None:
@@ -167,44 +166,8 @@ def users_page(tenant: Tenant, flt: UserFilter | None, *, after: int | None, siz
     if term is not None and len(term) >= user_search.MIN_INDEXED and not is_sqlite():
         rows = _pg_search_page(tenant, flt, term, after=after, limit=size + 1)
     else:
-        rows = _in_id_order(_page_query(tenant, flt, query, term, after=after, limit=size + 1))
+        rows = in_id_order(_page_query(tenant, flt, query, term, after=after, limit=size + 1))
     return UserPage(rows[:size], len(rows) > size)
-
-
-def _in_id_order(query: peewee.ModelSelect) -> list[User]:
-    """The users a page query selects. On PostgreSQL it is planned with sorting off, inside
-    `directory_user_in_id_order` (migration 0012, a function whose SET clause scopes the
-    setting to it), so the page is read in id order from an index ending in id and stops when
-    full.
-
-    Without statistics (a bulk load, autovacuum off) the planner guesses a tenant at 0.5% of a
-    table it believes 30 times smaller than it is (rows as wide as their longest allowed
-    values), and then prefers a bitmap scan of the whole tenant and a sort: 250 ms for a
-    license filter on 200,000 users, against 6 ms in id order. A function, not SET LOCAL: reads
-    open no transaction, and the setting cannot outlive the statement."""
-    if is_sqlite():
-        return list(query)
-    # "t1".*: the function returns directory_user rows, columns in the table's order.
-    text = _inline(query.select(peewee.SQL('"t1".*')))
-    return list(User.raw('SELECT * FROM "directory_user_in_id_order"(%s)', text))
-
-
-def _count_by_index(query: peewee.Select) -> int:
-    """A count, on PostgreSQL planned with sorting and bitmap scans off (the function
-    `directory_user_count_by_index`, 0012): a window is read in id order, and each license
-    probe is one index lookup (without statistics the planner took a bitmap scan per probe,
-    three times slower)."""
-    if is_sqlite():
-        return query.scalar(database=db)
-    row = db.execute_sql('SELECT "directory_user_count_by_index"(%s)', (_inline(query),))
-    return row.fetchone()[0]
-
-
-def _inline(query: peewee.Node) -> str:
-    """PostgreSQL: a query's text with its parameters quoted in by the driver (psycopg2's
-    mogrify), for a function that EXECUTEs it."""
-    sql, params = db.get_sql_context().sql(query).query()
-    return db.cursor().mogrify(sql, params).decode()
 
 
 def _page_query(
@@ -249,10 +212,11 @@ def _pg_search_page(
     width = max(MIN_SEARCH_WINDOW, math.isqrt(limit * (size.users if size else 0)))
     window = query.select(User.id).order_by(User.id).limit(width).alias("window")
     last = peewee.Select((window,), (peewee.fn.MAX(window.c.id),))
-    rows = _in_id_order(query.where((User.id <= last) & _like(term)).order_by(User.id).limit(limit))
+    rows = in_id_order(query.where((User.id <= last) & _like(term)).order_by(User.id).limit(limit))
     if len(rows) == limit:
         return rows
-    if _count_by_index(peewee.Select((window,), (peewee.fn.COUNT(window.c.id),))) < width:
+    counting = peewee.Select((window,), (peewee.fn.COUNT(window.c.id),))
+    if count_by_index(counting, USER_COUNT) < width:
         return rows  # the window held the rest of the list: nothing more to find
     # Sorted by the database: `id + 0` keeps the planner from reading the matches in id order
     # from a B-tree that would test the tenant's every user.
@@ -263,29 +227,26 @@ def _pg_search_page(
     return list(indexed.where(_like(term)).order_by(User.id + 0).limit(limit))
 
 
-def count_users(tenant: Tenant, flt: UserFilter | None) -> UserCount:
+def count_users(tenant: Tenant, flt: UserFilter | None) -> Count:
     """How many users match: exact from a maintained number with no filter (tenant_user_count)
     or a license alone (the subscription's consumed units); else counted up to COUNT_CAP."""
     if flt is None or flt.is_empty():
         row = TenantUserCount.get_or_none(TenantUserCount.tenant == tenant.id)
-        return UserCount(row.users if row else 0, False)
+        return Count(row.users if row else 0, False)
     if flt.only_license():
         sku = Catalog.load().find(flt.has_license or "")
         if sku is None:
-            return UserCount(0, False)
+            return Count(0, False)
         sub = Subscription.get_or_none(
             (Subscription.tenant == tenant.id) & (Subscription.sku == sku.id)
         )
-        return UserCount(sub.consumed_units if sub else 0, False)
+        return Count(sub.consumed_units if sub else 0, False)
     query = _matching(tenant, flt)
     if query is None:
-        return UserCount(0, False)
-    capped = query.select(peewee.SQL("1")).limit(COUNT_CAP + 1).alias("capped")
-    counting = peewee.Select((capped,), (peewee.fn.COUNT(peewee.SQL("*")),))
+        return Count(0, False)
     # A search's trigram index answers by bitmap only: its count is planned as it comes.
     searched = _search_term(flt) is not None
-    n = counting.scalar(database=db) if searched else _count_by_index(counting)
-    return UserCount(min(n, COUNT_CAP), n > COUNT_CAP)
+    return capped_count(query, planned_by=None if searched else USER_COUNT)
 
 
 def _matching(tenant: Tenant, flt: UserFilter | None) -> peewee.ModelSelect | None:
