@@ -12,7 +12,7 @@ from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
 from commcredits.schema.policies import DialOutPolicy, GrantDialOutPolicyPayload
 from commcredits.services import dial_out
 from commcredits.services.access import Permission
-from commcredits.services.errors import DomainError, check_batch_size
+from commcredits.services.errors import DomainError
 
 
 @strawberry.type
@@ -53,7 +53,6 @@ class PolicyMutation:
             raise DomainError("INVALID_ARGUMENT", "Give either userIds or global: true.", "userIds")
         refs = None
         if user_ids is not None:
-            check_batch_size(len(user_ids))
             refs = [user_ref(u, field=f"userIds.{i}") for i, u in enumerate(user_ids)]
         result = dial_out.grant_dial_out_policy(c.tenant, c.principal, refs, policy_name, now=c.now)
         return GrantDialOutPolicyPayload(

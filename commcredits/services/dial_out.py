@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from commcredits.db import write
 from commcredits.models import DialOutGrant, Tenant, User
 from commcredits.services import audit
-from commcredits.services.errors import DomainError, not_found
+from commcredits.services.errors import DomainError, check_batch_size, not_found
 from commcredits.services.principal import Principal
 
 INTERNATIONAL_AND_DOMESTIC = "InternationalAndDomestic"
@@ -170,6 +170,8 @@ def grant_dial_out_policy(
     """`Grant-CsDialoutPolicy`: grant `policy_name` to the users (`user_refs` None: the global
     grant); `policy_name` None removes the grant(s). All or nothing; one audit entry per grant
     changed. Another tenant's user is not found."""
+    if user_refs is not None:
+        check_batch_size(len(user_refs), "userIds")
     policy = policy_named(policy_name) if policy_name is not None else None
     with write():
         users: list[User] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from commcredits.services.errors import DomainError, check_batch_size
+from commcredits.services.errors import DomainError
 from commcredits.services.users import UserFields
 
 # UserFields' properties, in its order; userPrincipalName sets the batch's length.
@@ -23,8 +23,7 @@ def rows_from_columns(
 ) -> list[UserFields]:
     """One UserFields per user principal name; a column left out (None) gives every row
     None for its property (left as it is). A column of another length refuses the batch."""
-    count = len(user_principal_names)
-    check_batch_size(count, "users")
+    count = len(user_principal_names)  # upsert_users refuses more than a batch
     given: dict[str, Sequence[Any]] = {}
     for name, values in columns.items():
         if values is None:
