@@ -97,6 +97,17 @@ def backend(request, tmp_path_factory) -> Iterator[dict[str, Any]]:
         yield {"kind": "postgresql", "url": url, "empty": _emptying_sql(database.db)}
 
 
+@pytest.fixture(params=BACKENDS)
+def blank_url(request, tmp_path) -> Iterator[str]:
+    """An empty database, not migrated (for migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        database.close()
+        return
+    with throwaway_database(PG_URL, "commcredits_migration") as url:
+        yield url
+
+
 def _emptying_sql(db: peewee.Database) -> str:
     """One round trip that empties a migrated PostgreSQL database as `TRUNCATE … RESTART
     IDENTITY CASCADE` of every table but KEPT_SEED_TABLES would, less what a test added to

@@ -2,16 +2,11 @@
 and the lists page and count through them; both databases."""
 
 import datetime as dt
-from collections.abc import Iterator
-
-import pytest
 
 from commcredits import db as database
 from commcredits.migrate import migrate
 from commcredits.models import Tenant
 from commcredits.services import credits, list_counts, usage_report
-from tests.conftest import BACKENDS, PG_URL
-from tests.pg_databases import throwaway_database
 
 NOW = dt.datetime(2026, 11, 25, 10, 0)
 BUILT = {
@@ -37,17 +32,6 @@ BUILT = {
         "rate_card_id_prefix_id",
     },
 }
-
-
-@pytest.fixture(params=BACKENDS)
-def blank_url(request, tmp_path) -> Iterator[str]:
-    """An empty database, not migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        database.close()
-        return
-    with throwaway_database(PG_URL, "commcredits_migration") as url:
-        yield url
 
 
 def _insert(table: str, row: dict) -> None:

@@ -3,17 +3,12 @@ filter indexes built, user counts filled; both databases."""
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from commcredits import db as database
 from commcredits.migrate import migrate
 from commcredits.models import Tenant, TenantUserCount, User
 from commcredits.services import list_counts, user_list, users
 from commcredits.services.access import SYSTEM
-from tests.conftest import BACKENDS, PG_URL
-from tests.pg_databases import throwaway_database
 
 NOW = dt.datetime(2026, 11, 25, 10, 0)
 PEOPLE = [
@@ -23,17 +18,6 @@ PEOPLE = [
     (1, "heinz", "Heinz Groß", [], "DE"),
     (2, "jurgen.muller", "Jürgen Müller", [], "US"),
 ]
-
-
-@pytest.fixture(params=BACKENDS)
-def blank_url(request, tmp_path) -> Iterator[str]:
-    """An empty database, not migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        database.close()
-        return
-    with throwaway_database(PG_URL, "commcredits_migration") as url:
-        yield url
 
 
 def _old_rows() -> None:
