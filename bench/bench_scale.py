@@ -29,6 +29,7 @@ Target: every ratio ≤ 3 at 200,000 users (≤ 5 with `--users 1000000`). Exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import random
@@ -39,7 +40,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -607,26 +608,30 @@ def measure(
     return results
 
 
-def explain(url: str, q: Query, t: TenantData) -> list[str]:
-    """The plan of each statement the service runs for this query, taken as it runs (with the
-    settings it runs under)."""
+# A PostgreSQL page or capped count runs through a function with planner settings of its own
+# (migrations 0012, 0013): its query is explained under the same settings.
+_FUNCTION_SETTINGS = {
+    '_in_id_order"': ("enable_sort", "jit"),
+    '"directory_user_count_by_index"': ("enable_sort", "enable_bitmapscan", "jit"),
+    '"list_count_by_index"': ("enable_sort", "enable_bitmapscan", "enable_seqscan", "jit"),
+}
+_LIST_TABLES = ('"audit_entry"', '"call_record"', '"ledger_entry"', '"invoice"', '"rate"')
+
+
+@contextlib.contextmanager
+def plans_of(url: str, tables: tuple[str, ...]) -> Iterator[list[str]]:
+    """While open, each SELECT over one of `tables` that this process runs on `url` is
+    explained as it runs (under its function's settings); the lines gather in the list."""
     database.bind(url)
     lines: list[str] = []
     real = database.db.obj.execute_sql
     prefix = "EXPLAIN QUERY PLAN " if database.is_sqlite() else "EXPLAIN "
 
-    # The service runs a PostgreSQL page or count through a function with planner settings
-    # of its own (migration 0012): its query is explained under the same settings.
-    wrapped = {
-        '"directory_user_in_id_order"': ("enable_sort", "jit"),
-        '"directory_user_count_by_index"': ("enable_sort", "enable_bitmapscan", "jit"),
-    }
-
     def capture(sql: str, params: Any = None) -> Any:
-        settings = next((v for k, v in wrapped.items() if k in sql), None)
+        settings = next((v for k, v in _FUNCTION_SETTINGS.items() if k in sql), None)
         # The function's query has its values quoted in: its % are not placeholders.
         inner, inner_params = (params[0].replace("%", "%%"), ()) if settings else (sql, params)
-        if inner.lstrip().upper().startswith("SELECT") and '"directory_user"' in inner:
+        if inner.lstrip().upper().startswith("SELECT") and any(n in inner for n in tables):
             shown = params[0] if settings else sql
             lines.append(shown if len(shown) < 300 else shown[:140] + " … " + shown[-160:])
             for name in settings or ():
@@ -639,6 +644,15 @@ def explain(url: str, q: Query, t: TenantData) -> list[str]:
 
     database.db.obj.execute_sql = capture  # type: ignore[method-assign]
     try:
+        yield lines
+    finally:
+        database.db.obj.execute_sql = real  # type: ignore[method-assign]
+        database.close()
+
+
+def explain(url: str, q: Query, t: TenantData) -> list[str]:
+    """The plan of each statement the service runs for this users query."""
+    with plans_of(url, ('"directory_user"',)) as lines:
         _, variables = _variables(q, t)
         flt = variables["filter"] or {}
         spec = user_list.UserFilter(
@@ -653,13 +667,7 @@ def explain(url: str, q: Query, t: TenantData) -> list[str]:
         user_list.users_page(tenant, spec, after=after, size=20)
         if q.count:
             user_list.count_users(tenant, spec)
-    finally:
-        database.db.obj.execute_sql = real  # type: ignore[method-assign]
-        database.close()
     return lines
-
-
-_LIST_TABLES = ('"audit_entry"', '"call_record"', '"ledger_entry"', '"invoice"', '"rate"')
 
 
 def explain_list(url: str, q: ListQuery, t: TenantData) -> list[str]:
@@ -670,46 +678,13 @@ def explain_list(url: str, q: ListQuery, t: TenantData) -> list[str]:
 
     from commcredits.app import create_app
 
-    database.bind(url)
-    lines: list[str] = []
-    real = database.db.obj.execute_sql
-    prefix = "EXPLAIN QUERY PLAN " if database.is_sqlite() else "EXPLAIN "
-
-    # A PostgreSQL page or capped count runs through a function with planner settings of its
-    # own (migrations 0012, 0013): its query is explained under the same settings.
-    def settings_of(sql: str) -> tuple[str, ...] | None:
-        if '_in_id_order"' in sql:
-            return ("enable_sort", "jit")
-        if '"list_count_by_index"' in sql:
-            return ("enable_sort", "enable_bitmapscan", "enable_seqscan", "jit")
-        return None
-
-    def capture(sql: str, params: Any = None) -> Any:
-        settings = settings_of(sql)
-        # The function's query has its values quoted in: its % are not placeholders.
-        inner, inner_params = (params[0].replace("%", "%%"), ()) if settings else (sql, params)
-        if inner.lstrip().upper().startswith("SELECT") and any(n in inner for n in _LIST_TABLES):
-            shown = params[0] if settings else sql
-            lines.append(shown if len(shown) < 300 else shown[:140] + " … " + shown[-160:])
-            for name in settings or ():
-                real(f"SELECT set_config('{name}', 'off', false)")
-            plan = real(prefix + inner, inner_params).fetchall()
-            for name in settings or ():
-                real(f"SELECT set_config('{name}', 'on', false)")
-            lines.extend("    " + str(row[-1]) for row in plan)
-        return real(sql, params)
-
-    database.db.obj.execute_sql = capture  # type: ignore[method-assign]
-    try:
+    with plans_of(url, _LIST_TABLES) as lines:
         # No lifespan (no background jobs): the one request, on the database bound here.
         TestClient(create_app(bind_database=False)).post(
             "/graphql",
             json={"query": q.text, "variables": q.variables(t)},
             headers={"Authorization": f"Bearer {t.key}"},
         )
-    finally:
-        database.db.obj.execute_sql = real  # type: ignore[method-assign]
-        database.close()
     return lines
 
 
