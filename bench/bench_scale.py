@@ -73,7 +73,7 @@ from commcredits.models import (  # noqa: E402
     User,
 )
 from commcredits.schema.common import to_global_id  # noqa: E402
-from commcredits.schema.pages import _cursor, after_key  # noqa: E402
+from commcredits.schema.pages import _cursor, _time_cursor, after_key  # noqa: E402
 from commcredits.services import seats, user_list  # noqa: E402
 from commcredits.services.access import SYSTEM, Role, create_api_key  # noqa: E402
 from commcredits.services.tenants import create_tenant  # noqa: E402
@@ -483,18 +483,18 @@ def build_activity(t: TenantData, calls: int, rng: random.Random, now: dt.dateti
             for i in range(bills)
         ),
     )
-    call_ids = [
-        r
-        for (r,) in CallRecord.select(CallRecord.id)
+    # The list's order: latest started first, ties by id (resolvers/rating.py).
+    call_keys = list(
+        CallRecord.select(CallRecord.started_at, CallRecord.id)
         .where(CallRecord.tenant == t.id)
-        .order_by(CallRecord.id.desc())
+        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
         .tuples()
-    ]
-    one = CallRecord.get_by_id(call_ids[len(call_ids) * 3 // 10])
+    )
+    one = CallRecord.get_by_id(call_keys[len(call_keys) * 3 // 10][1])
     t.calls = calls
     t.call_user = to_global_id("User", one.user_id)
     t.call_upn = one.user_principal_name.upper()
-    t.deep_call = _cursor(call_ids[len(call_ids) // 2])
+    t.deep_call = _time_cursor(*call_keys[len(call_keys) // 2])
     t.reference = f"ref-{entries * 3 // 10}"
 
 

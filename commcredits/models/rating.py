@@ -110,12 +110,11 @@ class CallRecord(BaseModel):
             (("tenant", "call_id"), True),
             (("tenant", "month"), False),
             (("tenant", "user"), False),
-            # Each filter pages in id order (migration 0013, which also indexes the tenant
-            # and LOWER(user_principal_name), id).
-            (("tenant", "id"), False),
-            (("tenant", "user", "id"), False),
-            (("tenant", "status", "id"), False),
-            (("tenant", "call_type", "id"), False),
+            # Each filter pages in (started_at, id) order (migration 0018, which also
+            # indexes the tenant and LOWER(user_principal_name), started_at, id).
             (("tenant", "started_at", "id"), False),
+            (("tenant", "user", "started_at", "id"), False),
+            (("tenant", "status", "started_at", "id"), False),
+            (("tenant", "call_type", "started_at", "id"), False),
         )
         constraints = [peewee.Check("charge_minor >= 0")]

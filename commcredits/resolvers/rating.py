@@ -84,7 +84,9 @@ def _summary(outcomes: list[rating.CallOutcome]) -> RecordCallsSummary:
 
 @strawberry.type
 class RatingQuery:
-    @strawberry.field(description="Rated calls, newest first, by cursor pages of ≤ 100.")
+    @strawberry.field(
+        description="Rated calls, the latest started first (ties by id), by cursor pages of ≤ 100."
+    )
     @permission(Permission.READ, tenant=True)
     def call_records(
         self,
@@ -106,7 +108,10 @@ class RatingQuery:
         query = usage_report.call_records_query(tenant, flt)
         return paginate(
             query,
-            key=CallRecordRow.id,
+            # By start time, not by when the call was rated: a late-arriving record sits
+            # among its peers, and a from/to window is one range of the (…, started_at, id)
+            # indexes, however far back it lies (migration 0018).
+            key=(CallRecordRow.started_at, CallRecordRow.id),
             first=first,
             after=after,
             descending=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import functools
 from collections.abc import Callable
 from typing import TypeVar
@@ -42,7 +43,7 @@ def _decode_cursor(cursor: str) -> int:
 def paginate(
     query: peewee.ModelSelect,
     *,
-    key: peewee.Field,
+    key: peewee.Field | tuple[peewee.Field, peewee.Field],
     first: int | None,
     after: str | None,
     to_node: Callable[[peewee.Model], N],
@@ -52,7 +53,12 @@ def paginate(
 ) -> Connection[N]:
     """A forward page by keyset on `key` (one query; the count only if `totalCount` is asked).
     With `count`, a CappedConnection whose totalCount is `count()` (services/list_counts.py);
-    with `total`, a Connection whose totalCount is `total()` instead of a COUNT."""
+    with `total`, a Connection whose totalCount is `total()` instead of a COUNT.
+
+    `key` is the id, or (a time column, the id): then rows come in that time's order, ties by
+    id, and a cursor holds both (`_time_cursor`)."""
+    if isinstance(key, tuple):
+        return _paginate_by_time(query, key, first, after, to_node, descending, count)
     size = page_size(first)
     page_query = query
     if after:
@@ -66,6 +72,74 @@ def paginate(
     if count is not None:
         return CappedConnection(edges=edges, page_info=info, _count=functools.cache(count))
     return Connection(edges=edges, page_info=info, _count=total or query.count)
+
+
+def _paginate_by_time(
+    query: peewee.ModelSelect,
+    key: tuple[peewee.Field, peewee.Field],
+    first: int | None,
+    after: str | None,
+    to_node: Callable[[peewee.Model], N],
+    descending: bool,
+    count: Callable[[], Count] | None,
+) -> Connection[N]:
+    """`paginate` by (time, id): one row-value comparison, which both databases answer from
+    an index of (…, time, id) by a range scan that stops after a page."""
+    time, pk = key
+    size = page_size(first)
+    page_query = query
+    if after:
+        at, start = _decode_time_cursor(after, query, key)
+        here = peewee.Tuple(time, pk)
+        there = peewee.Tuple(time.db_value(at), start)
+        page_query = page_query.where(here < there if descending else here > there)
+    order = (time.desc(), pk.desc()) if descending else (time.asc(), pk.asc())
+    rows = in_id_order(page_query.order_by(*order).limit(size + 1))
+    has_next = len(rows) > size
+    rows = rows[:size]
+    edges = [
+        Edge(node=to_node(r), cursor=_time_cursor(getattr(r, time.name), getattr(r, pk.name)))
+        for r in rows
+    ]
+    info = page_info(edges, has_next, after)
+    if count is not None:
+        return CappedConnection(edges=edges, page_info=info, _count=functools.cache(count))
+    return Connection(edges=edges, page_info=info, _count=query.count)
+
+
+def _time_cursor(at: dt.datetime, pk: int) -> str:
+    """A (time, id) cursor: the instant in microseconds since the epoch, and the id."""
+    micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"at:{micros}.{pk}".encode()).decode()
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _decode_time_cursor(
+    cursor: str, query: peewee.ModelSelect, key: tuple[peewee.Field, peewee.Field]
+) -> tuple[dt.datetime, int]:
+    """A (time, id) cursor's parts. An id-only cursor (this list's cursors before it was
+    ordered by time) still works: its row's time is read, within the list (one statement)."""
+    time, pk_field = key
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    prefix, _, text = raw.partition(":")
+    if prefix == "at":
+        micros, _, rest = text.partition(".")
+        pk = parse_pk(rest)
+        if pk is not None and micros.lstrip("-").isdigit() and len(micros) <= 18:
+            try:
+                return _EPOCH + dt.timedelta(microseconds=int(micros)), pk
+            except OverflowError:
+                pass
+    elif prefix == "cursor" and (pk := parse_pk(text)) is not None:
+        row = query.select(time).where(pk_field == pk).order_by().tuples().first()
+        if row is not None:
+            return row[0], pk
+    raise DomainError("INVALID_CURSOR", f"'{cursor}' is not a cursor of this list.", "after")
 
 
 def page_size(first: int | None) -> int:
