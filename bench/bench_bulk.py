@@ -1,5 +1,5 @@
 """Speed of the bulk layer (issues 5 and 16): Set-UserLicense -AddLicenses MCOPSTNC and
-Import-Users of the admin center's template, in-process on SQLite.
+Import-Users of the admin center's template, in-process on SQLite (or PostgreSQL).
 
 Prints rows/s end to end for a 100,000-row XLSX of existing users, the raw limit on this
 machine in the same run (polars reading the same workbook + sqlite3.executemany inserting the
@@ -14,6 +14,10 @@ printed. Building the GraphQL schema happens once per process (like importing po
 the raw limit does not count either); it is timed and printed on its own.
 
     .venv/bin/python bench/bench_bulk.py [--rows 100000] [--loop-rows 2000] [--trials 3]
+        [--database-url postgresql://postgres@127.0.0.1:5432/test]
+
+With --database-url the runs go to PostgreSQL (databases of the bench's own on that server,
+copied from a pristine one per run, dropped at the end); the raw limit stays SQLite's.
 """
 
 from __future__ import annotations
@@ -55,8 +59,72 @@ mutation($upn: ID!) {
 """
 
 
-def setup(path: Path, rows: int) -> list[str]:
-    db.bind(f"sqlite:///{path}")
+class Store:
+    """Where the runs' databases live: SQLite files in the temporary folder, each run on a
+    copy of the pristine file; or, with --database-url, PostgreSQL databases on that server,
+    each run on a `CREATE DATABASE … TEMPLATE` copy of the pristine one (all dropped at the
+    end; the URL's own database is only used to create and drop them)."""
+
+    def __init__(self, tmp: Path, url: str | None):
+        self.tmp, self.admin_url, self.made = tmp, url, []
+        self.pristine = self._url("pristine")
+
+    @property
+    def postgresql(self) -> bool:
+        return self.admin_url is not None
+
+    def _url(self, name: str) -> str:
+        if self.admin_url is None:
+            return f"sqlite:///{self.tmp / name}.db"
+        return self.admin_url.rsplit("/", 1)[0] + f"/bench_bulk_{os.getpid()}_{name}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg2
+
+        con = psycopg2.connect(self.admin_url)
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute(sql)
+        con.close()
+
+    def create_pristine(self) -> str:
+        if self.postgresql:
+            self._admin(f'CREATE DATABASE "{self.pristine.rsplit("/", 1)[1]}"')
+            self.made.append(self.pristine)
+        return self.pristine
+
+    def seal(self) -> None:
+        """After setup: the pristine database as copies take it."""
+        db.close()
+        if self.postgresql:
+            # Copies are made right after setup: the planner's figures come with them.
+            return
+        path = self.pristine.removeprefix("sqlite:///")
+        con = sqlite3.connect(path)  # one file a copy can take: the WAL folded in
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+
+    def copy(self, name: str) -> str:
+        url = self._url(name)
+        db.close()
+        if self.postgresql:
+            template = self.pristine.rsplit("/", 1)[1]
+            self._admin(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}" TEMPLATE "{template}"')
+            self.made.append(url)
+        else:
+            shutil.copyfile(
+                self.pristine.removeprefix("sqlite:///"), url.removeprefix("sqlite:///")
+            )
+        return url
+
+    def drop_all(self) -> None:
+        db.close()
+        for url in reversed(self.made):
+            self._admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def setup(url: str, rows: int) -> list[str]:
+    db.bind(url)
     migrate()
     now = utcnow()
     with db.db.connection_context():
@@ -76,10 +144,6 @@ def setup(path: Path, rows: int) -> list[str]:
                 now=now,
             )
     db.close()
-    # One file a copy can take: the WAL folded into the database.
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
     return upns
 
 
@@ -113,9 +177,9 @@ def command(xlsx: Path) -> list[str]:
     ]
 
 
-def run_bulk(xlsx: Path, database: Path) -> tuple[float, str]:
+def run_bulk(xlsx: Path, database: str) -> tuple[float, str]:
     """One in-process run of the command against `database`: seconds and its summary line."""
-    db.bind(f"sqlite:///{database}")
+    db.bind(database)
     out, err = io.StringIO(), io.StringIO()
     started = time.perf_counter()
     code = cli.run(command(xlsx), stdin=io.BytesIO(), stdout=out, stderr=err)
@@ -161,9 +225,9 @@ def template_sheet(path: Path, rows: int) -> None:
     ).write_excel(path, autofit=False)
 
 
-def run_import(sheet: Path, database: Path) -> tuple[float, str]:
+def run_import(sheet: Path, database: str) -> tuple[float, str]:
     """One in-process Import-Users of the template sheet (every row creates a user)."""
-    db.bind(f"sqlite:///{database}")
+    db.bind(database)
     out, err = io.StringIO(), io.StringIO()
     args = ["Import-Users", "-Path", str(sheet), "-Tenant", "Bench", "-UsageLocation", "DE"]
     started = time.perf_counter()
@@ -184,116 +248,128 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--loop-rows", type=int, default=2_000)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server to run on (postgresql://user@host:port/db; the bench creates "
+        "and drops databases of its own there), instead of SQLite files",
+    )
     args = parser.parse_args()
     missed = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         total = args.rows + 2 * args.loop_rows
         print(f"setting up {total:,} users ...", flush=True)
-        pristine = tmp / "pristine.db"
-        upns = setup(pristine, total)
-        main_upns = upns[: args.rows]
-        xlsx = tmp / "users.xlsx"
-        pl.DataFrame(
-            {"UserPrincipalName": main_upns, "Department": ["Sales"] * args.rows}
-        ).write_excel(xlsx, autofit=False)
-
-        started = time.perf_counter()
-        from commcredits.schema import root  # noqa: F401 - the one-time schema build
-
-        schema_build = time.perf_counter() - started
-        template = tmp / "template.xlsx"
-        template_sheet(template, args.rows)
-        raws, runs, imports = [], [], []
-        for trial in range(args.trials):
-            raws.append(raw_limit(xlsx, tmp / f"raw{trial}.db"))
-            fresh = tmp / f"import{trial}.db"
-            shutil.copyfile(pristine, fresh)
-            elapsed, summary = run_import(template, fresh)
-            imports.append(elapsed)
-            print(f"    trial {trial + 1}: {summary}", flush=True)
-            copy = tmp / f"trial{trial}.db"
-            shutil.copyfile(pristine, copy)
-            elapsed, summary = run_bulk(xlsx, copy)
-            runs.append(elapsed)
-            print(f"    trial {trial + 1}: {summary}", flush=True)
-        with db.db.connection_context():
-            assigned = LicenseAssignment.select().count()
-        assert assigned == args.rows, assigned
-        rerun, rerun_summary = run_bulk(xlsx, copy)
-        print(f"    again: {rerun_summary}")
-        db.close()
-
-        # Memory: a fresh copy in a new process, whose peak RSS is all its own (this process
-        # holds the setup's objects).
-        fresh = tmp / "memory.db"
-        shutil.copyfile(pristine, fresh)
-        started = time.perf_counter()
-        child = subprocess.run(
-            [sys.executable, "-m", "commcredits.cli", *command(xlsx)],
-            env={**os.environ, "COMMCREDITS_DATABASE_URL": f"sqlite:///{fresh}"},
-            capture_output=True,
-            text=True,
-        )
-        child_wall = time.perf_counter() - started
-        assert child.returncode == 0, child.stderr
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-        best, best_raw = min(runs), min(raws)
-        ratio = best_raw / best
-        print(f"schema build (once per process, not in the figures): {schema_build:.2f} s")
-        print(
-            f"end to end: {args.rows:,} rows, best of {args.trials}: {best:.2f} s = "
-            f"{args.rows / best:,.0f} rows/s  (all: {_figures(runs)} s; re-run, all Unchanged: "
-            f"{rerun:.2f} s)"
-        )
-        print(
-            f"raw limit (polars read + sqlite3.executemany), best of {args.trials}: "
-            f"{best_raw:.2f} s = {args.rows / best_raw:,.0f} rows/s  (all: {_figures(raws)} s)"
-        )
-        print(f"ratio end to end / raw limit: {ratio:.3f} (target >= {TARGET_RATIO})")
-        print(f"  per trial: {', '.join(f'{r / e:.3f}' for r, e in zip(raws, runs, strict=True))}")
-        print(
-            f"a new process (`python -m commcredits.cli Set-UserLicense ...`, start-up and "
-            f"schema build included): {child_wall:.2f} s; peak memory {rss:.0f} MiB max RSS "
-            f"(target < {TARGET_MIB} MiB)"
-        )
-        best_import = min(imports)
-        import_ratio = best / best_import
-        print(
-            f"Import-Users of {args.rows:,} template rows (16 columns, every row a new user), "
-            f"best of {args.trials}: {best_import:.2f} s = {args.rows / best_import:,.0f} rows/s "
-            f"(all: {_figures(imports)} s); against Set-UserLicense: {import_ratio:.3f} "
-            f"(target >= {TARGET_IMPORT})"
-        )
-        if ratio < TARGET_RATIO:
-            missed.append("ratio")
-        if import_ratio < TARGET_IMPORT:
-            missed.append("import")
-        if rss >= TARGET_MIB:
-            missed.append("memory")
-
-        loop_db = tmp / "loop.db"
-        shutil.copyfile(pristine, loop_db)
-        db.bind(f"sqlite:///{loop_db}")
-        loop = run_loop(upns[args.rows : args.rows + args.loop_rows])
-        batch_xlsx = tmp / "loop.xlsx"
-        pl.DataFrame({"UserPrincipalName": upns[args.rows + args.loop_rows :]}).write_excel(
-            batch_xlsx, autofit=False
-        )
-        batch, _ = run_bulk(batch_xlsx, loop_db)
-        speedup = loop / batch
-        print(
-            f"one request per row: {args.loop_rows:,} rows in {loop:.2f} s "
-            f"({args.loop_rows / loop:,.0f} rows/s); bulk on {args.loop_rows:,} other rows "
-            f"{batch:.2f} s; bulk is {speedup:.1f}x faster (target >= {TARGET_LOOP}x)"
-        )
-        if speedup < TARGET_LOOP:
-            missed.append("loop")
-        db.close()
+        store = Store(tmp, args.database_url)
+        try:
+            missed = measure(args, store, tmp, total)
+        finally:
+            store.drop_all()
     if missed:
         print(f"missed: {', '.join(missed)}")
     return 1 if missed else 0
+
+
+def measure(args: argparse.Namespace, store: Store, tmp: Path, total: int) -> list[str]:
+    missed = []
+    print(f"database: {'PostgreSQL' if store.postgresql else 'SQLite'}", flush=True)
+    upns = setup(store.create_pristine(), total)
+    store.seal()
+    main_upns = upns[: args.rows]
+    xlsx = tmp / "users.xlsx"
+    pl.DataFrame({"UserPrincipalName": main_upns, "Department": ["Sales"] * args.rows}).write_excel(
+        xlsx, autofit=False
+    )
+
+    started = time.perf_counter()
+    from commcredits.schema import root  # noqa: F401 - the one-time schema build
+
+    schema_build = time.perf_counter() - started
+    template = tmp / "template.xlsx"
+    template_sheet(template, args.rows)
+    raws, runs, imports = [], [], []
+    for trial in range(args.trials):
+        raws.append(raw_limit(xlsx, tmp / f"raw{trial}.db"))
+        elapsed, summary = run_import(template, store.copy(f"import{trial}"))
+        imports.append(elapsed)
+        print(f"    trial {trial + 1}: {summary}", flush=True)
+        copy = store.copy(f"trial{trial}")
+        elapsed, summary = run_bulk(xlsx, copy)
+        runs.append(elapsed)
+        print(f"    trial {trial + 1}: {summary}", flush=True)
+    with db.db.connection_context():
+        assigned = LicenseAssignment.select().count()
+    assert assigned == args.rows, assigned
+    rerun, rerun_summary = run_bulk(xlsx, copy)
+    print(f"    again: {rerun_summary}")
+    db.close()
+
+    # Memory: a fresh copy in a new process, whose peak RSS is all its own (this process
+    # holds the setup's objects).
+    fresh = store.copy("memory")
+    db.close()
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-m", "commcredits.cli", *command(xlsx)],
+        env={**os.environ, "COMMCREDITS_DATABASE_URL": fresh},
+        capture_output=True,
+        text=True,
+    )
+    child_wall = time.perf_counter() - started
+    assert child.returncode == 0, child.stderr
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    best, best_raw = min(runs), min(raws)
+    ratio = best_raw / best
+    print(f"schema build (once per process, not in the figures): {schema_build:.2f} s")
+    print(
+        f"end to end: {args.rows:,} rows, best of {args.trials}: {best:.2f} s = "
+        f"{args.rows / best:,.0f} rows/s  (all: {_figures(runs)} s; re-run, all Unchanged: "
+        f"{rerun:.2f} s)"
+    )
+    print(
+        f"raw limit (polars read + sqlite3.executemany), best of {args.trials}: "
+        f"{best_raw:.2f} s = {args.rows / best_raw:,.0f} rows/s  (all: {_figures(raws)} s)"
+    )
+    print(f"ratio end to end / raw limit: {ratio:.3f} (target >= {TARGET_RATIO})")
+    print(f"  per trial: {', '.join(f'{r / e:.3f}' for r, e in zip(raws, runs, strict=True))}")
+    print(
+        f"a new process (`python -m commcredits.cli Set-UserLicense ...`, start-up and "
+        f"schema build included): {child_wall:.2f} s; peak memory {rss:.0f} MiB max RSS "
+        f"(target < {TARGET_MIB} MiB)"
+    )
+    best_import = min(imports)
+    import_ratio = best / best_import
+    print(
+        f"Import-Users of {args.rows:,} template rows (16 columns, every row a new user), "
+        f"best of {args.trials}: {best_import:.2f} s = {args.rows / best_import:,.0f} rows/s "
+        f"(all: {_figures(imports)} s); against Set-UserLicense: {import_ratio:.3f} "
+        f"(target >= {TARGET_IMPORT})"
+    )
+    if ratio < TARGET_RATIO:
+        missed.append("ratio")
+    if import_ratio < TARGET_IMPORT:
+        missed.append("import")
+    if rss >= TARGET_MIB:
+        missed.append("memory")
+
+    loop_db = store.copy("loop")
+    db.bind(loop_db)
+    loop = run_loop(upns[args.rows : args.rows + args.loop_rows])
+    batch_xlsx = tmp / "loop.xlsx"
+    pl.DataFrame({"UserPrincipalName": upns[args.rows + args.loop_rows :]}).write_excel(
+        batch_xlsx, autofit=False
+    )
+    batch, _ = run_bulk(batch_xlsx, loop_db)
+    speedup = loop / batch
+    print(
+        f"one request per row: {args.loop_rows:,} rows in {loop:.2f} s "
+        f"({args.loop_rows / loop:,.0f} rows/s); bulk on {args.loop_rows:,} other rows "
+        f"{batch:.2f} s; bulk is {speedup:.1f}x faster (target >= {TARGET_LOOP}x)"
+    )
+    if speedup < TARGET_LOOP:
+        missed.append("loop")
+    db.close()
+    return missed
 
 
 if __name__ == "__main__":

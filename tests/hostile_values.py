@@ -128,6 +128,10 @@ SLOT_CLASSES: dict[str, list[str]] = {
     "enum": ["enums", "blank", "nul", "long", "surrogate", "wrong_json_type"],
     "list": ["lists"],
     "object": ["objects", "wrong_json_type"],
+    # importUserColumns' columns: a JSON list of cells checked in one pass (schema/user_import.py)
+    "TextColumn": ["lists", "wrong_json_type", "blank", "nul", "long", "surrogate", "odd_unicode"],
+    "TextListColumn": ["lists", "wrong_json_type", "blank", "nul", "long", "surrogate"],
+    "FlagColumn": ["lists", "wrong_json_type", "booleans", "blank", "nul", "numeric_text"],
 }
 # fmt: on
 PRIMARY: dict[str, set[str]] = {
@@ -140,6 +144,9 @@ PRIMARY: dict[str, set[str]] = {
     "enum": {"enums"},
     "list": {"lists"},
     "object": {"objects"},
+    "TextColumn": {"lists", "wrong_json_type"},
+    "TextListColumn": {"lists", "wrong_json_type"},
+    "FlagColumn": {"lists", "wrong_json_type"},
 }
 
 

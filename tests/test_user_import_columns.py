@@ -3,7 +3,10 @@ the same rules row by row and a compact answer; the bulk layer's Import-Users se
 
 from __future__ import annotations
 
+from commcredits import db as database
 from commcredits.models import AuditEntry, User
+from commcredits.services import user_import, user_search
+from commcredits.services.access import SYSTEM
 
 COLUMNS = """
 mutation($columns: ImportUserColumnsInput!, $whatIf: Boolean!) {
@@ -84,3 +87,137 @@ def test_a_column_of_another_length_refuses_the_batch(api, tenant):
     assert out["statuses"] == [] and out["summary"] is None
     assert User.select().where(User.tenant == tenant.id).count() == 0
     assert AuditEntry.select().count() == audits
+
+
+def _rows(start: int, stop: int, **extra) -> tuple[list[str], dict[str, list]]:
+    n = range(start, stop)
+    return [f"u{i}@fabrikam.example" for i in n], {
+        "given_name": [f"Jürgen{i}" for i in n],
+        "department": ["Sales"] * len(n),
+        "usage_location": ["Germany"] * len(n),
+        "other_mails": [[f"u{i}@private.example"] for i in n],
+        **extra,
+    }
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(tenant, clock):
+    """Creating 3 users or 500, and updating them, is the same few statements: multi-row
+    INSERT (FTS index kept by its trigger in the same statement), one UPDATE per distinct
+    change, one audit entry."""
+    statements = []
+    for start, stop in ((0, 3), (3, 503)):
+        with database.count_statements() as sql:
+            upns, cols = _rows(start, stop)
+            out = user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
+        assert {o.action for o in out} == {"CREATED"}
+        statements.append(len(sql))
+    assert statements[0] == statements[1], statements
+    for start, stop in ((0, 3), (3, 503)):  # the same change for each user: one UPDATE
+        with database.count_statements() as sql:
+            upns, cols = _rows(start, stop, department=["Support"] * (stop - start))
+            out = user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
+        assert {o.action for o in out} == {"UPDATED"}
+        statements.append(len(sql))
+    assert statements[2] == statements[3], statements
+    assert User.select().where(User.department == "Support").count() == 503
+
+
+def test_a_batch_writes_one_audit_entry_and_one_user_its_own(tenant, clock):
+    before = AuditEntry.select().count()
+    upns, cols = _rows(0, 4)
+    user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
+    entry = AuditEntry.select().order_by(AuditEntry.id.desc()).get()
+    assert AuditEntry.select().count() == before + 1
+    assert (entry.action, entry.target_type, entry.target_id) == (
+        "importUsers",
+        "UserBatch",
+        "u0@fabrikam.example…u3@fabrikam.example",
+    )
+    assert entry.after["count"] == 4 and entry.after["created"] == upns
+    # One changed user is audited on the user, as createUser / updateUser are.
+    upns, cols = _rows(3, 5, department=["Sales", "Sales"])
+    user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
+    entry = AuditEntry.select().order_by(AuditEntry.id.desc()).get()
+    created = User.get(User.upn_key == "u4@fabrikam.example")
+    assert (entry.action, entry.target_id) == ("createUser", str(created.id))
+    assert entry.after == {
+        "userPrincipalName": "u4@fabrikam.example",
+        "displayName": "u4",
+        "department": "Sales",
+        "usageLocation": "DE",
+        "accountEnabled": True,
+    }
+
+
+def test_created_users_are_found_by_search_and_read_back_as_given(api, tenant, clock):
+    upns, cols = _rows(0, 3, display_name=[None, "Ann  Müller", None])
+    user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
+    ann = User.get(User.upn_key == "u1@fabrikam.example")
+    assert (ann.display_name, ann.given_name, ann.surname, ann.other_mails) == (
+        "Ann  Müller",
+        "Jürgen1",
+        "",
+        ["u1@private.example"],
+    )
+    assert (ann.usage_location, ann.account_enabled, ann.business_phones) == ("DE", True, [])
+    # Built column by column, each text is the one search_text gives the stored user.
+    for user in User.select().where(User.tenant == tenant.id):
+        assert user.search_text == user_search.search_text_of_user(user)
+    assert ann.search_text == "u1@fabrikam.example\nann muller\njurgen1\nu1@private.example"
+    query = "query($s: String!) { users(first: 5, filter: {search: $s}) { nodes { id } } }"
+    for term in ("ann mull", "JURGEN1", "1@private", "u2@fab"):
+        found = api(query, {"s": term})["users"]["nodes"]
+        assert len(found) == 1, term
+
+
+def test_a_row_fails_on_its_first_fault_in_property_order(tenant, clock):
+    """Column by column, a row's error is the one validate_fields names first."""
+    upns = ["a@fabrikam.example", "b@fabrikam.example", "a@fabrikam.example", " "]
+    cols = {
+        "department": ["x" * 65, "Sales", "Sales", "Sales"],
+        "usage_location": ["Atlantis", "Atlantis", "DE", "DE"],
+        "other_mails": [["not a mail"], None, None, None],
+    }
+    out = user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
+    assert [[(e.code, e.field) for e in o.errors] for o in out] == [
+        [("VALUE_TOO_LONG", "department")],
+        [("INVALID_USAGE_LOCATION", "usageLocation")],
+        [],  # a@ failed above, so this row is its first valid one
+        [("INVALID_USER_PRINCIPAL_NAME", "userPrincipalName")],
+    ]
+    assert out[2].action == "CREATED"
+
+
+def test_a_text_over_its_limit_fails_its_row_and_a_malformed_column_the_request(api, tenant):
+    cols = {
+        "userPrincipalName": ["a@fabrikam.example", "b@fabrikam.example"],
+        "department": ["x" * 65, "Sales"],  # department: at most 64
+        "accountEnabled": [None, False],
+    }
+    out = api(COLUMNS, {"columns": cols, "whatIf": False})["importUserColumns"]
+    assert out["statuses"] == ["FAILED", "APPLIED"]
+    assert out["failures"][0]["userErrors"] == [{"field": "department", "code": "VALUE_TOO_LONG"}]
+    assert User.get(User.upn_key == "b@fabrikam.example").account_enabled is False
+    for bad in (
+        {"department": ["x" * 1025, None]},  # over any property's limit: refused unread
+        {"department": [1, None]},
+        {"department": "Sales"},
+        {"otherMails": ["a@b.example", None]},
+        {"accountEnabled": ["yes", None]},
+    ):
+        body = api.raw(
+            COLUMNS,
+            {"columns": {"userPrincipalName": ["c@fabrikam.example", "d@x.example"], **bad}}
+            | {"whatIf": False},
+        ).json()
+        assert body.get("data") is None and body["errors"], bad
+    assert User.select().where(User.upn_key == "c@fabrikam.example").count() == 0
+
+
+def test_columns_as_literals(api, tenant):
+    query = """mutation { importUserColumns(columns: {
+        userPrincipalName: ["e@fabrikam.example"], department: ["Ops"],
+        otherMails: [["e@private.example"]], accountEnabled: [false] }) { statuses } }"""
+    assert api(query)["importUserColumns"]["statuses"] == ["APPLIED"]
+    e = User.get(User.upn_key == "e@fabrikam.example")
+    assert (e.department, e.other_mails, e.account_enabled) == ("Ops", ["e@private.example"], False)

@@ -4,6 +4,7 @@ checked column by column (no object per row), and its compact answer read back p
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from typing import Any
 
@@ -63,7 +64,14 @@ def _limit(name: str) -> int:
     return TEXT_LIMITS.get(re.sub(r"([A-Z])", r"_\1", name).lower(), DEFAULT_MAX_LENGTH)
 
 
+# The characters LIST_SEPARATORS' patterns split on: a cell without any is one item.
+_SEPARATOR_CHARS = {"businessPhones": (";",), "otherMails": (";", ",")}
+
+
 def _list_cell(name: str, value: str) -> list[str]:
+    if not any(ch in value for ch in _SEPARATOR_CHARS[name]):  # most cells: one item
+        item = value.strip()
+        return [item] if item else []
     return [item.strip() for item in re.split(LIST_SEPARATORS[name], value) if item.strip()]
 
 
@@ -71,8 +79,10 @@ def as_columns(values: dict[str, list[Any]], rows: list[int]) -> dict[str, list[
     """Some rows as importUserColumns takes them: one list per property any of them gives
     (null where a row leaves it as it is), column by column (no object per row is built)."""
     out = {}
+    # The rows of a batch are mostly consecutive (faulty rows are not sent): a slice then.
+    run = bool(rows) and rows[-1] - rows[0] == len(rows) - 1
     for name, col in values.items():
-        part = [col[i] for i in rows]
+        part = col[rows[0] : rows[-1] + 1] if run else [col[i] for i in rows]
         if name == "userPrincipalName" or any(v is not None for v in part):
             out[name] = part
     return out
@@ -132,10 +142,15 @@ def bad_cells(
         return [i for i, v in enumerate(col) if v is INVALID]
     if name == "userPrincipalName":
         return []  # key_faults judged the keys
+    # The longest value first, in C (map): most columns have no cell over the limit.
     if name in LIST_SEPARATORS:
         limit = LIST_LIMITS[LIST_FIELDS[name]][0]
+        if max(map(len, itertools.chain.from_iterable(filter(None, col))), default=0) <= limit:
+            return []
         return [i for i, v in enumerate(col) if v and any(len(x) > limit for x in v)]
     limit = _limit(name)
+    if max(map(len, filter(None, col)), default=0) <= limit:
+        return []
     return [i for i, v in enumerate(col) if v is not None and len(v) > limit]
 
 

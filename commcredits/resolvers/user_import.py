@@ -65,12 +65,14 @@ class UserImportMutation:
         create_missing: bool = True,
     ) -> UserColumnsPayload:
         c = ctx(info)
-        rows = user_columns.rows_from_columns(
+        outcomes = user_import.upsert_columns(
+            c.tenant,
+            c.principal,
             columns.user_principal_name,
             {name: getattr(columns, name) for name in user_columns.PROPERTIES},
-        )
-        outcomes = user_import.upsert_users(
-            c.tenant, c.principal, rows, now=c.now, create=create_missing, what_if=what_if
+            now=c.now,
+            create=create_missing,
+            what_if=what_if,
         )
         return UserColumnsPayload.of(outcomes, what_if=what_if)
 

@@ -1,21 +1,25 @@
 """Batches of directory users (SPEC §2, §8): create-or-update from a sheet, set usage locations.
 
 A batch is up to 1,000 independent rows, each all or nothing, decided in input order against
-one picture of the tenant's users and written with a few bulk statements. The rules are those
-of `services.users` (the same validation, the same usage-location check), applied per row.
+one picture of the tenant's users and written with a few bulk statements whatever its size.
+The rules are those of `services.users` (the same validation, the same usage-location check),
+applied per row but run column by column (`services.user_columns`): importUsers' rows and
+importUserColumns' columns take the same path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from commcredits.db import directory_lock, insert_rows
+from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Tenant, User
-from commcredits.services import audit, table_stats, user_search, users
+from commcredits.services import audit, table_stats, user_columns, user_search, users
 from commcredits.services.errors import DomainError, ErrorDetail, check_batch_size, not_found
 from commcredits.services.principal import Principal
+from commcredits.services.user_columns import MISSING, CheckedColumns
 
 _CHUNK = 500
 
@@ -25,6 +29,9 @@ class UserRowOutcome:
     index: int
     user_principal_name: str
     action: str | None = None  # CREATED, UPDATED, UNCHANGED; None when the row failed
+    # The user's id (None for a failed row, or a user whatIf would create); `user` is the
+    # stored row for a user that existed before the batch (created ones get no object).
+    user_id: int | None = None
     user: User | None = None
     # The user's usage location once the row is applied (with what_if: would be), as stored:
     # the alpha-2 code a name given in the row resolved to, or None.
@@ -80,11 +87,31 @@ def upsert_users(
     order. With `what_if`, every row is checked as for real and nothing is written.
     """
     check_batch_size(len(rows), "users")
+    upns, columns = user_columns.columns_of_rows(rows)
+    return upsert_columns(tenant, principal, upns, columns, now=now, create=create, what_if=what_if)
+
+
+def upsert_columns(
+    tenant: Tenant,
+    principal: Principal,
+    user_principal_names: Sequence[str | None],
+    columns: Mapping[str, Sequence[Any] | None],
+    *,
+    now: dt.datetime,
+    create: bool = True,
+    what_if: bool = False,
+) -> list[UserRowOutcome]:
+    """upsert_users with the rows as columns: one list per property (None: a column left out;
+    a None item: that row leaves the property as it is). A column of another length than the
+    UPNs refuses the batch (COLUMN_LENGTH_MISMATCH), as does a batch over the limit."""
+    given = user_columns.check_lengths(user_principal_names, columns)
+    check_batch_size(len(user_principal_names), "users")
+    checked = user_columns.check_columns(user_principal_names, given)
     if what_if:
-        return _decide(tenant, rows, create=create)[0]
+        return _decide(tenant, checked, create=create)[0]
     with directory_lock(tenant.id):
-        outcomes, creates, updates = _decide(tenant, rows, create=create)
-        _write(tenant, principal, creates, updates, now=now)
+        outcomes, creates, updates = _decide(tenant, checked, create=create)
+        _write(tenant, principal, checked, outcomes, creates, updates, now=now)
     table_stats.rows_inserted(User._meta.table_name, len(creates))
     return outcomes
 
@@ -99,66 +126,62 @@ def set_usage_locations(
     what_if: bool = False,
 ) -> list[UserRowOutcome]:
     """The same usage location ("" removes it) for many existing users, each row on its own."""
-    rows = [
-        users.UserFields(user_principal_name=upn, usage_location=usage_location)
-        for upn in user_principal_names
-    ]
-    return upsert_users(tenant, principal, rows, now=now, create=False, what_if=what_if)
+    check_batch_size(len(user_principal_names), "users")
+    return upsert_columns(
+        tenant,
+        principal,
+        user_principal_names,
+        {"usage_location": [usage_location] * len(user_principal_names)},
+        now=now,
+        create=False,
+        what_if=what_if,
+    )
 
 
 def _decide(
-    tenant: Tenant, rows: list[users.UserFields], *, create: bool
-) -> tuple[list[UserRowOutcome], list[dict[str, Any]], list[tuple[User, dict[str, Any]]]]:
-    outcomes: list[UserRowOutcome] = []
-    cleaned: list[dict[str, Any] | None] = []
-    for index, row in enumerate(rows):
-        out = UserRowOutcome(index=index, user_principal_name=(row.user_principal_name or ""))
-        outcomes.append(out)
-        try:
-            if not (row.user_principal_name or "").strip():
-                raise DomainError(
-                    "INVALID_USER_PRINCIPAL_NAME",
-                    "userPrincipalName is required.",
-                    "userPrincipalName",
-                )
-            cleaned.append(users.validate_fields(row.given()))
-        except DomainError as error:
-            out.errors.extend(error.details)
-            cleaned.append(None)
-    existing = _existing(tenant, [v["upn_key"] for v in cleaned if v is not None])
+    tenant: Tenant, checked: CheckedColumns, *, create: bool
+) -> tuple[list[UserRowOutcome], list[int], list[tuple[User, dict[str, Any]]]]:
+    """Each row's outcome, the rows to create (their indexes) and the users to update."""
+    outcomes = [
+        UserRowOutcome(index=i, user_principal_name=u) for i, u in enumerate(checked.given_upns)
+    ]
+    for i, fault in checked.faults.items():
+        outcomes[i].errors.extend(fault.details)
+    keys = checked.keys
+    existing = _existing(tenant, [k for k in keys if k is not None])
     licensed = _licensed([u.id for u in existing.values()])
+    locations = checked.columns.get("usage_location")
 
-    creates: list[dict[str, Any]] = []
+    creates: list[int] = []
     updates: list[tuple[User, dict[str, Any]]] = []
     seen: dict[str, int] = {}
-    for out, values in zip(outcomes, cleaned, strict=True):
-        if values is None:
+    for i, key in enumerate(keys):
+        if key is None:
             continue
-        key = values["upn_key"]
+        out = outcomes[i]
         if key in seen:
             out.errors.append(
                 ErrorDetail(
                     "DUPLICATE_IN_BATCH",
-                    f"'{values['user_principal_name']}' already appears in this batch "
-                    f"(item {seen[key]}).",
+                    f"'{checked.upns[i]}' already appears in this batch (item {seen[key]}).",
                     "userPrincipalName",
                 )
             )
             continue
-        seen[key] = out.index
+        seen[key] = i
         user = existing.get(key)
         if user is None:
             if not create:
                 out.errors.extend(not_found("User", out.user_principal_name, "userId").details)
                 continue
-            values.setdefault("display_name", values["user_principal_name"].split("@")[0])
-            values["search_text"] = user_search.search_text(values)  # inserted with the row
             out.action = "CREATED"
-            out.user = User(tenant=tenant.id, **values)  # its id once written
-            creates.append((values, out.user))
-            out.usage_location = values.get("usage_location")
+            location = locations[i] if locations is not None else MISSING
+            out.usage_location = None if location is MISSING else location
+            creates.append(i)
             continue
+        values = checked.values(i)
         out.user = user
+        out.user_id = user.id
         out.usage_location = values.get("usage_location", user.usage_location)
         diff = {k: v for k, v in values.items() if getattr(user, k) != v}
         if "usage_location" in diff and user.id in licensed:
@@ -178,44 +201,23 @@ def _decide(
 def _write(
     tenant: Tenant,
     principal: Principal,
-    creates: list[tuple[dict[str, Any], User]],
+    checked: CheckedColumns,
+    outcomes: list[UserRowOutcome],
+    creates: list[int],
     updates: list[tuple[User, dict[str, Any]]],
     *,
     now: dt.datetime,
 ) -> None:
-    """Write the batch's rows; the created users (the outcomes' objects) get their ids."""
-    entries: list[dict[str, Any]] = []
+    """Write the batch: its new users in multi-row INSERTs (the outcomes take their ids), one
+    UPDATE per distinct change, and one audit entry."""
     if creates:
-        rows = [
-            {"tenant": tenant.id, "created_at": now, "updated_at": now, **v} for v, _ in creates
-        ]
-        # Rows differ in which columns they give: insert_many needs one shape per statement.
-        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            by_shape.setdefault(tuple(sorted(row)), []).append(row)
-        # insert_rows, not insert_many: peewee builds its SQL value by value, which cost more
-        # than SQLite's work (issue 16). RETURNING gives the ids, so the new rows need no
-        # second SELECT: the outcomes' users, built from these values, take them.
-        ids: dict[str, int] = {}
-        for shape_rows in by_shape.values():
-            for pk, key in insert_rows(User, shape_rows, returning=("id", "upn_key")):
-                ids[key] = pk
-        for values, user in creates:
-            user.id = ids[values["upn_key"]]
-            user.created_at = user.updated_at = now
-            entries.append(
-                {
-                    "action": "createUser",
-                    "target": user,
-                    "tenant_id": tenant.id,
-                    "before": None,
-                    "after": users.describe(user),
-                }
-            )
+        for pk, index in user_columns.insert_created(tenant, checked, creates, now=now):
+            outcomes[index].user_id = pk
     # One UPDATE per distinct change (a sheet setting one usage location is one statement).
     # Lists (businessPhones, otherMails) are keyed as tuples: a dict key must be hashable.
     by_change: dict[tuple, tuple[dict[str, Any], list[int]]] = {}
     renamed: list[tuple[int, str]] = []  # (user id, new search text)
+    changes: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (before, after) per user
     for user, diff in updates:
         before = users.describe(user)
         for name, value in diff.items():
@@ -225,15 +227,7 @@ def _write(
             renamed.append((user.id, user.search_text))
         key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in diff.items()))
         by_change.setdefault(key, (diff, []))[1].append(user.id)
-        entries.append(
-            {
-                "action": "updateUser",
-                "target": user,
-                "tenant_id": tenant.id,
-                "before": before,
-                "after": users.describe(user),
-            }
-        )
+        changes.append((before, users.describe(user)))
     for change, ids in by_change.values():
         for start in range(0, len(ids), _CHUNK):
             User.update(updated_at=now, **change).where(
@@ -242,5 +236,75 @@ def _write(
     # Each renamed user's own search text, in this transaction: one statement per chunk.
     for start in range(0, len(renamed), _CHUNK):
         user_search.write_search_texts(renamed[start : start + _CHUNK])
-    if entries:
-        audit.record_many(principal, entries, now=now)
+    # A new usage location retries the user's group license errors, as Entra does (one
+    # query when none of them is in error).
+    moved = [user.id for user, diff in updates if "usage_location" in diff]
+    if moved:
+        users.retry_group_errors(tenant, moved, now=now)
+    _audit(tenant, principal, checked, outcomes, creates, updates, changes, now=now)
+
+
+def _audit(
+    tenant: Tenant,
+    principal: Principal,
+    checked: CheckedColumns,
+    outcomes: list[UserRowOutcome],
+    creates: list[int],
+    updates: list[tuple[User, dict[str, Any]]],
+    changes: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """One entry for the batch: on the user when one user changed (createUser / updateUser,
+    as before), else on the batch (`importUsers`), as a license batch writes one.
+
+    The batch's entry lists the created users' UPNs, and each updated user before and after;
+    an entry per created user cost more than inserting the user."""
+    if not creates and not updates:
+        return
+    if len(creates) + len(updates) == 1:
+        if creates:
+            (i,) = creates
+            after = _created_summary(checked, i)
+            target: Any = ("User", outcomes[i].user_id)
+            action, before = "createUser", None
+        else:
+            ((user, _),) = updates
+            ((before, after),) = changes
+            target, action = user, "updateUser"
+        audit.record(
+            principal, action, target, tenant_id=tenant.id, before=before, after=after, now=now
+        )
+        return
+    changed = [out.user_principal_name.strip() for out in outcomes if out.changed]
+    audit.record(
+        principal,
+        "importUsers",
+        ("UserBatch", _span(changed[0], changed[-1])),
+        tenant_id=tenant.id,
+        before={"updated": [b for b, _ in changes]},
+        after={
+            "count": len(changed),
+            "created": [checked.upns[i] for i in creates],
+            "updated": [a for _, a in changes],
+        },
+        now=now,
+    )
+
+
+def _span(first: str, last: str) -> str:
+    """The batch's target: its first and last changed UPN, within the column's 200."""
+    span = f"{first}…{last}"
+    return span if len(span) <= 200 else f"{first[:99]}…{last[:100]}"
+
+
+def _created_summary(checked: CheckedColumns, i: int) -> dict[str, Any]:
+    """What `users.describe` shows of a created user, from its row."""
+    values = checked.values(i)
+    return {
+        "userPrincipalName": checked.upns[i],
+        "displayName": values.get("display_name", checked.upns[i].split("@")[0]),
+        "department": values.get("department", ""),
+        "usageLocation": values.get("usage_location"),
+        "accountEnabled": values.get("account_enabled", True),
+    }
