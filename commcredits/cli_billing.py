@@ -34,6 +34,7 @@ def cmd_expire(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from commcredits.money import Money
     from commcredits.services.credits import audit_balances
+    from commcredits.services.spend_limits import spend_differences
 
     bind_database()
     with database.db.connection_context():
@@ -70,7 +71,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     bad = [r for r in rows if not r.ok]
     print(f"{len(rows)} tenant(s) checked, {len(bad)} with differences")
-    return 1 if bad else 0
+    # The monthly spend kept per user for spending limits must be what its calls charged.
+    with database.db.connection_context():
+        spends = spend_differences()
+    for tenant_id, user_id, month, kept, summed in spends:
+        where = f"tenant {tenant_id}, user {user_id}, {month}"
+        print(f"SPEND DIFFERS: {where}: kept {kept}, calls {summed} (minor units)")
+    print(f"user spend per month: {len(spends)} difference(s)")
+    return 1 if bad or spends else 0
 
 
 def cmd_deliver_webhooks(args: argparse.Namespace) -> int:

@@ -300,3 +300,79 @@ def test_a_rate_file_may_flag_emergency_numbers(db_url, clock, tmp_path):
     with pytest.raises(DomainError) as refused:
         rates.import_rate_file(SYSTEM, sheet, now=clock())
     assert refused.value.code == "INVALID_EMERGENCY"
+
+
+GRANT_WHAT_IF = """
+mutation($users: [ID!], $global: Boolean, $name: String) {
+  grantDialOutPolicy(userIds: $users, global: $global, policyName: $name, whatIf: true) {
+    policy { name } global userIds whatIf
+    userErrors { field code message }
+  }
+}"""
+GLOBAL_GRANTS = "{ globalPolicyGrants { dialOut { name pstnOutboundCalling } calling { name } } }"
+
+
+def _written() -> tuple[int, int]:
+    from commcredits.models import DialOutGrant
+
+    return DialOutGrant.select().count(), AuditEntry.select().count()
+
+
+def test_what_if_checks_everything_and_writes_nothing(api, api_as, office, clock):
+    north = other_tenant(clock())
+    add_users(north, clock(), [("zoe", "US")], domain="northwind.example")
+    grant(api, "DialoutCPCandPSTNDomestic", users=[upn("bob")])
+    before = _written()
+
+    def what_if(name, users=None, global_=None, as_=api):
+        return as_(GRANT_WHAT_IF, {"users": users, "global": global_, "name": name})[
+            "grantDialOutPolicy"
+        ]
+
+    out = what_if("dialoutcpcandpstndisabled", users=[upn("ann"), upn("bob")])
+    assert (out["policy"], out["whatIf"], out["global"], len(out["userIds"])) == (
+        {"name": "DialoutCPCandPSTNDisabled"},
+        True,
+        False,
+        2,
+    )
+    out = what_if("DialoutCPCandPSTNDisabled", global_=True)
+    assert (out["whatIf"], out["global"], out["userErrors"]) == (True, True, [])
+    out = what_if(None, users=[upn("bob")])  # a removal
+    assert (out["policy"], out["whatIf"], out["userErrors"]) == (None, True, [])
+    # the same refusals as for real: every user, the name, the role
+    out = what_if("DialoutCPCandPSTNDisabled", users=[upn("ann"), "zoe@northwind.example"])
+    assert [(e["code"], e["field"]) for e in out["userErrors"]] == [("NOT_FOUND", "userIds.1")]
+    out = what_if("NoSuch", users=[upn("ann")])
+    assert [e["code"] for e in out["userErrors"]] == ["UNKNOWN_POLICY"]
+    out = what_if("DialoutCPCandPSTNDisabled", global_=True, as_=api_as("READER"))
+    assert [e["code"] for e in out["userErrors"]] == ["FORBIDDEN"]
+    assert _written() == before
+    assert api(USER_POLICY, {"u": upn("bob")})["user"]["dialOutPolicy"]["name"] == (
+        "DialoutCPCandPSTNDomestic"
+    )
+    # the payload of a real grant says it is one
+    assert (
+        api(
+            GRANT.replace("global userIds", "global userIds whatIf"),
+            {"users": [upn("ann")], "global": None, "name": "DialoutCPCandPSTNDisabled"},
+        )["grantDialOutPolicy"]["whatIf"]
+        is False
+    )
+
+
+def test_global_policy_grants_reads_the_global_grants(api, api_as, office):
+    assert api(GLOBAL_GRANTS)["globalPolicyGrants"] == {"dialOut": None, "calling": None}
+    grant(api, "DialoutCPCandPSTNDomestic", users=[upn("ann")])  # a user's: not global
+    assert api(GLOBAL_GRANTS)["globalPolicyGrants"]["dialOut"] is None
+    grant(api, "dialoutcpcdomesticpstndisabled", global_=True)
+    audited = AuditEntry.select().count()
+    # every role may read it, and reading writes nothing
+    got = api_as("READER")(GLOBAL_GRANTS)["globalPolicyGrants"]
+    assert got == {
+        "dialOut": {"name": "DialoutCPCDomesticPSTNDisabled", "pstnOutboundCalling": "DISABLED"},
+        "calling": None,
+    }
+    assert AuditEntry.select().count() == audited
+    grant(api, None, global_=True)
+    assert api(GLOBAL_GRANTS)["globalPolicyGrants"]["dialOut"] is None

@@ -6,6 +6,10 @@ and 12-month expiries — on SQLite and on PostgreSQL. After every step:
 - invoice numbers 1..n without gaps; no lot remainder below 0 or above its amount;
 - every charged call's credits are one CONSUMED ledger entry's worth, blocked calls cost nothing;
 - no minute pool used past what it granted; seat counters equal the licenses held;
+- who may spend (rules grant dial-out policies, block and unblock users, set a tenant-wide
+  spending limit): a blocked user's outgoing calls are `USER_BLOCKED`, a call the user's
+  dial-out policy forbids `DIAL_OUT_RESTRICTED`, and each user's kept monthly spend is the sum
+  of their calls' charges (what `commcredits audit` checks too);
 - payments (a scripted gateway that succeeds, declines, gives no answer, or charges and loses
   the answer): the audit's lot check holds, no idempotency key is charged twice, every PAID or
   ISSUED invoice was charged once and a FAILED one never, no lot belongs to an unpaid invoice,
@@ -42,6 +46,7 @@ from hypothesis.stateful import (
 from commcredits import db as database
 from commcredits.models import (
     AutoRecharge,
+    CallingPolicy,
     CallRecord,
     CreditLot,
     Invoice,
@@ -49,9 +54,21 @@ from commcredits.models import (
     LicenseAssignment,
     MinutePool,
     Subscription,
+    User,
 )
 from commcredits.money import Money as Amount
-from commcredits.services import billing, credits, licenses, payments, rating
+from commcredits.services import (
+    billing,
+    calling_policies,
+    calling_policy_grants,
+    credits,
+    dial_out,
+    licenses,
+    payments,
+    pstn_blocks,
+    rating,
+    spend_limits,
+)
 from commcredits.services.access import SYSTEM
 from commcredits.services.authorization import authorize_call
 from commcredits.services.credits import recharge
@@ -288,6 +305,41 @@ class Money(RuleBasedStateMachine):
             now=self.now,
         )
 
+    @rule(cents=st.none() | st.integers(min_value=0, max_value=300))
+    def spend_limit(self, cents):
+        """The tenant's global calling policy: a monthly spend limit per user (None: off)."""
+        data = calling_policies.PolicyInput(
+            name="Monthly",
+            enable_spend_limits=cents is not None,
+            calling_spend_user_limit=None if cents is None else Decimal(cents) / 100,
+        )
+        if CallingPolicy.select().where(CallingPolicy.tenant == self.tenant.id).exists():
+            calling_policies.update_calling_policy(
+                self.tenant, SYSTEM, "Monthly", data, now=self.now
+            )
+        else:
+            calling_policies.create_calling_policy(self.tenant, SYSTEM, data, now=self.now)
+            calling_policy_grants.grant_calling_policy(
+                self.tenant, SYSTEM, None, "Monthly", now=self.now
+            )
+
+    @rule(
+        user=st.none() | st.sampled_from(USERS),
+        policy=st.none() | st.sampled_from([p.name for p in dial_out.CATALOG]),
+    )
+    def dial_out_policy(self, user, policy):
+        """Grant a dial-out policy to a user (None: the global grant); policy None removes."""
+        refs = None if user is None else [f"{user[0]}@{self.domain}"]
+        dial_out.grant_dial_out_policy(self.tenant, SYSTEM, refs, policy, now=self.now)
+
+    @rule(user=st.sampled_from(USERS), blocked=st.booleans())
+    def pstn_block(self, user, blocked):
+        upn = f"{user[0]}@{self.domain}"
+        if blocked:
+            pstn_blocks.block_user(self.tenant, SYSTEM, upn, "fraud check", now=self.now)
+        else:
+            pstn_blocks.unblock_user(self.tenant, SYSTEM, upn, None, now=self.now)
+
     @rule(user=st.sampled_from(USERS), change=st.sampled_from(sorted(LICENSE_CHANGES)))
     def change_licenses(self, user, change):
         add, remove = LICENSE_CHANGES[change]
@@ -320,7 +372,24 @@ class Money(RuleBasedStateMachine):
             for u, destination, call_type, seconds in calls
         ]
         calls = self.gateway.calls
+        users = {u.user_principal_name: u.id for u in self._users()}
+        blocked = pstn_blocks.blocked_user_ids(self.tenant.id, users.values())
+        policies = dial_out.effective_for_users(self.tenant.id, users.values())
         first = rating.record_calls(self.tenant, SYSTEM, items, now=self.now)
+        for o in first:
+            if o.call is None or o.duplicate or o.call.reason == "NO_CALLING_LICENSE":
+                continue
+            # Who may spend, before pools and credits: a blocked user's outgoing calls, and
+            # the calls their dial-out policy forbids, are never rated (none is an emergency
+            # number here).
+            user_id = users[o.call.user_principal_name]
+            outgoing = pstn_blocks.blocks(o.call.call_type)
+            if outgoing and user_id in blocked:
+                assert (o.call.status, o.call.reason) == ("BLOCKED", "USER_BLOCKED")
+            elif o.call.destination_country and dial_out.restricted(
+                policies[user_id].policy, o.call.call_type, domestic=o.call.domestic
+            ):
+                assert (o.call.status, o.call.reason) == ("BLOCKED", "DIAL_OUT_RESTRICTED")
         # Only a debit the balance could not pay asks `to_cover` for recharges: it is then
         # held (and rated once they are charged) or BLOCKED for INSUFFICIENT_BALANCE.
         self.short = any(
@@ -347,6 +416,9 @@ class Money(RuleBasedStateMachine):
     @rule()
     def expire(self):
         credits.expire_credits(now=self.now, tenant=self.tenant)
+
+    def _users(self) -> list[User]:
+        return list(User.select().where(User.tenant == self.tenant.id))
 
     def _live_lots(self, at: dt.datetime) -> list[CreditLot]:
         """The tenant's lots that count at `at`, read straight from the table."""
@@ -541,6 +613,11 @@ class Money(RuleBasedStateMachine):
         for c in calls:
             if c.status == "RATED":
                 assert c.pool_minutes + c.charged_minutes == c.minutes
+
+    @invariant()
+    def spend_is_kept(self):
+        # Each user's kept monthly spend is the sum of their counted calls' charges.
+        assert spend_limits.spend_differences(self.tenant.id) == []
 
     @invariant()
     def pools_and_seats_hold(self):

@@ -17,7 +17,7 @@ from commcredits.bulk.errors import UsageError
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str = "str"  # str, list, switch, int
+    kind: str = "str"  # str, list, switch, int, bool
     help: str = ""
     aliases: tuple[str, ...] = ()
     value: str = "VALUE"
@@ -161,6 +161,20 @@ def parse(command: Command, argv: list[str]) -> dict[str, Any]:
         if param.kind == "switch":
             values[param.name] = True if inline is None else parse_bool(inline, param.name)
             i += 1
+            continue
+        if param.kind == "bool":
+            # A PowerShell Boolean parameter (`-X $true`, `-X:$false`). Bash drops an unquoted
+            # $true: a value missing (the end, or the next parameter) is refused, never guessed.
+            if inline is None and i + 1 < len(argv) and not _TOKEN.match(argv[i + 1]):
+                i += 1
+                inline = argv[i]
+            i += 1
+            if not inline:
+                raise UsageError(
+                    f"-{param.name} needs $true or $false; in a shell quote it ('$true': an "
+                    f"unquoted $true is dropped) or write true / false"
+                )
+            values[param.name] = parse_bool(inline, param.name)
             continue
         if inline is None:
             i += 1

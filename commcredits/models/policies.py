@@ -24,3 +24,61 @@ class DialOutGrant(BaseModel):
         # One grant per user; one global grant per tenant (a partial unique index, migration
         # 0014, since NULLs are distinct in a plain one).
         indexes = ((("tenant", "user"), True),)
+
+
+class CallingPolicy(BaseModel):
+    """A tenant's named Teams calling policy (`CsTeamsCallingPolicy`, the spend-limit subset).
+    `name_key` is the lower-cased name: names are unique per tenant in any case, as
+    PowerShell's `-Identity`. The limit is integer minor units of the tenant's currency; it
+    applies while `enable_spend_limits` is true (services/calling_policies.py)."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    name = peewee.CharField(max_length=64)
+    name_key = peewee.CharField(max_length=64)
+    description = peewee.CharField(max_length=1024, default="")
+    enable_spend_limits = peewee.BooleanField(default=False)
+    spend_limit_minor = peewee.BigIntegerField(null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    class Meta:
+        table_name = "calling_policy"
+        indexes = ((("tenant", "name_key"), True),)
+        constraints = [peewee.Check("spend_limit_minor IS NULL OR spend_limit_minor >= 0")]
+
+
+class CallingPolicyGrant(BaseModel):
+    """A calling policy granted to one user, or (user NULL) the tenant's global grant, which
+    applies to every user without one (`Grant-CsTeamsCallingPolicy -Global`). No row: Teams's
+    built-in Global instance, which sets no spend limit."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    user = peewee.ForeignKeyField(User, null=True, on_delete="CASCADE")
+    # RESTRICT: a policy is removed only once nobody holds it (removeCallingPolicy refuses).
+    policy = peewee.ForeignKeyField(CallingPolicy, on_delete="RESTRICT")
+    granted_at = UTCDateTimeField()
+
+    class Meta:
+        table_name = "calling_policy_grant"
+        # One grant per user; one global grant per tenant (a partial unique index, 0015).
+        indexes = ((("tenant", "user"), True),)
+
+
+class UserMonthSpend(BaseModel):
+    """What one user's calls took from credits in one calendar month (UTC), kept by rating in
+    the transaction that writes the calls (services/spend_limits.py), so a spend limit reads
+    one row instead of summing call records. `notified_*`: the month's limit notifications
+    were sent (once per user per month)."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+    month = peewee.CharField(max_length=7)
+    spent_minor = peewee.BigIntegerField(default=0)
+    notified_80 = peewee.BooleanField(default=False)
+    notified_100 = peewee.BooleanField(default=False)
+    updated_at = UTCDateTimeField()
+
+    class Meta:
+        table_name = "user_month_spend"
+        indexes = ((("user", "month"), True),)
+        constraints = [peewee.Check("spent_minor >= 0")]

@@ -9,7 +9,7 @@ from commcredits.ids import parse_pk
 from commcredits.resolvers.context import Context
 from commcredits.schema.common import from_global_id
 from commcredits.schema.pages import DEFAULT_PAGE, MAX_PAGE, paginate
-from commcredits.services.errors import not_found
+from commcredits.services.errors import DomainError, not_found
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "ctx", "decode_id", "paginate", "user_ref"]
 
@@ -38,3 +38,13 @@ def user_ref(value: str, *, field: str = "userId") -> int | str:
     if "@" not in (value or ""):
         raise not_found("User", value, field)
     return value
+
+
+def grant_targets(user_ids: list[str] | None, global_: bool | None) -> list[int | str] | None:
+    """A policy grant's targets (Grant-Cs*Policy): the users named (ids or UPNs, each error at
+    `userIds.N`), or None for the tenant's global grant; exactly one of the two must be given."""
+    if bool(global_) == (user_ids is not None):
+        raise DomainError("INVALID_ARGUMENT", "Give either userIds or global: true.", "userIds")
+    if user_ids is None:
+        return None
+    return [user_ref(u, field=f"userIds.{i}") for i, u in enumerate(user_ids)]

@@ -4,6 +4,7 @@ import enum
 
 import strawberry
 
+from commcredits.schema.calling_policies import CallingPolicy
 from commcredits.schema.common import UserError
 from commcredits.services import dial_out
 
@@ -69,6 +70,24 @@ class GrantDialOutPolicyPayload:
         default=None, name="global", description="True: the tenant's global grant."
     )
     user_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="The users granted to (global ids)."
+        default=None, description="The users granted to (global ids); with whatIf, would be."
+    )
+    what_if: bool = strawberry.field(
+        default=False, description="True: checked only, nothing was granted."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(
+    description="The tenant's global grants (Grant-CsDialoutPolicy -Global, "
+    "Grant-CsTeamsCallingPolicy -Global): what every user without a grant of their own has."
+)
+class GlobalPolicyGrants:
+    dial_out: DialOutPolicy | None = strawberry.field(
+        description="The dial-out policy granted globally; null: none (users without a grant "
+        "have DialoutCPCandPSTNInternational)."
+    )
+    calling: CallingPolicy | None = strawberry.field(
+        description="The calling policy granted globally; null: none (users without a grant "
+        "have Teams's built-in Global: no spend limit)."
+    )

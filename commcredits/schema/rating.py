@@ -355,8 +355,10 @@ class UsageSummaryType:
 class CallAuthorization:
     allowed: bool
     reason: str | None = strawberry.field(
-        description="NO_CALLING_LICENSE, DIAL_OUT_RESTRICTED (the setting follows from callType), "
-        "NO_CREDITS_LICENSE, INSUFFICIENT_BALANCE or NO_RATE."
+        description="NO_CALLING_LICENSE, USER_BLOCKED (blocked from PSTN calls), "
+        "DIAL_OUT_RESTRICTED (the setting follows from callType), SPEND_LIMIT_REACHED (the "
+        "user's monthly spend limit, with no pool minutes left), NO_CREDITS_LICENSE, "
+        "INSUFFICIENT_BALANCE or NO_RATE."
     )
     call_type: CallType
     destination_country: str | None

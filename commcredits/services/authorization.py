@@ -1,12 +1,14 @@
 """Pre-call authorization (SPEC §5): may this user place this call now, and for how long?
 
 The same rules as rating, read-only: the licences for the call type, an emergency number
-(always allowed, free), the user's dial-out policy (DIAL_OUT_RESTRICTED), the pool the call would
-draw from, the card's price and the credit balance. `maxMinutesAffordable` = pool minutes left
-+ whole minutes the spendable credit buys at the price (at most 24 hours): the balance plus
-the pending auto-recharges and those today's cap still allows, or for an MCA tenant the rest of
-the month's credit limit. `creditsLeft` is the balance itself, as of `now`. It reads only: no
-lock, no ledger, no write, so it never queues behind a batch being rated.
+(always allowed, free), a block from PSTN calls (USER_BLOCKED), the user's dial-out policy
+(DIAL_OUT_RESTRICTED), the pool the call would draw from, the card's price, the user's
+monthly spend limit (SPEND_LIMIT_REACHED) and the credit balance. `maxMinutesAffordable` = pool
+minutes left + whole minutes the spendable credit buys at the price (at most 24 hours), fewer
+if the spend limit leaves fewer: the balance plus the pending auto-recharges and those today's
+cap still allows, or for an MCA tenant the rest of the month's credit limit. `creditsLeft` is
+the balance itself, as of `now`. It reads only: no lock, no ledger, no write, so it never
+queues behind a batch being rated.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from commcredits.models import Tenant
-from commcredits.services import credits, dial_out
+from commcredits.money import Money
+from commcredits.services import calling_policies, credits, dial_out, pstn_blocks, spend_limits
 from commcredits.services.call_fields import (
     MIN_SUBSCRIBER_DIGITS,
     parse_call_type,
@@ -105,6 +108,8 @@ def authorize_call(
     if table.emergency_number(digits) is not None:
         # Never restricted, never charged: no pool or credit is asked for (issue 17).
         return answer(None, 0, None, price_from_micros(0), MAX_MINUTES)
+    if pstn_blocks.blocks(kind) and pstn_blocks.is_blocked(tenant.id, user.id):
+        return answer(pstn_blocks.USER_BLOCKED, 0, None, None, 0)
     policy = dial_out.effective_for_user(tenant.id, user.id)
     domestic = is_domestic(location, place.country) if place is not None else None
     restricted = dial_out_restriction(policy, kind, domestic)
@@ -130,4 +135,29 @@ def authorize_call(
     # What a call may spend: the balance, plus the auto-recharges the day still allows (or,
     # for an MCA tenant, what is left of the month's credit limit).
     affordable = int(max(spendable, Decimal(0)) * MICROS // rate.price_micros)
+    limited = _spend_limit_minutes(tenant, user.id, kind, rate.price_micros, now=now)
+    if limited is not None and limited <= affordable:
+        return answer(
+            spend_limits.SPEND_LIMIT_REACHED, pool_left, balance, price, pool_left + limited
+        )
     return answer(INSUFFICIENT_BALANCE, pool_left, balance, price, pool_left + affordable)
+
+
+def _spend_limit_minutes(
+    tenant: Tenant, user_id: int, kind: str, price_micros: int, *, now: dt.datetime
+) -> int | None:
+    """Charged minutes the user's spend limit still allows this month (None: no limit).
+
+    At or over the limit: 0 (only pool minutes are left). Below it: the whole minutes whose
+    charge fits in what is left, but at least 1, since rating rates a call that starts below
+    the limit whole (services/spend_limits.py)."""
+    if not spend_limits.counts(kind):
+        return None
+    limit = calling_policies.effective_for_user(tenant, user_id).policy.applied_limit_minor
+    if limit is None:
+        return None
+    spent = spend_limits.spent_minor(tenant, user_id, month_of(now))
+    if spend_limits.reached(spent, limit):
+        return 0
+    left = Money.from_minor(limit - spent, tenant.currency).amount
+    return max(1, int(left * MICROS // price_micros))

@@ -157,6 +157,7 @@ class GrantResult:
     policy: DialOutPolicy | None  # None: the grant was removed
     user_ids: list[int]  # the users granted to ([] for the global grant)
     global_: bool
+    what_if: bool = False  # nothing was written: what would be granted
 
 
 def grant_dial_out_policy(
@@ -166,10 +167,12 @@ def grant_dial_out_policy(
     policy_name: str | None,
     *,
     now: dt.datetime,
+    what_if: bool = False,
 ) -> GrantResult:
     """`Grant-CsDialoutPolicy`: grant `policy_name` to the users (`user_refs` None: the global
     grant); `policy_name` None removes the grant(s). All or nothing; one audit entry per grant
-    changed. Another tenant's user is not found."""
+    changed. Another tenant's user is not found. With `what_if` every check runs (the batch's
+    size, the name, every user) and nothing is written: no grant, no audit entry."""
     if user_refs is not None:
         check_batch_size(len(user_refs), "userIds")
     policy = policy_named(policy_name) if policy_name is not None else None
@@ -178,6 +181,8 @@ def grant_dial_out_policy(
         if user_refs is not None:
             users = _users(tenant, user_refs)
         ids = [u.id for u in users]
+        if what_if:
+            return GrantResult(policy, ids, user_refs is None, what_if=True)
         scope = DialOutGrant.user.is_null() if user_refs is None else DialOutGrant.user.in_(ids)
         before = {
             uid: name

@@ -28,6 +28,8 @@ class Permission(enum.Enum):
     MANAGE_KEYS = "manage API keys"
     # Teams Administrator / Teams Communications Administrator: who may call where.
     MANAGE_CALLING_POLICIES = "manage calling policies"
+    # Its own permission because the operator has it too, in a tenant, to stop fraud.
+    BLOCK_PSTN_USERS = "block users from PSTN calls"
     OPERATE = "operate the service (tenants, catalog, adjustments)"
 
 
@@ -41,6 +43,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_BILLING,
             Permission.MANAGE_KEYS,
             Permission.MANAGE_CALLING_POLICIES,
+            Permission.BLOCK_PSTN_USERS,
         }
     ),
     Role.BILLING_ADMIN: frozenset({Permission.READ, Permission.MANAGE_BILLING}),
@@ -49,7 +52,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
-OPERATOR_IN_TENANT = frozenset({Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS})
+OPERATOR_IN_TENANT = frozenset(
+    {Permission.READ, Permission.OPERATE, Permission.MANAGE_KEYS, Permission.BLOCK_PSTN_USERS}
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,9 @@ class Principal:
 
     def can(self, permission: Permission) -> bool:
         if self.is_operator and self.tenant is not None:
-            # An operator looking into a tenant reads it (and manages its keys); it does not
-            # change the tenant's users, licenses or money in the tenant's name.
+            # An operator looking into a tenant reads it, manages its keys and may block a
+            # user from PSTN calls (fraud); it does not change the tenant's users, licenses
+            # or money in the tenant's name.
             return permission in OPERATOR_IN_TENANT
         return permission in ROLE_PERMISSIONS[self.role]
 

@@ -14,11 +14,16 @@ Per record:
    rest is charged at the card's price (rounded half up to the minor unit) and debited from
    credits through the ledger (FIFO, auto-recharge, MCA credit limit all happen there).
 5. An emergency number (a card row flagged `emergency`, matched whole) is RATED at 0, no pool
-   minutes; a call the user's dial-out policy forbids is BLOCKED `DIAL_OUT_RESTRICTED`
-   (services/dial_out.py), before pools and credits.
+   minutes; an outgoing call or dial-out of a user blocked from PSTN calls is BLOCKED
+   `USER_BLOCKED` (services/pstn_blocks.py), and one the user's dial-out policy forbids is
+   BLOCKED `DIAL_OUT_RESTRICTED` (services/dial_out.py), both before pools and credits.
 6. A call whose charged part cannot be paid — no calling licence for the call type, no
    Communication Credits licence, no price, balance or credit limit short — is recorded as
    `BLOCKED` with that reason and uses neither pool minutes nor credits.
+7. A call with a part charged to credits, of a user whose calling policy sets a spend limit
+   that the user's spend this month (DOMESTIC, INTERNATIONAL, CONFERENCE_DIAL_OUT charges) has
+   reached, is BLOCKED `SPEND_LIMIT_REACHED`; one starting below the limit is rated whole
+   (services/spend_limits.py). The spend is tracked across the batch in input order.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ from commcredits import events
 from commcredits.db import insert_rows, tenant_lock
 from commcredits.models import CallRecord, Tenant, User
 from commcredits.money import Money
-from commcredits.services import audit, credits, dial_out
+from commcredits.services import (
+    audit,
+    calling_policies,
+    credits,
+    dial_out,
+    pstn_blocks,
+    spend_limits,
+)
 from commcredits.services.call_fields import MIN_SUBSCRIBER_DIGITS
 from commcredits.services.calls import (  # noqa: F401 - rating's names, re-exported
     CHUNK,
@@ -112,7 +124,12 @@ class _Picture:
             self.catalog, sorted(self.users_by_id)
         )
         self.dial_out = dial_out.effective_for_users(tenant.id, self.users_by_id)
-        self.pools = PoolBook(tenant, self.catalog, {month_of(c.started_at) for c in fresh})
+        self.pstn_blocked = pstn_blocks.blocked_user_ids(tenant.id, self.users_by_id)
+        months = {month_of(c.started_at) for c in fresh}
+        self.pools = PoolBook(tenant, self.catalog, months)
+        # Spending limits (issue 17): each user's policy, and their spend in the batch's months.
+        self.calling = calling_policies.effective_for_users(tenant, self.users_by_id)
+        self.spend = spend_limits.SpendBook(tenant, self.users_by_id, months)
         self.rates = RateBook(tenant.currency)
         self._ledger = None
         self.debits = 0
@@ -196,6 +213,8 @@ def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, P
         # Never restricted by a policy, never charged, no pool minutes (issue 17).
         call.rate_id, call.price_micros = emergency.id, 0
         return call, None
+    if user.id in pic.pstn_blocked and pstn_blocks.blocks(call_type):
+        return _blocked(call, pstn_blocks.USER_BLOCKED), None
     policy = pic.dial_out.get(user.id)
     reason = dial_out_restriction(policy, call_type, domestic if place else None)
     if reason:
@@ -217,11 +236,18 @@ def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, P
         call.rate_id, call.price_micros = rate.id, rate.price_micros
         amount = charge_for(rate.price_micros, charged, currency)
         if amount:
+            counted = spend_limits.counts(call_type)
+            limit = spend_limit(pic, user.id) if counted else None
+            upn = user.user_principal_name
+            if pic.spend.refuses(user.id, upn, month, limit):
+                return _blocked(call, spend_limits.SPEND_LIMIT_REACHED), None
             debit = pic.charge(amount, reference=f"call:{c.call_id}")
             if isinstance(debit, str):
                 return _blocked(call, debit), None
             # What the ledger took (prepaid and postpaid alike) is what the call cost.
             call.charge_minor = debit.amount.minor
+            if counted:
+                pic.spend.add(user.id, upn, month, call.charge_minor, limit)
     call.pool_minutes, call.charged_minutes = from_pool, charged
     if from_pool:
         call.pool_plan = key.plan
@@ -251,6 +277,12 @@ def dial_out_restriction(
         return None
     setting = dial_out.restricted(policy.policy, call_type, domestic=domestic)
     return dial_out.DIAL_OUT_RESTRICTED if setting else None
+
+
+def spend_limit(pic: _Picture, user_id: int) -> int | None:
+    """The monthly spend limit in force for the user (minor units; None: not limited)."""
+    found = pic.calling.get(user_id)
+    return found.policy.applied_limit_minor if found is not None else None
 
 
 def _blocked(call: RatedCall, reason: str) -> RatedCall:
@@ -336,6 +368,7 @@ def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
         call.id = by_call[call.call_id]
     events.publish_ids(tenant.id, events.CALLS, [c.id for c in new])  # callRated, after commit
     pic.pools.write(now=now)
+    pic.spend.write(now=now)
     rated = [c for c in new if c.status == "RATED"]
     audit.record(
         pic.principal,

@@ -1,0 +1,402 @@
+"""Teams calling policies (issue 17): `CsTeamsCallingPolicy`, the spend-limit subset.
+
+A tenant names its own policies (`New-CsTeamsCallingPolicy -Identity <name>`), each with
+`EnableSpendLimits` and `CallingSpendUserLimit` (a monthly cap, in the tenant's currency, on
+what one user's PSTN calls and meeting dial-outs take from credits: services/spend_limits.py).
+Names are unique per tenant in any case, as PowerShell's `-Identity` (a `Tag:` prefix is
+accepted and dropped).
+
+A user's effective policy: their own grant, else the tenant's global grant
+(`Grant-CsTeamsCallingPolicy -Global`), else Teams's built-in `Global` instance, which sets no
+spend limit (granting: services/calling_policy_grants.py). The built-in instance is not a
+row and cannot be changed here: a tenant-wide limit is a policy of its own granted with
+`global: true`, so "Global" is a reserved name.
+
+A limit applies only while `enableSpendLimits` is true; enabling needs a limit (0 allowed:
+nothing may be spent from credits). A policy is removed only once nobody holds it: removing a
+granted one would silently lift its users' caps.
+
+Changes (here and the grants) hold the tenant's directory lock (`db.directory_lock`): a name's
+check and its insert, a removal and a grant of that policy, two grants to one user never
+interleave. Rating reads the policies under the money lock and never waits for this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import peewee
+
+from commcredits.db import directory_lock
+from commcredits.models import CallingPolicy, CallingPolicyGrant, Tenant
+from commcredits.money import Money
+from commcredits.services import audit
+from commcredits.services.credits.rules import check_amount, check_currency
+from commcredits.services.dial_out import DEFAULT, GLOBAL, USER
+from commcredits.services.errors import DomainError
+
+MAX_NAME = 64
+MAX_DESCRIPTION = 1024
+# A tenant's policies are few (Teams caps custom policies of a type in the hundreds); the
+# UNKNOWN_POLICY message lists at most this many names.
+LISTED_NAMES = 50
+BUILTIN_NAME = "Global"
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: int | None  # None: the built-in Global instance
+    name: str
+    description: str
+    enable_spend_limits: bool
+    limit_minor: int | None  # CallingSpendUserLimit, minor units of `currency`
+    currency: str
+
+    @property
+    def applied_limit_minor(self) -> int | None:
+        """The monthly cap in force (None: spending is not limited)."""
+        return self.limit_minor if self.enable_spend_limits else None
+
+    @property
+    def limit(self) -> Money | None:
+        if self.limit_minor is None:
+            return None
+        return Money.from_minor(self.limit_minor, self.currency)
+
+    @classmethod
+    def of(cls, row: CallingPolicy, currency: str) -> Policy:
+        return cls(
+            row.id,
+            row.name,
+            row.description,
+            row.enable_spend_limits,
+            row.spend_limit_minor,
+            currency,
+        )
+
+
+def builtin(currency: str) -> Policy:
+    """Teams's built-in Global instance: what a user with nothing granted has."""
+    return Policy(
+        None, BUILTIN_NAME, "Teams's built-in policy: no spending limit.", False, None, currency
+    )
+
+
+@dataclass(frozen=True)
+class EffectiveCallingPolicy:
+    granted: Policy | None  # the user's own grant, or the global one
+    policy: Policy  # what applies
+    source: str  # USER, GLOBAL or DEFAULT
+
+
+def resolve(
+    own: Policy | None, global_grant: Policy | None, currency: str
+) -> EffectiveCallingPolicy:
+    if own is not None:
+        return EffectiveCallingPolicy(own, own, USER)
+    if global_grant is not None:
+        return EffectiveCallingPolicy(global_grant, global_grant, GLOBAL)
+    return EffectiveCallingPolicy(None, builtin(currency), DEFAULT)
+
+
+# -- names and input -------------------------------------------------------------------------
+def name_key(name: str) -> str:
+    text = (name or "").strip()
+    if text[:4].lower() == "tag:":
+        text = text[4:].strip()
+    return text.lower()
+
+
+def _check_name(name: str, field: str) -> str:
+    text = (name or "").strip()
+    if text[:4].lower() == "tag:":
+        text = text[4:].strip()
+    if not text or len(text) > MAX_NAME:
+        raise DomainError(
+            "INVALID_POLICY_NAME", f"A policy name has 1 to {MAX_NAME} characters.", field
+        )
+    if text.lower() == BUILTIN_NAME.lower():
+        raise DomainError(
+            "INVALID_POLICY_NAME",
+            "Global is Teams's built-in calling policy (no spend limit); for a tenant-wide "
+            "limit create a policy and grant it with global: true.",
+            field,
+        )
+    return text
+
+
+def _check_description(text: str | None, field: str) -> str:
+    text = (text or "").strip()
+    if len(text) > MAX_DESCRIPTION:
+        raise DomainError(
+            "VALUE_TOO_LONG", f"A description has at most {MAX_DESCRIPTION} characters.", field
+        )
+    return text
+
+
+def check_limit(tenant: Tenant, amount: Decimal | None, currency: str | None) -> int | None:
+    """CallingSpendUserLimit as minor units of the tenant's currency: ≥ 0, no more decimals
+    than the currency has, and (if the input names a currency) the tenant's."""
+    check_currency(tenant, currency, "input.currency")
+    if amount is None:
+        return None
+    money = check_amount(tenant, amount, field="input.callingSpendUserLimit", allow_zero=True)
+    return money.minor
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    """What create/update take; None leaves a field as it is (update) or unset (create)."""
+
+    name: str | None = None
+    description: str | None = None
+    enable_spend_limits: bool | None = None
+    calling_spend_user_limit: Decimal | None = None
+    currency: str | None = None
+
+
+def _snapshot(row: CallingPolicy, currency: str) -> dict:
+    limit = row.spend_limit_minor
+    return {
+        "name": row.name,
+        "description": row.description,
+        "enableSpendLimits": row.enable_spend_limits,
+        "callingSpendUserLimit": None
+        if limit is None
+        else str(Money.from_minor(limit, currency).amount),
+        "currency": currency,
+    }
+
+
+def _needs_limit(enabled: bool, limit: int | None) -> None:
+    if enabled and limit is None:
+        raise DomainError(
+            "INVALID_AMOUNT",
+            "enableSpendLimits needs a callingSpendUserLimit (0 or more).",
+            "input.callingSpendUserLimit",
+        )
+
+
+def _taken(name: str) -> DomainError:
+    return DomainError(
+        "POLICY_NAME_TAKEN",
+        f"The tenant already has a calling policy named '{name}'.",
+        "input.name",
+    )
+
+
+# -- create, update, remove ------------------------------------------------------------------
+def create_calling_policy(
+    tenant: Tenant, principal, data: PolicyInput, *, now: dt.datetime, what_if: bool = False
+) -> Policy:
+    """`New-CsTeamsCallingPolicy`: a named policy of the tenant; audited. With `what_if` every
+    check runs (the name free, the limit) and the policy it would be is returned, unsaved."""
+    name = _check_name(data.name or "", "input.name")
+    description = _check_description(data.description, "input.description")
+    limit = check_limit(tenant, data.calling_spend_user_limit, data.currency)
+    enabled = bool(data.enable_spend_limits)
+    _needs_limit(enabled, limit)
+    try:
+        with directory_lock(tenant.id):
+            if _find(tenant, name) is not None:
+                raise _taken(name)
+            if what_if:
+                return Policy(None, name, description, enabled, limit, tenant.currency)
+            row = CallingPolicy.create(
+                tenant=tenant.id,
+                name=name,
+                name_key=name.lower(),
+                description=description,
+                enable_spend_limits=enabled,
+                spend_limit_minor=limit,
+                created_at=now,
+                updated_at=now,
+            )
+            audit.record(
+                principal,
+                "createCallingPolicy",
+                ("CallingPolicy", name),
+                tenant_id=tenant.id,
+                before=None,
+                after=_snapshot(row, tenant.currency),
+                now=now,
+            )
+    except peewee.IntegrityError:  # created by a concurrent request in the meantime
+        raise _taken(name) from None
+    return Policy.of(row, tenant.currency)
+
+
+def update_calling_policy(
+    tenant: Tenant,
+    principal,
+    name: str,
+    data: PolicyInput,
+    *,
+    now: dt.datetime,
+    what_if: bool = False,
+) -> Policy:
+    """`Set-CsTeamsCallingPolicy`: only the fields given change; audited when one does. A
+    rename (`input.name`) keeps the grants (they point at the policy, not its name). With
+    `what_if` every check runs and the policy as it would be is returned, unsaved."""
+    new_name = _check_name(data.name, "input.name") if data.name is not None else None
+    description = (
+        _check_description(data.description, "input.description")
+        if data.description is not None
+        else None
+    )
+    limit = check_limit(tenant, data.calling_spend_user_limit, data.currency)
+    try:
+        with directory_lock(tenant.id):
+            row = _changeable(tenant, name)
+            before = _snapshot(row, tenant.currency)
+            renamed = new_name is not None and new_name.lower() != row.name_key
+            if renamed and _find(tenant, new_name) is not None:
+                raise _taken(new_name)
+            if new_name is not None:
+                row.name, row.name_key = new_name, new_name.lower()
+            if description is not None:
+                row.description = description
+            if data.enable_spend_limits is not None:
+                row.enable_spend_limits = data.enable_spend_limits
+            if limit is not None:
+                row.spend_limit_minor = limit
+            _needs_limit(row.enable_spend_limits, row.spend_limit_minor)
+            after = _snapshot(row, tenant.currency)
+            if after != before and not what_if:
+                row.updated_at = now
+                row.save()
+                audit.record(
+                    principal,
+                    "updateCallingPolicy",
+                    ("CallingPolicy", row.name),
+                    tenant_id=tenant.id,
+                    before=before,
+                    after=after,
+                    now=now,
+                )
+    except peewee.IntegrityError:
+        raise _taken(new_name or name) from None
+    return Policy.of(row, tenant.currency)
+
+
+def remove_calling_policy(
+    tenant: Tenant, principal, name: str, *, now: dt.datetime, what_if: bool = False
+) -> Policy:
+    """`Remove-CsTeamsCallingPolicy`: refused (POLICY_IN_USE) while a user or the global grant
+    holds it, since removing it would lift those users' limits unannounced; audited. With
+    `what_if` the same checks run and nothing is removed."""
+    try:
+        return _remove(tenant, principal, name, now=now, what_if=what_if)
+    except peewee.IntegrityError:  # granted by a concurrent request in the meantime
+        raise _in_use(name, "users") from None
+
+
+def _in_use(name: str, holders: str) -> DomainError:
+    return DomainError(
+        "POLICY_IN_USE",
+        f"'{name}' is granted to {holders}; grant another policy (or none) first.",
+        "name",
+    )
+
+
+def _remove(tenant: Tenant, principal, name: str, *, now: dt.datetime, what_if: bool) -> Policy:
+    with directory_lock(tenant.id):
+        row = _changeable(tenant, name)
+        held = CallingPolicyGrant.select().where(CallingPolicyGrant.policy == row.id)
+        users = held.where(CallingPolicyGrant.user.is_null(False)).count()
+        is_global = held.where(CallingPolicyGrant.user.is_null()).exists()
+        if users or is_global:
+            holders = [f"{users:,} user(s)"] if users else []
+            holders += ["the global grant"] if is_global else []
+            raise _in_use(row.name, " and ".join(holders))
+        policy = Policy.of(row, tenant.currency)
+        if what_if:
+            return policy
+        audit.record(
+            principal,
+            "removeCallingPolicy",
+            ("CallingPolicy", row.name),
+            tenant_id=tenant.id,
+            before=_snapshot(row, tenant.currency),
+            after=None,
+            now=now,
+        )
+        row.delete_instance()
+    return policy
+
+
+# -- the read side ---------------------------------------------------------------------------
+def _find(tenant: Tenant, name: str) -> CallingPolicy | None:
+    return CallingPolicy.get_or_none(
+        (CallingPolicy.tenant == tenant.id) & (CallingPolicy.name_key == name_key(name))
+    )
+
+
+def policy_named(tenant: Tenant, name: str, *, field: str = "policyName") -> CallingPolicy:
+    """The tenant's policy of that name (any case); else UNKNOWN_POLICY listing the names."""
+    row = _find(tenant, name) if name_key(name) else None
+    if row is not None:
+        return row
+    names = [
+        n
+        for (n,) in CallingPolicy.select(CallingPolicy.name)
+        .where(CallingPolicy.tenant == tenant.id)
+        .order_by(CallingPolicy.name_key)
+        .limit(LISTED_NAMES + 1)
+        .tuples()
+    ]
+    if not names:
+        listed = "the tenant has none yet (createCallingPolicy)"
+    else:
+        more = ", …" if len(names) > LISTED_NAMES else ""
+        listed = "the tenant's are " + ", ".join(names[:LISTED_NAMES]) + more
+    raise DomainError("UNKNOWN_POLICY", f"'{name}' is not a calling policy; {listed}.", field)
+
+
+def _changeable(tenant: Tenant, name: str) -> CallingPolicy:
+    """The tenant's policy to update or remove; the built-in Global is not one (no row)."""
+    if name_key(name) == BUILTIN_NAME.lower():
+        raise DomainError(
+            "INVALID_POLICY_NAME",
+            "Global is Teams's built-in calling policy (no spend limit) and cannot be changed "
+            "or removed; for a tenant-wide limit create a policy and grant it with global: true.",
+            "name",
+        )
+    return policy_named(tenant, name, field="name")
+
+
+def policies_query(tenant: Tenant) -> peewee.ModelSelect:
+    return CallingPolicy.select().where(CallingPolicy.tenant == tenant.id)
+
+
+def effective_for_users(
+    tenant: Tenant, user_ids: Iterable[int]
+) -> dict[int, EffectiveCallingPolicy]:
+    """Each user's effective calling policy: one statement per 500 users (the global grant
+    with the first), none written."""
+    ids = sorted(set(user_ids))
+    own: dict[int, Policy] = {}
+    global_grant: Policy | None = None
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        scope = CallingPolicyGrant.user.is_null() | CallingPolicyGrant.user.in_(part)
+        query = (
+            CallingPolicyGrant.select(CallingPolicyGrant.user, CallingPolicy)
+            .join(CallingPolicy)
+            .where((CallingPolicyGrant.tenant == tenant.id) & scope)
+        )
+        for grant in query:
+            policy = Policy.of(grant.policy, tenant.currency)
+            if grant.user_id is None:
+                global_grant = policy
+            else:
+                own[grant.user_id] = policy
+    return {u: resolve(own.get(u), global_grant, tenant.currency) for u in ids}
+
+
+def effective_for_user(tenant: Tenant, user_id: int) -> EffectiveCallingPolicy:
+    return effective_for_users(tenant, [user_id])[user_id]

@@ -1,0 +1,307 @@
+"""Per-user spending limits (issue 17): Teams's `EnableSpendLimits` / `CallingSpendUserLimit`.
+
+What counts as a user's spending: the part of their calls charged to credits (pool minutes are
+free) for DOMESTIC, INTERNATIONAL and CONFERENCE_DIAL_OUT calls — their own PSTN calls and
+their meetings' dial-outs — in the call's calendar month (UTC, `pools.month_of`).
+TOLL_FREE_INBOUND is charged to the tenant for its toll-free number, not spent by the user
+called: it is neither counted nor limited. Emergency calls cost nothing and are never limited.
+
+The rule (as Teams: a call in progress is never cut; new calls are refused once the limit is
+reached): a call with a part charged to credits is BLOCKED `SPEND_LIMIT_REACHED` when the
+user's spend in its month is already at or over the limit in force; a call starting below the
+limit is rated whole, so the spend can pass the limit by at most that one call.
+
+The spend is kept, not summed: `user_month_spend` is upserted by rating in the transaction
+that writes the calls (under the tenant lock), and a batch tracks it in its in-memory picture
+so the calls of one batch see each other's spend, in input order. The 80 % and 100 % limit
+notifications go out once per user per month, in that same transaction (as the pools').
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import peewee
+
+from commcredits.db import db
+from commcredits.models import Tenant, UserMonthSpend
+from commcredits.money import Money
+from commcredits.services import notifications
+from commcredits.services.calling_policies import (
+    CHUNK,
+    EffectiveCallingPolicy,
+    Policy,
+    resolve,
+)
+
+SPEND_LIMIT_REACHED = "SPEND_LIMIT_REACHED"  # the BLOCKED reason (and authorizeCall's)
+COUNTED = frozenset({"DOMESTIC", "INTERNATIONAL", "CONFERENCE_DIAL_OUT"})
+WARN_SHARE = (4, 5)  # 80 %, as a fraction: integers only, never a float near money
+LIMIT_80 = "USER_SPEND_LIMIT_80_PERCENT"
+LIMIT_REACHED = "USER_SPEND_LIMIT_REACHED"
+
+
+def counts(call_type: str) -> bool:
+    """Whether a call of this type is the user's spending (and so limited)."""
+    return call_type in COUNTED
+
+
+def reached(spent_minor: int, limit_minor: int | None) -> bool:
+    return limit_minor is not None and spent_minor >= limit_minor
+
+
+def left_minor(spent_minor: int, limit_minor: int | None) -> int | None:
+    return None if limit_minor is None else max(0, limit_minor - spent_minor)
+
+
+def _user_global_id(pk: int) -> str:
+    # The API's id for the user (schema/common.py to_global_id): a webhook names the user as
+    # `user { id }` does.
+    return base64.urlsafe_b64encode(f"User:{pk}".encode()).decode()
+
+
+# -- rating's side ---------------------------------------------------------------------------
+@dataclass
+class SpendState:
+    user_id: int
+    month: str
+    spent: int  # minor units
+    notified_80: bool = False
+    notified_100: bool = False
+    exists: bool = False
+    touched: bool = False
+    limit: int | None = None  # the limit in force when the batch last looked (notifications)
+    upn: str = ""
+
+
+class SpendBook:
+    """A batch's users' spend for the batch's months: loaded once (one statement per 500 users),
+    changed in memory, written in one upsert with the calls."""
+
+    def __init__(self, tenant: Tenant, user_ids: Iterable[int], months: Iterable[str]):
+        self.tenant = tenant
+        self.states: dict[tuple[int, str], SpendState] = {}
+        ids, months = sorted(set(user_ids)), sorted(set(months))
+        if not ids or not months:
+            return
+        for start in range(0, len(ids), CHUNK):
+            query = UserMonthSpend.select().where(
+                (UserMonthSpend.tenant == tenant.id)
+                & UserMonthSpend.user.in_(ids[start : start + CHUNK])
+                & UserMonthSpend.month.in_(months)
+            )
+            for row in query:
+                self.states[(row.user_id, row.month)] = SpendState(
+                    row.user_id,
+                    row.month,
+                    row.spent_minor,
+                    row.notified_80,
+                    row.notified_100,
+                    exists=True,
+                )
+
+    def state(self, user_id: int, month: str) -> SpendState:
+        found = self.states.get((user_id, month))
+        if found is None:
+            found = self.states[(user_id, month)] = SpendState(user_id, month, 0)
+        return found
+
+    def refuses(self, user_id: int, upn: str, month: str, limit: int | None) -> bool:
+        """True when the user's spend of `month` has reached `limit` (a call with a charged
+        part is then BLOCKED). A refusal also looks at the notifications (a limit lowered
+        under the spend, or set to 0, is reported on the first call it stops)."""
+        if limit is None:
+            return False
+        state = self.state(user_id, month)
+        if not reached(state.spent, limit):
+            return False
+        self._look(state, upn, limit)
+        return True
+
+    def add(self, user_id: int, upn: str, month: str, minor: int, limit: int | None) -> None:
+        state = self.state(user_id, month)
+        state.spent += minor
+        self._look(state, upn, limit)
+
+    @staticmethod
+    def _look(state: SpendState, upn: str, limit: int | None) -> None:
+        state.touched, state.limit, state.upn = True, limit, upn
+
+    def write(self, *, now: dt.datetime) -> int:
+        """Upsert the spend the batch changed; emit each limit notification once per user per
+        month. Returns the number of notifications emitted."""
+        touched = [s for s in self.states.values() if s.touched]
+        if not touched:
+            return 0
+        events = []
+        for s in touched:
+            if s.limit is None:
+                continue
+            payload = {
+                "userId": _user_global_id(s.user_id),
+                "userPrincipalName": s.upn,
+                "month": s.month,
+                "spent": str(Money.from_minor(s.spent, self.tenant.currency).amount),
+                "limit": str(Money.from_minor(s.limit, self.tenant.currency).amount),
+                "currency": self.tenant.currency,
+            }
+            share, whole = WARN_SHARE
+            if not s.notified_80 and s.spent * whole >= s.limit * share:
+                s.notified_80 = True
+                events.append(notifications.row(self.tenant.id, LIMIT_80, payload, now=now))
+            if not s.notified_100 and reached(s.spent, s.limit):
+                s.notified_100 = True
+                events.append(notifications.row(self.tenant.id, LIMIT_REACHED, payload, now=now))
+        rows = [
+            {
+                "tenant": self.tenant.id,
+                "user": s.user_id,
+                "month": s.month,
+                "spent_minor": s.spent,
+                "notified_80": s.notified_80,
+                "notified_100": s.notified_100,
+                "updated_at": now,
+            }
+            for s in touched
+            if s.exists or s.spent or s.notified_80 or s.notified_100
+        ]
+        excluded = peewee.EXCLUDED
+        for start in range(0, len(rows), CHUNK):
+            # The spend is the picture's, read under the tenant lock this transaction holds,
+            # so writing it back (not adding to it) is exact.
+            UserMonthSpend.insert_many(rows[start : start + CHUNK]).on_conflict(
+                conflict_target=[UserMonthSpend.user, UserMonthSpend.month],
+                update={
+                    UserMonthSpend.spent_minor: excluded.spent_minor,
+                    UserMonthSpend.notified_80: excluded.notified_80,
+                    UserMonthSpend.notified_100: excluded.notified_100,
+                    UserMonthSpend.updated_at: excluded.updated_at,
+                },
+            ).execute()
+        if events:
+            notifications.emit_many(events)
+        return len(events)
+
+
+# -- the read side ---------------------------------------------------------------------------
+def spent_minor(tenant: Tenant, user_id: int, month: str) -> int:
+    """One user's spend of a month (0 when nothing was spent)."""
+    found = (
+        UserMonthSpend.select(UserMonthSpend.spent_minor)
+        .where(
+            (UserMonthSpend.tenant == tenant.id)
+            & (UserMonthSpend.user == user_id)
+            & (UserMonthSpend.month == month)
+        )
+        .scalar()
+    )
+    return found or 0
+
+
+@dataclass(frozen=True)
+class UserSpend:
+    """What a User's callingPolicy, spendThisMonth and spendLimitLeft show."""
+
+    effective: EffectiveCallingPolicy
+    spent_minor: int
+    currency: str
+    user_principal_name: str = ""
+    display_name: str = ""
+    usage_location: str | None = None
+
+    @property
+    def spent(self) -> Money:
+        return Money.from_minor(self.spent_minor, self.currency)
+
+    @property
+    def left(self) -> Money | None:
+        left = left_minor(self.spent_minor, self.effective.policy.applied_limit_minor)
+        return None if left is None else Money.from_minor(left, self.currency)
+
+
+def spend_by_user_ids(user_ids: Iterable[int], *, month: str) -> dict[int, UserSpend]:
+    """For a page of users (of any tenants): each one's effective calling policy and spend in
+    `month`, one statement per 500 users (the user joined to their tenant's currency, their
+    month's spend, their own grant and their tenant's global one)."""
+    ids = sorted(set(user_ids))
+    found: dict[int, UserSpend] = {}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        marks = ", ".join(db.param for _ in part)
+        rows = db.execute_sql(
+            "SELECT u.id, t.currency, s.spent_minor, g.user_id, p.id, p.name, p.description, "
+            "p.enable_spend_limits, p.spend_limit_minor, u.user_principal_name, "
+            "u.display_name, u.usage_location "
+            "FROM directory_user u JOIN tenant t ON t.id = u.tenant_id "
+            "LEFT JOIN user_month_spend s ON s.user_id = u.id AND s.month = "
+            f"{db.param} "
+            "LEFT JOIN calling_policy_grant g ON g.tenant_id = u.tenant_id "
+            "AND (g.user_id = u.id OR g.user_id IS NULL) "
+            "LEFT JOIN calling_policy p ON p.id = g.policy_id "
+            f"WHERE u.id IN ({marks})",
+            [month, *part],
+        ).fetchall()
+        own: dict[int, Policy] = {}
+        glob: dict[int, Policy] = {}
+        spent: dict[int, int] = {}
+        currency: dict[int, str] = {}
+        names: dict[int, tuple[str, str, str | None]] = {}
+        for uid, cur, minor, granted_to, pid, name, text, enabled, limit, *who in rows:
+            currency[uid], spent[uid], names[uid] = cur, minor or 0, tuple(who)
+            if pid is not None:
+                policy = Policy(pid, name, text, bool(enabled), limit, cur)
+                (glob if granted_to is None else own)[uid] = policy
+        for uid in part:
+            if uid in currency:
+                effective = resolve(own.get(uid), glob.get(uid), currency[uid])
+                found[uid] = UserSpend(effective, spent[uid], currency[uid], *names[uid])
+    return found
+
+
+def spend_differences(tenant_id: int | None = None) -> list[tuple[int, int, str, int, int]]:
+    """(tenant, user, month, kept, summed) wherever the kept spend is not the sum of the
+    month's counted charges (an invariant the tests check). Two grouped statements over one
+    tenant or all; the operator's tool, not a request's."""
+    from commcredits.models import CallRecord
+
+    calls = CallRecord.user.is_null(False)
+    spends = UserMonthSpend.id.is_null(False)
+    if tenant_id is not None:
+        calls &= CallRecord.tenant == tenant_id
+        spends &= UserMonthSpend.tenant == tenant_id
+    summed = {
+        (t, u, m): s
+        for t, u, m, s in CallRecord.select(
+            CallRecord.tenant,
+            CallRecord.user,
+            CallRecord.month,
+            peewee.fn.SUM(CallRecord.charge_minor),
+        )
+        .where(
+            calls
+            & (CallRecord.status == "RATED")
+            & CallRecord.call_type.in_(sorted(COUNTED))
+            & (CallRecord.charge_minor > 0)
+        )
+        .group_by(CallRecord.tenant, CallRecord.user, CallRecord.month)
+        .tuples()
+    }
+    kept = {
+        (t, u, m): s
+        for t, u, m, s in UserMonthSpend.select(
+            UserMonthSpend.tenant,
+            UserMonthSpend.user,
+            UserMonthSpend.month,
+            UserMonthSpend.spent_minor,
+        )
+        .where(spends)
+        .tuples()
+    }
+    return [
+        (*key, kept.get(key, 0), int(summed.get(key, 0)))
+        for key in sorted(set(summed) | set(kept))
+        if kept.get(key, 0) != int(summed.get(key, 0))
+    ]
