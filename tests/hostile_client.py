@@ -23,6 +23,7 @@ from commcredits.models import (
     AuditEntry,
     CallRecord,
     CreditLot,
+    Group,
     Invoice,
     LedgerEntry,
     Notification,
@@ -34,7 +35,7 @@ from commcredits.models import (
     User,
 )
 from commcredits.schema.common import to_global_id
-from commcredits.services import billing, credits, rating, webhooks
+from commcredits.services import billing, credits, groups, rating, webhooks
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.tenants import create_tenant
 from tests.conftest import T0, Api
@@ -84,7 +85,7 @@ def _first_ids(tenant_id: int) -> dict[str, str]:
     owned = {
         "User": User, "ApiKey": ApiKey, "AuditEntry": AuditEntry, "CreditLot": CreditLot,
         "Invoice": Invoice, "CreditTransaction": LedgerEntry, "Notification": Notification,
-        "CallRecord": CallRecord, "SubscribedSku": Subscription,
+        "CallRecord": CallRecord, "SubscribedSku": Subscription, "Group": Group,
     }  # fmt: skip
     found = {"Tenant": to_global_id("Tenant", tenant_id)}
     for name, model in owned.items():
@@ -123,6 +124,9 @@ def build_world(backend: str, tenant: Tenant, clock: Any, client: Any, keys: dic
     add_users(northwind, now, [("nora", "US")], domain="northwind.example")
     credits.purchase_credits(northwind, SYSTEM, Decimal("5.00"), idempotency_key="n-1", now=now)
     create_api_key(SYSTEM, role=Role.READER, tenant=northwind, now=now)
+    groups.create_group(northwind, SYSTEM, "Northwind Sales", now=now)
+    groups.create_group(tenant, SYSTEM, "Sales", now=now)  # the first: what the others stand on
+    spare_group = groups.create_group(tenant, SYSTEM, "Doomed", now=now)
     spare_key = create_api_key(SYSTEM, role=Role.READER, tenant=tenant, now=now)[0]
 
     def user(alias: str) -> str:
@@ -140,6 +144,7 @@ def build_world(backend: str, tenant: Tenant, clock: Any, client: Any, keys: dic
         # The baselines that would destroy what the others stand on act on spares.
         "Mutation.deleteUser": {"id": user("doomed")},
         "Mutation.revokeApiKey": {"id": to_global_id("ApiKey", spare_key.id)},
+        "Mutation.deleteGroup": {"id": to_global_id("Group", spare_group.id)},
         "Mutation.createUser": {"input": {"userPrincipalName": Fresh("new{n}@fabrikam.example")}},
         "Mutation.createTenant": {"input": {"name": Fresh("Hostile {n}")}},
     }

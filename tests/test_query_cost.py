@@ -98,7 +98,9 @@ def test_assign_licenses_batch_costs_a_bounded_number_of_statements(api, tenant,
     many = _statements(api, BATCH, {"items": batch(0, size, "MCOMEETADV")})
     assert LicenseAssignment.select().count() == 10 + size
     print(f"assignLicenses statements: 10 items {few}, {size} items {many}")
-    assert many <= 10, many
+    # PostgreSQL's lock statement, and since groups (issue 18) whether the tenant licenses
+    # any group: constant per batch.
+    assert many <= 11, many
     # per-batch, not per-item: 100× the items costs one more chunk of the user lookup
     assert many - few <= 2, (few, many)
 
@@ -116,7 +118,7 @@ def test_removing_a_license_from_many_users_costs_a_bounded_number_of_statements
     assert LicenseAssignment.select().count() == 0
     deletes = [sql for sql in seen if sql.lstrip().startswith('DELETE FROM "license_assignment"')]
     assert len(deletes) == 2  # one per chunk of 500 ids, not one per user
-    assert len(seen) <= 10, len(seen)
+    assert len(seen) <= 11, len(seen)  # with groups' two checks (tenant_uses_groups, waiting)
 
 
 def test_tenant_fields_do_not_reload_the_tenant(api, tenant, clock):

@@ -40,7 +40,7 @@ from graphql import (
 
 from commcredits import db as database
 from commcredits.models import ApiKey
-from commcredits.services import billing, credits, payments, rating, webhooks
+from commcredits.services import billing, credits, group_assign, groups, payments, rating, webhooks
 from commcredits.services.access import SYSTEM
 from commcredits.services.tenants import create_tenant
 from tests.conftest import T0, Api
@@ -139,6 +139,12 @@ def due(tenant, clock, client, keys, gateway) -> dict[str, Any]:
     now = clock()
     buy(tenant, now, MCOEV=5, MCOPSTN1=5, MCOMEETADV=5)
     add_users(tenant, now, [("alpha", "DE"), ("beta", "DE"), ("gamma", None)])
+    # A licensed group whose members wait for seats (no SPE_E5 bought): errors to report.
+    sales = groups.create_group(tenant, SYSTEM, "Sales", now=now)
+    groups.add_members(tenant, SYSTEM, sales.id, [ALPHA, "gamma@fabrikam.example"], now=now)
+    group_assign.assign_group_license(
+        tenant, SYSTEM, sales.id, [group_assign.GroupLicenseInput("SPE_E5")], [], now=now
+    )
     credits.purchase_credits(tenant, SYSTEM, Decimal("10.00"), idempotency_key="lot-1", now=now)
     admin = Api(client, keys["GLOBAL_ADMIN"])
     for user, skus in ((ALPHA, ("MCOEV", "MCOPSTN1", "MCOPSTNC")), (BETA, ("MCOMEETADV",))):

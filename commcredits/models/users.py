@@ -69,6 +69,15 @@ class LicenseAssignment(BaseModel):
     sku = peewee.ForeignKeyField(Sku, index=False)
     disabled_plans = JSONField(default=list)  # service plan ids switched off
     assigned_at = UTCDateTimeField()
+    # Where the seat comes from (migration 0019): a direct assignment, groups, or both.
+    # `inherited_plans` (NULL: no Active group assignment) is the intersection of the groups'
+    # disabled plans; `direct_plans` the direct assignment's, set only when both exist.
+    # `disabled_plans` is what the user has: the intersection over every source (Entra: the
+    # union of enabled plans wins). Rows that are only direct keep the two NULL, so the
+    # direct path (services/licenses) writes them as it always has.
+    direct = peewee.BooleanField(default=True)
+    direct_plans = JSONField(null=True)
+    inherited_plans = JSONField(null=True)
 
     class Meta:
         table_name = "license_assignment"

@@ -25,10 +25,12 @@ from commcredits.services.errors import DomainError
 def _tenant_rows(now):  # noqa: ANN001, ANN202 - a small table of (model, mapper)
     from commcredits.models import CallRecord as CallRecordRow
     from commcredits.models import CreditLot as CreditLotRow
+    from commcredits.models import Group as GroupRow
     from commcredits.models import Invoice as InvoiceRow
     from commcredits.models import LedgerEntry as LedgerEntryRow
     from commcredits.models import Notification as NotificationRow
     from commcredits.schema.credits import CreditLot, CreditTransaction
+    from commcredits.schema.groups import Group
     from commcredits.schema.invoices import Invoice
     from commcredits.schema.notifications import Notification
     from commcredits.schema.rating import CallRecord
@@ -40,6 +42,7 @@ def _tenant_rows(now):  # noqa: ANN001, ANN202 - a small table of (model, mapper
         "CreditTransaction": (LedgerEntryRow, CreditTransaction.from_row),
         "Notification": (NotificationRow, Notification.from_row),
         "CallRecord": (CallRecordRow, lambda row: CallRecord.from_call(RatedCall.from_row(row))),
+        "Group": (GroupRow, Group.from_row),
     }
 
 

@@ -6,7 +6,16 @@ import datetime as dt
 from decimal import Decimal
 
 from commcredits.models import Tenant
-from commcredits.services import credits, licenses, rating, seats, tenants, users
+from commcredits.services import (
+    credits,
+    group_assign,
+    groups,
+    licenses,
+    rating,
+    seats,
+    tenants,
+    users,
+)
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.licenses import AddLicense, LicenseRequest
 
@@ -111,6 +120,15 @@ def seed_demo(*, now: dt.datetime) -> tuple[Tenant, dict[str, str] | None]:
     credits_license = (AddLicense("MCOPSTNC"),)
     licenses.assign_licenses(
         tenant, SYSTEM, [LicenseRequest(u, credits_license) for u in callers], now=now
+    )
+    # A licensed group (issue 18): the sales team inherits Audio Conferencing from "Sales".
+    sales = groups.create_group(
+        tenant, SYSTEM, "Sales", "Audio Conferencing for the sales team", now=now
+    )
+    members = [f"{alias}@contoso.example" for alias, _, dept, *_ in _PEOPLE if dept == "Sales"]
+    groups.add_members(tenant, SYSTEM, sales.id, members, now=now)
+    group_assign.assign_group_license(
+        tenant, SYSTEM, sales.id, [group_assign.GroupLicenseInput("MCOMEETADV")], [], now=now
     )
     calls = [
         rating.CallInput(

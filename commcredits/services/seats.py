@@ -6,7 +6,7 @@ import datetime as dt
 
 from commcredits.db import directory_lock
 from commcredits.models import Subscription, Tenant
-from commcredits.services import audit
+from commcredits.services import audit, group_seats
 from commcredits.services.catalog import find_sku
 from commcredits.services.errors import DomainError
 from commcredits.services.principal import Principal
@@ -37,6 +37,8 @@ def purchase_seats(
         sub.enabled_units += quantity
         sub.updated_at = now
         sub.save()
+        # Group members waiting for a seat (CountViolation) get them, in member order.
+        group_seats.settle_seats(tenant, now=now)
         audit.record(
             principal,
             "purchaseSeats",
@@ -71,6 +73,7 @@ def set_seats(
         sub.enabled_units = enabled_units
         sub.updated_at = now
         sub.save()
+        group_seats.settle_seats(tenant, now=now)
         audit.record(
             principal,
             "setSeats",

@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from commcredits.db import directory_lock
-from commcredits.models import LicenseAssignment, Sku, Subscription, Tenant, User
-from commcredits.services import audit, user_search
+from commcredits.models import GroupLicenseState, LicenseAssignment, Sku, Subscription, Tenant, User
+from commcredits.services import audit, group_licensing, group_seats, user_search
 from commcredits.services.billing import MAX_EMAIL, is_email
 from commcredits.services.catalog import Catalog
 from commcredits.services.countries import normalize_usage_location
@@ -229,13 +229,16 @@ def update_user(
         before = describe(user)
         if "upn_key" in values and _upn_taken(tenant, values["upn_key"], except_id=user.id):
             raise duplicate_upn(values["user_principal_name"])
-        if "usage_location" in values and values["usage_location"] != user.usage_location:
+        moved = "usage_location" in values and values["usage_location"] != user.usage_location
+        if moved:
             _check_location_change(user, values["usage_location"])
         for name, value in values.items():
             setattr(user, name, value)
         user.search_text = user_search.search_text_of_user(user)  # in the same UPDATE
         user.updated_at = now
         user.save()
+        if moved:
+            retry_group_errors(tenant, [user.id], now=now)
         audit.record(
             principal,
             "updateUser",
@@ -249,16 +252,27 @@ def update_user(
 
 
 def _check_location_change(user: User, new_location: str | None) -> None:
-    """A licensed user keeps a usage location where every license held may be assigned."""
-    held = list(Sku.select().join(LicenseAssignment).where(LicenseAssignment.user == user.id))
+    """A licensed user keeps a usage location where every license held may be assigned.
+
+    Entra lets the location go from a user whose licenses all come from groups: group
+    assignments use the tenant's country then (services/group_licensing.py), so that country
+    is the one checked. A direct assignment needs the user's own location."""
+    held = list(
+        Sku.select(Sku, LicenseAssignment.direct)
+        .join(LicenseAssignment)
+        .where(LicenseAssignment.user == user.id)
+        .objects()
+    )
     if not held:
         return
     if new_location is None:
-        raise DomainError(
-            "ProhibitedInUsageLocationViolation",
-            "Usage location cannot be removed from a user who has licenses assigned.",
-            "usageLocation",
-        )
+        if any(sku.direct for sku in held):
+            raise DomainError(
+                "ProhibitedInUsageLocationViolation",
+                "Usage location cannot be removed from a user who has licenses assigned directly.",
+                "usageLocation",
+            )
+        new_location = Tenant.get_by_id(user.tenant_id).country
     for sku in held:
         if not Catalog.sold_in(sku, new_location):
             raise DomainError(
@@ -269,6 +283,34 @@ def _check_location_change(user: User, new_location: str | None) -> None:
             )
 
 
+def retry_group_errors(tenant: Tenant, user_ids: list[int], *, now: dt.datetime) -> None:
+    """After these users' usage locations changed: their group license errors are tried
+    again (a ProhibitedInUsageLocationViolation may be gone, and Entra reprocesses a user
+    whose location changes). In the caller's directory lock; one query when none is in error."""
+    in_error: dict[int, set[int]] = {}
+    for start in range(0, len(user_ids), 500):
+        for uid, group_id in (
+            GroupLicenseState.select(GroupLicenseState.user, GroupLicenseState.group)
+            .where(
+                (GroupLicenseState.tenant == tenant.id)
+                & GroupLicenseState.user.in_(user_ids[start : start + 500])
+                & (GroupLicenseState.state == group_licensing.ERROR)
+            )
+            .tuples()
+        ):
+            in_error.setdefault(uid, set()).add(group_id)
+    if not in_error:
+        return
+    proc = group_licensing.Processor(tenant, now=now)
+    proc.load_users(sorted(in_error))
+    for uid in sorted(in_error):
+        for group_id in sorted(in_error[uid]):
+            proc.apply(uid, group_id)
+    proc.settle()
+    proc.flush()
+    proc.notify(proc.in_error)
+
+
 def delete_user(
     tenant: Tenant, principal: Principal, user_ref: int | str, *, now: dt.datetime
 ) -> int:
@@ -276,7 +318,9 @@ def delete_user(
     with directory_lock(tenant.id):
         user = get_user(tenant, user_ref)
         before = describe(user)
-        held = list(LicenseAssignment.select().where(LicenseAssignment.user == user.id))
+        held = list(
+            LicenseAssignment.select(LicenseAssignment.sku).where(LicenseAssignment.user == user.id)
+        )
         if held:  # a user holds a SKU once, so each of its subscriptions frees one seat
             Subscription.update(
                 consumed_units=Subscription.consumed_units - 1, updated_at=now
@@ -285,7 +329,9 @@ def delete_user(
             ).execute()
         LicenseAssignment.delete().where(LicenseAssignment.user == user.id).execute()
         user_id = user.id
-        user.delete_instance()
+        user.delete_instance()  # memberships and group states: ON DELETE CASCADE
+        # The seats it held go to members waiting with CountViolation, in member order.
+        group_seats.settle_seats(tenant, now=now)
         catalog = Catalog.load()
         before["assignedLicenses"] = [catalog.by_pk[a.sku_id].part_number for a in held]
         audit.record(

@@ -10,6 +10,7 @@ from commcredits.models import LicenseAssignment, Sku, Tenant
 from commcredits.services import table_stats
 from commcredits.services.errors import DomainError, check_batch_size
 from commcredits.services.licenses import errors as graph
+from commcredits.services.licenses import inherited as inherited_path
 from commcredits.services.licenses.picture import TenantPicture
 from commcredits.services.licenses.requests import LicenseOutcome, LicenseRequest
 from commcredits.services.licenses.rules import decide
@@ -25,7 +26,7 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
     the seats are counted here, in order.
     """
     users, held_by, decisions, available = pic.users, pic.held, pic.decisions, pic.available
-    touched, applying = pic.touched, pic.applying
+    touched, applying, inherited = pic.touched, pic.applying, pic.inherited
     outcomes: list[LicenseOutcome] = []
     append = outcomes.append
     new = tuple.__new__  # the outcome of an item that passes, without a Python-level call
@@ -35,6 +36,9 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
             append(LicenseOutcome(index, req, errors=[graph.user_not_found(req.user)]))
             continue
         uid, location = user.id, user.usage_location
+        if inherited and uid in inherited:  # a group gives the user licenses, or tried to
+            append(inherited_path.evaluate(pic, index, req, user))
+            continue
         held = held_by[uid]
         key = (req.add, req.remove, tuple(held.items()), location)
         decision = decisions.get(key)
@@ -99,6 +103,7 @@ def assign_licenses(
         )
     if what_if:
         pic = TenantPicture(tenant, requests, applying=False)
+        inherited_path.load(pic, tenant)
         for i, (ref, units) in enumerate(prior_seats):
             sku = pic.catalog.find(ref)
             if sku is None:
@@ -107,9 +112,12 @@ def assign_licenses(
         return _evaluate(pic, requests)
     with directory_lock(tenant.id):
         pic = TenantPicture(tenant, requests, applying=True)
+        groups = inherited_path.load(pic, tenant)
         outcomes = _evaluate(pic, requests)
         # raises, or every `applied` outcome is true
         inserted = write_changes(tenant, principal, pic, now=now)
+        if groups:
+            inherited_path.write(tenant, principal, pic, now=now)
     table_stats.rows_inserted(LicenseAssignment._meta.table_name, inserted)
     return outcomes
 

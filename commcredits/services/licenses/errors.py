@@ -85,3 +85,13 @@ def no_seat(sku: Sku, field_: str) -> ErrorDetail:
         f"Subscription for SKU {sku.part_number} does not have any available licenses.",
         field_,
     )
+
+
+def inherited_removal(field_: str) -> ErrorDetail:
+    """Removing a SKU the user holds only through a group (Graph's text, word for word)."""
+    return _err(
+        "InvalidLicenseOperation",
+        "User license is inherited from a group membership and it cannot be removed directly "
+        "from the user.",
+        field_,
+    )

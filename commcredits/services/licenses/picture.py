@@ -102,3 +102,7 @@ class TenantPicture:
         # whole point), so the rules run once per distinct (change, licenses, location).
         self.decisions: dict[tuple, Decision] = {}
         self.applying = applying  # outcomes that pass are written (False: whatIf)
+        # Users with group license states (licenses/inherited.py): SKU -> the groups' disabled
+        # plans; their `held` is their direct assignments. Empty for tenants without groups.
+        self.inherited: dict[int, Mapping[int, tuple[str, ...]]] = {}
+        self.inherited_touched: dict[int, None] = {}  # those of them the batch changed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import NamedTuple
 
 from commcredits.models import Sku
@@ -40,11 +41,17 @@ class Decision:
 
 
 def decide(
-    cat: Catalog, req: LicenseRequest, held: Mapping[int, tuple[str, ...]], location: str | None
+    cat: Catalog,
+    req: LicenseRequest,
+    held: Mapping[int, tuple[str, ...]],
+    location: str | None,
+    inherited: Mapping[int, tuple[str, ...]] = MappingProxyType({}),
 ) -> Decision:
     """Graph's rules for one request against one user's licenses and usage location.
 
     Everything but the seat count, which depends on the items before it in the batch.
+    `held` are the direct assignments; `inherited` what groups give the user (SKU ->
+    disabled plans; services/licenses/inherited.py): the plan rules look at both.
     """
     errors: list[ErrorDetail] = []
     adds: list[tuple[Sku, tuple[str, ...]]] = []
@@ -108,7 +115,11 @@ def decide(
             if not Catalog.sold_in(sku, location):
                 errors.append(graph.not_sold_in(sku, location, fields[sku.id]))
     calling_pks = sorted(
-        (s for s in new if cat.by_pk[s].part_number in CALLING_PLAN_SKUS),
+        (
+            s
+            for s in (new.keys() | inherited.keys() if inherited else new)
+            if cat.by_pk[s].part_number in CALLING_PLAN_SKUS
+        ),
         key=lambda s: cat.by_pk[s].part_number,
     )
     calling = [cat.by_pk[s].part_number for s in calling_pks]
@@ -122,7 +133,7 @@ def decide(
         errors.append(graph.mutually_exclusive(calling, blamed))
     elif calling:
         plans: set[str] = set()
-        for sku_pk, disabled in new.items():
+        for sku_pk, disabled in (*new.items(), *inherited.items()):
             plans |= Catalog.plan_names(cat.by_pk[sku_pk], disabled)
         if TEAMS_PHONE_PLAN not in plans:
             errors.append(graph.missing_phone_plan(calling[0], blamed))

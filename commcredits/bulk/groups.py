@@ -1,0 +1,348 @@
+"""Add-GroupMember, Remove-GroupMember (a sheet of users into or out of a group), Graph
+PowerShell's New-MgGroupMember, and Get-MgGroupMemberWithLicenseError (a sheet of the
+members whose group licenses are in error).
+
+Every rule is the server's (SPEC §10, `services.groups`): this module reads first — the group
+(by -GroupName or -GroupId), the users named (25 per request), the group's members (100 per
+request) — so that an unknown user fails its row before anything is sent (addGroupMembers
+refuses a whole batch for one), and a user already a member (or, removing, not one) is
+reported Unchanged and not sent: a re-run changes nothing. -WhatIf stops there; the
+mutations take no whatIf, so it reads and writes nothing (the caller's role is met by the
+run). After a run into a licensed group, the rows of members whose licenses the group could
+not give (Entra's Error states: CountViolation, …) carry the code and say so; the membership
+itself is done, so the row is not Failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from commcredits.bulk.errors import UsageError
+from commcredits.bulk.group_lookup import (
+    ERROR_SCHEMA,
+    GroupRef,
+    errors_frame,
+    errors_of,
+    find_group,
+    license_errors,
+    lookup_users,
+    member_ids,
+)
+from commcredits.bulk.params import SHEET_IN, SHEET_OUT, TARGET, Invocation, Param, command
+from commcredits.bulk.policy_lookup import IDENTITY_NAMES, identity, not_found
+from commcredits.bulk.report_files import open_output
+from commcredits.bulk.reports import Outcome, Report, RunStopped, keeping_report, status
+from commcredits.bulk.rows import USER_PRINCIPAL_NAME as MAX_REF
+from commcredits.bulk.rows import key_faults
+from commcredits.bulk.runner import rows_command, sheet_command, transport_for
+from commcredits.bulk.runtime import Options, slices
+from commcredits.bulk.sheets import Sheet, column, match_columns, report_faults
+from commcredits.bulk.terminal import Progress, check_output, report_written
+from commcredits.bulk.transport import Transport
+
+MEMBER_NAMES = (*IDENTITY_NAMES, "DirectoryObjectId", "MemberId", "Member")
+
+ADD_GROUP_MEMBERS = """
+mutation BulkAddGroupMembers($groupId: ID!, $userIds: [ID!]!) {
+  addGroupMembers(groupId: $groupId, userIds: $userIds) {
+    changed userErrors { field code message }
+  }
+}
+"""
+REMOVE_GROUP_MEMBERS = """
+mutation BulkRemoveGroupMembers($groupId: ID!, $userIds: [ID!]!) {
+  removeGroupMembers(groupId: $groupId, userIds: $userIds) {
+    changed userErrors { field code message }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Direction:
+    """What differs between adding and removing."""
+
+    verb: str  # the report's Action: "Add to Sales"
+    mutation: str
+    payload: str
+    done: str  # the report's Status
+    would: str  # -WhatIf's
+    already: str  # the Unchanged message
+
+    def acts_on(self, is_member: bool) -> bool:
+        return is_member != (self.payload == "addGroupMembers")
+
+
+ADD = Direction(
+    "Add to",
+    ADD_GROUP_MEMBERS,
+    "addGroupMembers",
+    "Added",
+    "WouldAdd",
+    "Already a member.",
+)
+REMOVE = Direction(
+    "Remove from",
+    REMOVE_GROUP_MEMBERS,
+    "removeGroupMembers",
+    "Removed",
+    status("Removed", True),
+    "Not a member.",
+)
+
+
+def change_members(
+    transport: Transport, sheet: Sheet, options: Options, group: GroupRef, way: Direction
+) -> Report:
+    """Add the sheet's users to the group, or remove them (see the module's docstring)."""
+    cols, _ = match_columns(sheet, {"user": MEMBER_NAMES}, key="user")
+    keys = [identity(k) for k in column(sheet, cols["user"])]
+    action = f"{way.verb} {group.name}"
+    report = Report(what_if=options.what_if, blank_rows=sheet.blank_rows)
+    report_faults(sheet, report, cols["user"], action)
+    faults = key_faults(sheet.rows, keys, "user", max_length=MAX_REF)
+    for i, (code, message) in faults.items():
+        report.fail(sheet.rows[i], keys[i] or "", action, code, message)
+    wanted = [i for i in range(len(keys)) if i not in faults]
+    users = lookup_users(transport, [keys[i] or "" for i in wanted])
+    members = member_ids(transport, group)
+    todo: list[tuple[int, str]] = []  # (index, user id), in sheet order
+    first_row: dict[str, int] = {}  # user id -> the row that named it first
+    for i in wanted:
+        key = keys[i]
+        assert key is not None
+        found = users.get(key)
+        if found is None:
+            report.fail(sheet.rows[i], key, action, *not_found(key))
+            continue
+        uid, upn = found
+        if uid in first_row:  # the same user by UPN and by id
+            report.fail(
+                sheet.rows[i],
+                key,
+                action,
+                "DuplicateRow",
+                f"{upn} already appears in row {first_row[uid]}; this row was not sent.",
+            )
+            continue
+        first_row[uid] = sheet.rows[i]
+        if not way.acts_on(uid in members):
+            report.add(sheet.rows[i], key, action, "Unchanged", "", way.already)
+        else:
+            todo.append((i, uid))
+    done: dict[int, Outcome] = {}
+    if options.what_if:
+        for i, _ in todo:
+            done[i] = (way.would, "", f"{keys[i]} would be {way.done.lower()}")
+        options.advance(len(sheet))
+    else:
+        options.advance(len(sheet) - len(todo))
+        _send(transport, sheet, report, keys, todo, group, way, action, options, done)
+    if way is ADD and group.licensed and not options.what_if:
+        _license_notes(transport, group, report, dict(todo), done)
+    for i, outcome in done.items():
+        report.add(sheet.rows[i], keys[i] or "", action, *outcome)
+    return report
+
+
+def _send(
+    transport: Transport,
+    sheet: Sheet,
+    report: Report,
+    keys: list[str | None],
+    todo: list[tuple[int, str]],
+    group: GroupRef,
+    way: Direction,
+    action: str,
+    options: Options,
+    done: dict[int, Outcome],
+) -> None:
+    """The batches; answered rows go to `done`, reported at the end (with license notes) or,
+    when the run stops part way, with the rows not done."""
+
+    def unsent(start: int, stop: int | None, outcome: Outcome) -> None:
+        for i, _ in todo[start:stop]:
+            done.setdefault(i, outcome)
+
+    try:
+        with keeping_report(report, unsent) as cursor:
+            for part in slices(todo, options.batch_size):
+                cursor.batch(len(part))
+                payload = transport.execute(
+                    way.mutation, {"groupId": group.id, "userIds": [u for _, u in part]}
+                )[way.payload]
+                errors = payload.get("userErrors") or []
+                if errors:  # rows were checked: a refusal now is of the batch (a role, a group)
+                    first = errors[0]
+                    raise UsageError(
+                        f"the server refused the batch: {first['code']}: {first['message']}"
+                    )
+                for i, _ in part:
+                    done[i] = (way.done, "", f"{keys[i]} {way.done.lower()}")
+                cursor.answered()
+                options.advance(len(part))
+    except RunStopped as stop:
+        for i, outcome in done.items():
+            stop.report.add(sheet.rows[i], keys[i] or "", action, *outcome)
+        done.clear()
+        raise
+
+
+def _license_notes(
+    transport: Transport,
+    group: GroupRef,
+    report: Report,
+    uid_of: dict[int, str],
+    done: dict[int, Outcome],
+) -> None:
+    """Rows added to a licensed group whose member it could not license: Entra's code on the
+    row (still Added: the membership is done), and the count in the summary line."""
+    added = {uid_of[i] for i, outcome in done.items() if outcome[0] == ADD.done}
+    if not added:
+        return
+    by_user: dict[str, list[tuple[str, str]]] = {}
+    for nodes in license_errors(transport, group):
+        by_user |= {n["id"]: errors_of(n, group) for n in nodes if n["id"] in added}
+    count = 0
+    for i, (state, _, message) in list(done.items()):
+        errors = by_user.get(uid_of[i]) if state == ADD.done else None
+        if errors:
+            codes = "; ".join(dict.fromkeys(code for _, code in errors))
+            detail = ", ".join(f"{sku} {code}" for sku, code in errors)
+            done[i] = (state, codes, f"{message}; its group licenses are in error: {detail}")
+            count += 1
+    if count:
+        report.notes.append(
+            f"{count:,} added members' group licenses in error "
+            f"(Get-MgGroupMemberWithLicenseError -GroupId {group.id})"
+        )
+
+
+def get_license_errors(
+    transport: Transport, group: GroupRef, *, progress: Callable | None = None
+) -> pl.DataFrame:
+    """Get-MgGroupMemberWithLicenseError as one DataFrame (the Python API returns it whole)."""
+    frames = [pl.DataFrame(schema=ERROR_SCHEMA)]
+    for nodes in license_errors(transport, group):
+        frames.append(errors_frame(nodes, group))
+        if progress is not None:
+            progress(len(nodes))
+    return pl.concat(frames)
+
+
+def _group_of(inv: Invocation, transport: Transport) -> GroupRef:
+    return find_group(transport, group_id=inv.get("GroupId"), name=inv.get("GroupName"))
+
+
+def run_license_errors(inv: Invocation) -> int:
+    started = time.perf_counter()
+    check_output(inv.get("Path"))
+    transport = transport_for(inv)
+    progress = Progress(inv, None, "user")
+    path = inv.get("Path")
+    try:
+        group = _group_of(inv, transport)
+        with open_output(path if path and path != "-" else inv.stdout, ERROR_SCHEMA) as sink:
+            for nodes in license_errors(transport, group):
+                sink.write(errors_frame(nodes, group))
+                progress(len(nodes))
+    finally:
+        progress.close()
+        transport.close()
+    return report_written(inv, sink.rows, started, "members with license errors")
+
+
+def _refs_sheet(refs: Sequence[str], source: str) -> Sheet:
+    """Users named on the command line: a sheet of them (rows 1, 2, … as given)."""
+    frame = pl.DataFrame({"Identity": list(refs)}, schema={"Identity": pl.String})
+    return Sheet(frame=frame, rows=list(range(1, len(refs) + 1)), source=source)
+
+
+def run_members(way: Direction, refs_param: str) -> Callable[[Invocation], int]:
+    def run(inv: Invocation) -> int:
+        refs = inv.get(refs_param, [])
+        if bool(refs) == bool(inv.get("Path")):
+            raise UsageError(f"give -Path FILE or -{refs_param} USER,... (not both)")
+
+        def body(t: Transport, sheet: Sheet, options: Options) -> Report:
+            return change_members(t, sheet, options, _group_of(inv, t), way)
+
+        if inv.get("Path"):
+            return sheet_command(inv, body)
+        sheet = _refs_sheet(refs, f"-{refs_param}")
+        return rows_command(
+            inv,
+            None,
+            len(refs),
+            lambda t, options: body(t, sheet, options),
+            started=time.perf_counter(),
+        )
+
+    return run
+
+
+_GROUP = (
+    Param("GroupName", help="the group's display name (whole, any case)", value="NAME"),
+    Param("GroupId", help="instead of -GroupName: the group's id", value="ID"),
+)
+
+
+def _members_params(refs: str, help_: str) -> tuple[Param, ...]:
+    return (*_GROUP, Param(refs, "list", help_, value="USER,..."), *SHEET_IN, *TARGET)
+
+
+_USERS = "instead of -Path: user principal name or id, comma-separated (report on stdout)"
+_NOTES = (
+    "Users: a sheet whose key column is UserPrincipalName (also Identity, User principal "
+    "name, User Name, ObjectId, Id, DirectoryObjectId: the Microsoft 365 admin center's "
+    "export as it is), or -Identity. Users are looked up first: an unknown user fails its "
+    "row (NOT_FOUND); a user already a member (removing: not a member) is Unchanged, not "
+    "sent, so a re-run changes nothing. -WhatIf looks the users and the members up and sends "
+    "nothing."
+)
+
+COMMANDS = (
+    command(
+        "Add-GroupMember",
+        "Add the users of a sheet (or -Identity) to a group; they get its licenses.",
+        _members_params("Identity", _USERS),
+        'commcredits Add-GroupMember -GroupName "Sales" -Path members.csv -WhatIf',
+        run_members(ADD, "Identity"),
+        notes=_NOTES + " Members of a licensed group it could not license (Entra's "
+        "CountViolation, …) are Added with the code on their row.",
+    ),
+    command(
+        "Remove-GroupMember",
+        "Remove the users of a sheet (or -Identity) from a group; they lose its licenses.",
+        _members_params("Identity", _USERS),
+        'commcredits Remove-GroupMember -GroupName "Sales" -Path leavers.xlsx',
+        run_members(REMOVE, "Identity"),
+        notes=_NOTES,
+    ),
+    command(
+        "New-MgGroupMember",
+        "Graph's New-MgGroupMember: -GroupId ID -DirectoryObjectId USER (or a sheet: -Path).",
+        _members_params("DirectoryObjectId", "user id or user principal name, comma-separated"),
+        "commcredits New-MgGroupMember -GroupId R3JvdXA6MQ== -DirectoryObjectId "
+        "adele@contoso.example",
+        run_members(ADD, "DirectoryObjectId"),
+        positional=None,
+        notes="Add-GroupMember with Graph PowerShell's parameter names; a member already "
+        "there is Unchanged (Graph refuses it). " + _NOTES,
+    ),
+    command(
+        "Get-MgGroupMemberWithLicenseError",
+        "Write the group's members whose group licenses are in error, with SKU and code.",
+        (*_GROUP, *SHEET_OUT, *TARGET),
+        "commcredits Get-MgGroupMemberWithLicenseError -GroupId R3JvdXA6MQ== -Path errors.xlsx",
+        run_license_errors,
+        notes="Graph PowerShell's cmdlet (from usersWithLicenseErrors): one row per member, "
+        "its SKUs in error and Entra's codes (CountViolation, "
+        "ProhibitedInUsageLocationViolation, …) ';'-joined in the same order; -GroupName "
+        "works too.",
+    ),
+)
