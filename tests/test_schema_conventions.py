@@ -34,6 +34,7 @@ BOUNDED_LISTS = {
     ("Query", "subscribedSkus"): "one per SKU (Graph's shape)",
     ("Query", "minutePools"): "per plan and country, one month",
     ("Query", "dialOutPolicies"): "the nine predefined Teams instances",
+    ("CreditsUsage", "blockedByReason"): "one per BLOCKED reason",
     ("CreditBalance", "history"): "at most 366 days",
     ("CreditTransaction", "splits"): "the lots one debit took",
     ("Sku", "servicePlans"): "the SKU's plans",
@@ -48,6 +49,11 @@ BOUNDED_LISTS = {
     ("UsageSummary", "lines"): "call types × countries of one month",
     ("LicenseAssignmentResult", "changes"): "one per SKU of one item",
     ("LicenseResultRun", "changes"): "one per SKU of one run",
+    ("User", "licenseAssignmentStates"): "one per SKU per source (direct, each group)",
+    ("Group", "assignedLicenses"): "one per SKU",
+    ("GroupAssignedLicense", "disabledPlans"): "the SKU's plans",
+    ("LicenseAssignmentState", "disabledPlans"): "the SKU's plans",
+    ("GroupLicenseSummary", "errors"): "one per Entra error code",
 }
 # Names that end in "Id" but are no object's identifier.
 NOT_IDENTIFIERS = {("BillingProfile", "vatId"), ("BillingProfileInput", "vatId")}

@@ -6,10 +6,31 @@ entry; a new module of commands is added to `_MODULES` here.
 
 from __future__ import annotations
 
-from commcredits.bulk import credits, licensing, listings, pipeline, users
+from commcredits.bulk import (
+    calling_policy_cmdlets,
+    credits,
+    groups,
+    licensing,
+    listings,
+    pipeline,
+    policies,
+    pstn_reports,
+    users,
+)
 from commcredits.bulk.params import Command
 
-_MODULES = (licensing, users, listings, credits, pipeline)  # the order `help` lists them in
+# the order `help` lists them in
+_MODULES = (
+    licensing,
+    users,
+    groups,
+    listings,
+    pstn_reports,
+    policies,
+    calling_policy_cmdlets,
+    credits,
+    pipeline,
+)
 
 COMMANDS: dict[str, Command] = {c.name.lower(): c for m in _MODULES for c in m.COMMANDS}
 

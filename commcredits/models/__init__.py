@@ -16,7 +16,14 @@ from commcredits.models.credits import (
     PostpaidPeriod,
     Webhook,
 )
-from commcredits.models.policies import DialOutGrant
+from commcredits.models.groups import Group, GroupLicense, GroupLicenseState, GroupMember
+from commcredits.models.policies import (
+    CallingPolicy,
+    CallingPolicyGrant,
+    DialOutGrant,
+    UserMonthSpend,
+)
+from commcredits.models.pstn_blocks import PstnBlock, PstnBlockLog
 from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
 from commcredits.models.security import AuthFailure, BrowserSession, SignInLink
 from commcredits.models.tenants import Tenant
@@ -29,6 +36,10 @@ ALL_MODELS: list[type[BaseModel]] = [
     User,
     TenantUserCount,
     LicenseAssignment,
+    Group,
+    GroupMember,
+    GroupLicense,
+    GroupLicenseState,
     ApiKey,
     AuditEntry,
     CreditAccount,
@@ -47,6 +58,11 @@ ALL_MODELS: list[type[BaseModel]] = [
     MinutePool,
     CallRecord,
     DialOutGrant,
+    CallingPolicy,
+    CallingPolicyGrant,
+    UserMonthSpend,
+    PstnBlock,
+    PstnBlockLog,
     AuthFailure,
     BrowserSession,
     SignInLink,
@@ -60,6 +76,8 @@ __all__ = [
     "AutoRecharge",
     "BrowserSession",
     "CallRecord",
+    "CallingPolicy",
+    "CallingPolicyGrant",
     "MinutePool",
     "Rate",
     "RateCard",
@@ -74,9 +92,15 @@ __all__ = [
     "LedgerEntry",
     "Notification",
     "PostpaidPeriod",
+    "PstnBlock",
+    "PstnBlockLog",
     "Webhook",
     "BaseModel",
     "JSONField",
+    "Group",
+    "GroupLicense",
+    "GroupLicenseState",
+    "GroupMember",
     "LicenseAssignment",
     "Sku",
     "Subscription",
@@ -84,4 +108,5 @@ __all__ = [
     "TenantUserCount",
     "UTCDateTimeField",
     "User",
+    "UserMonthSpend",
 ]

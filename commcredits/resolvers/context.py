@@ -9,8 +9,8 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, Tenant, User
-from commcredits.services import credits, dial_out, invoices
+from commcredits.models import CreditLot, DebitSplit, LicenseAssignment, PstnBlock, Tenant, User
+from commcredits.services import credits, dial_out, invoices, pstn_blocks, spend_limits
 from commcredits.services.access import Principal
 from commcredits.services.catalog import Catalog
 from commcredits.services.user_list import licenses_for_users
@@ -48,6 +48,21 @@ async def _load_dial_out(user_ids: list[int]) -> list[dial_out.EffectivePolicy]:
     return [found[uid] for uid in user_ids]
 
 
+async def _load_pstn_blocks(user_ids: list[int]) -> list[PstnBlock | None]:
+    found = pstn_blocks.blocks_by_user_ids(user_ids)
+    return [found.get(uid) for uid in user_ids]
+
+
+async def _load_spend(keys: list[tuple[int, str]]) -> list[spend_limits.UserSpend]:
+    """(user id, month) → the user's calling policy and spend: one statement per month."""
+    found: dict[tuple[int, str], spend_limits.UserSpend] = {}
+    for month in {m for _, m in keys}:
+        ids = [u for u, m in keys if m == month]
+        for uid, spend in spend_limits.spend_by_user_ids(ids, month=month).items():
+            found[(uid, month)] = spend
+    return [found[k] for k in keys]
+
+
 class Loaders:
     """One small loader per list field that reaches into another table; one IN query each.
 
@@ -80,6 +95,14 @@ class Loaders:
     @cached_property
     def dial_out_policy(self) -> DataLoader[int, dial_out.EffectivePolicy]:
         return DataLoader(load_fn=_load_dial_out)
+
+    @cached_property
+    def user_spend(self) -> DataLoader[tuple[int, str], spend_limits.UserSpend]:
+        return DataLoader(load_fn=_load_spend)
+
+    @cached_property
+    def pstn_block(self) -> DataLoader[int, PstnBlock | None]:
+        return DataLoader(load_fn=_load_pstn_blocks)
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, User | None]:

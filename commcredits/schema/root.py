@@ -8,12 +8,15 @@ from strawberry.types import ExecutionContext
 
 from commcredits.resolvers.access import AccessMutation, AccessQuery
 from commcredits.resolvers.billing import BillingMutation
+from commcredits.resolvers.calling_policies import CallingPolicyMutation, CallingPolicyQuery
 from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
 from commcredits.resolvers.credits import CreditsQuery
+from commcredits.resolvers.groups import GroupMutation, GroupQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
 from commcredits.resolvers.operator_credits import OperatorCreditsMutation
 from commcredits.resolvers.policies import PolicyMutation, PolicyQuery
+from commcredits.resolvers.pstn_blocks import PstnBlockMutation, PstnBlockQuery
 from commcredits.resolvers.rating import RatingMutation, RatingQuery
 from commcredits.resolvers.subscriptions import Subscription
 from commcredits.resolvers.tenants import TenantMutation, TenantQuery
@@ -30,6 +33,7 @@ from commcredits.schema.limits import document_limits_rule
 from commcredits.schema.notifications import Notification
 from commcredits.schema.scalars import SCALAR_OVERRIDES
 from commcredits.schema.tenants import Tenant
+from commcredits.schema.user_import import COLUMN_SCALARS
 from commcredits.schema.validation import CACHE_SIZE, CachedValidation
 from commcredits.services.errors import DomainError
 
@@ -50,6 +54,9 @@ Query = merge_types(
         AccessQuery,
         RatingQuery,
         PolicyQuery,
+        CallingPolicyQuery,
+        PstnBlockQuery,
+        GroupQuery,
         CreditsQuery,
     ),
 )
@@ -64,6 +71,9 @@ Mutation = merge_types(
         AccessMutation,
         RatingMutation,
         PolicyMutation,
+        CallingPolicyMutation,
+        PstnBlockMutation,
+        GroupMutation,
         BillingMutation,
         OperatorCreditsMutation,
     ),
@@ -114,7 +124,7 @@ schema = CommcreditsSchema(
         # Every string argument's length, variables included, before anything executes.
         InputLimits,
     ],
-    scalar_overrides=SCALAR_OVERRIDES,
+    scalar_overrides={**SCALAR_OVERRIDES, **COLUMN_SCALARS},
 )
 
 __all__ = ["DomainError", "schema"]

@@ -6,8 +6,11 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.models import User as UserRow
+from commcredits.schema.calling_policies import UserCallingPolicy
 from commcredits.schema.catalog import ServicePlanInfo
 from commcredits.schema.common import Node, UserError, to_global_id
+from commcredits.schema.credits import Money
+from commcredits.schema.groups import LicenseAssignmentState, license_assignment_states
 from commcredits.schema.input_limits import (
     SKU_ID,
     SKU_REF,
@@ -17,6 +20,8 @@ from commcredits.schema.input_limits import (
     limited_field,
 )
 from commcredits.schema.policies import UserDialOutPolicy
+from commcredits.schema.pstn_blocks import PstnBlock
+from commcredits.services.pools import month_of
 from commcredits.services.user_list import MAX_SEARCH
 from commcredits.services.users import LIST_LIMITS, TEXT_LIMITS
 
@@ -115,6 +120,46 @@ class User(Node):
     async def dial_out_policy(self, info: Info) -> UserDialOutPolicy:
         found = await info.context.loaders.dial_out_policy.load(self.pk)
         return UserDialOutPolicy.from_effective(found)
+
+    @strawberry.field(
+        description="The calling policy (spend limit) granted and in effect, and from where."
+    )
+    async def calling_policy(self, info: Info) -> UserCallingPolicy:
+        found = await info.context.loaders.user_spend.load((self.pk, month_of(info.context.now)))
+        return UserCallingPolicy.of(found.effective)
+
+    @strawberry.field(
+        description="What the user's PSTN calls and meeting dial-outs took from credits this "
+        "calendar month (UTC); pool minutes are free."
+    )
+    async def spend_this_month(self, info: Info) -> Money:
+        found = await info.context.loaders.user_spend.load((self.pk, month_of(info.context.now)))
+        return Money.of(found.spent)
+
+    @strawberry.field(
+        description="What the user's spend limit leaves this month (0 once reached); null when "
+        "no limit applies."
+    )
+    async def spend_limit_left(self, info: Info) -> Money | None:
+        found = await info.context.loaders.user_spend.load((self.pk, month_of(info.context.now)))
+        left = found.left
+        return Money.of(left) if left is not None else None
+
+    @strawberry.field(description="Blocked from PSTN calls (blockUserFromPstn).")
+    async def pstn_blocked(self, info: Info) -> bool:
+        return await info.context.loaders.pstn_block.load(self.pk) is not None
+
+    @strawberry.field(description="The user's block from PSTN calls; null when not blocked.")
+    async def pstn_block(self, info: Info) -> PstnBlock | None:
+        row = await info.context.loaders.pstn_block.load(self.pk)
+        return PstnBlock.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="Graph's licenseAssignmentStates: each direct assignment "
+        "(assignedByGroup null) and each inherited from a group, with its state and error."
+    )
+    async def license_assignment_states(self, info: Info) -> list[LicenseAssignmentState]:
+        return await license_assignment_states(info, self.pk)
 
     @strawberry.field
     async def license_details(self, info: Info) -> list[LicenseDetails]:

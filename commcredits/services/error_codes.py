@@ -183,6 +183,11 @@ class ErrorCode(StrEnum):
         "The user has no usage location, or a license it holds or gets is not sold there.",
     )
     CountViolation = "CountViolation", LICENSES, "The SKU has no free seat."
+    GROUP_HAS_LICENSES = (
+        "GROUP_HAS_LICENSES",
+        DIRECTORY,
+        "A licensed group too large for one transaction: remove its licenses, then delete it.",
+    )
     DependencyViolation = (
         "DependencyViolation",
         LICENSES,
@@ -240,7 +245,7 @@ class ErrorCode(StrEnum):
     REASON_REQUIRED = (
         "REASON_REQUIRED",
         CREDITS,
-        "An adjustment needs a reason (1 to 500 characters).",
+        "An adjustment or a PSTN block needs a reason (1 to 500 characters).",
     )
     INVALID_IDEMPOTENCY_KEY = (
         "INVALID_IDEMPOTENCY_KEY",
@@ -350,7 +355,23 @@ class ErrorCode(StrEnum):
     UNKNOWN_POLICY = (
         "UNKNOWN_POLICY",
         CALLS,
-        "Not one of the nine dial-out policies (the message lists them).",
+        "Not one of the nine dial-out policies or the tenant's calling policies (the message "
+        "lists them).",
+    )
+    INVALID_POLICY_NAME = (
+        "INVALID_POLICY_NAME",
+        CALLS,
+        "A calling policy name is empty, too long, or Global (Teams's built-in instance).",
+    )
+    POLICY_NAME_TAKEN = (
+        "POLICY_NAME_TAKEN",
+        CALLS,
+        "The tenant already has a calling policy of that name (in any case).",
+    )
+    POLICY_IN_USE = (
+        "POLICY_IN_USE",
+        CALLS,
+        "The calling policy is granted (to users or globally): grant another one first.",
     )
 
     # -- rate cards -------------------------------------------------------------------------------

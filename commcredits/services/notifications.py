@@ -23,6 +23,10 @@ KINDS = (
     "CREDIT_LIMIT_REACHED",
     "POOL_80_PERCENT",
     "POOL_100_PERCENT",
+    "USER_SPEND_LIMIT_80_PERCENT",  # services/spend_limits.py: once per user per month
+    "USER_SPEND_LIMIT_REACHED",  # likewise
+    "USER_PSTN_BLOCKED",  # services/pstn_blocks.py: once per block
+    "GROUP_LICENSE_ERRORS",  # services/group_licensing.py: a run left group members in error
 )
 
 
