@@ -46,7 +46,8 @@ class PstnBlock:
     "now, with the block's reason, time, author and remediation GUID."
 )
 class PstnBlockedUser:
-    user: LazyUser
+    # Spelled out, not `LazyUser`: strawberry 0.318 (our lowest) cannot resolve a bare alias.
+    user: Annotated[User, strawberry.lazy("commcredits.schema.users")]
     reason: str
     blocked_at: dt.datetime
     blocked_by: str | None
