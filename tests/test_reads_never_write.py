@@ -330,6 +330,10 @@ def snapshot() -> dict[str, list[tuple]]:
     """Every row of every table, sorted; the key "last used" column left out (see KEY_STAMP)."""
     tables: dict[str, list[tuple]] = {}
     for table in sorted(database.db.get_tables()):
+        if table == "directory_user_search":
+            # SQLite's contentless FTS5 table cannot be scanned (migration 0020); its shadow
+            # tables (`directory_user_search_data`, `_idx`, …) hold all it stores, and are read.
+            continue
         cursor = database.db.execute_sql(f'SELECT * FROM "{table}"')
         columns = [c[0] for c in cursor.description]
         keep = [i for i, c in enumerate(columns) if not (table == _KEY and c == _STAMP)]

@@ -128,9 +128,11 @@ _FTS = peewee.Table("directory_user_search", ("rowid",)).alias("fts")
 
 
 def _fts_matching(query: peewee.ModelSelect, tenant: Tenant, term: str) -> peewee.ModelSelect:
-    """SQLite: `query` joined to the FTS5 index, the tenant's key ANDed with the term. The
-    index yields this tenant's matches in rowid (= id) order, so a page stops reading as soon
-    as it is full, and a small tenant never walks a large tenant's matches."""
+    """SQLite: `query` joined to the FTS5 index, the tenant's key ANDed with the term's
+    trigrams. The index yields this tenant's candidates in rowid (= id) order, so a page stops
+    reading as soon as it is full, and a small tenant never walks a large tenant's matches;
+    the LIKE keeps the candidates that contain the term (the index has no positions: see
+    user_search.fts_query)."""
     match = peewee.NodeList(
         (
             peewee.SQL('"fts"."directory_user_search"'),
@@ -138,7 +140,7 @@ def _fts_matching(query: peewee.ModelSelect, tenant: Tenant, term: str) -> peewe
             user_search.fts_query(tenant.id, term),
         )
     )
-    return query.join(_FTS, on=(_FTS.rowid == User.id)).where(match)
+    return query.join(_FTS, on=(_FTS.rowid == User.id)).where(match & _like(term))
 
 
 def _search_tenant(tenant: Tenant) -> peewee.Expression:

@@ -7,7 +7,8 @@ accents never matter ("muller" finds "Müller"), a prefix is a substring, and no
 two fields, since a term never holds a line break.
 
 The text is written by the service with the user row, on every write path; the indexes that
-serve it (SQLite FTS5 trigram, PostgreSQL pg_trgm) are the migration's (0012_large_tenants).
+serve it (SQLite FTS5 trigram, PostgreSQL pg_trgm) are the migrations' (0012_large_tenants,
+0020_search_index).
 """
 
 from __future__ import annotations
@@ -110,19 +111,24 @@ def like_pattern(term: str) -> str:
 
 
 def fts_query(tenant_id: int, term: str) -> str:
-    """An FTS5 MATCH expression (SQLite): the tenant's key AND the term as one quoted phrase.
+    """An FTS5 MATCH expression (SQLite): the tenant's key AND each distinct trigram of `term`
+    (at least MIN_INDEXED characters), every one a quoted string with `"` doubled.
 
-    With the trigram tokenizer a phrase matches wherever its text occurs, so a quoted term is a
-    substring search; `"` is doubled, every other character (+ ' % _) is taken as it is.
+    The index keeps no positions (detail=none, migration 0020), so this finds the users whose
+    text holds every trigram of the term somewhere: a superset of those holding the term. The
+    caller keeps the ones whose text contains it (user_list._fts_matching, a LIKE on the
+    joined row), so the index only narrows and never decides.
     """
-    phrase = term.replace('"', '""')
-    return f'tenant_key : "{tenant_key(tenant_id)}" AND search_text : "{phrase}"'
+    grams = dict.fromkeys(term[i : i + 3] for i in range(len(term) - 2))
+    quoted = ('"' + part.replace('"', '""') + '"' for part in (tenant_key(tenant_id), *grams))
+    return " AND ".join(quoted)
 
 
 # A tenant's key in the FTS5 table: three characters of Unicode's private use area, i.e. one
-# trigram, whose document list holds that tenant's users only. ANDed with the term, the index
-# steps through the smaller of the two lists, so a search in a small tenant never walks a large
-# tenant's matches. The trigger in 0012_large_tenants computes the same three characters.
+# trigram, whose document list holds that tenant's users (and any user whose name holds those
+# characters: the query also names the tenant on directory_user). ANDed with the term, the
+# index steps through the smaller of the lists, so a search in a small tenant never walks a
+# large tenant's matches. The triggers (migration 0020_search_index) compute the same key.
 _KEY_BASE = 0xE000
 _KEY_RADIX = 6400  # U+E000..U+F8FF
 
