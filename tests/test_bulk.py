@@ -115,7 +115,7 @@ def test_set_user_license_whatif_then_apply_then_rerun(fabrikam, tmp_path):
         "WouldFail",
     ]
     assert report["Message"][0] == "MCOPSTNC would be assigned"
-    assert "What if:" in err and "1 blank rows skipped" in err
+    assert "What if:" in err and "1 blank row skipped" in err
 
     code, _, err = run(
         "Set-UserLicense", "-Path", str(sheet), "-AddLicenses", "MCOPSTNC", "-Tenant", "Fabrikam"

@@ -335,7 +335,7 @@ def test_each_cmdlet_as_a_single_command_line(tenant, clock, target, requests):
     assert report.select("Row", "Key", "Status", "Message").rows() == [
         ("1", "adele@contoso.example", "Assigned", "MCOPSTNC assigned")
     ]
-    assert "Set-MgUserLicense: 1 rows: 1 Assigned" in err
+    assert "Set-MgUserLicense: 1 row: 1 Assigned" in err
 
     code, out, err = run(
         "Get-MgUser", "-Filter", "usageLocation eq 'DE' and accountEnabled eq true", "-All", *target
@@ -451,7 +451,7 @@ def test_the_loop_is_one_batched_run_in_sheet_order_with_the_per_row_report(
     assert statuses[:4] + statuses[5:21] == [("Assigned", None)] * 20  # seats in sheet order
     assert statuses[21:] == [("Failed", "CountViolation")] * 9
     assert what_if.select("Row", "Code").rows() == real.select("Row", "Code").rows()
-    assert "1 blank rows skipped" in err
+    assert "1 blank row skipped" in err
 
 
 def test_a_constant_the_catalog_does_not_know_stops_before_anything_is_sent(

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from commcredits.bulk.errors import UsageError
+from commcredits.bulk.limits import plural
 from commcredits.bulk.params import Invocation
 from commcredits.bulk.report_files import report_target, write_report
 from commcredits.bulk.reports import Report
@@ -75,11 +76,11 @@ def summary(
 ) -> str:
     counts = frame["Status"].value_counts(sort=True).rows()
     parts = ", ".join(f"{n:,} {s}" for s, n in counts)
-    blank = f"; {report.blank_rows:,} blank rows skipped" if report.blank_rows else ""
+    blank = f"; {plural(report.blank_rows, 'blank row')} skipped" if report.blank_rows else ""
     blank += "".join(f"; {note}" for note in report.notes)
     prefix = "What if: " if report.what_if else ""
     return (
-        f"{prefix}{inv.command}: {frame.height:,} rows: {parts or 'none'}{blank}; "
+        f"{prefix}{inv.command}: {plural(frame.height, 'row')}: {parts or 'none'}{blank}; "
         f"{elapsed:.2f} s; report: {where}"
     )
 
