@@ -54,6 +54,8 @@ BOUNDED_LISTS = {
     ("GroupAssignedLicense", "disabledPlans"): "the SKU's plans",
     ("LicenseAssignmentState", "disabledPlans"): "the SKU's plans",
     ("GroupLicenseSummary", "errors"): "one per Entra error code",
+    ("Query", "groupPolicyAssignments"): "at most 250 per policy type (MAX_ASSIGNMENTS)",
+    ("Group", "policyAssignments"): "one per policy type",
 }
 # Names that end in "Id" but are no object's identifier.
 NOT_IDENTIFIERS = {("BillingProfile", "vatId"), ("BillingProfileInput", "vatId")}

@@ -89,7 +89,7 @@ def _shown(policy: dict[str, Any]) -> str:
     return shown
 
 
-def _refused(payload: dict[str, Any]) -> tuple[str, str] | None:
+def refusal_of(payload: dict[str, Any]) -> tuple[str, str] | None:
     """The payload's (codes, messages), or None; a refusal of the caller stops the command."""
     errors = payload.get("userErrors") or []
     if not errors:
@@ -120,7 +120,7 @@ def new_calling_policy(
     }
     payload = transport.execute(CREATE_CALLING_POLICY, {"input": data, "whatIf": options.what_if})
     payload = payload["createCallingPolicy"]
-    refused = _refused(payload)
+    refused = refusal_of(payload)
     if refused:
         report.fail(1, name, "Create", *refused)
     else:
@@ -162,7 +162,7 @@ def set_calling_policy(
     payload = transport.execute(
         UPDATE_CALLING_POLICY, {"name": name, "input": change, "whatIf": options.what_if}
     )["updateCallingPolicy"]
-    refused = _refused(payload)
+    refused = refusal_of(payload)
     if refused:
         report.fail(1, name, "Update", *refused)
     else:
@@ -195,7 +195,7 @@ def remove_calling_policy(transport: Transport, options: Options, *, name: str) 
     report = Report(what_if=options.what_if)
     payload = transport.execute(REMOVE_CALLING_POLICY, {"name": name, "whatIf": options.what_if})
     payload = payload["removeCallingPolicy"]
-    refused = _refused(payload)
+    refused = refusal_of(payload)
     if refused:
         report.fail(1, name, "Remove", *refused)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from commcredits.bulk import (
     calling_policy_cmdlets,
     credits,
+    group_policies,
     groups,
     licensing,
     listings,
@@ -28,6 +29,7 @@ _MODULES = (
     pstn_reports,
     policies,
     calling_policy_cmdlets,
+    group_policies,
     credits,
     pipeline,
 )

@@ -21,6 +21,7 @@ from commcredits.models.policies import (
     CallingPolicy,
     CallingPolicyGrant,
     DialOutGrant,
+    GroupPolicyGrant,
     UserMonthSpend,
 )
 from commcredits.models.pstn_blocks import PstnBlock, PstnBlockLog
@@ -60,6 +61,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     DialOutGrant,
     CallingPolicy,
     CallingPolicyGrant,
+    GroupPolicyGrant,
     UserMonthSpend,
     PstnBlock,
     PstnBlockLog,
@@ -78,6 +80,7 @@ __all__ = [
     "CallRecord",
     "CallingPolicy",
     "CallingPolicyGrant",
+    "GroupPolicyGrant",
     "MinutePool",
     "Rate",
     "RateCard",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import peewee
 
 from commcredits.models.base import BaseModel, UTCDateTimeField
+from commcredits.models.groups import Group
 from commcredits.models.tenants import Tenant
 from commcredits.models.users import User
 
@@ -82,3 +83,40 @@ class UserMonthSpend(BaseModel):
         table_name = "user_month_spend"
         indexes = ((("user", "month"), True),)
         constraints = [peewee.Check("spent_minor >= 0")]
+
+
+class GroupPolicyGrant(BaseModel):
+    """A policy granted to a group with a rank (Teams's group policy assignment,
+    `New-CsGroupPolicyAssignment`): members without a grant of their own inherit the
+    best-ranked (lowest `rank`) one among their groups' grants of that type. Ranks are 1..n
+    per tenant and type, without gaps (services/group_policies.py).
+
+    DIAL_OUT grants name one of the nine instances (`policy_name`); CALLING grants point at the
+    tenant's calling policy (`calling_policy`, RESTRICT as the user grants: a rename keeps
+    them, a removal is refused while one holds it), `policy_name` NULL."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    group = peewee.ForeignKeyField(Group, on_delete="CASCADE", index=False)
+    policy_type = peewee.CharField(max_length=16)  # DIAL_OUT, CALLING
+    policy_name = peewee.CharField(max_length=64, null=True)
+    calling_policy = peewee.ForeignKeyField(CallingPolicy, null=True, on_delete="RESTRICT")
+    rank = peewee.IntegerField()
+    granted_at = UTCDateTimeField()
+
+    class Meta:
+        table_name = "group_policy_grant"
+        indexes = (
+            # One assignment per group and type; (group, type) is also the join from a
+            # user's memberships in the effective lookups.
+            (("group", "policy_type"), True),
+            # Ranks unique per tenant and type; serves groupPolicyAssignments in rank order.
+            (("tenant", "policy_type", "rank"), True),
+        )
+        constraints = [
+            peewee.Check("rank >= 1"),
+            peewee.Check(
+                "(policy_type = 'DIAL_OUT' AND policy_name IS NOT NULL "
+                "AND calling_policy_id IS NULL) OR (policy_type = 'CALLING' "
+                "AND calling_policy_id IS NOT NULL AND policy_name IS NULL)"
+            ),
+        ]

@@ -8,15 +8,17 @@ import strawberry
 
 from commcredits.schema.common import UserError, to_global_id
 from commcredits.schema.credits import Money
+from commcredits.schema.group_policies import PolicyGroup
 from commcredits.schema.input_limits import limited_field
 from commcredits.services import calling_policies, credits_usage_report
 from commcredits.services.calling_policies import MAX_DESCRIPTION, MAX_NAME
-from commcredits.services.dial_out import DEFAULT, GLOBAL, USER
+from commcredits.services.dial_out import DEFAULT, GLOBAL, GROUP, USER
 
 
 @strawberry.enum(description="Where a user's effective calling policy comes from.")
 class CallingPolicySource(enum.Enum):
     USER = USER  # the user's own grant
+    GROUP = GROUP  # the best-ranked grant among the user's groups
     GLOBAL = GLOBAL  # the tenant's global grant
     DEFAULT = DEFAULT  # nothing granted: Teams's built-in Global instance (no spend limit)
 
@@ -48,12 +50,15 @@ class CallingPolicy:
 @strawberry.type(description="A user's calling policy: granted, effective, and from where.")
 class UserCallingPolicy:
     name: str | None = strawberry.field(
-        description="The policy granted (the user's own or the global one); null: none."
+        description="The policy granted (the user's own, a group's or the global one); null: none."
     )
     effective: CallingPolicy = strawberry.field(
         description="What applies: the grant, or Teams's built-in Global (no spend limit)."
     )
     source: CallingPolicySource
+    group: PolicyGroup | None = strawberry.field(
+        description="Source GROUP: the group whose assignment applies; null otherwise."
+    )
 
     @classmethod
     def of(cls, found: calling_policies.EffectiveCallingPolicy) -> "UserCallingPolicy":
@@ -61,6 +66,7 @@ class UserCallingPolicy:
             name=found.granted.name if found.granted else None,
             effective=CallingPolicy.of(found.policy),
             source=CallingPolicySource(found.source),
+            group=PolicyGroup.of(found.group),
         )
 
 

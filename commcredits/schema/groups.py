@@ -18,6 +18,7 @@ from commcredits.models import Group as GroupRow
 from commcredits.models import GroupMember as GroupMemberRow
 from commcredits.models.groups import DESCRIPTION_MAX, NAME_MAX
 from commcredits.schema.common import CappedConnection, Node, UserError, to_global_id
+from commcredits.schema.group_policies import GroupPolicyAssignment, policy_assignments
 from commcredits.schema.input_limits import PLAN_ID, SKU_ID, SKU_REF, limited_field
 from commcredits.schema.pages import paginate
 from commcredits.services import group_assign, groups
@@ -133,6 +134,13 @@ class Group(Node):
             )
             for sku, plans in group_assign.group_licenses(self.pk).items()
         ]
+
+    @strawberry.field(
+        description="The policies granted to the group, at most one per type "
+        "(Get-CsGroupPolicyAssignment -GroupId)."
+    )
+    async def policy_assignments(self, info: Info) -> list[GroupPolicyAssignment]:
+        return await policy_assignments(info, self.pk)
 
     @strawberry.field(description="Members, licensed members, members in error by code.")
     def license_summary(self) -> GroupLicenseSummary:

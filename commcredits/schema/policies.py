@@ -6,6 +6,7 @@ import strawberry
 
 from commcredits.schema.calling_policies import CallingPolicy
 from commcredits.schema.common import UserError
+from commcredits.schema.group_policies import PolicyGroup
 from commcredits.services import dial_out
 
 
@@ -19,6 +20,7 @@ class DialOutSetting(enum.Enum):
 @strawberry.enum(description="Where a user's effective dial-out policy comes from.")
 class DialOutPolicySource(enum.Enum):
     USER = dial_out.USER  # the user's own grant
+    GROUP = dial_out.GROUP  # the best-ranked grant among the user's groups
     GLOBAL = dial_out.GLOBAL  # the tenant's global grant
     DEFAULT = dial_out.DEFAULT  # nothing granted: Teams's default
 
@@ -45,12 +47,15 @@ class DialOutPolicy:
 @strawberry.type(description="A user's dial-out policy: granted, effective, and from where.")
 class UserDialOutPolicy:
     name: str | None = strawberry.field(
-        description="The policy granted (the user's own or the global one); null: none."
+        description="The policy granted (the user's own, a group's or the global one); null: none."
     )
     effective: DialOutPolicy = strawberry.field(
         description="What applies: the grant, or DialoutCPCandPSTNInternational by default."
     )
     source: DialOutPolicySource
+    group: PolicyGroup | None = strawberry.field(
+        description="Source GROUP: the group whose assignment applies; null otherwise."
+    )
 
     @classmethod
     def from_effective(cls, found: dial_out.EffectivePolicy) -> "UserDialOutPolicy":
@@ -58,6 +63,7 @@ class UserDialOutPolicy:
             name=found.granted.name if found.granted else None,
             effective=DialOutPolicy.from_policy(found.policy),
             source=DialOutPolicySource(found.source),
+            group=PolicyGroup.of(found.group),
         )
 
 

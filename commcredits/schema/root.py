@@ -11,6 +11,7 @@ from commcredits.resolvers.billing import BillingMutation
 from commcredits.resolvers.calling_policies import CallingPolicyMutation, CallingPolicyQuery
 from commcredits.resolvers.catalog import CatalogMutation, CatalogQuery
 from commcredits.resolvers.credits import CreditsQuery
+from commcredits.resolvers.group_policies import GroupPolicyMutation, GroupPolicyQuery
 from commcredits.resolvers.groups import GroupMutation, GroupQuery
 from commcredits.resolvers.licenses import LicenseMutation
 from commcredits.resolvers.node import NodeQuery
@@ -57,6 +58,7 @@ Query = merge_types(
         CallingPolicyQuery,
         PstnBlockQuery,
         GroupQuery,
+        GroupPolicyQuery,
         CreditsQuery,
     ),
 )
@@ -74,6 +76,7 @@ Mutation = merge_types(
         CallingPolicyMutation,
         PstnBlockMutation,
         GroupMutation,
+        GroupPolicyMutation,
         BillingMutation,
         OperatorCreditsMutation,
     ),

@@ -6,7 +6,8 @@ what one user's PSTN calls and meeting dial-outs take from credits: services/spe
 Names are unique per tenant in any case, as PowerShell's `-Identity` (a `Tag:` prefix is
 accepted and dropped).
 
-A user's effective policy: their own grant, else the tenant's global grant
+A user's effective policy: their own grant, else the best-ranked grant to a group they belong
+to (services/group_policies.py), else the tenant's global grant
 (`Grant-CsTeamsCallingPolicy -Global`), else Teams's built-in `Global` instance, which sets no
 spend limit (granting: services/calling_policy_grants.py). The built-in instance is not a
 row and cannot be changed here: a tenant-wide limit is a policy of its own granted with
@@ -31,12 +32,18 @@ from decimal import Decimal
 import peewee
 
 from commcredits.db import directory_lock
-from commcredits.models import CallingPolicy, CallingPolicyGrant, Tenant
+from commcredits.models import CallingPolicy, CallingPolicyGrant, GroupPolicyGrant, Tenant
 from commcredits.money import Money
 from commcredits.services import audit
 from commcredits.services.credits.rules import check_amount, check_currency
-from commcredits.services.dial_out import DEFAULT, GLOBAL, USER
+from commcredits.services.dial_out import DEFAULT, GLOBAL, GROUP, USER
 from commcredits.services.errors import DomainError
+from commcredits.services.group_policy_lookup import (
+    CALLING,
+    GrantingGroup,
+    InheritedGrant,
+    best_for_users,
+)
 
 MAX_NAME = 64
 MAX_DESCRIPTION = 1024
@@ -88,16 +95,23 @@ def builtin(currency: str) -> Policy:
 
 @dataclass(frozen=True)
 class EffectiveCallingPolicy:
-    granted: Policy | None  # the user's own grant, or the global one
+    granted: Policy | None  # the user's own grant, a group's, or the global one
     policy: Policy  # what applies
-    source: str  # USER, GLOBAL or DEFAULT
+    source: str  # USER, GROUP, GLOBAL or DEFAULT
+    group: GrantingGroup | None = None  # source GROUP: the group whose grant applies
 
 
 def resolve(
-    own: Policy | None, global_grant: Policy | None, currency: str
+    own: Policy | None,
+    global_grant: Policy | None,
+    currency: str,
+    inherited: InheritedGrant | None = None,
 ) -> EffectiveCallingPolicy:
     if own is not None:
         return EffectiveCallingPolicy(own, own, USER)
+    if inherited is not None and inherited.calling is not None:
+        policy = Policy(*inherited.calling, currency)
+        return EffectiveCallingPolicy(policy, policy, GROUP, inherited.group)
     if global_grant is not None:
         return EffectiveCallingPolicy(global_grant, global_grant, GLOBAL)
     return EffectiveCallingPolicy(None, builtin(currency), DEFAULT)
@@ -286,9 +300,9 @@ def update_calling_policy(
 def remove_calling_policy(
     tenant: Tenant, principal, name: str, *, now: dt.datetime, what_if: bool = False
 ) -> Policy:
-    """`Remove-CsTeamsCallingPolicy`: refused (POLICY_IN_USE) while a user or the global grant
-    holds it, since removing it would lift those users' limits unannounced; audited. With
-    `what_if` the same checks run and nothing is removed."""
+    """`Remove-CsTeamsCallingPolicy`: refused (POLICY_IN_USE) while a user, a group or the
+    global grant holds it, since removing it would lift those users' limits unannounced;
+    audited. With `what_if` the same checks run and nothing is removed."""
     try:
         return _remove(tenant, principal, name, now=now, what_if=what_if)
     except peewee.IntegrityError:  # granted by a concurrent request in the meantime
@@ -309,8 +323,10 @@ def _remove(tenant: Tenant, principal, name: str, *, now: dt.datetime, what_if: 
         held = CallingPolicyGrant.select().where(CallingPolicyGrant.policy == row.id)
         users = held.where(CallingPolicyGrant.user.is_null(False)).count()
         is_global = held.where(CallingPolicyGrant.user.is_null()).exists()
-        if users or is_global:
+        groups = GroupPolicyGrant.select().where(GroupPolicyGrant.calling_policy == row.id).count()
+        if users or is_global or groups:
             holders = [f"{users:,} user(s)"] if users else []
+            holders += [f"{groups:,} group(s)"] if groups else []
             holders += ["the global grant"] if is_global else []
             raise _in_use(row.name, " and ".join(holders))
         policy = Policy.of(row, tenant.currency)
@@ -376,8 +392,8 @@ def policies_query(tenant: Tenant) -> peewee.ModelSelect:
 def effective_for_users(
     tenant: Tenant, user_ids: Iterable[int]
 ) -> dict[int, EffectiveCallingPolicy]:
-    """Each user's effective calling policy: one statement per 500 users (the global grant
-    with the first), none written."""
+    """Each user's effective calling policy: two statements per 500 users (own grants with
+    the global one, then the group grants), none written."""
     ids = sorted(set(user_ids))
     own: dict[int, Policy] = {}
     global_grant: Policy | None = None
@@ -395,7 +411,8 @@ def effective_for_users(
                 global_grant = policy
             else:
                 own[grant.user_id] = policy
-    return {u: resolve(own.get(u), global_grant, tenant.currency) for u in ids}
+    groups = best_for_users(CALLING, ids, tenant_id=tenant.id)
+    return {u: resolve(own.get(u), global_grant, tenant.currency, groups.get(u)) for u in ids}
 
 
 def effective_for_user(tenant: Tenant, user_id: int) -> EffectiveCallingPolicy:

@@ -6,8 +6,9 @@ calls) and `AllowPSTNOutboundCallingType` (the user's own PSTN calls, DOMESTIC a
 INTERNATIONAL). TOLL_FREE_INBOUND is not outbound and never restricted; an emergency number
 (a card row flagged `emergency`) never is either.
 
-A user's effective policy: their own grant, else the tenant's global grant (`-Global`), else
-Teams's default with nothing granted: both settings InternationalAndDomestic
+A user's effective policy: their own grant, else the best-ranked grant to a group they belong
+to (services/group_policies.py), else the tenant's global grant (`-Global`), else Teams's
+default with nothing granted: both settings InternationalAndDomestic
 (`DialoutCPCandPSTNInternational`). Domestic vs international is rating's rule (the caller's
 usage location vs the destination's country; US, CA and PR are one area).
 """
@@ -22,6 +23,7 @@ from commcredits.db import write
 from commcredits.models import DialOutGrant, Tenant, User
 from commcredits.services import audit
 from commcredits.services.errors import DomainError, check_batch_size, not_found
+from commcredits.services.group_policy_lookup import DIAL_OUT, GrantingGroup, best_for_users
 from commcredits.services.principal import Principal
 
 INTERNATIONAL_AND_DOMESTIC = "InternationalAndDomestic"
@@ -34,7 +36,8 @@ OUTBOUND_SETTING = "AllowPSTNOutboundCallingType"
 
 DIAL_OUT_RESTRICTED = "DIAL_OUT_RESTRICTED"  # the BLOCKED reason (and authorizeCall's)
 
-USER, GLOBAL, DEFAULT = "USER", "GLOBAL", "DEFAULT"  # where an effective policy comes from
+# Where an effective policy comes from, in precedence order.
+USER, GROUP, GLOBAL, DEFAULT = "USER", "GROUP", "GLOBAL", "DEFAULT"
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,34 @@ DEFAULT_POLICY = BY_NAME["dialoutcpcandpstninternational"]
 
 @dataclass(frozen=True)
 class EffectivePolicy:
-    granted: DialOutPolicy | None  # the user's own grant, or the global one
+    granted: DialOutPolicy | None  # the user's own grant, a group's, or the global one
     policy: DialOutPolicy  # what applies
-    source: str  # USER, GLOBAL or DEFAULT
+    source: str  # USER, GROUP, GLOBAL or DEFAULT
+    group: GrantingGroup | None = None  # source GROUP: the group whose grant applies
+
+
+def _resolve(
+    own: DialOutPolicy | None,
+    inherited: tuple[DialOutPolicy, GrantingGroup] | None,
+    glob: DialOutPolicy | None,
+) -> EffectivePolicy:
+    if own is not None:
+        return EffectivePolicy(own, own, USER)
+    if inherited is not None:
+        return EffectivePolicy(inherited[0], inherited[0], GROUP, inherited[1])
+    if glob is not None:
+        return EffectivePolicy(glob, glob, GLOBAL)
+    return EffectivePolicy(None, DEFAULT_POLICY, DEFAULT)
+
+
+def _inherited(
+    user_ids: list[int], tenant_id: int | None = None
+) -> dict[int, tuple[DialOutPolicy, GrantingGroup]]:
+    """Each user's best-ranked group grant: one more statement per 500 users."""
+    return {
+        uid: (BY_NAME.get((g.policy_name or "").lower(), DEFAULT_POLICY), g.group)
+        for uid, g in best_for_users(DIAL_OUT, user_ids, tenant_id=tenant_id).items()
+    }
 
 
 def policy_named(name: str, *, field: str = "policyName") -> DialOutPolicy:
@@ -112,8 +140,8 @@ CHUNK = 500
 
 
 def effective_for_users(tenant_id: int, user_ids: Iterable[int]) -> dict[int, EffectivePolicy]:
-    """Each user's effective policy: one statement per 500 users (the global grant with the
-    first), none written."""
+    """Each user's effective policy: two statements per 500 users (own grants with the global
+    one, then the group grants), none written."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
@@ -131,15 +159,8 @@ def effective_for_users(tenant_id: int, user_ids: Iterable[int]) -> dict[int, Ef
                 global_grant = policy
             else:
                 own[user_id] = policy
-    found = {}
-    for user_id in ids:
-        if user_id in own:
-            found[user_id] = EffectivePolicy(own[user_id], own[user_id], USER)
-        elif global_grant is not None:
-            found[user_id] = EffectivePolicy(global_grant, global_grant, GLOBAL)
-        else:
-            found[user_id] = EffectivePolicy(None, DEFAULT_POLICY, DEFAULT)
-    return found
+    groups = _inherited(ids, tenant_id)
+    return {u: _resolve(own.get(u), groups.get(u), global_grant) for u in ids}
 
 
 def effective_for_user(tenant_id: int, user_id: int) -> EffectivePolicy:
@@ -242,8 +263,9 @@ def _users(tenant: Tenant, refs: list[int | str]) -> list[User]:
 
 
 def effective_by_user_ids(user_ids: Iterable[int]) -> dict[int, EffectivePolicy]:
-    """As `effective_for_users` for users of any tenants (a page of `User`s): one statement
-    per 500 users, each user's own grant and their tenant's global grant joined to them."""
+    """As `effective_for_users` for users of any tenants (a page of `User`s): two statements
+    per 500 users, each user's own grant and their tenant's global grant joined to them, then
+    their group grants."""
     from commcredits.db import db
 
     ids = sorted(set(user_ids))
@@ -262,12 +284,5 @@ def effective_by_user_ids(user_ids: Iterable[int]) -> dict[int, EffectivePolicy]
         for user_id, granted_to, name in rows:
             policy = BY_NAME.get(name.lower(), DEFAULT_POLICY)
             (glob if granted_to is None else own)[user_id] = policy
-    found = {}
-    for user_id in ids:
-        if user_id in own:
-            found[user_id] = EffectivePolicy(own[user_id], own[user_id], USER)
-        elif user_id in glob:
-            found[user_id] = EffectivePolicy(glob[user_id], glob[user_id], GLOBAL)
-        else:
-            found[user_id] = EffectivePolicy(None, DEFAULT_POLICY, DEFAULT)
-    return found
+    groups = _inherited(ids)
+    return {u: _resolve(own.get(u), groups.get(u), glob.get(u)) for u in ids}

@@ -371,7 +371,18 @@ class ErrorCode(StrEnum):
     POLICY_IN_USE = (
         "POLICY_IN_USE",
         CALLS,
-        "The calling policy is granted (to users or globally): grant another one first.",
+        "The calling policy is granted (to users, groups or globally): grant another one first.",
+    )
+    INVALID_POLICY_TYPE = (
+        "INVALID_POLICY_TYPE",
+        CALLS,
+        "Not a policy type a group takes: TeamsCallingPolicy (CALLING) or CsOnlineDialOutPolicy "
+        "(DIAL_OUT).",
+    )
+    INVALID_RANK = (
+        "INVALID_RANK",
+        CALLS,
+        "A group policy assignment's rank is not a whole number from 1 (the highest).",
     )
 
     # -- rate cards -------------------------------------------------------------------------------

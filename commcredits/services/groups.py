@@ -21,6 +21,7 @@ from commcredits.models.groups import (
 from commcredits.services import audit
 from commcredits.services.errors import DomainError, check_batch_size, not_found
 from commcredits.services.group_licensing import Processor, member_ids
+from commcredits.services.group_policies import forget_group
 from commcredits.services.principal import Principal
 
 SMALL_GROUP = 1000  # members processed in the request's own transaction
@@ -142,6 +143,8 @@ def delete_group(tenant: Tenant, principal: Principal, group_id: int, *, now: dt
             proc.flush()
             proc.notify(g for g in proc.in_error if g != group.id)
         pk = group.id
+        # Its policy assignments go first, so the ranks after them move up (audited).
+        forget_group(tenant, principal, pk, now=now)
         group.delete_instance(recursive=False)  # members, licenses, states: ON DELETE CASCADE
         audit.record(
             principal, "deleteGroup", ("Group", pk), tenant_id=tenant.id, before=before,

@@ -36,6 +36,7 @@ from commcredits.services.calling_policies import (
     Policy,
     resolve,
 )
+from commcredits.services.group_policy_lookup import CALLING, best_for_users
 
 SPEND_LIMIT_REACHED = "SPEND_LIMIT_REACHED"  # the BLOCKED reason (and authorizeCall's)
 COUNTED = frozenset({"DOMESTIC", "INTERNATIONAL", "CONFERENCE_DIAL_OUT"})
@@ -224,8 +225,8 @@ class UserSpend:
 
 def spend_by_user_ids(user_ids: Iterable[int], *, month: str) -> dict[int, UserSpend]:
     """For a page of users (of any tenants): each one's effective calling policy and spend in
-    `month`, one statement per 500 users (the user joined to their tenant's currency, their
-    month's spend, their own grant and their tenant's global one)."""
+    `month`, two statements per 500 users (the user joined to their tenant's currency, their
+    month's spend, their own grant and their tenant's global one; then their group grants)."""
     ids = sorted(set(user_ids))
     found: dict[int, UserSpend] = {}
     for start in range(0, len(ids), CHUNK):
@@ -254,9 +255,11 @@ def spend_by_user_ids(user_ids: Iterable[int], *, month: str) -> dict[int, UserS
             if pid is not None:
                 policy = Policy(pid, name, text, bool(enabled), limit, cur)
                 (glob if granted_to is None else own)[uid] = policy
+        groups = best_for_users(CALLING, part)
         for uid in part:
             if uid in currency:
-                effective = resolve(own.get(uid), glob.get(uid), currency[uid])
+                inherited = groups.get(uid)
+                effective = resolve(own.get(uid), glob.get(uid), currency[uid], inherited)
                 found[uid] = UserSpend(effective, spent[uid], currency[uid], *names[uid])
     return found
 
