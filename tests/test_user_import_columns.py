@@ -110,14 +110,18 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant, clock):
             upns, cols = _rows(start, stop)
             out = user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
         assert {o.action for o in out} == {"CREATED"}
-        statements.append(len(sql))
+        # Not table_stats' look at the planner's figures: when it comes depends on what this
+        # process inserted before (other tests), not on the batch.
+        statements.append(len([q for q in sql if "analyze_if_grown" not in q]))
     assert statements[0] == statements[1], statements
     for start, stop in ((0, 3), (3, 503)):  # the same change for each user: one UPDATE
         with database.count_statements() as sql:
             upns, cols = _rows(start, stop, department=["Support"] * (stop - start))
             out = user_import.upsert_columns(tenant, SYSTEM, upns, cols, now=clock())
         assert {o.action for o in out} == {"UPDATED"}
-        statements.append(len(sql))
+        # Not table_stats' look at the planner's figures: when it comes depends on what this
+        # process inserted before (other tests), not on the batch.
+        statements.append(len([q for q in sql if "analyze_if_grown" not in q]))
     assert statements[2] == statements[3], statements
     assert User.select().where(User.department == "Support").count() == 503
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from commcredits.db import is_sqlite
+from commcredits.db import db, is_sqlite
 from commcredits.models import LicenseAssignment, Subscription, Tenant, TenantUserCount, User
 from commcredits.services import user_search
 from commcredits.services.catalog import Catalog
@@ -38,6 +38,15 @@ class UserFilter:
             or self.usage_location is not None
             or self.department is not None
             or self.account_enabled is not None
+        )
+
+    def only_location_and_license(self) -> bool:
+        """Whether the filter is a usage location and a license, nothing else (PostgreSQL
+        keeps that count: migration 0022)."""
+        return (
+            bool(self.has_license)
+            and self.usage_location is not None
+            and not (self.search or self.department is not None or self.account_enabled is not None)
         )
 
     def is_empty(self) -> bool:
@@ -86,10 +95,7 @@ def _filtered(
     if flt is None:
         return query
     if flt.usage_location is not None:
-        text = flt.usage_location.strip()
-        # A name filters as its code does ('Deutschland' = 'DE'); one naming no country
-        # matches no user, as an unknown code always has.
-        location = country_code(text) or text.upper() if text else ""
+        location = _location(flt.usage_location)
         query = query.where(
             User.usage_location.is_null() if location == "" else User.usage_location == location
         )
@@ -111,6 +117,14 @@ def _filtered(
             )
         )
     return query
+
+
+def _location(text: str) -> str:
+    """The usage location a filter names, as stored ("" for none). A name filters as its code
+    does ('Deutschland' = 'DE'); one naming no country matches no user, as an unknown code
+    always has."""
+    text = text.strip()
+    return country_code(text) or text.upper() if text else ""
 
 
 def _like(term: str) -> peewee.Node:
@@ -243,12 +257,29 @@ def count_users(tenant: Tenant, flt: UserFilter | None) -> Count:
             (Subscription.tenant == tenant.id) & (Subscription.sku == sku.id)
         )
         return Count(sub.consumed_units if sub else 0, False)
+    if flt.only_location_and_license() and not is_sqlite():
+        return _location_license_count(tenant, flt)
     query = _matching(tenant, flt)
     if query is None:
         return Count(0, False)
     # A search's trigram index answers by bitmap only: its count is planned as it comes.
     searched = _search_term(flt) is not None
     return capped_count(query, planned_by=None if searched else USER_COUNT)
+
+
+def _location_license_count(tenant: Tenant, flt: UserFilter) -> Count:
+    """PostgreSQL: the users of a usage location holding a SKU, exact, from the number the
+    triggers of migration 0022 keep (one row, whatever the tenant's size)."""
+    sku = Catalog.load().find(flt.has_license or "")
+    if sku is None:
+        return Count(0, False)
+    location = _location(flt.usage_location or "")
+    n = db.execute_sql(
+        "SELECT users FROM user_location_sku_count "
+        "WHERE tenant_id = %s AND usage_location = %s AND sku_id = %s",
+        (tenant.id, location, sku.id),
+    ).fetchone()
+    return Count(n[0] if n else 0, False)
 
 
 def _matching(tenant: Tenant, flt: UserFilter | None) -> peewee.ModelSelect | None:

@@ -1,0 +1,106 @@
+"""`users(filter: { usageLocation, hasLicense })`'s totalCount (issue 16): on PostgreSQL read
+from the count migration 0022's triggers keep, on SQLite counted; either way exactly the users
+the filter lists, through license batches, removals, location changes (one user and a batch),
+group licenses and deletions."""
+
+import itertools
+
+from commcredits import db as database
+from commcredits.models import LicenseAssignment, User
+from commcredits.services import group_assign, groups, licenses, user_import, users
+from commcredits.services.access import SYSTEM
+from commcredits.services.licenses import AddLicense, LicenseRequest
+from commcredits.services.list_counts import Count
+from commcredits.services.user_list import UserFilter, count_users
+from tests.helpers import add_users, buy, other_tenant
+
+LOCATIONS = ["DE", "AT", "", "Deutschland"]
+SKUS = ["MCOEV", "MCOMEETADV", "SPE_E5"]
+PEOPLE = [("ann", "DE"), ("bob", "DE"), ("cem", "AT"), ("dora", None), ("eli", "DE")]
+
+
+def upn(alias: str) -> str:
+    return f"{alias}@fabrikam.example"
+
+
+def _truth(tenant) -> dict[tuple[str, str], int]:
+    """Per (location, SKU part number): the users the filter lists, counted one by one."""
+    from commcredits.services.catalog import Catalog
+
+    catalog = Catalog.load()
+    found: dict[tuple[str, str], int] = {}
+    rows = (
+        LicenseAssignment.select(LicenseAssignment.sku, User.usage_location)
+        .join(User, on=LicenseAssignment.user == User.id)
+        .where(User.tenant == tenant.id)
+        .tuples()
+    )
+    for sku_id, location in rows:
+        key = (location or "", catalog.by_pk[sku_id].part_number)
+        found[key] = found.get(key, 0) + 1
+    return found
+
+
+def _check(tenant) -> None:
+    truth = _truth(tenant)
+    for location, sku in itertools.product(LOCATIONS, SKUS):
+        code = "DE" if location == "Deutschland" else location
+        flt = UserFilter(usage_location=location, has_license=sku)
+        assert count_users(tenant, flt) == Count(truth.get((code, sku), 0), False), (location, sku)
+    if not database.is_sqlite():  # the kept rows are the truth, no more, no less
+        kept = {
+            (loc, sku_id): n
+            for loc, sku_id, n in database.db.execute_sql(
+                "SELECT usage_location, sku_id, users FROM user_location_sku_count "
+                "WHERE tenant_id = %s AND users <> 0",
+                (tenant.id,),
+            ).fetchall()
+        }
+        from commcredits.services.catalog import Catalog
+
+        by_part = {s.part_number: s.id for s in Catalog.load().by_pk.values()}
+        assert kept == {(loc, by_part[sku]): n for (loc, sku), n in truth.items()}
+
+
+def test_the_location_and_license_count_follows_every_write(tenant, clock):
+    now = clock()
+    buy(tenant, now, MCOEV=10, MCOMEETADV=10, SPE_E5=2)
+    add_users(tenant, now, PEOPLE)
+    northwind = other_tenant(now)  # another tenant's writes count apart
+    add_users(northwind, now, [("nora", "DE")], domain="northwind.example")
+    buy(northwind, now, MCOEV=1)
+    licenses.assign_licenses(
+        northwind, SYSTEM, [LicenseRequest("nora@northwind.example", (AddLicense("MCOEV"),))],
+        now=now,
+    )  # fmt: skip
+    _check(tenant)
+    # A license batch, then a removal.
+    requests = [
+        LicenseRequest(upn(a), (AddLicense("MCOEV"), AddLicense("MCOMEETADV")))
+        for a, location in PEOPLE
+        if location
+    ]
+    licenses.assign_licenses(tenant, SYSTEM, requests, now=now)
+    _check(tenant)
+    licenses.assign_licenses(tenant, SYSTEM, [LicenseRequest(upn("bob"), (), ("MCOEV",))], now=now)
+    _check(tenant)
+    # One user moves, then a batch moves (and one goes without a location: no direct license).
+    users.update_user(tenant, SYSTEM, upn("ann"), users.UserFields(usage_location="AT"), now=now)
+    _check(tenant)
+    user_import.set_usage_locations(tenant, SYSTEM, [upn("cem"), upn("eli")], "DE", now=now)
+    _check(tenant)
+    # A group licenses its members, the one without a location by the tenant's country.
+    sales = groups.create_group(tenant, SYSTEM, "Sales", now=now)
+    groups.add_members(tenant, SYSTEM, sales.id, [upn("dora"), upn("ann"), upn("bob")], now=now)
+    group_assign.assign_group_license(
+        tenant, SYSTEM, sales.id, [group_assign.GroupLicenseInput("SPE_E5")], [], now=now
+    )
+    _check(tenant)
+    groups.remove_members(tenant, SYSTEM, sales.id, [upn("bob")], now=now)
+    _check(tenant)
+    # A deleted user's licenses leave the count with it.
+    users.delete_user(tenant, SYSTEM, upn("eli"), now=now)
+    _check(tenant)
+    assert count_users(northwind, UserFilter(usage_location="DE", has_license="MCOEV")) == Count(
+        1, False
+    )
