@@ -6,7 +6,9 @@ Recharges a unit of work started are charged afterwards, with the lock released
 
 A debit the balance cannot cover while a recharge could (one it starts, or one already
 pending) is *held*: it is refused inside the lock, the recharge is charged outside it, and the
-debit is tried once more in a new unit of work. If the recharge was declined, capped or got no
+debit is tried again in a new unit of work (and again, up to HELD_ATTEMPTS in all, while each
+round settles a recharge: under contention other debits may spend it first and start the
+next). If the recharge was declined, capped or got no
 answer, the debit is refused with `INSUFFICIENT_BALANCE` and a warning saying why
 (`RECHARGE_FAILED`, `RECHARGE_CAPPED`, `RECHARGE_PENDING`). Call rating does the same per
 call (`heldForRecharge` on the call's result).
@@ -73,6 +75,10 @@ def recharge_warnings(outcomes: list[RechargeOutcome]) -> list[ErrorDetail]:
     return found
 
 
+# A held debit is tried again after each recharge it saw settled, this many times in all.
+HELD_ATTEMPTS = 4
+
+
 def debit(
     tenant: Tenant,
     principal: Principal,
@@ -89,7 +95,7 @@ def debit(
     args = {"amount": str(amount.amount), "currency": amount.currency, "reference": reference}
     key = check_idempotency_key(idempotency_key) if idempotency_key is not None else None
     outcomes: list[RechargeOutcome] = []
-    for attempt in (1, 2):
+    for attempt in range(1, HELD_ATTEMPTS + 1):
         error: DomainError | None = None
         result: DebitResult | None = None
         with tenant_lock(tenant.id):
@@ -105,20 +111,24 @@ def debit(
             ledger.flush()
             if result is not None and key is not None:
                 idempotency.remember(tenant, key, "debit", args, result.to_json(), now=now)
-        held = error is not None and error.code == "INSUFFICIENT_BALANCE" and attempt == 1
+        held = (
+            error is not None and error.code == "INSUFFICIENT_BALANCE" and attempt < HELD_ATTEMPTS
+        )
         started = [i.id for i in ledger.started]
         if held and ledger.awaiting_recharge:
             started = sorted({*started, *charges.pending_recharge_ids(tenant)})
-        if started:
-            outcomes += charges.settle_recharges(tenant, principal, started, now=now)
+        settled = charges.settle_recharges(tenant, principal, started, now=now) if started else []
+        outcomes += settled
         if result is not None:
             result.recharges = outcomes
             result.warnings += recharge_warnings(outcomes)
-            result.held_for_recharge = attempt == 2
+            result.held_for_recharge = attempt > 1
             if outcomes:
                 result.balance_after = current_balance(tenant, now=now)
             return result
-        if not (held and any(o.ok for o in outcomes)):
+        # Tried again only after a recharge this attempt settled: under contention the other
+        # debits may spend that recharge first and start the next one (a few rounds at most).
+        if not (held and any(o.ok for o in settled)):
             break
     details = list(error.details)
     details += [w for w in recharge_warnings(outcomes) if w not in details]
