@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from commcredits.resolvers.common import ctx, grant_targets, paginate
+from commcredits.resolvers.common import GrantGlobal, GrantUserIds, ctx, grant_targets, paginate
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.calling_policies import (
     CallingPolicy,
@@ -20,7 +20,7 @@ from commcredits.schema.calling_policies import (
     policy_input,
 )
 from commcredits.schema.common import Connection, to_global_id
-from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
+from commcredits.schema.input_limits import limited_arg
 from commcredits.schema.pages import after_key, edges_of, page_info, page_size
 from commcredits.services import calling_policies, calling_policy_grants, credits_usage_report
 from commcredits.services.access import Permission
@@ -135,13 +135,8 @@ class CallingPolicyMutation:
     def grant_calling_policy(
         self,
         info: Info,
-        user_ids: Annotated[
-            list[strawberry.ID] | None, limited_arg(USER_REF, description=USER_ID)
-        ] = None,
-        global_: Annotated[
-            bool | None,
-            strawberry.argument(name="global", description="The tenant's global grant."),
-        ] = None,
+        user_ids: GrantUserIds = None,
+        global_: GrantGlobal = None,
         policy_name: Annotated[
             str | None,
             limited_arg(MAX_NAME + 4, description="One of callingPolicies' names; null: remove."),

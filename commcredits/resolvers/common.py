@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import strawberry
 from strawberry.types import Info
 
 from commcredits.ids import parse_pk
 from commcredits.resolvers.context import Context
 from commcredits.schema.common import from_global_id
+from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
 from commcredits.schema.pages import DEFAULT_PAGE, MAX_PAGE, paginate
 from commcredits.services.errors import DomainError, not_found
 
@@ -38,6 +42,13 @@ def user_ref(value: str, *, field: str = "userId") -> int | str:
     if "@" not in (value or ""):
         raise not_found("User", value, field)
     return value
+
+
+# A policy grant's targets, as Grant-Cs*Policy takes them: -Identity users, or -Global.
+GrantUserIds = Annotated[list[strawberry.ID] | None, limited_arg(USER_REF, description=USER_ID)]
+GrantGlobal = Annotated[
+    bool | None, strawberry.argument(name="global", description="The tenant's global grant.")
+]
 
 
 def grant_targets(user_ids: list[str] | None, global_: bool | None) -> list[int | str] | None:

@@ -6,11 +6,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from commcredits.resolvers.common import ctx, grant_targets
+from commcredits.resolvers.common import GrantGlobal, GrantUserIds, ctx, grant_targets
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.calling_policies import CallingPolicy
 from commcredits.schema.common import to_global_id
-from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
+from commcredits.schema.input_limits import limited_arg
 from commcredits.schema.policies import (
     DialOutPolicy,
     GlobalPolicyGrants,
@@ -56,13 +56,8 @@ class PolicyMutation:
     def grant_dial_out_policy(
         self,
         info: Info,
-        user_ids: Annotated[
-            list[strawberry.ID] | None, limited_arg(USER_REF, description=USER_ID)
-        ] = None,
-        global_: Annotated[
-            bool | None,
-            strawberry.argument(name="global", description="The tenant's global grant."),
-        ] = None,
+        user_ids: GrantUserIds = None,
+        global_: GrantGlobal = None,
         policy_name: Annotated[
             str | None,
             limited_arg(64, description="One of dialOutPolicies' names; null: remove."),
