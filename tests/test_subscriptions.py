@@ -307,7 +307,7 @@ def test_slow_subscriber_is_dropped_and_writers_do_not_wait(db_url, tenant, cloc
         # Reads nothing (a small receive buffer, one message of client-side queue), with ten
         # subscriptions: a batch of 300 calls is 3,000 messages, about 2 MB, and the socket's
         # buffers (a few MB on loopback) fill within a few batches.
-        slow = WsClient.open(live.url, receive_buffer=4096, max_queue=1)
+        slow = WsClient.open(live.url, receive_buffer=4096, max_queue=1, keepalive=False)
         assert slow.init({"Authorization": f"Bearer {keys['READER']}"})["type"] == "connection_ack"
         for n in range(10):
             slow.subscribe(f"c{n}", CALLS)

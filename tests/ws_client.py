@@ -29,9 +29,12 @@ class WsClient:
         subprotocols: list[str] | None = None,
         receive_buffer: int | None = None,
         max_queue: int | None = 16,
+        keepalive: bool = True,
     ) -> WsClient:
         """Connect to base_url's /graphql. `receive_buffer` shrinks the socket's receive buffer
-        (a client that reads slowly fills it sooner)."""
+        (a client that reads slowly fills it sooner). `keepalive` False: no client pings (a
+        client that stops reading cannot read their pongs, and would give up on its own before
+        the server drops it on a slow machine)."""
         url = base_url.replace("http://", "ws://") + "/graphql"
         sock = None
         if receive_buffer is not None:
@@ -47,6 +50,7 @@ class WsClient:
             open_timeout=10,
             close_timeout=2,
             max_queue=max_queue,
+            ping_interval=20 if keepalive else None,
             # Uncompressed, so that a test knows how many bytes its messages take.
             compression=None,
         )
