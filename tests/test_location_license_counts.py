@@ -104,3 +104,34 @@ def test_the_location_and_license_count_follows_every_write(tenant, clock):
     assert count_users(northwind, UserFilter(usage_location="DE", has_license="MCOEV")) == Count(
         1, False
     )
+
+
+def test_migration_0022_counts_the_licenses_an_older_database_holds(blank_url):
+    """On a database with users and licenses from before 0022, the kept count starts from
+    what they hold (PostgreSQL), and the filter's count is right either way."""
+    import datetime as dt
+
+    from commcredits.migrate import migrate
+    from commcredits.services.tenants import create_tenant
+
+    now = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    database.bind(blank_url)
+    assert migrate("0021_group_policy_grants")[-1] == "0021_group_policy_grants"
+    with database.db.connection_context():
+        tenant = create_tenant(
+            SYSTEM, name="Fabrikam", country="DE", currency="EUR", agreement_type="MOSA", now=now
+        )
+        buy(tenant, now, MCOEV=5, MCOMEETADV=5)
+        add_users(tenant, now, PEOPLE)
+        requests = [
+            LicenseRequest(upn(a), (AddLicense("MCOEV"),) + ((AddLicense("MCOMEETADV"),) * (i % 2)))
+            for i, (a, location) in enumerate(PEOPLE)
+            if location
+        ]
+        licenses.assign_licenses(tenant, SYSTEM, requests, now=now)
+    assert migrate() == ["0022_location_license_counts"]
+    with database.db.connection_context():
+        _check(tenant)
+        assert count_users(tenant, UserFilter(usage_location="DE", has_license="MCOEV")) == Count(
+            3, False
+        )
