@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from commcredits.services import error_codes
+from commcredits.services import error_codes, error_table
 from commcredits.services.error_codes import ErrorCode, known
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,9 +336,9 @@ def _readme() -> str:
 
 def test_the_readme_table_is_generated_from_the_catalog():
     text = _readme()
-    assert error_codes.rewrite_readme(text) == text, (
+    assert error_table.rewrite_readme(text) == text, (
         "README.md's error codes are stale: run `.venv/bin/python -m "
-        "commcredits.services.error_codes`"
+        "commcredits.services.error_table`"
     )
 
 
