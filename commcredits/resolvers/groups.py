@@ -26,7 +26,7 @@ from commcredits.schema.input_limits import SKU_ID, SKU_REF, USER_ID, USER_REF, 
 from commcredits.schema.users import User
 from commcredits.services import group_assign, groups, users
 from commcredits.services.access import Permission
-from commcredits.services.errors import DomainError, check_batch_size
+from commcredits.services.errors import DomainError
 from commcredits.services.list_counts import exact_count
 
 GROUP_ID = "The group's global id."
@@ -43,8 +43,7 @@ def _group_id(value: str, field: str = "groupId") -> int:
 
 def _user_refs(values: list[str]) -> list[int | str]:
     """Each entry as a user id or UPN; one that is neither stays as given, for the service to
-    report NOT_FOUND at its index with the others."""
-    check_batch_size(len(values), "userIds")
+    report NOT_FOUND at its index with the others (the batch's size is the service's check)."""
     refs: list[int | str] = []
     for value in values:
         try:

@@ -10,10 +10,10 @@ from commcredits.db import directory_lock
 from commcredits.models import CallingPolicy, CallingPolicyGrant, Tenant, User
 from commcredits.services import audit
 from commcredits.services.calling_policies import CHUNK, Policy, policy_named
+from commcredits.services.errors import check_batch_size
 
 # The user lookup of grantDialOutPolicy: the same refs, order, and NOT_FOUND field.
-from commcredits.services.dial_out import _users as users_named
-from commcredits.services.errors import check_batch_size
+from commcredits.services.users import find_users
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def grant_calling_policy(
         check_batch_size(len(user_refs), "userIds")
     with directory_lock(tenant.id):
         row = policy_named(tenant, policy_name) if policy_name is not None else None
-        users: list[User] = users_named(tenant, user_refs) if user_refs is not None else []
+        users: list[User] = find_users(tenant, user_refs) if user_refs is not None else []
         policy = Policy.of(row, tenant.currency) if row is not None else None
         ids = [u.id for u in users]
         if what_if:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from commcredits.db import write
 from commcredits.models import DialOutGrant, Tenant, User
 from commcredits.services import audit
-from commcredits.services.errors import DomainError, check_batch_size, not_found
+from commcredits.services.errors import DomainError, check_batch_size
 from commcredits.services.group_policy_lookup import DIAL_OUT, GrantingGroup, best_for_users
 from commcredits.services.principal import Principal
+from commcredits.services.users import find_users
 
 INTERNATIONAL_AND_DOMESTIC = "InternationalAndDomestic"
 DOMESTIC_ONLY = "DomesticOnly"
@@ -200,7 +201,7 @@ def grant_dial_out_policy(
     with write():
         users: list[User] = []
         if user_refs is not None:
-            users = _users(tenant, user_refs)
+            users = find_users(tenant, user_refs)
         ids = [u.id for u in users]
         if what_if:
             return GrantResult(policy, ids, user_refs is None, what_if=True)
@@ -237,29 +238,6 @@ def grant_dial_out_policy(
         if entries:
             audit.record_many(principal, entries, now=now)
     return GrantResult(policy, ids, user_refs is None)
-
-
-def _users(tenant: Tenant, refs: list[int | str]) -> list[User]:
-    """The users named, in order, each once; any not of this tenant is NOT_FOUND (nothing
-    written)."""
-    ids = sorted({r for r in refs if isinstance(r, int)})
-    upns = sorted({r.strip().lower() for r in refs if isinstance(r, str)})
-    by_id: dict[int, User] = {}
-    by_upn: dict[str, User] = {}
-    for key, values in ((User.id, ids), (User.upn_key, upns)):
-        for start in range(0, len(values), CHUNK):
-            for user in User.select(User.id, User.user_principal_name, User.upn_key).where(
-                (User.tenant == tenant.id) & key.in_(values[start : start + CHUNK])
-            ):
-                by_id[user.id] = user
-                by_upn[user.upn_key] = user
-    found: dict[int, User] = {}
-    for index, ref in enumerate(refs):
-        user = by_id.get(ref) if isinstance(ref, int) else by_upn.get(ref.strip().lower())
-        if user is None:
-            raise not_found("User", ref, f"userIds.{index}")
-        found.setdefault(user.id, user)
-    return list(found.values())
 
 
 def effective_by_user_ids(user_ids: Iterable[int]) -> dict[int, EffectivePolicy]:

@@ -23,6 +23,7 @@ from commcredits.services.errors import DomainError, check_batch_size, not_found
 from commcredits.services.group_licensing import Processor, member_ids
 from commcredits.services.group_policies import forget_group
 from commcredits.services.principal import Principal
+from commcredits.services.users import find_users
 
 SMALL_GROUP = 1000  # members processed in the request's own transaction
 BATCH = 1000  # members per committed transaction for larger groups
@@ -154,39 +155,9 @@ def delete_group(tenant: Tenant, principal: Principal, group_id: int, *, now: dt
 
 
 def _tenant_users(tenant: Tenant, refs: list[int | str], field: str) -> list[int]:
-    """The users (ids or user principal names), in input order without repeats; another
-    tenant's (or no) user is NOT_FOUND naming the entry's index."""
+    """The users' ids, in input order without repeats (users.find_users' refusals)."""
     check_batch_size(len(refs), field)
-    ids = list(dict.fromkeys(r for r in refs if isinstance(r, int)))
-    keys = list(dict.fromkeys(r.strip().lower() for r in refs if isinstance(r, str)))
-    by_id: set[int] = set()
-    by_key: dict[str, int] = {}
-    for start in range(0, max(len(ids), len(keys)), 500):
-        if ids[start : start + 500]:
-            by_id |= {
-                u
-                for (u,) in User.select(User.id)
-                .where((User.tenant == tenant.id) & User.id.in_(ids[start : start + 500]))
-                .tuples()
-            }
-        if keys[start : start + 500]:
-            by_key |= dict(
-                User.select(User.upn_key, User.id)
-                .where((User.tenant == tenant.id) & User.upn_key.in_(keys[start : start + 500]))
-                .tuples()
-            )
-    found: list[int | None] = [
-        (r if r in by_id else None) if isinstance(r, int) else by_key.get(r.strip().lower())
-        for r in refs
-    ]
-    missing = [
-        not_found("User", ref, f"{field}.{i}").details[0]
-        for i, (ref, uid) in enumerate(zip(refs, found, strict=True))
-        if uid is None
-    ]
-    if missing:
-        raise DomainError.many(missing)
-    return list(dict.fromkeys(u for u in found if u is not None))
+    return [u.id for u in find_users(tenant, refs, field=field)]
 
 
 def add_members(

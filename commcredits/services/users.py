@@ -346,6 +346,32 @@ def delete_user(
     return user_id
 
 
+def find_users(tenant: Tenant, refs: list[int | str], *, field: str = "userIds") -> list[User]:
+    """The users a batch names (ids or user principal names), in input order, each once (id,
+    UPN and its key loaded). Every entry naming no user of this tenant is NOT_FOUND at
+    `field.N`, all of them in one refusal. One statement per 500 ids and per 500 names."""
+    ids = list(dict.fromkeys(r for r in refs if isinstance(r, int)))
+    keys = list(dict.fromkeys(r.strip().lower() for r in refs if isinstance(r, str)))
+    by_id: dict[int, User] = {}
+    by_key: dict[str, User] = {}
+    for column, values in ((User.id, ids), (User.upn_key, keys)):
+        for start in range(0, len(values), 500):
+            for user in User.select(User.id, User.user_principal_name, User.upn_key).where(
+                (User.tenant == tenant.id) & column.in_(values[start : start + 500])
+            ):
+                by_id[user.id] = user
+                by_key[user.upn_key] = user
+    found = [by_id.get(r) if isinstance(r, int) else by_key.get(r.strip().lower()) for r in refs]
+    missing = [
+        not_found("User", ref, f"{field}.{i}").details[0]
+        for i, (ref, user) in enumerate(zip(refs, found, strict=True))
+        if user is None
+    ]
+    if missing:
+        raise DomainError.many(missing)
+    return list({u.id: u for u in found if u is not None}.values())
+
+
 def get_user(tenant: Tenant, ref: int | str) -> User:
     """A user of this tenant by id or user principal name; another tenant's is 'not found'."""
     query = User.select().where(User.tenant == tenant.id)
