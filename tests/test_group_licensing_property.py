@@ -21,7 +21,8 @@ from commcredits.services import group_assign, groups, licenses, seats
 from commcredits.services.access import SYSTEM
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
-from commcredits.services.group_licensing import ERROR, Processor
+from commcredits.services.group_license_rules import ERROR
+from commcredits.services.group_licensing import Processor
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.tenants import create_tenant
 from tests.helpers import add_users

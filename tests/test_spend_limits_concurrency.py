@@ -15,7 +15,7 @@ from commcredits import db as database
 from commcredits.models import CallRecord, User, UserMonthSpend
 from commcredits.services import calling_policies, calling_policy_grants, rating
 from commcredits.services.access import SYSTEM
-from commcredits.services.calling_policies import PolicyInput
+from commcredits.services.calling_policy_input import PolicyInput
 from commcredits.services.calls import CallInput
 from commcredits.services.spend_limits import SPEND_LIMIT_REACHED
 from tests.spend_fixtures import US, make_office, upn

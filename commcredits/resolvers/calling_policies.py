@@ -24,7 +24,8 @@ from commcredits.schema.input_limits import limited_arg
 from commcredits.schema.pages import after_key, edges_of, page_info, page_size
 from commcredits.services import calling_policies, calling_policy_grants, credits_usage_report
 from commcredits.services.access import Permission
-from commcredits.services.calling_policies import MAX_NAME, Policy
+from commcredits.services.calling_policy_input import MAX_NAME
+from commcredits.services.calling_policy_values import Policy
 
 POLICY_NAME = "The calling policy's name (any case)."
 

@@ -194,7 +194,7 @@ def state_loader(info: Info) -> DataLoader[int, list]:
 
 async def license_assignment_states(info: Info, user_pk: int) -> list[LicenseAssignmentState]:
     """A user's direct assignments, then its group states (group, then SKU order)."""
-    from commcredits.services.group_licensing import direct_plans_of
+    from commcredits.services.group_license_rules import direct_plans_of
 
     rows = await info.context.loaders.licenses_by_user.load(user_pk)
     states = await state_loader(info).load(user_pk)

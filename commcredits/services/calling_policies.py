@@ -1,21 +1,16 @@
-"""Teams calling policies (issue 17): `CsTeamsCallingPolicy`, the spend-limit subset.
+"""Teams calling policies (issue 17): `CsTeamsCallingPolicy`, the spend-limit subset. Here:
+creating, changing and removing a tenant's policies, finding one by name, and the effective
+policy of users. What the inputs may be: services/calling_policy_input.py; the `Policy` value
+and which grant applies: services/calling_policy_values.py; granting:
+services/calling_policy_grants.py.
 
 A tenant names its own policies (`New-CsTeamsCallingPolicy -Identity <name>`), each with
 `EnableSpendLimits` and `CallingSpendUserLimit` (a monthly cap, in the tenant's currency, on
 what one user's PSTN calls and meeting dial-outs take from credits: services/spend_limits.py).
-Names are unique per tenant in any case, as PowerShell's `-Identity` (a `Tag:` prefix is
-accepted and dropped).
+The built-in `Global` instance is not a row and cannot be changed here.
 
-A user's effective policy: their own grant, else the best-ranked grant to a group they belong
-to (services/group_policies.py), else the tenant's global grant
-(`Grant-CsTeamsCallingPolicy -Global`), else Teams's built-in `Global` instance, which sets no
-spend limit (granting: services/calling_policy_grants.py). The built-in instance is not a
-row and cannot be changed here: a tenant-wide limit is a policy of its own granted with
-`global: true`, so "Global" is a reserved name.
-
-A limit applies only while `enableSpendLimits` is true; enabling needs a limit (0 allowed:
-nothing may be spent from credits). A policy is removed only once nobody holds it: removing a
-granted one would silently lift its users' caps.
+A policy is removed only once nobody holds it: removing a granted one would silently lift its
+users' caps.
 
 Changes (here and the grants) hold the tenant's directory lock (`db.directory_lock`): a name's
 check and its insert, a removal and a grant of that policy, two grants to one user never
@@ -26,8 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
-from decimal import Decimal
 
 import peewee
 
@@ -35,142 +28,27 @@ from commcredits.db import directory_lock
 from commcredits.models import CallingPolicy, CallingPolicyGrant, GroupPolicyGrant, Tenant
 from commcredits.money import Money
 from commcredits.services import audit
-from commcredits.services.credits.rules import check_amount, check_currency
-from commcredits.services.dial_out import DEFAULT, GLOBAL, GROUP, USER
-from commcredits.services.errors import DomainError
-from commcredits.services.group_policy_lookup import (
-    CALLING,
-    GrantingGroup,
-    InheritedGrant,
-    best_for_users,
+from commcredits.services.calling_policy_input import (
+    PolicyInput,
+    check_description,
+    check_limit,
+    check_name,
+    name_key,
+    needs_limit,
 )
+from commcredits.services.calling_policy_values import (
+    BUILTIN_NAME,
+    EffectiveCallingPolicy,
+    Policy,
+    resolve,
+)
+from commcredits.services.errors import DomainError
+from commcredits.services.group_policy_lookup import CALLING, best_for_users
 
-MAX_NAME = 64
-MAX_DESCRIPTION = 1024
 # A tenant's policies are few (Teams caps custom policies of a type in the hundreds); the
 # UNKNOWN_POLICY message lists at most this many names.
 LISTED_NAMES = 50
-BUILTIN_NAME = "Global"
 CHUNK = 500
-
-
-@dataclass(frozen=True)
-class Policy:
-    id: int | None  # None: the built-in Global instance
-    name: str
-    description: str
-    enable_spend_limits: bool
-    limit_minor: int | None  # CallingSpendUserLimit, minor units of `currency`
-    currency: str
-
-    @property
-    def applied_limit_minor(self) -> int | None:
-        """The monthly cap in force (None: spending is not limited)."""
-        return self.limit_minor if self.enable_spend_limits else None
-
-    @property
-    def limit(self) -> Money | None:
-        if self.limit_minor is None:
-            return None
-        return Money.from_minor(self.limit_minor, self.currency)
-
-    @classmethod
-    def of(cls, row: CallingPolicy, currency: str) -> Policy:
-        return cls(
-            row.id,
-            row.name,
-            row.description,
-            row.enable_spend_limits,
-            row.spend_limit_minor,
-            currency,
-        )
-
-
-def builtin(currency: str) -> Policy:
-    """Teams's built-in Global instance: what a user with nothing granted has."""
-    return Policy(
-        None, BUILTIN_NAME, "Teams's built-in policy: no spending limit.", False, None, currency
-    )
-
-
-@dataclass(frozen=True)
-class EffectiveCallingPolicy:
-    granted: Policy | None  # the user's own grant, a group's, or the global one
-    policy: Policy  # what applies
-    source: str  # USER, GROUP, GLOBAL or DEFAULT
-    group: GrantingGroup | None = None  # source GROUP: the group whose grant applies
-
-
-def resolve(
-    own: Policy | None,
-    global_grant: Policy | None,
-    currency: str,
-    inherited: InheritedGrant | None = None,
-) -> EffectiveCallingPolicy:
-    if own is not None:
-        return EffectiveCallingPolicy(own, own, USER)
-    if inherited is not None and inherited.calling is not None:
-        policy = Policy(*inherited.calling, currency)
-        return EffectiveCallingPolicy(policy, policy, GROUP, inherited.group)
-    if global_grant is not None:
-        return EffectiveCallingPolicy(global_grant, global_grant, GLOBAL)
-    return EffectiveCallingPolicy(None, builtin(currency), DEFAULT)
-
-
-# -- names and input -------------------------------------------------------------------------
-def name_key(name: str) -> str:
-    text = (name or "").strip()
-    if text[:4].lower() == "tag:":
-        text = text[4:].strip()
-    return text.lower()
-
-
-def _check_name(name: str, field: str) -> str:
-    text = (name or "").strip()
-    if text[:4].lower() == "tag:":
-        text = text[4:].strip()
-    if not text or len(text) > MAX_NAME:
-        raise DomainError(
-            "INVALID_POLICY_NAME", f"A policy name has 1 to {MAX_NAME} characters.", field
-        )
-    if text.lower() == BUILTIN_NAME.lower():
-        raise DomainError(
-            "INVALID_POLICY_NAME",
-            "Global is Teams's built-in calling policy (no spend limit); for a tenant-wide "
-            "limit create a policy and grant it with global: true.",
-            field,
-        )
-    return text
-
-
-def _check_description(text: str | None, field: str) -> str:
-    text = (text or "").strip()
-    if len(text) > MAX_DESCRIPTION:
-        raise DomainError(
-            "VALUE_TOO_LONG", f"A description has at most {MAX_DESCRIPTION} characters.", field
-        )
-    return text
-
-
-def check_limit(tenant: Tenant, amount: Decimal | None, currency: str | None) -> int | None:
-    """CallingSpendUserLimit as minor units of the tenant's currency: ≥ 0, no more decimals
-    than the currency has, and (if the input names a currency) the tenant's."""
-    check_currency(tenant, currency, "input.currency")
-    if amount is None:
-        return None
-    money = check_amount(tenant, amount, field="input.callingSpendUserLimit", allow_zero=True)
-    return money.minor
-
-
-@dataclass(frozen=True)
-class PolicyInput:
-    """What create/update take; None leaves a field as it is (update) or unset (create)."""
-
-    name: str | None = None
-    description: str | None = None
-    enable_spend_limits: bool | None = None
-    calling_spend_user_limit: Decimal | None = None
-    currency: str | None = None
 
 
 def _snapshot(row: CallingPolicy, currency: str) -> dict:
@@ -184,15 +62,6 @@ def _snapshot(row: CallingPolicy, currency: str) -> dict:
         else str(Money.from_minor(limit, currency).amount),
         "currency": currency,
     }
-
-
-def _needs_limit(enabled: bool, limit: int | None) -> None:
-    if enabled and limit is None:
-        raise DomainError(
-            "INVALID_AMOUNT",
-            "enableSpendLimits needs a callingSpendUserLimit (0 or more).",
-            "input.callingSpendUserLimit",
-        )
 
 
 def _taken(name: str) -> DomainError:
@@ -209,11 +78,11 @@ def create_calling_policy(
 ) -> Policy:
     """`New-CsTeamsCallingPolicy`: a named policy of the tenant; audited. With `what_if` every
     check runs (the name free, the limit) and the policy it would be is returned, unsaved."""
-    name = _check_name(data.name or "", "input.name")
-    description = _check_description(data.description, "input.description")
+    name = check_name(data.name or "", "input.name")
+    description = check_description(data.description, "input.description")
     limit = check_limit(tenant, data.calling_spend_user_limit, data.currency)
     enabled = bool(data.enable_spend_limits)
-    _needs_limit(enabled, limit)
+    needs_limit(enabled, limit)
     try:
         with directory_lock(tenant.id):
             if _find(tenant, name) is not None:
@@ -256,9 +125,9 @@ def update_calling_policy(
     """`Set-CsTeamsCallingPolicy`: only the fields given change; audited when one does. A
     rename (`input.name`) keeps the grants (they point at the policy, not its name). With
     `what_if` every check runs and the policy as it would be is returned, unsaved."""
-    new_name = _check_name(data.name, "input.name") if data.name is not None else None
+    new_name = check_name(data.name, "input.name") if data.name is not None else None
     description = (
-        _check_description(data.description, "input.description")
+        check_description(data.description, "input.description")
         if data.description is not None
         else None
     )
@@ -278,7 +147,7 @@ def update_calling_policy(
                 row.enable_spend_limits = data.enable_spend_limits
             if limit is not None:
                 row.spend_limit_minor = limit
-            _needs_limit(row.enable_spend_limits, row.spend_limit_minor)
+            needs_limit(row.enable_spend_limits, row.spend_limit_minor)
             after = _snapshot(row, tenant.currency)
             if after != before and not what_if:
                 row.updated_at = now

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from commcredits.db import directory_lock
 from commcredits.models import CallingPolicy, CallingPolicyGrant, Tenant, User
 from commcredits.services import audit
-from commcredits.services.calling_policies import CHUNK, Policy, policy_named
+from commcredits.services.calling_policies import CHUNK, policy_named
+from commcredits.services.calling_policy_values import Policy
 from commcredits.services.errors import check_batch_size
 
 # The user lookup of grantDialOutPolicy: the same refs, order, and NOT_FOUND field.

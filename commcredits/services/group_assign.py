@@ -18,7 +18,8 @@ from commcredits.models.groups import PROCESSING_COMPLETE, PROCESSING_IN_PROGRES
 from commcredits.services import audit
 from commcredits.services.catalog import CALLING_PLAN_SKUS, TEAMS_PHONE_PLAN, Catalog
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
-from commcredits.services.group_licensing import ERROR, Processor, member_ids
+from commcredits.services.group_license_rules import ERROR
+from commcredits.services.group_licensing import Processor, member_ids
 from commcredits.services.groups import BATCH, SMALL_GROUP, get_group, members_query
 from commcredits.services.licenses import errors as graph
 from commcredits.services.principal import Principal

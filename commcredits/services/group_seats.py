@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 from commcredits.db import db, execute_in
 from commcredits.models import GroupLicenseState, LicenseAssignment, Tenant
-from commcredits.services.group_licensing import COUNT, Plans, Processor, direct_plans_of
+from commcredits.services.group_license_rules import COUNT, Plans, direct_plans_of
+from commcredits.services.group_licensing import Processor
 
 _ANY_STATE_SQL = (
     f'SELECT 1 FROM "{GroupLicenseState._meta.table_name}" WHERE tenant_id = {{p}} LIMIT 1'

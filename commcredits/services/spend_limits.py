@@ -30,12 +30,8 @@ from commcredits.db import db
 from commcredits.models import Tenant, UserMonthSpend
 from commcredits.money import Money
 from commcredits.services import notifications
-from commcredits.services.calling_policies import (
-    CHUNK,
-    EffectiveCallingPolicy,
-    Policy,
-    resolve,
-)
+from commcredits.services.calling_policies import CHUNK
+from commcredits.services.calling_policy_values import EffectiveCallingPolicy, Policy, resolve
 from commcredits.services.group_policy_lookup import CALLING, best_for_users
 
 SPEND_LIMIT_REACHED = "SPEND_LIMIT_REACHED"  # the BLOCKED reason (and authorizeCall's)
