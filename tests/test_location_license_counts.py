@@ -1,7 +1,7 @@
 """`users(filter: { usageLocation, hasLicense })`'s totalCount (issue 16): on PostgreSQL read
 from the count migration 0022's triggers keep, on SQLite counted; either way exactly the users
 the filter lists, through license batches, removals, location changes (one user and a batch),
-group licenses and deletions."""
+group licenses and deletions (by `delete_user`, and rows deleted outright: migration 0023)."""
 
 import itertools
 
@@ -129,9 +129,102 @@ def test_migration_0022_counts_the_licenses_an_older_database_holds(blank_url):
             if location
         ]
         licenses.assign_licenses(tenant, SYSTEM, requests, now=now)
-    assert migrate() == ["0022_location_license_counts"]
+    assert migrate("0022_location_license_counts") == ["0022_location_license_counts"]
     with database.db.connection_context():
         _check(tenant)
         assert count_users(tenant, UserFilter(usage_location="DE", has_license="MCOEV")) == Count(
             3, False
         )
+
+
+def _delete_users(aliases: list[str]) -> None:
+    """`DELETE FROM directory_user` of these users in one statement: their licenses, group
+    memberships and states go by ON DELETE CASCADE, after the users' rows."""
+    marks = ", ".join(database.db.obj.param for _ in aliases)
+    database.db.execute_sql(
+        f"DELETE FROM directory_user WHERE upn_key IN ({marks})", tuple(upn(a) for a in aliases)
+    )
+
+
+def _licensed(tenant, now) -> None:
+    """PEOPLE with MCOEV and MCOMEETADV (those with a location), and SPE_E5 from a group to
+    ann, bob and dora (dora without a location: counted under '')."""
+    buy(tenant, now, MCOEV=10, MCOMEETADV=10, SPE_E5=5)
+    add_users(tenant, now, PEOPLE)
+    requests = [
+        LicenseRequest(upn(a), (AddLicense("MCOEV"), AddLicense("MCOMEETADV")))
+        for a, location in PEOPLE
+        if location
+    ]
+    licenses.assign_licenses(tenant, SYSTEM, requests, now=now)
+    sales = groups.create_group(tenant, SYSTEM, "Sales", now=now)
+    groups.add_members(tenant, SYSTEM, sales.id, [upn("ann"), upn("bob"), upn("dora")], now=now)
+    group_assign.assign_group_license(
+        tenant, SYSTEM, sales.id, [group_assign.GroupLicenseInput("SPE_E5")], [], now=now
+    )
+
+
+def test_users_deleted_outright_take_their_licenses_out_of_the_count(tenant, clock):
+    """Deleting directory_user rows directly, not through `delete_user` (which deletes the
+    licenses first), keeps the count exact in every order (migration 0023's trigger)."""
+    now = clock()
+    _licensed(tenant, now)
+    _check(tenant)
+    before = _truth(tenant)
+    _delete_users(["ann"])  # direct and inherited licenses, by cascade
+    _check(tenant)
+    assert _truth(tenant) != before  # ann's licenses did leave
+    _delete_users(["bob", "dora"])  # one statement, two locations ('' among them)
+    _check(tenant)
+    # The licenses first, then the user: 0022's trigger subtracts them, 0023's finds none.
+    cem = User.get(User.upn_key == upn("cem")).id
+    p = database.db.obj.param
+    database.db.execute_sql(f"DELETE FROM license_assignment WHERE user_id = {p}", (cem,))
+    _check(tenant)
+    _delete_users(["cem"])
+    _check(tenant)
+    # A move and the deletion in one transaction: subtracted under the location it moved to.
+    with database.db.atomic():
+        database.db.execute_sql(
+            f"UPDATE directory_user SET usage_location = {p} WHERE upn_key = {p}",
+            ("AT", upn("eli")),
+        )
+        _delete_users(["eli"])
+    _check(tenant)
+    assert _truth(tenant) == {}
+
+
+def test_migration_0023_recounts_what_an_outright_delete_left_and_keeps_it_exact(blank_url):
+    """A user deleted outright under 0022 left its licenses counted (PostgreSQL); 0023
+    recounts, and from then on an outright delete keeps the count exact."""
+    import datetime as dt
+
+    from commcredits.migrate import migrate
+    from commcredits.services.tenants import create_tenant
+
+    now = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
+    database.bind(blank_url)
+    assert migrate("0022_location_license_counts")[-1] == "0022_location_license_counts"
+    with database.db.connection_context():
+        tenant = create_tenant(
+            SYSTEM, name="Fabrikam", country="DE", currency="EUR", agreement_type="MOSA", now=now
+        )
+        _licensed(tenant, now)
+        _check(tenant)
+        _delete_users(["ann"])
+        if not database.is_sqlite():  # 0022 alone: ann's licenses still counted
+            kept = database.db.execute_sql(
+                "SELECT sum(users) FROM user_location_sku_count WHERE tenant_id = %s",
+                (tenant.id,),
+            ).fetchone()[0]
+            assert kept == sum(_truth(tenant).values()) + 3
+    step = "0023_location_counts_on_user_delete"
+    assert migrate(step) == [step]
+    migrate()  # today's services below write the latest schema
+    assert migrate() == []  # every script once: a rerun applies nothing
+    with database.db.connection_context():
+        _check(tenant)
+        _delete_users(["bob", "dora"])
+        _check(tenant)
+        users.delete_user(tenant, SYSTEM, upn("cem"), now=now)
+        _check(tenant)
