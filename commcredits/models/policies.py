@@ -31,7 +31,8 @@ class CallingPolicy(BaseModel):
     """A tenant's named Teams calling policy (`CsTeamsCallingPolicy`, the spend-limit subset).
     `name_key` is the lower-cased name: names are unique per tenant in any case, as
     PowerShell's `-Identity`. The limit is integer minor units of the tenant's currency; it
-    applies while `enable_spend_limits` is true (services/calling_policies.py)."""
+    applies while `enable_spend_limits` is true (`Policy.applied_limit_minor`,
+    services/calling_policy_values.py)."""
 
     tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
     name = peewee.CharField(max_length=64)

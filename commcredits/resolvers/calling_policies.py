@@ -1,6 +1,7 @@
 """Calling policies with spending limits, their grants, and the Communication Credits usage per
-user report (issue 17). Thin: the rules are in services/calling_policies.py,
-services/spend_limits.py and services/credits_usage_report.py."""
+user report (issue 17). Thin: the rules are in services/calling_policies.py (with
+calling_policy_input.py and calling_policy_values.py), services/spend_limits.py and
+services/credits_usage_report.py."""
 
 import functools
 from typing import Annotated
