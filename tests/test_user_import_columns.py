@@ -225,3 +225,29 @@ def test_columns_as_literals(api, tenant):
     assert api(query)["importUserColumns"]["statuses"] == ["APPLIED"]
     e = User.get(User.upn_key == "e@fabrikam.example")
     assert (e.department, e.other_mails, e.account_enabled) == ("Ops", ["e@private.example"], False)
+
+
+def test_texts_are_stored_exactly_as_given(api, tenant):
+    """A created user's texts come back as sent, on either database: PostgreSQL loads new users
+    by COPY, whose text format has escapes of its own (a backslash, `\\N` for null)."""
+    odd = ["Back\\slash \\t \\n", "\\N", 'O\'Brien "Bob"', "Zoë 🎉 Ünal", ""]
+    upns = [f"odd{i}@fabrikam.example" for i in range(len(odd))]
+    cols = {
+        "userPrincipalName": upns,
+        "displayName": [v or "x" for v in odd],
+        "department": odd,
+        "businessPhones": [[v] if v else [] for v in odd],
+        "usageLocation": ["DE", None, "DE", None, "DE"],
+        "accountEnabled": [True, False, None, True, False],
+    }
+    out = api(COLUMNS, {"columns": cols, "whatIf": False})["importUserColumns"]
+    assert out["actions"] == ["CREATED"] * len(odd), out
+    stored = {u.user_principal_name: u for u in User.select().where(User.tenant == tenant.id)}
+    for i, upn in enumerate(upns):
+        user = stored[upn]
+        assert user.display_name == (odd[i] or "x")
+        assert user.department == odd[i]
+        assert user.business_phones == ([odd[i]] if odd[i] else [])
+        assert user.usage_location == cols["usageLocation"][i]
+        assert user.account_enabled is (cols["accountEnabled"][i] is not False)
+        assert user.search_text == user_search.search_text_of_user(user)

@@ -16,14 +16,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import peewee
 
-from commcredits.db import insert_values, sent_as
+from commcredits.db import insert_values, is_sqlite, sent_as
+from commcredits.db_copy import copy_rows
 from commcredits.models import Tenant, User
 from commcredits.models.base import JSONField
 from commcredits.services import user_search, users
+from commcredits.services.billing import is_email
 from commcredits.services.errors import DomainError
 from commcredits.services.users import LIST_LIMITS, TEXT_LIMITS, UserFields
 
@@ -139,6 +142,11 @@ def check_columns(
             if longest <= limit:
                 checked[name] = stripped
                 continue
+        if name in LIST_LIMITS:
+            single = _single_items(name, raw_col)
+            if single is not None:
+                checked[name] = single
+                continue
         rule = _rule(name)
         out: list[Any] = []
         # Rows repeat values (a department, a country, the same phone): each distinct value
@@ -172,6 +180,24 @@ def check_columns(
     for i in faults:
         keys[i] = None
     return CheckedColumns(given_upns, upns, keys, checked, faults)
+
+
+def _single_items(name: str, col: Sequence[Any]) -> list[list[str]] | None:
+    """A list column in which every row gives one text (one mail, one phone: the common
+    sheet), checked in C: stripped, the longest measured, each mail checked as an address.
+    None when any row needs the per-row rule (users._validate_list): another count, a blank,
+    a fault; this only accepts what that rule accepts unchanged."""
+    if set(map(type, col)) != {list} or set(map(len, col)) != {1}:
+        return None
+    items = list(map(itemgetter(0), col))
+    if set(map(type, items)) != {str}:
+        return None
+    stripped = list(map(str.strip, items))
+    if not all(stripped) or max(map(len, stripped)) > LIST_LIMITS[name][0]:
+        return None
+    if name == "other_mails" and not all(map(is_email, stripped)):
+        return None
+    return [[item] for item in stripped]
 
 
 def _rule(name: str) -> Callable[[Any], Any]:
@@ -238,14 +264,13 @@ def insert_created(
         if name in checked.columns:
             cols[name] = _db_values(fields[name], col)
     names = list(cols)
+    columns = [fields[n].column_name for n in names]
+    if not is_sqlite():  # COPY, ids drawn first (db_copy): the INSERT's parse cost more
+        ids = copy_rows(User._meta.table_name, columns, [cols[n] for n in names])
+        return list(zip(ids, creates, strict=True))
     rows = list(zip(*(cols[n] for n in names), strict=True))
     index_of = {checked.keys[i]: i for i in creates}
-    found = insert_values(
-        User._meta.table_name,
-        [fields[n].column_name for n in names],
-        rows,
-        returning=("id", "upn_key"),
-    )
+    found = insert_values(User._meta.table_name, columns, rows, returning=("id", "upn_key"))
     return [(pk, index_of[key]) for pk, key in found]
 
 
@@ -291,9 +316,15 @@ def search_texts(
     mails = checked.columns.get("other_mails")
     lists = [() if mails is None or mails[i] is MISSING else mails[i] for i in creates]
     flat = iter(user_search.normalize_many([m for items in lists for m in items]))
+    if all(len(items) == 1 for items in lists):  # one mail a row (or none given): a column
+        normalized.append([next(flat) for _ in lists])
+        lists = [()] * len(lists)
+    separator = user_search.SEPARATOR
+    if not any("" in col for col in normalized) and not any(lists):
+        return list(map(separator.join, zip(*normalized, strict=True)))  # joined in C
     texts = []
     for parts, items in zip(zip(*normalized, strict=True), lists, strict=True):
         found = [p for p in parts if p]
         found.extend(m for m in (next(flat) for _ in items) if m)
-        texts.append(user_search.SEPARATOR.join(found))
+        texts.append(separator.join(found))
     return texts
