@@ -36,7 +36,7 @@ mutation BulkImportUserColumns(
   $columns: ImportUserColumnsInput!, $whatIf: Boolean!, $create: Boolean!
 ) {
   importUserColumns(columns: $columns, whatIf: $whatIf, createMissing: $create) {
-    statuses actions usageLocations
+    actions usageLocations
     failures { index userErrors { code message } }
     userErrors { field code message }
   }

@@ -180,11 +180,22 @@ def cell_fault(
 
 
 def row_results(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """importUserColumns' compact answer as one result per row, the shape importUsers gives."""
+    """importUserColumns' compact answer as one result per row, the shape importUsers gives.
+
+    The status is not asked for: a row's action says it (null: failed; UNCHANGED: unchanged;
+    else applied), and a list of 1,000 enums less is a tenth of the answer's cost."""
     errors = {f["index"]: f["userErrors"] for f in payload["failures"]}
     return [
-        {"status": s, "action": a, "usageLocation": loc, "userErrors": errors.get(i, [])}
-        for i, (s, a, loc) in enumerate(
-            zip(payload["statuses"], payload["actions"], payload["usageLocations"], strict=True)
+        {
+            "status": _STATUS.get(a, "APPLIED"),
+            "action": a,
+            "usageLocation": loc,
+            "userErrors": errors.get(i, []),
+        }
+        for i, (a, loc) in enumerate(
+            zip(payload["actions"], payload["usageLocations"], strict=True)
         )
     ]
+
+
+_STATUS = {None: "FAILED", "UNCHANGED": "UNCHANGED"}

@@ -28,11 +28,16 @@ class UTCDateTimeField(peewee.DateTimeField):
         return value
 
 
+# One encoder for every value: json.dumps with options builds a new one per call, which cost
+# more than encoding a user's one-item list of mails (an import writes one per row).
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 class JSONField(peewee.TextField):
     """JSON kept as text so one column type works on both databases."""
 
     def db_value(self, value: Any) -> Any:
-        return None if value is None else json.dumps(value, sort_keys=True, default=str)
+        return None if value is None else _ENCODER.encode(value)
 
     def python_value(self, value: Any) -> Any:
         return None if value is None else json.loads(value)

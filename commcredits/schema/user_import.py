@@ -1,6 +1,7 @@
 """Batches of users: importUsers and setUsageLocation inputs, per-row results, payloads."""
 
 import enum
+import itertools
 from typing import Any, NewType
 
 import strawberry
@@ -109,6 +110,7 @@ _LIST_ITEMS = max(items for _, items in LIST_LIMITS.values())
 
 _TEXT_TYPES = {str, type(None)}
 _FLAG_TYPES = {bool, type(None)}
+_LIST_TYPES = {list, type(None)}
 
 
 def _column_error(name: str, message: str, node: ValueNode | None = None) -> GraphQLError:
@@ -129,6 +131,17 @@ def _text_column(value: Any) -> list[str | None]:
 def _text_list_column(value: Any) -> list[list[str] | None]:
     if not isinstance(value, list):
         raise _column_error("TextListColumn", "expected a list of lists of strings, or nulls")
+    # The whole column in C when it can be (lists of strings, none too long or too many),
+    # else row by row for the message.
+    rows = list(filter(None, value))
+    if set(map(type, value)) <= _LIST_TYPES and set(map(type, rows)) <= {list}:
+        texts = list(itertools.chain.from_iterable(rows))
+        if (
+            set(map(type, texts)) <= {str}
+            and max(map(len, rows), default=0) <= _LIST_ITEMS
+            and max(map(len, texts), default=0) <= _COLUMN_LIST_LIMIT
+        ):
+            return value
     for row in value:
         if row is None:
             continue

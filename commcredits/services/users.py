@@ -139,17 +139,18 @@ def validate_usage_location(value: str | None, *, field: str = "usageLocation") 
 def _validate_list(name: str, value: list[str]) -> list[str]:
     """Items stripped, blanks and repeats dropped (in order); Graph's limits; e-mail checked."""
     item_limit, max_items = LIST_LIMITS[name]
-    field = _camel(name)
     items: list[str] = []
     for raw in value:
         item = str(raw).strip()
         if len(item) > item_limit:
+            field = _camel(name)
             raise DomainError(
                 "VALUE_TOO_LONG", f"Each of {field} has at most {item_limit} characters.", field
             )
         if item and item not in items:
             items.append(item)
     if len(items) > max_items:
+        field = _camel(name)
         raise DomainError(
             "TOO_MANY_VALUES",
             f"{field} holds at most {max_items} value{'s' if max_items > 1 else ''}; "
@@ -159,6 +160,7 @@ def _validate_list(name: str, value: list[str]) -> list[str]:
     if name == "other_mails":
         bad = next((m for m in items if not is_email(m)), None)
         if bad is not None:
+            field = _camel(name)
             raise DomainError("INVALID_EMAIL", f"'{bad}' is not an e-mail address.", field)
     return items
 
