@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -198,6 +199,27 @@ class Catalog:
             for p in sku.service_plans
             if p["servicePlanId"].lower() not in off and p["servicePlanName"].lower() not in off
         }
+
+    # The two rules on a user's (or a group's) set of licenses, whatever their source
+    # (SPEC §1): at most one calling plan, and a calling plan needs Teams Phone enabled.
+    # Direct assignment (licenses/rules.py), group members (group_license_rules.py) and a
+    # group's own set (group_assign.py) all ask these.
+
+    def calling_plans(self, skus: Iterable[int]) -> list[int]:
+        """The calling plans among these SKUs (by pk), in part-number order."""
+        found = (s for s in skus if self.by_pk[s].part_number in CALLING_PLAN_SKUS)
+        return sorted(found, key=lambda s: self.by_pk[s].part_number)
+
+    def lacks_phone(self, held: Iterable[tuple[int, Sequence[str]]]) -> bool:
+        """Whether these (SKU pk, disabled plans) hold a calling plan but no enabled Teams
+        Phone, which a calling plan depends on."""
+        held = list(held)
+        if not self.calling_plans(s for s, _ in held):
+            return False
+        plans: set[str] = set()
+        for s, disabled in held:
+            plans |= Catalog.plan_names(self.by_pk[s], disabled)
+        return TEAMS_PHONE_PLAN not in plans
 
 
 def find_sku(ref: str, *, field: str = "skuPartNumber") -> Sku:

@@ -16,7 +16,7 @@ from commcredits.db import directory_lock
 from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Tenant, User
 from commcredits.models.groups import PROCESSING_COMPLETE, PROCESSING_IN_PROGRESS
 from commcredits.services import audit
-from commcredits.services.catalog import CALLING_PLAN_SKUS, TEAMS_PHONE_PLAN, Catalog
+from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
 from commcredits.services.group_license_rules import ERROR
 from commcredits.services.group_licensing import Processor, member_ids
@@ -73,17 +73,11 @@ def _resolve_licenses(
 def _check_group_set(cat: Catalog, lics: dict[int, tuple[str, ...]]) -> None:
     """Entra's rules on the group's own set: an add-on's prerequisite must be in the same
     group (a calling plan needs Teams Phone enabled there), and no two exclusive plans."""
-    calling = sorted(
-        cat.by_pk[s].part_number for s in lics if cat.by_pk[s].part_number in CALLING_PLAN_SKUS
-    )
+    calling = [cat.by_pk[s].part_number for s in cat.calling_plans(lics)]
     if len(calling) > 1:
         raise DomainError.many([graph.mutually_exclusive(calling, "addLicenses")])
-    if calling:
-        plans: set[str] = set()
-        for s, disabled in lics.items():
-            plans |= Catalog.plan_names(cat.by_pk[s], disabled)
-        if TEAMS_PHONE_PLAN not in plans:
-            raise DomainError.many([graph.missing_phone_plan(calling[0], "addLicenses")])
+    if cat.lacks_phone(lics.items()):
+        raise DomainError.many([graph.missing_phone_plan(calling[0], "addLicenses")])
 
 
 def assign_group_license(

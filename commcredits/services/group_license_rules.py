@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from commcredits.models import LicenseAssignment
-from commcredits.services.catalog import CALLING_PLAN_SKUS, TEAMS_PHONE_PLAN, Catalog
+from commcredits.services.catalog import TEAMS_PHONE_PLAN, Catalog
 
 ACTIVE = "Active"
 ERROR = "Error"
@@ -45,21 +45,6 @@ def direct_plans_of(row: LicenseAssignment) -> Plans | None:
     return tuple(plans or ())
 
 
-def _is_calling_plan(cat: Catalog, sku: int) -> bool:
-    return cat.by_pk[sku].part_number in CALLING_PLAN_SKUS
-
-
-def _lacks_phone(cat: Catalog, held: Sequence[tuple[int, Sequence[str]]]) -> bool:
-    """Whether these (SKU, disabled plans) include a calling plan but no Teams Phone, which
-    a calling plan depends on."""
-    if not any(_is_calling_plan(cat, s) for s, _ in held):
-        return False
-    plans: set[str] = set()
-    for s, disabled in held:
-        plans |= Catalog.plan_names(cat.by_pk[s], disabled)
-    return TEAMS_PHONE_PLAN not in plans
-
-
 def blocking_error(
     cat: Catalog,
     location: str | None,
@@ -74,9 +59,9 @@ def blocking_error(
     if any(not Catalog.sold_in(cat.by_pk[s], location) for s in pending):
         return LOCATION
     held = set(rows) | set(lics)
-    if sum(_is_calling_plan(cat, s) for s in held) > 1:
+    if len(cat.calling_plans(held)) > 1:
         return EXCLUSIVE
-    if _lacks_phone(cat, [*((s, r.disabled_plans) for s, r in rows.items()), *lics.items()]):
+    if cat.lacks_phone([*((s, r.disabled_plans) for s, r in rows.items()), *lics.items()]):
         return DEPENDENCY
     if any(not free(s) for s in pending if s not in rows):
         return COUNT
@@ -88,4 +73,4 @@ def needed_by_calling_plan(cat: Catalog, rows: Mapping[int, LicenseAssignment], 
     calling plan among its others needs."""
     others = [(s, r.disabled_plans) for s, r in rows.items() if s != sku]
     mine = Catalog.plan_names(cat.by_pk[sku], rows[sku].disabled_plans)
-    return _lacks_phone(cat, others) and TEAMS_PHONE_PLAN in mine
+    return cat.lacks_phone(others) and TEAMS_PHONE_PLAN in mine

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from commcredits.models import Sku
-from commcredits.services.catalog import CALLING_PLAN_SKUS, TEAMS_PHONE_PLAN, Catalog
+from commcredits.services.catalog import Catalog
 from commcredits.services.errors import ErrorDetail
 from commcredits.services.licenses import errors as graph
 from commcredits.services.licenses.requests import LicenseChange, LicenseRequest
@@ -114,14 +114,7 @@ def decide(
         for sku in gaining:
             if not Catalog.sold_in(sku, location):
                 errors.append(graph.not_sold_in(sku, location, fields[sku.id]))
-    calling_pks = sorted(
-        (
-            s
-            for s in (new.keys() | inherited.keys() if inherited else new)
-            if cat.by_pk[s].part_number in CALLING_PLAN_SKUS
-        ),
-        key=lambda s: cat.by_pk[s].part_number,
-    )
+    calling_pks = cat.calling_plans(new.keys() | inherited.keys() if inherited else new)
     calling = [cat.by_pk[s].part_number for s in calling_pks]
     # The entry to blame: a calling plan this request adds, else what it removes (a Teams
     # Phone license taken away from under a calling plan), else the request as a whole.
@@ -131,12 +124,8 @@ def decide(
     )
     if len(calling) > 1:
         errors.append(graph.mutually_exclusive(calling, blamed))
-    elif calling:
-        plans: set[str] = set()
-        for sku_pk, disabled in (*new.items(), *inherited.items()):
-            plans |= Catalog.plan_names(cat.by_pk[sku_pk], disabled)
-        if TEAMS_PHONE_PLAN not in plans:
-            errors.append(graph.missing_phone_plan(calling[0], blamed))
+    elif cat.lacks_phone((*new.items(), *inherited.items())):
+        errors.append(graph.missing_phone_plan(calling[0], blamed))
     return Decision(
         changes=tuple(changes),
         new=new,
