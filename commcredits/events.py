@@ -9,9 +9,11 @@ transaction commits, and never blocks or slows the writer:
   Every server process keeps one extra connection that LISTENs (`PgListener`) and hands what
   arrives to its `Broker`, so an event committed by worker A reaches subscribers on worker B
   (and changes made by the CLI or the bulk layer reach every server).
-- SQLite (one server process): the event is queued with peewee's `after_commit` and posted to
-  this process's broker once the outermost transaction commits (a rolled-back savepoint drops
-  what it queued, see `db.py`).
+- SQLite: the event is queued with peewee's `after_commit` and posted to this process's
+  broker once the outermost transaction commits (a rolled-back savepoint drops what it
+  queued, see `db.py`); it is also recorded in `event_log` in the same transaction, which
+  every server process tails (`sqlite_events`), so changes made by the CLI, the bulk layer
+  or another server reach its subscribers within 0.2 s.
 
 Payloads are small JSON objects — the tenant id, a kind and ids or a balance — never secrets.
 The broker routes an event only to subscriptions of its tenant. Each subscription has a bounded
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commcredits import db as database
+from commcredits import sqlite_events
 
 log = logging.getLogger("commcredits.events")
 
@@ -46,6 +49,7 @@ def publish(tenant_id: int | None, kind: str, **data: Any) -> None:
     """Publish an event with the current transaction (call it inside the write)."""
     payload = json.dumps({"t": tenant_id, "k": kind, **data}, separators=(",", ":"))
     if database.is_sqlite():
+        sqlite_events.record(payload)  # for the other processes (sqlite_events)
         database.db.after_commit(lambda: broker.post(payload))
     else:
         database.db.execute_sql("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
@@ -236,21 +240,25 @@ LISTEN_WAIT = 5.0  # seconds a starting server waits for its LISTEN before it re
 
 @asynccontextmanager
 async def serving() -> AsyncIterator[None]:
-    """While a server runs: the broker on its loop and, on PostgreSQL, this process's listener
-    (waited for, so that a server that answers /healthz already hears every event)."""
+    """While a server runs: the broker on its loop and this process's listener (PostgreSQL)
+    or tail of event_log (SQLite), waited for, so that a server that answers /healthz already
+    hears every event."""
     broker.start(asyncio.get_running_loop())
-    task = None
-    if not database.is_sqlite():
+    if database.is_sqlite():
+        tail = sqlite_events.SqliteTail(broker)
+        task = asyncio.create_task(tail.run())
+        ready = tail.ready
+    else:
         bound = database.db.obj
         listener = PgListener({"dbname": bound.database, **bound.connect_params}, broker)
         task = asyncio.create_task(listener.run())
-        with suppress(TimeoutError):
-            await asyncio.wait_for(listener.connected.wait(), LISTEN_WAIT)
+        ready = listener.connected
+    with suppress(TimeoutError):
+        await asyncio.wait_for(ready.wait(), LISTEN_WAIT)
     try:
         yield
     finally:
         broker.stop()
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -1,8 +1,9 @@
 """Subscriptions over graphql-transport-ws against real servers (README "Live updates"), events
 only after commit, and extensions.cost on every response.
 
-SQLite: one server process and its in-process broker. PostgreSQL: two server processes on
-one database; an event committed through one reaches a subscriber of the other (LISTEN/NOTIFY).
+Two server processes on one database, either kind: an event committed through one reaches a
+subscriber of the other (PostgreSQL: LISTEN/NOTIFY; SQLite: the event_log table each tails), as
+does a change made by another process (the CLI, a bulk run).
 """
 
 from __future__ import annotations
@@ -375,12 +376,52 @@ def test_no_event_for_a_rolled_back_change(tenant, clock):
         finally:
             listener.close()
     assert [(e["minor"], e["why"]) for e in seen if e["k"] == events.BALANCE] == [(700, "FUNDED")]
+    if database.is_sqlite():  # what other processes read: the committed purchase alone
+        logged = database.db.execute_sql('SELECT "payload" FROM "event_log"').fetchall()
+        kept = [json.loads(p) for (p,) in logged if json.loads(p)["k"] == events.BALANCE]
+        assert [(e["minor"], e["why"]) for e in kept] == [(700, "FUNDED")]
 
 
-# --- PostgreSQL: two servers, one database -----------------------------------------------------
+@pytest.mark.backends("sqlite")
+def test_a_change_made_by_another_process_reaches_the_server(server, keys, tenant, clock):
+    """SQLite: a purchase made outside the server (here this test's process, as the CLI or a
+    bulk run would) reaches the server's subscribers through event_log, within a second."""
+    with connect(server, keys["READER"]) as client:
+        subscribed(client, "b", BALANCE)
+        started = time.monotonic()
+        credits.purchase_credits(tenant, SYSTEM, Decimal("4"), idempotency_key="cli", now=clock())
+        changed = client.receive(timeout=5)["payload"]["data"]["balanceChanged"]
+        assert changed["balance"]["amount"] == "4.00" and changed["reason"] == "FUNDED"
+        assert time.monotonic() - started < 2
+        assert client.nothing_for(0.5)  # once, not again on the next read
 
 
-@pytest.mark.backends("postgresql")
+def test_event_log_keeps_the_last_events_only(monkeypatch, tenant, clock):
+    """SQLite's event_log is pruned by its writers: at most KEEP + PRUNE_EVERY rows stay, the
+    newest; ids only grow (a reader's "after id N" never misses one)."""
+    if not database.is_sqlite():
+        assert not database.db.table_exists("event_log")  # PostgreSQL has NOTIFY
+        return
+    from commcredits import sqlite_events
+
+    monkeypatch.setattr(sqlite_events, "KEEP", 30)
+    monkeypatch.setattr(sqlite_events, "PRUNE_EVERY", 10)
+    for i in range(95):
+        with database.db.atomic():
+            events.publish(tenant.id, events.NOTIFICATION, n=i)
+    ids = [i for (i,) in database.db.execute_sql('SELECT "id" FROM "event_log" ORDER BY "id"')]
+    assert 30 <= len(ids) <= 40 and ids == list(range(ids[0], ids[0] + len(ids)))
+    last = json.loads(
+        database.db.execute_sql(
+            'SELECT "payload" FROM "event_log" ORDER BY "id" DESC LIMIT 1'
+        ).fetchone()[0]
+    )
+    assert last["n"] == 94
+
+
+# --- Two servers, one database (PostgreSQL: NOTIFY; SQLite: event_log) ---------------------
+
+
 def test_event_committed_by_one_worker_reaches_another(
     db_url, tmp_path, keys, other_key, tenant, clock
 ):
