@@ -228,3 +228,61 @@ def test_migration_0023_recounts_what_an_outright_delete_left_and_keeps_it_exact
         _check(tenant)
         users.delete_user(tenant, SYSTEM, upn("cem"), now=now)
         _check(tenant)
+
+
+def _trigger_plans(action) -> list[str]:
+    """The plans of the count triggers' statements while `action` runs (auto_explain of
+    nested statements, sent to this connection as notices), in one transaction."""
+    conn = database.db.connection()
+    plans: list[str] = []
+    with database.db.atomic():
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET LOCAL auto_explain.log_min_duration = 0",
+            "SET LOCAL auto_explain.log_nested_statements = on",
+            "SET LOCAL client_min_messages = log",
+        ):
+            database.db.execute_sql(setting)
+        for step in action:
+            del conn.notices[:]
+            step()
+            plans += [n for n in conn.notices if "user_location_sku_count" in n]
+    return plans
+
+
+def test_the_count_triggers_read_the_batch_by_index_whatever_the_tenant_size(tenant, clock):
+    """A license batch, a removal and a batch of location changes: each trigger reads the
+    touched rows' users (or licenses) by index, never the whole table (migration 0025), so a
+    batch costs the same on a tenant of any size. 0022's bodies hashed all of directory_user
+    (or license_assignment) for every statement."""
+    if database.is_sqlite():
+        return  # no such triggers: SQLite counts (bench/README.md)
+    now = clock()
+    buy(tenant, now, MCOEV=3000)
+    aliases = [f"u{i:04d}" for i in range(3000)]
+    for start in range(0, 3000, 1000):
+        user_import.upsert_columns(
+            tenant,
+            SYSTEM,
+            [upn(a) for a in aliases[start : start + 1000]],
+            {"usage_location": ["DE"] * 1000},
+            now=now,
+        )
+    database.db.execute_sql("ANALYZE directory_user")
+    batch = [upn(a) for a in aliases[:500]]
+    plans = _trigger_plans(
+        [
+            lambda: licenses.assign_licenses(
+                tenant, SYSTEM, [LicenseRequest(u, (AddLicense("MCOEV"),)) for u in batch], now=now
+            ),
+            lambda: user_import.set_usage_locations(tenant, SYSTEM, batch, "AT", now=now),
+            lambda: licenses.assign_licenses(
+                tenant, SYSTEM, [LicenseRequest(u, (), ("MCOEV",)) for u in batch[:250]], now=now
+            ),
+        ]
+    )
+    assert len(plans) >= 3, plans  # insert, move, delete
+    for plan in plans:
+        assert "Seq Scan on directory_user" not in plan, plan
+        assert "Seq Scan on license_assignment" not in plan, plan
+    _check(tenant)
