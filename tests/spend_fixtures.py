@@ -76,14 +76,14 @@ def upn(alias: str) -> str:
     return f"{alias}@{DOMAIN}"
 
 
-def make_office(tenant, clock):
-    """Fabrikam (EUR): three DE users with Phone System, a domestic calling plan, Audio
-    Conferencing and Communication Credits; 20.00 EUR of credits."""
+def make_office(tenant, clock, *, calling_plan: str = "MCOPSTN1"):
+    """Fabrikam (EUR): three DE users with Phone System, a calling plan (domestic unless
+    said), Audio Conferencing and Communication Credits; 20.00 EUR of credits."""
     now = clock()
     rates.ensure_sample_card(SYSTEM, now=now)
     people = ("ann", "bob", "cem")
     add_users(tenant, now, [(a, "DE") for a in people], domain=DOMAIN)
-    skus = ("MCOEV", "MCOPSTN1", "MCOMEETADV", "MCOPSTNC")
+    skus = ("MCOEV", calling_plan, "MCOMEETADV", "MCOPSTNC")
     buy(tenant, now, **dict.fromkeys(skus, 5))
     licenses.assign_licenses(
         tenant,

@@ -3,17 +3,15 @@ authorizeCall obeying them — through the real ASGI app, on SQLite and PostgreS
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from commcredits.db import count_statements
 from commcredits.models import AuditEntry
-from commcredits.services import credits, dial_out, licenses, rates
+from commcredits.services import dial_out, rates
 from commcredits.services.access import SYSTEM
 from commcredits.services.errors import DomainError
-from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_users, buy, other_tenant
+from tests.helpers import add_users, other_tenant
+from tests.spend_fixtures import make_office
 
 DOMAIN = "fabrikam.example"
 GRANT = """
@@ -71,26 +69,9 @@ def upn(alias: str) -> str:
 
 @pytest.fixture
 def office(tenant, clock):
-    """Fabrikam (EUR): three DE users with calling plans, Audio Conferencing and credits."""
-    now = clock()
-    rates.ensure_sample_card(SYSTEM, now=now)
-    people = ("ann", "bob", "cem")
-    add_users(tenant, now, [(a, "DE") for a in people], domain=DOMAIN)
-    buy(tenant, now, MCOEV=5, MCOPSTN2=5, MCOMEETADV=5, MCOPSTNC=5)
-    licenses.assign_licenses(
-        tenant,
-        SYSTEM,
-        [
-            LicenseRequest(
-                upn(a),
-                tuple(AddLicense(s) for s in ("MCOEV", "MCOPSTN2", "MCOMEETADV", "MCOPSTNC")),
-            )
-            for a in people
-        ],
-        now=now,
-    )
-    credits.purchase_credits(tenant, SYSTEM, Decimal("20.00"), idempotency_key="f-1", now=now)
-    return tenant
+    """Fabrikam (EUR): three DE users with calling plans (domestic and international), Audio
+    Conferencing and credits."""
+    return make_office(tenant, clock, calling_plan="MCOPSTN2")
 
 
 def grant(api, name, users=None, global_=None):
