@@ -1,6 +1,7 @@
 // The public API and nothing else: POST /graphql (with the CSRF token), /auth/session for
 // signing in and out. Also the connection state the banner shows: a request that gets no
 // answer (or a 5xx) marks the connection lost until a probe or the next request succeeds.
+// And an operator's choice of tenant (README "Admin console"), sent with every request.
 
 const CSRF_COOKIE = "commcredits_csrf";
 const PROBE_MS = 2000;
@@ -18,6 +19,11 @@ export class ApiError extends Error {
     this.field = field;
   }
 }
+
+// The operator's chosen tenant was refused (404: gone or renamed; 403: the session is no
+// longer an operator's): the choice is cleared and the console asks again. Not an ApiError,
+// which pages show in place: this one goes up to the router.
+export class TenantRefused extends Error {}
 
 function apiError(error) {
   const ext = error.extensions || {};
@@ -58,6 +64,67 @@ async function probeServer() {
   }
 }
 
+// --- an operator's tenant (README "Operator") -------------------------------------------------
+
+// An operator's session belongs to no tenant; the one it looks into is named in the
+// X-Commcredits-Tenant header of every request (and the websocket's connection_init). The
+// choice lives in sessionStorage: per tab (two tabs, two tenants), kept over a reload, gone
+// with the tab and cleared at sign-out and sign-in.
+const TENANT_STORAGE = "commcredits.console.tenant";
+export const TENANT_HEADER = "X-Commcredits-Tenant";
+
+// { ref, name }: `ref` is what the header carries, `name` what the console shows. Kept in
+// memory too, so a browser with storage off still works until the next reload.
+let current = readStored();
+
+function readStored() {
+  try {
+    const found = JSON.parse(sessionStorage.getItem(TENANT_STORAGE) || "null");
+    return found && typeof found.ref === "string" && typeof found.name === "string" ? found : null;
+  } catch {
+    return null; // storage off, or not a value this console wrote
+  }
+}
+
+export function chosenTenant() {
+  return current;
+}
+
+export function chooseTenant(tenant) {
+  current = { ref: tenant.ref, name: tenant.name };
+  try {
+    sessionStorage.setItem(TENANT_STORAGE, JSON.stringify(current));
+  } catch {
+    // storage off: chosen for this page load only
+  }
+}
+
+export function clearTenant() {
+  current = null;
+  try {
+    sessionStorage.removeItem(TENANT_STORAGE);
+  } catch {
+    // nothing stored
+  }
+}
+
+// What the header says for a tenant: its name, which the server takes as sent, unless the
+// name is all digits (the server reads that as an id) or not printable ASCII (fetch() refuses
+// header values beyond ISO-8859-1, and proxies may mangle what is not ASCII); then its id,
+// the number inside its Relay global id ("Tenant:7", the form the header accepts).
+export function tenantRef(tenant) {
+  const name = tenant.name;
+  if (!/^\d+$/.test(name) && /^[\x20-\x7e]+$/.test(name)) return name;
+  try {
+    const raw = atob(tenant.id.replace(/-/g, "+").replace(/_/g, "/"));
+    const pk = raw.split(":")[1];
+    if (/^\d+$/.test(pk)) return pk;
+  } catch {
+    // not a global id of ours
+  }
+  return name;
+}
+
 // --- requests -------------------------------------------------------------------------------
 
 function csrfToken() {
@@ -95,13 +162,28 @@ async function firstError(response) {
 
 // One GraphQL operation; resolves to `data`. Mutations report refusals as userErrors inside
 // `data` (the page shows them at their fields); anything in `errors` is thrown.
-export async function gql(query, variables = {}) {
+// `tenant` overrides the chosen tenant's header value (the picker checking a typed name).
+export async function gql(query, variables = {}, { tenant = undefined } = {}) {
+  const headers = { "content-type": "application/json", "x-csrf-token": csrfToken() };
+  const ref = tenant === undefined ? chosenTenant()?.ref : tenant;
+  if (ref) headers[TENANT_HEADER] = ref;
   const response = await send("/graphql", {
     method: "POST",
-    headers: { "content-type": "application/json", "x-csrf-token": csrfToken() },
+    headers,
     body: JSON.stringify({ query, variables }),
   });
   if (response.status === 401) throw new SignedOut();
+  // The header refused: 404 NOT_FOUND (no such tenant now), 403 FORBIDDEN (not an operator's
+  // session now). Other 403s (CSRF_FAILED) are not about the tenant.
+  const scope = { 404: "NOT_FOUND", 403: "FORBIDDEN" }[response.status];
+  const scoped = ref && tenant === undefined && scope ? await firstError(response) : null;
+  if (scoped && scoped.code === scope) {
+    const refused = new TenantRefused(scoped.message);
+    refused.tenant = chosenTenant()?.name || ref;
+    clearTenant();
+    throw refused;
+  }
+  if (scoped) throw scoped;
   if (!response.ok) throw await firstError(response);
   const body = await response.json();
   if (body.errors && body.errors.length) {
@@ -124,6 +206,7 @@ export async function currentSession() {
 }
 
 export async function signIn(key) {
+  clearTenant(); // a new session starts without the last one's tenant
   const response = await send("/auth/session", {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -134,6 +217,7 @@ export async function signIn(key) {
 }
 
 export async function signOut() {
+  clearTenant();
   const response = await send("/auth/session", {
     method: "DELETE",
     headers: { "x-csrf-token": csrfToken() },

@@ -119,14 +119,21 @@ export function showUserErrors(userErrors, fields, general) {
 }
 
 // Roles that may change billing (purchaseCredits, configureAutoRecharge need BILLING_ADMIN).
-const BILLING_ROLES = new Set(["GLOBAL_ADMIN", "BILLING_ADMIN", "OPERATOR"]);
+// Not the operator: in the console it always looks into a tenant, where it reads but does not
+// change the tenant's money (services/principal.py OPERATOR_IN_TENANT).
+const BILLING_ROLES = new Set(["GLOBAL_ADMIN", "BILLING_ADMIN"]);
 export function canManageBilling(role) {
   return BILLING_ROLES.has(role);
 }
 
+// Why billing is read-only for `role`, in words.
+export function readOnlyText(role) {
+  return role === "OPERATOR" ? t("readonly.operator") : t("readonly.reason", { role });
+}
+
 // Why the controls are off, shown beside them and named by aria-describedby on each.
 export function readOnlyReason(role, controls) {
-  const note = h("p", { id: uid("readonly"), class: "readonly-note" }, t("readonly.reason", { role }));
+  const note = h("p", { id: uid("readonly"), class: "readonly-note" }, readOnlyText(role));
   for (const control of controls) {
     control.disabled = true;
     const before = control.getAttribute("aria-describedby");

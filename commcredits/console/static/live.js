@@ -1,9 +1,9 @@
 // A small graphql-transport-ws client (the protocol GraphiQL and graphql-ws speak) for one
-// subscription: it signs in with the session cookie (same-origin upgrade, empty
-// connection_init), reconnects with backoff when the socket drops, reports the connection
+// subscription: it signs in with the session cookie (same-origin upgrade; connection_init
+// carries only an operator's chosen tenant, as X-Commcredits-Tenant), reconnects with backoff when the socket drops, reports the connection
 // state for the banner, and calls onReconnect so the page re-reads what it may have missed
 // (events are not replayed).
-import { markConnection } from "./api.js";
+import { TENANT_HEADER, chosenTenant, markConnection } from "./api.js";
 
 const MAX_BACKOFF_MS = 10000;
 const AUTH_CLOSE_CODES = new Set([4401, 4403]);
@@ -18,8 +18,12 @@ export function subscribe(query, variables, { next, onReconnect, onSignedOut }) 
   function connect() {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
     socket = new WebSocket(url, "graphql-transport-ws");
+    // Read at each (re)connect: the tenant is the one of the page that opened the socket (a
+    // switch re-renders the page, which closes this socket and opens another).
+    const tenant = chosenTenant();
+    const payload = tenant ? { [TENANT_HEADER]: tenant.ref } : {};
     socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ type: "connection_init", payload: {} }));
+      socket.send(JSON.stringify({ type: "connection_init", payload }));
     });
     socket.addEventListener("message", (event) => {
       let message;

@@ -1,12 +1,15 @@
 // Starts the console: the shell (skip link, header with navigation, language switch and
-// sign-out, the connection banner, <main>), the session, then the page of the URL.
-import { connection, currentSession, signOut } from "./api.js";
+// sign-out, the connection banner, <main>), the session, then the page of the URL. An
+// operator's session has no tenant: the header shows the one it chose (api.js keeps it) and
+// a way to choose another; until it has one, the router shows the tenant picker.
+import { chooseTenant, chosenTenant, clearTenant, connection, currentSession, signOut } from "./api.js";
 import { h, present } from "./dom.js";
 import { LANGUAGES, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { pages } from "./pages/registry.js";
 import { currentPage, navigate, render, startRouter } from "./router.js";
 
 let session = null;
+let refusedTenant = null; // the name of a chosen tenant the server refused, for the picker
 const root = document.getElementById("app");
 const banner = h("div", { id: "connection-banner", class: "banner", role: "status", hidden: true });
 const header = h("header", { class: "top" });
@@ -17,8 +20,17 @@ function renderBanner(lost) {
   banner.textContent = lost ? `⚠ ${t("connection.lost")}` : "";
 }
 
+function isOperator() {
+  return Boolean(session && session.role === "OPERATOR" && !session.tenant);
+}
+
+function needsTenant() {
+  return isOperator() && !chosenTenant();
+}
+
 function renderHeader() {
   const page = currentPage();
+  const tenant = isOperator() ? chosenTenant() : session && session.tenant;
   const nav = h(
     "nav",
     { "aria-label": t("nav.label") },
@@ -26,7 +38,7 @@ function renderHeader() {
       "ul",
       null,
       pages
-        .filter((p) => p.nav && session)
+        .filter((p) => p.nav && session && !needsTenant())
         .map((p) =>
           h(
             "li",
@@ -60,8 +72,13 @@ function renderHeader() {
     ? h(
         "div",
         { class: "who" },
-        h("span", null, t("header.signedIn", { tenant: session.tenant ? session.tenant.name : "—", role: session.role })),
+        ...present(
+        h("span", { id: "who" }, t("header.signedIn", { tenant: tenant ? tenant.name : t("header.noTenant"), role: session.role })),
+        isOperator() && tenant
+          ? h("button", { type: "button", "aria-describedby": "who", onclick: switchTenant }, t("header.switchTenant"))
+          : null,
         h("button", { type: "button", onclick: doSignOut }, t("header.signOut")),
+        ),
       )
     : null;
   header.replaceChildren(
@@ -80,11 +97,20 @@ function renderHeader() {
   );
 }
 
+// Back to the picker at the same address: the next choice shows this page for that tenant.
+function switchTenant() {
+  clearTenant();
+  refusedTenant = null;
+  renderHeader();
+  render();
+}
+
 async function doSignOut() {
   try {
     await signOut();
   } finally {
     session = null;
+    clearTenant(); // signOut() did, unless it failed on the way
     renderHeader();
     navigate("/sign-in");
   }
@@ -103,6 +129,20 @@ const context = {
   },
   navigate,
   onPage: () => renderHeader(),
+  needsTenant,
+  chooseTenant(tenant) {
+    chooseTenant(tenant);
+    refusedTenant = null;
+    renderHeader();
+    render();
+  },
+  // The server refused the chosen tenant (api.js cleared it): the picker says which.
+  tenantRefused(name) {
+    refusedTenant = name;
+    renderHeader();
+    render();
+  },
+  tenantNotice: () => refusedTenant,
 };
 
 async function start() {
@@ -128,6 +168,8 @@ async function start() {
   } catch {
     session = null; // the banner says the server is unreachable; sign-in shows meanwhile
   }
+  // A choice left from another session in this tab (a tenant key's, or signed out by expiry).
+  if (!isOperator()) clearTenant();
   renderHeader();
   render();
 }

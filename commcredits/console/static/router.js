@@ -1,11 +1,13 @@
 // Client-side routing by URL (history API): links with data-link and navigate() push a history
 // entry, the back button (popstate) renders the entry's page, and a reload asks the server for
 // the same path, which serves the same index (commcredits/console PAGES). Pages come from
-// pages/registry.js.
-import { SignedOut } from "./api.js";
+// pages/registry.js. An operator who has not chosen a tenant gets the tenant picker at any
+// page's address; choosing renders that page.
+import { SignedOut, TenantRefused } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { pages } from "./pages/registry.js";
+import { tenantPicker } from "./tenant-picker.js";
 
 let outlet = null; // the <main> element pages render into
 let context = null; // what every page gets: session, navigate, …
@@ -42,11 +44,12 @@ export async function render({ keepFocus = false } = {}) {
   const mine = generation;
   if (cleanup) cleanup();
   cleanup = null;
-  const page = currentPage();
+  let page = currentPage();
   if (page && page.requiresSession !== false && !context.session()) {
     navigate("/sign-in", { replace: true, state: { next: location.pathname } });
     return;
   }
+  if (page && page.requiresSession !== false && context.needsTenant()) page = tenantPicker;
   outlet.replaceChildren();
   context.onPage(page);
   if (!page) {
@@ -69,6 +72,10 @@ export async function render({ keepFocus = false } = {}) {
   } catch (error) {
     if (error instanceof SignedOut) {
       context.signedOut();
+      return;
+    }
+    if (error instanceof TenantRefused) {
+      context.tenantRefused(error.tenant); // the choice is cleared: the picker says why
       return;
     }
     outlet.append(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`));

@@ -4,8 +4,9 @@
 import { h, uid } from "./dom.js";
 import { errorText, has, locale, number, t } from "./i18n.js";
 
-// Roles with MANAGE_USERS (commcredits/services/principal.py ROLE_PERMISSIONS).
-const USER_ROLES = new Set(["GLOBAL_ADMIN", "LICENSE_ADMIN", "OPERATOR"]);
+// Roles with MANAGE_USERS (commcredits/services/principal.py ROLE_PERMISSIONS). Not the
+// operator, which in a tenant reads users and licenses but does not change them.
+const USER_ROLES = new Set(["GLOBAL_ADMIN", "LICENSE_ADMIN"]);
 export function canManageUsers(role) {
   return USER_ROLES.has(role);
 }
@@ -13,7 +14,7 @@ export function canManageUsers(role) {
 // Why the controls are off, shown beside them and named by aria-describedby on each (as
 // dom.js readOnlyReason, in the words of user and license management).
 export function usersReadOnly(role, controls) {
-  const note = h("p", { id: uid("readonly"), class: "readonly-note" }, t("users.readonly", { role }));
+  const note = h("p", { id: uid("readonly"), class: "readonly-note" }, role === "OPERATOR" ? t("users.readonlyOperator") : t("users.readonly", { role }));
   for (const control of controls) {
     control.disabled = true;
     const before = control.getAttribute("aria-describedby");

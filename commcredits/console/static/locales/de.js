@@ -5,6 +5,7 @@ import licenses from "./de/licenses.js";
 import calls from "./de/calls.js";
 import activity from "./de/activity.js";
 import history from "./de/history.js";
+import tenants from "./de/tenants.js";
 export default {
   "nav.label": "Hauptnavigation",
   "nav.skip": "Zum Inhalt springen",
@@ -26,14 +27,17 @@ export default {
   "language.de": "Deutsch",
   "header.signedIn": "{tenant} · {role}",
   "header.signOut": "Abmelden",
+  "header.noTenant": "Kein Mandant gewählt",
+  "header.switchTenant": "Mandant wechseln",
   "header.graphiqlHint": "Die GraphQL-API, auf der diese Konsole aufbaut, zum Erkunden (gleiche Anmeldung)",
   "connection.lost": "Verbindung unterbrochen – neuer Verbindungsversuch…",
   "connection.failed": "Der Server hat nicht geantwortet. Prüfen Sie die Verbindung und versuchen Sie es erneut.",
   "notFound.title": "Seite nicht gefunden",
+  "readonly.operator": "Nur Lesezugriff: Als Betreiber sehen Sie die Abrechnung dieses Mandanten, ändern sie aber nicht in seinem Namen. Das kann ein globaler Administrator oder Abrechnungsadministrator des Mandanten.",
   "readonly.reason": "Nur Lesezugriff: Ihre Rolle ({role}) darf die Abrechnung ansehen, aber nicht ändern. Das kann ein globaler Administrator oder Abrechnungsadministrator.",
 
   "signIn.title": "Anmelden",
-  "signIn.intro": "Fügen Sie einen API-Schlüssel Ihres Mandanten ein. Daraus wird eine Browsersitzung; der Schlüssel selbst wird nicht gespeichert. Oder öffnen Sie den einmaligen Anmeldelink, den „make run“ ausgibt.",
+  "signIn.intro": "Fügen Sie einen API-Schlüssel Ihres Mandanten ein (oder einen Betreiberschlüssel; dann wählen Sie anschließend den Mandanten). Daraus wird eine Browsersitzung; der Schlüssel selbst wird nicht gespeichert. Oder öffnen Sie den einmaligen Anmeldelink, den „make run“ ausgibt.",
   "signIn.key": "API-Schlüssel",
   "signIn.hint": "Beginnt mit cck_",
   "signIn.submit": "Anmelden",
@@ -184,4 +188,5 @@ export default {
   ...calls,
   ...activity,
   ...history,
+  ...tenants,
 };

@@ -4,6 +4,7 @@ import licenses from "./en/licenses.js";
 import calls from "./en/calls.js";
 import activity from "./en/activity.js";
 import history from "./en/history.js";
+import tenants from "./en/tenants.js";
 export default {
   "nav.label": "Main",
   "nav.skip": "Skip to content",
@@ -25,14 +26,17 @@ export default {
   "language.de": "Deutsch",
   "header.signedIn": "{tenant} · {role}",
   "header.signOut": "Sign out",
+  "header.noTenant": "No tenant chosen",
+  "header.switchTenant": "Switch tenant",
   "header.graphiqlHint": "The GraphQL API this console is built on, to explore (same sign-in)",
   "connection.lost": "Connection lost — reconnecting…",
   "connection.failed": "The server did not answer. Check the connection and try again.",
   "notFound.title": "Page not found",
+  "readonly.operator": "Read only: as an operator you view this tenant's billing but do not change it in the tenant's name. The tenant's Global or Billing admin can.",
   "readonly.reason": "Read only: your role ({role}) can view billing but not change it. A Global or Billing admin can.",
 
   "signIn.title": "Sign in",
-  "signIn.intro": "Paste an API key of your tenant. It becomes a browser session; the key itself is not stored. Or open the one-time sign-in link that “make run” prints.",
+  "signIn.intro": "Paste an API key of your tenant (or an operator key; you then choose the tenant). It becomes a browser session; the key itself is not stored. Or open the one-time sign-in link that “make run” prints.",
   "signIn.key": "API key",
   "signIn.hint": "Starts with cck_",
   "signIn.submit": "Sign in",
@@ -183,4 +187,5 @@ export default {
   ...calls,
   ...activity,
   ...history,
+  ...tenants,
 };

@@ -6,7 +6,7 @@
 import { gql } from "../api.js";
 import { HISTORY_FIELDS, historyChart } from "../credits-chart.js";
 import { ledgerSection } from "../credits-ledger.js";
-import { canManageBilling, h, present, section, table } from "../dom.js";
+import { canManageBilling, h, present, readOnlyText, section, table } from "../dom.js";
 import { date, dateTime, moneyOf, number, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 
@@ -71,7 +71,7 @@ function balanceCard(tenant, role) {
           })
         : t("credits.autoRechargeOff"),
     ),
-    canManageBilling(role) ? null : h("p", { class: "readonly-note" }, t("readonly.reason", { role })),
+    canManageBilling(role) ? null : h("p", { class: "readonly-note" }, readOnlyText(role)),
     h("div", { class: "actions" }, actions),
   );
 }

@@ -1,6 +1,7 @@
 // German strings of the users area (keys shared with ../en/users.js).
 export default {
   "users.readonly": "Nur Lesezugriff: Ihre Rolle ({role}) kann Benutzer und Lizenzen ansehen, aber nicht ändern. Ein globaler Administrator oder Lizenzadministrator kann das.",
+  "users.readonlyOperator": "Nur Lesezugriff: Als Betreiber sehen Sie die Benutzer und Lizenzen dieses Mandanten, ändern sie aber nicht in seinem Namen. Ein globaler Administrator oder Lizenzadministrator des Mandanten kann das.",
   "users.noLocation": "Kein Nutzungsstandort",
   "users.seatsAvailable": "{available} von {total} Lizenzen verfügbar",
   "users.and": "und",

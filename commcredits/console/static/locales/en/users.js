@@ -1,6 +1,7 @@
 // English strings of the users area (keys shared with ../de/users.js).
 export default {
   "users.readonly": "Read only: your role ({role}) can view users and licenses but not change them. A Global admin or License admin can.",
+  "users.readonlyOperator": "Read only: as an operator you view this tenant's users and licenses but do not change them in the tenant's name. The tenant's Global admin or License admin can.",
   "users.noLocation": "No usage location",
   "users.seatsAvailable": "{available} of {total} licenses available",
   "users.and": "and",

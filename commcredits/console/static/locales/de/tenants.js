@@ -1,0 +1,22 @@
+// Deutsche Texte der Mandantenauswahl für Betreiber (Schlüssel wie in ../en/tenants.js).
+export default {
+  "tenants.title": "Mandant wählen",
+  "tenants.intro": "Ein Betreiberschlüssel gehört zu keinem Mandanten. Wählen Sie den Mandanten, den Sie ansehen möchten: Jede Anfrage dieser Konsole nennt ihn im Header X-Commcredits-Tenant. Sie sehen alles des Mandanten, ändern aber nicht seine Benutzer, Lizenzen oder sein Guthaben. Die Wahl gilt für diesen Tab bis zur Abmeldung; „Mandant wechseln“ oben ändert sie.",
+  "tenants.open.region": "Mandant nach Name öffnen",
+  "tenants.open.label": "Name oder ID des Mandanten",
+  "tenants.open.hint": "Genau wie geschrieben. Oder wählen Sie unten aus der Liste.",
+  "tenants.open.submit": "Mandant öffnen",
+  "tenants.open.empty": "Geben Sie den Namen oder die ID eines Mandanten ein.",
+  "tenants.open.notAscii": "Dieser Name lässt sich nicht im Header senden; wählen Sie den Mandanten aus der Liste.",
+  "tenants.open.notFound": "Kein Mandant heißt „{name}“.",
+  "tenants.all": "Alle Mandanten",
+  "tenants.caption": "{shown} von {total} Mandanten, älteste zuerst",
+  "tenants.pages": "Seiten der Mandantenliste",
+  "tenants.none": "Noch keine Mandanten.",
+  "tenants.col.name": "Name (zum Öffnen wählen)",
+  "tenants.col.country": "Land",
+  "tenants.col.currency": "Währung",
+  "tenants.col.agreement": "Vertrag",
+  "tenants.col.created": "Angelegt",
+  "tenants.refused": "Der Mandant „{name}“ ist nicht mehr verfügbar. Wählen Sie einen Mandanten.",
+};

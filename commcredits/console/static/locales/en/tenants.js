@@ -1,0 +1,22 @@
+// English strings of the operator's tenant picker (keys shared with ../de/tenants.js).
+export default {
+  "tenants.title": "Choose a tenant",
+  "tenants.intro": "An operator key belongs to no tenant. Choose the tenant to look into: every request of this console names it in the X-Commcredits-Tenant header. You see all of the tenant but do not change its users, licenses or money. The choice holds for this tab until you sign out; “Switch tenant” at the top changes it.",
+  "tenants.open.region": "Open a tenant by name",
+  "tenants.open.label": "Tenant name or ID",
+  "tenants.open.hint": "Exactly as written. Or choose from the list below.",
+  "tenants.open.submit": "Open tenant",
+  "tenants.open.empty": "Enter a tenant's name or ID.",
+  "tenants.open.notAscii": "This name cannot be sent in a header; choose the tenant from the list.",
+  "tenants.open.notFound": "No tenant is called “{name}”.",
+  "tenants.all": "All tenants",
+  "tenants.caption": "{shown} of {total} tenants, oldest first",
+  "tenants.pages": "Pages of the tenant list",
+  "tenants.none": "No tenants yet.",
+  "tenants.col.name": "Name (choose to open)",
+  "tenants.col.country": "Country",
+  "tenants.col.currency": "Currency",
+  "tenants.col.agreement": "Agreement",
+  "tenants.col.created": "Created",
+  "tenants.refused": "The tenant “{name}” is no longer available. Choose a tenant.",
+};
