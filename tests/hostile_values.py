@@ -302,4 +302,7 @@ def open_strategy(kind: str, id_types: list[str]) -> st.SearchStrategy[Any]:
     }
     by_kind["IDish"] = by_kind["ID"]
     by_kind["Month"] = texts
+    # The list scalars (importUserColumns' columns) are JSON lists, as "list" slots are.
+    for column in ("TextColumn", "TextListColumn", "FlagColumn"):
+        by_kind[column] = by_kind["list"]
     return by_kind[kind] | _json_values()

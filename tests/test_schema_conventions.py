@@ -50,6 +50,7 @@ BOUNDED_LISTS = {
     ("LicenseAssignmentResult", "changes"): "one per SKU of one item",
     ("LicenseResultRun", "changes"): "one per SKU of one run",
     ("User", "licenseAssignmentStates"): "one per SKU per source (direct, each group)",
+    ("GroupMemberResult", "licenseAssignmentStates"): "User.licenseAssignmentStates, as left",
     ("Group", "assignedLicenses"): "one per SKU",
     ("GroupAssignedLicense", "disabledPlans"): "the SKU's plans",
     ("LicenseAssignmentState", "disabledPlans"): "the SKU's plans",

@@ -6,11 +6,13 @@ Every rule is the server's (SPEC §10, `services.groups`): this module reads fir
 (by -GroupName or -GroupId), the users named (25 per request), the group's members (100 per
 request) — so that an unknown user fails its row before anything is sent (addGroupMembers
 refuses a whole batch for one), and a user already a member (or, removing, not one) is
-reported Unchanged and not sent: a re-run changes nothing. -WhatIf stops there; the
-mutations take no whatIf, so it reads and writes nothing (the caller's role is met by the
-run). After a run into a licensed group, the rows of members whose licenses the group could
-not give (Entra's Error states: CountViolation, …) carry the code and say so; the membership
-itself is done, so the row is not Failed.
+reported Unchanged and not sent: a re-run changes nothing. -WhatIf sends the very batches the
+real run sends, with whatIf: the server checks the caller's role, processes the group's
+licenses and keeps nothing, and each row reads its answer; each batch is handed the seats the
+earlier ones would take (priorSeatChanges), as Set-UserLicense does. After a run into a
+licensed group, the rows of members whose licenses the group could not give (Entra's Error
+states: CountViolation, …) carry the code and say so; the membership itself is done, so the
+row is not Failed (-WhatIf: WouldAdd, with the code the run would give).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -32,6 +35,7 @@ from commcredits.bulk.group_lookup import (
     lookup_users,
     member_ids,
 )
+from commcredits.bulk.operations import ADD_GROUP_MEMBERS, REMOVE_GROUP_MEMBERS
 from commcredits.bulk.params import SHEET_IN, SHEET_OUT, TARGET, Invocation, Param, command
 from commcredits.bulk.policy_lookup import IDENTITY_NAMES, identity, not_found
 from commcredits.bulk.report_files import open_output
@@ -45,21 +49,6 @@ from commcredits.bulk.terminal import Progress, check_output, report_written
 from commcredits.bulk.transport import Transport
 
 MEMBER_NAMES = (*IDENTITY_NAMES, "DirectoryObjectId", "MemberId", "Member")
-
-ADD_GROUP_MEMBERS = """
-mutation BulkAddGroupMembers($groupId: ID!, $userIds: [ID!]!) {
-  addGroupMembers(groupId: $groupId, userIds: $userIds) {
-    changed userErrors { field code message }
-  }
-}
-"""
-REMOVE_GROUP_MEMBERS = """
-mutation BulkRemoveGroupMembers($groupId: ID!, $userIds: [ID!]!) {
-  removeGroupMembers(groupId: $groupId, userIds: $userIds) {
-    changed userErrors { field code message }
-  }
-}
-"""
 
 
 @dataclass(frozen=True)
@@ -135,13 +124,8 @@ def change_members(
         else:
             todo.append((i, uid))
     done: dict[int, Outcome] = {}
-    if options.what_if:
-        for i, _ in todo:
-            done[i] = (way.would, "", f"{keys[i]} would be {way.done.lower()}")
-        options.advance(len(sheet))
-    else:
-        options.advance(len(sheet) - len(todo))
-        _send(transport, sheet, report, keys, todo, group, way, action, options, done)
+    options.advance(len(sheet) - len(todo))
+    _send(transport, sheet, report, keys, todo, group, way, action, options, done)
     if way is ADD and group.licensed and not options.what_if:
         _license_notes(transport, group, report, dict(todo), done)
     for i, outcome in done.items():
@@ -161,28 +145,40 @@ def _send(
     options: Options,
     done: dict[int, Outcome],
 ) -> None:
-    """The batches; answered rows go to `done`, reported at the end (with license notes) or,
-    when the run stops part way, with the rows not done."""
+    """The batches (with -WhatIf, the same with whatIf: each row from its result); answered
+    rows go to `done`, reported at the end (with license notes) or, when the run stops part
+    way, with the rows not done."""
 
     def unsent(start: int, stop: int | None, outcome: Outcome) -> None:
         for i, _ in todo[start:stop]:
             done.setdefault(i, outcome)
 
+    prior: dict[str, int] = {}  # -WhatIf: seats the earlier batches would take, per skuId
+    would_err = 0
     try:
         with keeping_report(report, unsent) as cursor:
             for part in slices(todo, options.batch_size):
                 cursor.batch(len(part))
-                payload = transport.execute(
-                    way.mutation, {"groupId": group.id, "userIds": [u for _, u in part]}
-                )[way.payload]
+                variables = {
+                    "groupId": group.id,
+                    "userIds": [u for _, u in part],
+                    "whatIf": options.what_if,
+                    "prior": [{"skuId": k, "units": v} for k, v in prior.items() if v] or None,
+                }
+                payload = transport.execute(way.mutation, variables)[way.payload]
                 errors = payload.get("userErrors") or []
                 if errors:  # rows were checked: a refusal now is of the batch (a role, a group)
                     first = errors[0]
                     raise UsageError(
                         f"the server refused the batch: {first['code']}: {first['message']}"
                     )
-                for i, _ in part:
-                    done[i] = (way.done, "", f"{keys[i]} {way.done.lower()}")
+                if options.what_if:
+                    would_err += _would(payload, part, keys, group, way, done)
+                    for seats in payload["seatChanges"]:
+                        prior[seats["skuId"]] = prior.get(seats["skuId"], 0) + seats["units"]
+                else:
+                    for i, _ in part:
+                        done[i] = (way.done, "", f"{keys[i]} {way.done.lower()}")
                 cursor.answered()
                 options.advance(len(part))
     except RunStopped as stop:
@@ -190,6 +186,43 @@ def _send(
             stop.report.add(sheet.rows[i], keys[i] or "", action, *outcome)
         done.clear()
         raise
+    if would_err:
+        report.notes.append(
+            f"{would_err:,} members would be added with their group licenses in error"
+        )
+
+
+def _would(
+    payload: dict[str, Any],
+    part: Sequence[tuple[int, str]],
+    keys: list[str | None],
+    group: GroupRef,
+    way: Direction,
+    done: dict[int, Outcome],
+) -> int:
+    """-WhatIf: each row of the batch as the server's result says (a user sent once is one
+    result, at its index), with the codes of the Error states the group would leave it in.
+    Returns how many such rows."""
+    count = 0
+    for result in payload["results"]:
+        i = part[result["index"]][0]
+        if result["status"] == "UNCHANGED":  # changed since it was read
+            done[i] = ("Unchanged", "", way.already)
+            continue
+        errors = errors_of(result, group)  # its licenseAssignmentStates, as a user node's
+        message = f"{keys[i]} would be {way.done.lower()}"
+        if errors:
+            codes = "; ".join(dict.fromkeys(code for _, code in errors))
+            detail = ", ".join(f"{sku} {code}" for sku, code in errors)
+            done[i] = (
+                way.would,
+                codes,
+                f"{message}; its group licenses would be in error: {detail}",
+            )
+            count += 1
+        else:
+            done[i] = (way.would, "", message)
+    return count
 
 
 def _license_notes(
@@ -301,8 +334,8 @@ _NOTES = (
     "name, User Name, ObjectId, Id, DirectoryObjectId: the Microsoft 365 admin center's "
     "export as it is), or -Identity. Users are looked up first: an unknown user fails its "
     "row (NOT_FOUND); a user already a member (removing: not a member) is Unchanged, not "
-    "sent, so a re-run changes nothing. -WhatIf looks the users and the members up and sends "
-    "nothing."
+    "sent, so a re-run changes nothing. -WhatIf sends the same batches with whatIf: the "
+    "server checks everything, processes the group's licenses and keeps nothing."
 )
 
 COMMANDS = (
@@ -313,7 +346,7 @@ COMMANDS = (
         'commcredits Add-GroupMember -GroupName "Sales" -Path members.csv -WhatIf',
         run_members(ADD, "Identity"),
         notes=_NOTES + " Members of a licensed group it could not license (Entra's "
-        "CountViolation, …) are Added with the code on their row.",
+        "CountViolation, …) are Added (-WhatIf: WouldAdd) with the code on their row.",
     ),
     command(
         "Remove-GroupMember",

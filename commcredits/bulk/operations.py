@@ -101,3 +101,32 @@ mutation BulkConfigureAutoRecharge(
   }
 }
 """
+
+# -WhatIf asks for each user's result (its status and the group states it would get) and
+# the batch's seats; a real run for neither (its license notes are read once, at the end).
+_MEMBERS_ANSWER = """
+    changed
+    results @include(if: $whatIf) {
+      index status licenseAssignmentStates { skuPartNumber assignedByGroup state error }
+    }
+    seatChanges @include(if: $whatIf) { skuId units }
+    userErrors { field code message }
+"""
+ADD_GROUP_MEMBERS = f"""
+mutation BulkAddGroupMembers(
+  $groupId: ID!, $userIds: [ID!]!, $whatIf: Boolean!, $prior: [SeatChangeInput!]
+) {{
+  addGroupMembers(
+    groupId: $groupId, userIds: $userIds, whatIf: $whatIf, priorSeatChanges: $prior
+  ) {{{_MEMBERS_ANSWER}  }}
+}}
+"""
+REMOVE_GROUP_MEMBERS = f"""
+mutation BulkRemoveGroupMembers(
+  $groupId: ID!, $userIds: [ID!]!, $whatIf: Boolean!, $prior: [SeatChangeInput!]
+) {{
+  removeGroupMembers(
+    groupId: $groupId, userIds: $userIds, whatIf: $whatIf, priorSeatChanges: $prior
+  ) {{{_MEMBERS_ANSWER}  }}
+}}
+"""

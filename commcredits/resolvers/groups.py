@@ -11,13 +11,14 @@ from commcredits.models import GroupMember as GroupMemberRow
 from commcredits.resolvers.common import ctx, decode_id, paginate, user_ref
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import CappedConnection, Connection
+from commcredits.schema.directory import SeatChangeInput
+from commcredits.schema.group_members import GroupMembersPayload
 from commcredits.schema.groups import (
     CreateGroupInput,
     DeleteGroupPayload,
     Group,
     GroupFilter,
     GroupLicenseInput,
-    GroupMembersPayload,
     GroupPayload,
     ReprocessUserPayload,
     UpdateGroupInput,
@@ -35,6 +36,18 @@ UserIds = Annotated[
     list[strawberry.ID],
     limited_arg(USER_REF, description=f"At most 1,000. Each: {USER_ID}"),
 ]
+PriorSeats = Annotated[
+    list[SeatChangeInput] | None,
+    strawberry.argument(
+        description="whatIf only: the seats the earlier batches of this dry run would take (+) "
+        "or give back (-), their seatChanges summed, so that this batch counts seats as the "
+        "real run, whose earlier batches are written, will. Only seats carry over."
+    ),
+]
+
+
+def _prior(changes: list[SeatChangeInput] | None) -> tuple[tuple[str, int], ...]:
+    return tuple((c.sku_id, c.units) for c in changes or ())
 
 
 def _group_id(value: str, field: str = "groupId") -> int:
@@ -139,31 +152,56 @@ class GroupMutation:
 
     @strawberry.mutation(
         description="Add up to 1,000 users (members already there are left as they are); "
-        "each new member gets the group's licenses, or an Error state with Entra's code."
+        "each new member gets the group's licenses, or an Error state with Entra's code. "
+        "whatIf checks and processes everything (role, users, licenses, seats) and keeps "
+        "nothing."
     )
     @permission(Permission.MANAGE_USERS, tenant=True)
     def add_group_members(
-        self, info: Info, group_id: GroupId, user_ids: UserIds
+        self,
+        info: Info,
+        group_id: GroupId,
+        user_ids: UserIds,
+        what_if: bool = False,
+        prior_seat_changes: PriorSeats = None,
     ) -> GroupMembersPayload:
         c = ctx(info)
-        row, n = groups.add_members(
-            c.tenant, c.principal, _group_id(group_id), _user_refs(user_ids), now=c.now
+        result = groups.add_members(
+            c.tenant,
+            c.principal,
+            _group_id(group_id),
+            _user_refs(user_ids),
+            now=c.now,
+            what_if=what_if,
+            prior_seats=_prior(prior_seat_changes),
         )
-        return GroupMembersPayload(group=Group.from_row(row), changed=n)
+        return GroupMembersPayload.of(result, list(user_ids), adding=True)
 
     @strawberry.mutation(
         description="Remove up to 1,000 users: they lose the licenses the group gave them "
-        "(seats they hold from no other source are freed)."
+        "(seats they hold from no other source are freed). whatIf checks and processes "
+        "everything and keeps nothing."
     )
     @permission(Permission.MANAGE_USERS, tenant=True)
     def remove_group_members(
-        self, info: Info, group_id: GroupId, user_ids: UserIds
+        self,
+        info: Info,
+        group_id: GroupId,
+        user_ids: UserIds,
+        what_if: bool = False,
+        prior_seat_changes: PriorSeats = None,
     ) -> GroupMembersPayload:
         c = ctx(info)
-        row, n = groups.remove_members(
-            c.tenant, c.principal, _group_id(group_id), _user_refs(user_ids), now=c.now
+        result = groups.remove_members(
+            c.tenant,
+            c.principal,
+            _group_id(group_id),
+            _user_refs(user_ids),
+            now=c.now,
+            what_if=what_if,
+            prior_seats=_prior(prior_seat_changes),
         )
-        return GroupMembersPayload(group=Group.from_row(row), changed=n)
+        return GroupMembersPayload.of(result, list(user_ids), adding=False)
 
     @strawberry.mutation(
         description="Graph's group.assignLicense: the group's SKUs change and every member "

@@ -194,10 +194,16 @@ def state_loader(info: Info) -> DataLoader[int, list]:
 
 async def license_assignment_states(info: Info, user_pk: int) -> list[LicenseAssignmentState]:
     """A user's direct assignments, then its group states (group, then SKU order)."""
-    from commcredits.services.group_license_rules import direct_plans_of
-
     rows = await info.context.loaders.licenses_by_user.load(user_pk)
     states = await state_loader(info).load(user_pk)
+    return assignment_states(info, rows, states)
+
+
+def assignment_states(info: Info, rows: list, states: list) -> list[LicenseAssignmentState]:
+    """licenseAssignmentStates from a user's license rows and group states (as stored, or as
+    a whatIf would leave them)."""
+    from commcredits.services.group_license_rules import direct_plans_of
+
     catalog = info.context.catalog()
     found = []
     for r in rows:
@@ -269,15 +275,6 @@ class GroupPayload:
 @strawberry.type
 class DeleteGroupPayload:
     deleted_group_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type
-class GroupMembersPayload:
-    group: Group | None = None
-    changed: int | None = strawberry.field(
-        default=None, description="Members added (or removed); those already so are left."
-    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 

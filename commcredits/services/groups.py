@@ -4,25 +4,45 @@ group.assignLicense). What membership and licenses do to seats is group_licensin
 Small groups (at most SMALL_GROUP members) are processed in the request's own transaction;
 larger ones in committed batches of BATCH members (`process_group`), the group's
 licenseProcessingState saying ProcessingInProgress until the last batch.
+
+Adding and removing members take `what_if`: the change is made in a savepoint (every rule,
+the seats and the group licensing run exactly as for real), what it would leave is read, and
+the savepoint is rolled back. No audit entry or notification is written for it, and the
+rollback drops anything else it queued (db._Savepoint; PostgreSQL discards a rolled-back
+savepoint's NOTIFYs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import peewee
 
-from commcredits.db import directory_lock
-from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Tenant, User
+from commcredits.db import db, directory_lock
+from commcredits.models import (
+    Group,
+    GroupLicense,
+    GroupLicenseState,
+    GroupMember,
+    LicenseAssignment,
+    Tenant,
+    User,
+)
 from commcredits.models.groups import (
     DESCRIPTION_MAX,
     NAME_MAX,
 )
 from commcredits.services import audit
+from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, check_batch_size, not_found
 from commcredits.services.group_licensing import Processor, member_ids
 from commcredits.services.group_policies import forget_group
+from commcredits.services.licenses import errors as graph
 from commcredits.services.principal import Principal
+from commcredits.services.user_list import licenses_for_users
 from commcredits.services.users import find_users
 
 SMALL_GROUP = 1000  # members processed in the request's own transaction
@@ -154,10 +174,113 @@ def delete_group(tenant: Tenant, principal: Principal, group_id: int, *, now: dt
     return pk
 
 
-def _tenant_users(tenant: Tenant, refs: list[int | str], field: str) -> list[int]:
-    """The users' ids, in input order without repeats (users.find_users' refusals)."""
+@dataclass(frozen=True)
+class MemberOutcome:
+    """One user a membership change named (each once, at the first entry naming it)."""
+
+    index: int
+    user_id: int
+    changed: bool  # added (removed), or with what_if would be; False: it already was (not)
+    # what_if only: the user's licenses and group states as the change would leave them, read
+    # before the rollback (a real change's are read as stored, after it).
+    licenses: list[LicenseAssignment] | None = None
+    states: list[GroupLicenseState] | None = None
+
+
+@dataclass(frozen=True)
+class MembersResult:
+    group: Group  # as stored once the call is over (with what_if: as it was)
+    outcomes: list[MemberOutcome]  # in input order
+    seat_changes: dict[int, int]  # SKU pk -> seats taken (+) or given back (-); none at 0
+    what_if: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(o.changed for o in self.outcomes)
+
+
+def _tenant_users(tenant: Tenant, refs: list[int | str], field: str) -> list[tuple[int, int]]:
+    """(index, user id) of the users named, in input order, each once at the first entry
+    naming it (users.find_users' refusals)."""
     check_batch_size(len(refs), field)
-    return [u.id for u in find_users(tenant, refs, field=field)]
+    found = find_users(tenant, refs, field=field)
+    by_id = {u.id: u.id for u in found}
+    by_key = {u.upn_key: u.id for u in found}
+    first: dict[int, int] = {}
+    for i, ref in enumerate(refs):
+        uid = by_id[ref] if isinstance(ref, int) else by_key[ref.strip().lower()]
+        first.setdefault(uid, i)
+    return [(i, uid) for uid, i in first.items()]
+
+
+def _prior(prior_seats: Sequence[tuple[str, int]], what_if: bool) -> dict[int, int]:
+    """SKU pk -> seats the earlier batches of a dry run would take (+) or give back (-), as
+    licenses.assign_licenses takes them: with what_if only."""
+    if prior_seats and not what_if:
+        raise DomainError(
+            "WHAT_IF_REQUIRED",
+            "priorSeatChanges describes the earlier batches of a dry run: it is taken with "
+            "whatIf: true only (a real batch counts the seats as stored).",
+            "priorSeatChanges",
+        )
+    found: dict[int, int] = {}
+    if not prior_seats:
+        return found
+    catalog = Catalog.load()
+    for i, (ref, units) in enumerate(prior_seats):
+        sku = catalog.find(ref)
+        if sku is None:
+            raise DomainError.many([graph.invalid_sku(f"priorSeatChanges.{i}.skuId")])
+        found[sku.id] = found.get(sku.id, 0) + units
+    return found
+
+
+def _processor(tenant: Tenant, prior: dict[int, int], now: dt.datetime) -> Processor:
+    proc = Processor(tenant, now=now)
+    for sku, units in prior.items():
+        proc.seats.available[sku] = proc.seats.available.get(sku, 0) - units
+    return proc
+
+
+def _settled(proc: Processor, *, what_if: bool) -> dict[int, int]:
+    """Settle and write the run; the seats it took (+) or gave back (-) per SKU."""
+    proc.settle()
+    taken = {sku: units for sku, units in proc.seats.delta.items() if units}
+    proc.flush()
+    if not what_if:  # a dry run notifies no one (its rows are rolled back anyway)
+        proc.notify(proc.in_error)
+    return taken
+
+
+@contextmanager
+def _dry_run(what_if: bool) -> Iterator[None]:
+    """With what_if, a savepoint undone at the end of the block (see the module docstring)."""
+    if not what_if:
+        yield
+        return
+    with db.savepoint() as savepoint:
+        yield
+        savepoint.rollback(begin=False)
+
+
+def _outcomes(
+    named: list[tuple[int, int]], changed: set[int], *, what_if: bool
+) -> list[MemberOutcome]:
+    """One outcome per user named; with what_if, each with what the change would leave (read
+    inside the savepoint: one statement per 500 users for states, per 1,000 for licenses)."""
+    if not what_if:
+        return [MemberOutcome(i, u, u in changed) for i, u in named]
+    ids = [u for _, u in named]
+    held = licenses_for_users(ids)
+    states: dict[int, list[GroupLicenseState]] = {u: [] for u in ids}
+    for start in range(0, len(ids), 500):
+        for st in (
+            GroupLicenseState.select()
+            .where(GroupLicenseState.user.in_(ids[start : start + 500]))
+            .order_by(GroupLicenseState.group, GroupLicenseState.sku)
+        ):
+            states[st.user_id].append(st)
+    return [MemberOutcome(i, u, u in changed, held[u], states[u]) for i, u in named]
 
 
 def add_members(
@@ -167,36 +290,44 @@ def add_members(
     user_ids: list[int | str],
     *,
     now: dt.datetime,
-) -> tuple[Group, int]:
+    what_if: bool = False,
+    prior_seats: Sequence[tuple[str, int]] = (),
+) -> MembersResult:
     """Add users (members already in the group are left as they are); each new member gets
-    the group's licenses, in input order. Returns the group and the number added."""
+    the group's licenses, in input order. With `what_if` everything runs as for real and
+    nothing is kept (see the module docstring); `prior_seats` (what_if only) are the seats
+    the earlier batches of the same dry run would take (licenses.assign_licenses')."""
+    prior = _prior(prior_seats, what_if)
     with directory_lock(tenant.id):
-        group = get_group(tenant, group_id)
-        wanted = _tenant_users(tenant, user_ids, "userIds")
-        present = {
-            u
-            for (u,) in GroupMember.select(GroupMember.user)
-            .where((GroupMember.group == group.id) & GroupMember.user.in_(wanted))
-            .tuples()
-        }
-        new = [u for u in wanted if u not in present]
-        if new:
-            GroupMember.insert_many(
-                [{"group": group.id, "user": u, "added_at": now} for u in new]
-            ).execute()
-            proc = Processor(tenant, now=now)
-            if proc.licenses_of(group.id):
-                proc.load_users(new)
-                for uid in new:
-                    proc.apply(uid, group.id)
-                proc.settle()
-                proc.flush()
-                proc.notify(proc.in_error)
-        audit.record(
-            principal, "addGroupMembers", group, tenant_id=tenant.id,
-            before=None, after={"added": new}, now=now,
-        )  # fmt: skip
-    return Group.get_by_id(group.id), len(new)
+        with _dry_run(what_if):
+            group = get_group(tenant, group_id)
+            named = _tenant_users(tenant, user_ids, "userIds")
+            wanted = [u for _, u in named]
+            present = {
+                u
+                for (u,) in GroupMember.select(GroupMember.user)
+                .where((GroupMember.group == group.id) & GroupMember.user.in_(wanted))
+                .tuples()
+            }
+            new = [u for u in wanted if u not in present]
+            taken: dict[int, int] = {}
+            if new:
+                GroupMember.insert_many(
+                    [{"group": group.id, "user": u, "added_at": now} for u in new]
+                ).execute()
+                proc = _processor(tenant, prior, now)
+                if proc.licenses_of(group.id):
+                    proc.load_users(new)
+                    for uid in new:
+                        proc.apply(uid, group.id)
+                    taken = _settled(proc, what_if=what_if)
+            outcomes = _outcomes(named, set(new), what_if=what_if)
+            if not what_if:
+                audit.record(
+                    principal, "addGroupMembers", group, tenant_id=tenant.id,
+                    before=None, after={"added": new}, now=now,
+                )  # fmt: skip
+        return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if)
 
 
 def remove_members(
@@ -206,32 +337,39 @@ def remove_members(
     user_ids: list[int | str],
     *,
     now: dt.datetime,
-) -> tuple[Group, int]:
+    what_if: bool = False,
+    prior_seats: Sequence[tuple[str, int]] = (),
+) -> MembersResult:
     """Remove users (non-members are ignored): they lose what the group gave them, freeing
-    seats they hold from no other source. Returns the group and the number removed."""
+    seats they hold from no other source. `what_if` and `prior_seats` as add_members'."""
+    prior = _prior(prior_seats, what_if)
     with directory_lock(tenant.id):
-        group = get_group(tenant, group_id)
-        wanted = _tenant_users(tenant, user_ids, "userIds")
-        present = [
-            u
-            for (u,) in GroupMember.select(GroupMember.user)
-            .where((GroupMember.group == group.id) & GroupMember.user.in_(wanted))
-            .order_by(GroupMember.id)
-            .tuples()
-        ]
-        if present:
-            proc = Processor(tenant, now=now)
-            proc.load_users(present)
-            for uid in present:
-                proc.leave(uid, group.id)
-            GroupMember.delete().where(
-                (GroupMember.group == group.id) & GroupMember.user.in_(present)
-            ).execute()
-            proc.settle()
-            proc.flush()
-            proc.notify(proc.in_error)
-        audit.record(
-            principal, "removeGroupMembers", group, tenant_id=tenant.id,
-            before={"removed": present}, after=None, now=now,
-        )  # fmt: skip
-    return Group.get_by_id(group.id), len(present)
+        with _dry_run(what_if):
+            group = get_group(tenant, group_id)
+            named = _tenant_users(tenant, user_ids, "userIds")
+            present = [
+                u
+                for (u,) in GroupMember.select(GroupMember.user)
+                .where(
+                    (GroupMember.group == group.id) & GroupMember.user.in_([u for _, u in named])
+                )
+                .order_by(GroupMember.id)
+                .tuples()
+            ]
+            taken: dict[int, int] = {}
+            if present:
+                proc = _processor(tenant, prior, now)
+                proc.load_users(present)
+                for uid in present:
+                    proc.leave(uid, group.id)
+                GroupMember.delete().where(
+                    (GroupMember.group == group.id) & GroupMember.user.in_(present)
+                ).execute()
+                taken = _settled(proc, what_if=what_if)
+            outcomes = _outcomes(named, set(present), what_if=what_if)
+            if not what_if:
+                audit.record(
+                    principal, "removeGroupMembers", group, tenant_id=tenant.id,
+                    before={"removed": present}, after=None, now=now,
+                )  # fmt: skip
+        return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if)
