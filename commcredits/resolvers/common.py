@@ -11,6 +11,7 @@ from strawberry.types import Info
 from commcredits.ids import parse_pk
 from commcredits.resolvers.context import Context
 from commcredits.schema.common import from_global_id
+from commcredits.schema.directory import SeatChangeInput
 from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
 from commcredits.schema.pages import DEFAULT_PAGE, MAX_PAGE, paginate
 from commcredits.services.errors import DomainError, not_found
@@ -59,3 +60,18 @@ def grant_targets(user_ids: list[str] | None, global_: bool | None) -> list[int 
     if user_ids is None:
         return None
     return [user_ref(u, field=f"userIds.{i}") for i, u in enumerate(user_ids)]
+
+
+# A dry run in batches: the earlier batches' seatChanges summed (services/licenses/prior_seats).
+PriorSeats = Annotated[
+    list[SeatChangeInput] | None,
+    strawberry.argument(
+        description="whatIf only: the seats the earlier batches of this dry run would take (+) "
+        "or give back (-), their seatChanges summed, so that this batch counts seats as the "
+        "real run, whose earlier batches are written, will. Only seats carry over."
+    ),
+]
+
+
+def prior_seats(changes: list[SeatChangeInput] | None) -> tuple[tuple[str, int], ...]:
+    return tuple((c.sku_id, c.units) for c in changes or ())

@@ -8,10 +8,9 @@ from strawberry.types import Info
 
 from commcredits.models import Group as GroupRow
 from commcredits.models import GroupMember as GroupMemberRow
-from commcredits.resolvers.common import ctx, decode_id, paginate, user_ref
+from commcredits.resolvers.common import PriorSeats, ctx, decode_id, paginate, prior_seats, user_ref
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import CappedConnection, Connection
-from commcredits.schema.directory import SeatChangeInput
 from commcredits.schema.group_members import GroupMembersPayload
 from commcredits.schema.groups import (
     CreateGroupInput,
@@ -36,18 +35,6 @@ UserIds = Annotated[
     list[strawberry.ID],
     limited_arg(USER_REF, description=f"At most 1,000. Each: {USER_ID}"),
 ]
-PriorSeats = Annotated[
-    list[SeatChangeInput] | None,
-    strawberry.argument(
-        description="whatIf only: the seats the earlier batches of this dry run would take (+) "
-        "or give back (-), their seatChanges summed, so that this batch counts seats as the "
-        "real run, whose earlier batches are written, will. Only seats carry over."
-    ),
-]
-
-
-def _prior(changes: list[SeatChangeInput] | None) -> tuple[tuple[str, int], ...]:
-    return tuple((c.sku_id, c.units) for c in changes or ())
 
 
 def _group_id(value: str, field: str = "groupId") -> int:
@@ -173,7 +160,7 @@ class GroupMutation:
             _user_refs(user_ids),
             now=c.now,
             what_if=what_if,
-            prior_seats=_prior(prior_seat_changes),
+            prior_seats=prior_seats(prior_seat_changes),
         )
         return GroupMembersPayload.of(result, list(user_ids), adding=True)
 
@@ -199,7 +186,7 @@ class GroupMutation:
             _user_refs(user_ids),
             now=c.now,
             what_if=what_if,
-            prior_seats=_prior(prior_seat_changes),
+            prior_seats=prior_seats(prior_seat_changes),
         )
         return GroupMembersPayload.of(result, list(user_ids), adding=False)
 

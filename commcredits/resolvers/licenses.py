@@ -5,7 +5,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from commcredits.resolvers.common import ctx, user_ref
+from commcredits.resolvers.common import PriorSeats, ctx, prior_seats, user_ref
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import UserError
 from commcredits.schema.directory import (
@@ -15,7 +15,6 @@ from commcredits.schema.directory import (
     AssignLicensesPayload,
     LicenseAssignmentResult,
     LicenseChangeInput,
-    SeatChangeInput,
     User,
 )
 from commcredits.schema.input_limits import (
@@ -31,22 +30,9 @@ from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError, check_batch_size
 from commcredits.services.licenses import AddLicense, LicenseRequest
 
-PriorSeats = Annotated[
-    list[SeatChangeInput] | None,
-    strawberry.argument(
-        description="whatIf only: the seats the earlier batches of this dry run would take (+) "
-        "or give back (-), their seatChanges summed, so that this batch counts seats as the "
-        "real run, whose earlier batches are written, will. Only seats carry over."
-    ),
-]
-
 
 def _adds(items: list[AssignedLicenseInput]) -> tuple[AddLicense, ...]:
     return tuple(AddLicense(a.sku_id, tuple(a.disabled_plans)) for a in items)
-
-
-def _prior(changes: list[SeatChangeInput] | None) -> tuple[tuple[str, int], ...]:
-    return tuple((c.sku_id, c.units) for c in changes or ())
 
 
 def _per_user_changes(
@@ -98,7 +84,7 @@ def _batch(
     """Both batch shapes end here: the same service call, the same payload."""
     c = ctx(info)
     outcomes = licenses.assign_licenses(
-        c.tenant, c.principal, requests, now=c.now, what_if=what_if, prior_seats=_prior(prior)
+        c.tenant, c.principal, requests, now=c.now, what_if=what_if, prior_seats=prior_seats(prior)
     )
     return AssignLicensesPayload(what_if=what_if, outcomes=outcomes)
 

@@ -40,7 +40,7 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, check_batch_size, not_found
 from commcredits.services.group_licensing import Processor, member_ids
 from commcredits.services.group_policies import forget_group
-from commcredits.services.licenses import errors as graph
+from commcredits.services.licenses.prior_seats import prior_seat_units
 from commcredits.services.principal import Principal
 from commcredits.services.user_list import licenses_for_users
 from commcredits.services.users import find_users
@@ -213,28 +213,6 @@ def _tenant_users(tenant: Tenant, refs: list[int | str], field: str) -> list[tup
     return [(i, uid) for uid, i in first.items()]
 
 
-def _prior(prior_seats: Sequence[tuple[str, int]], what_if: bool) -> dict[int, int]:
-    """SKU pk -> seats the earlier batches of a dry run would take (+) or give back (-), as
-    licenses.assign_licenses takes them: with what_if only."""
-    if prior_seats and not what_if:
-        raise DomainError(
-            "WHAT_IF_REQUIRED",
-            "priorSeatChanges describes the earlier batches of a dry run: it is taken with "
-            "whatIf: true only (a real batch counts the seats as stored).",
-            "priorSeatChanges",
-        )
-    found: dict[int, int] = {}
-    if not prior_seats:
-        return found
-    catalog = Catalog.load()
-    for i, (ref, units) in enumerate(prior_seats):
-        sku = catalog.find(ref)
-        if sku is None:
-            raise DomainError.many([graph.invalid_sku(f"priorSeatChanges.{i}.skuId")])
-        found[sku.id] = found.get(sku.id, 0) + units
-    return found
-
-
 def _processor(tenant: Tenant, prior: dict[int, int], now: dt.datetime) -> Processor:
     proc = Processor(tenant, now=now)
     for sku, units in prior.items():
@@ -297,7 +275,7 @@ def add_members(
     the group's licenses, in input order. With `what_if` everything runs as for real and
     nothing is kept (see the module docstring); `prior_seats` (what_if only) are the seats
     the earlier batches of the same dry run would take (licenses.assign_licenses')."""
-    prior = _prior(prior_seats, what_if)
+    prior = prior_seat_units(Catalog.load(), prior_seats, what_if=what_if) if prior_seats else {}
     with directory_lock(tenant.id):
         with _dry_run(what_if):
             group = get_group(tenant, group_id)
@@ -342,7 +320,7 @@ def remove_members(
 ) -> MembersResult:
     """Remove users (non-members are ignored): they lose what the group gave them, freeing
     seats they hold from no other source. `what_if` and `prior_seats` as add_members'."""
-    prior = _prior(prior_seats, what_if)
+    prior = prior_seat_units(Catalog.load(), prior_seats, what_if=what_if) if prior_seats else {}
     with directory_lock(tenant.id):
         with _dry_run(what_if):
             group = get_group(tenant, group_id)

@@ -8,10 +8,12 @@ from collections.abc import Iterable, Sequence
 from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Sku, Tenant
 from commcredits.services import table_stats
-from commcredits.services.errors import DomainError, check_batch_size
+from commcredits.services.catalog import Catalog
+from commcredits.services.errors import check_batch_size
 from commcredits.services.licenses import errors as graph
 from commcredits.services.licenses import inherited as inherited_path
 from commcredits.services.licenses.picture import TenantPicture
+from commcredits.services.licenses.prior_seats import prior_seat_units
 from commcredits.services.licenses.requests import LicenseOutcome, LicenseRequest
 from commcredits.services.licenses.rules import decide
 from commcredits.services.licenses.write import write_changes
@@ -95,20 +97,12 @@ def assign_licenses(
     """
     check_batch_size(len(requests))
     if prior_seats and not what_if:
-        raise DomainError(
-            "WHAT_IF_REQUIRED",
-            "priorSeatChanges describes the earlier batches of a dry run: it is taken with "
-            "whatIf: true only (a real batch counts the seats as stored).",
-            "priorSeatChanges",
-        )
+        prior_seat_units(Catalog.load(), prior_seats, what_if=False)  # refuses
     if what_if:
         pic = TenantPicture(tenant, requests, applying=False)
         inherited_path.load(pic, tenant)
-        for i, (ref, units) in enumerate(prior_seats):
-            sku = pic.catalog.find(ref)
-            if sku is None:
-                raise DomainError.many([graph.invalid_sku(f"priorSeatChanges.{i}.skuId")])
-            pic.available[sku.id] = pic.available.get(sku.id, 0) - units
+        for sku, units in prior_seat_units(pic.catalog, prior_seats, what_if=True).items():
+            pic.available[sku] = pic.available.get(sku, 0) - units
         return _evaluate(pic, requests)
     with directory_lock(tenant.id):
         pic = TenantPicture(tenant, requests, applying=True)
