@@ -127,6 +127,37 @@ def test_create_tenant_is_operator_only(api, keys, client):
     assert operator("{ tenants { totalCount } }")["tenants"]["totalCount"] == 2
 
 
+def test_operator_finds_tenants_by_part_of_their_name(keys, client, tenant):
+    """tenants(search:): the names containing it, case aside; % _ and \\ taken literally;
+    pages and totalCount over the matches only."""
+    operator = Api(client, keys["OPERATOR"])
+    for name in ("Northwind Traders", "Tailspin Toys", "50% Off_Shop", "Contoso\\Lab"):
+        variables = {
+            "input": {"name": name, "country": "DE", "currency": "EUR", "agreementType": "EA"}
+        }
+        assert operator(CREATE_TENANT, variables)["createTenant"]["userErrors"] == []
+    query = """query($s: String, $after: String) { tenants(search: $s, first: 1, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor } nodes { name } } }"""
+
+    def names(term: str) -> list[str]:
+        found, after = [], None
+        while True:
+            page = operator(query, {"s": term, "after": after})["tenants"]
+            found += [n["name"] for n in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                assert page["totalCount"] == len(found)
+                return found
+            after = page["pageInfo"]["endCursor"]
+
+    assert names("TOYS") == ["Tailspin Toys"]
+    assert names("O") == ["Northwind Traders", "Tailspin Toys", "50% Off_Shop", "Contoso\\Lab"]
+    assert names("%") == ["50% Off_Shop"] and names("_") == ["50% Off_Shop"]
+    assert names("\\") == ["Contoso\\Lab"] and names("zz") == []
+    assert "Fabrikam" in names("") and len(names("  ")) == 5
+    too_long = operator.raw(query, {"s": "x" * 201}).json()
+    assert too_long["errors"][0]["extensions"]["code"] == "VALUE_TOO_LONG"
+
+
 def test_operator_creates_keys_for_a_named_tenant(keys, client, tenant):
     operator = Api(client, keys["OPERATOR"])
     out = operator(

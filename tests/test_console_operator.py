@@ -120,6 +120,23 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         button(driver, "Vorherige Seite").click()
         wait_for(lambda: "Seite 1 von 2" in text(driver, "#tenant-list"), "no way back")
 
+        # Part of a name filters the list (the server's `search`); nothing found is said.
+        search = by_label(driver, "Name enthält")
+        search.send_keys("WIND")
+        button(driver, "Suchen").click()
+        wait_for(lambda: "mit „WIND“ im Namen" in text(driver, "#tenant-list caption"), "no filter")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#tenant-list tbody button")
+        assert [e.text for e in rows] == ["Northwind"]
+        assert "1 von 1 Mandanten" in text(driver, "#tenant-list caption")
+        shot(driver, "op-02a-tenant-search")
+        search.clear()
+        search.send_keys("zz")
+        button(driver, "Suchen").click()
+        wait_for(lambda: "Kein Mandant hat „zz“ im Namen." in text(driver, "#tenant-list"), "none")
+        search.clear()
+        button(driver, "Suchen").click()
+        wait_for(lambda: "20 von 22 Mandanten" in text(driver, "#tenant-list caption"), "not all")
+
         # By exact name, asked of the server: an unknown one is said at the field.
         field = by_label(driver, NAME_FIELD)
         field.send_keys("Contoso")

@@ -1,5 +1,7 @@
 """viewer, tenant, tenants, createTenant."""
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -9,6 +11,7 @@ from commcredits.resolvers.common import ctx, paginate
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.access import ApiKey, Viewer
 from commcredits.schema.common import Connection
+from commcredits.schema.input_limits import NAME, limited_arg
 from commcredits.schema.tenants import CreateTenantInput, CreateTenantPayload, Tenant
 from commcredits.services import tenants
 from commcredits.services.access import Permission
@@ -32,13 +35,24 @@ class TenantQuery:
     def tenant(self, info: Info) -> Tenant:
         return Tenant.from_row(ctx(info).tenant)
 
-    @strawberry.field(description="Operator: every tenant.")
+    @strawberry.field(description="Operator: every tenant, oldest first.")
     @permission(Permission.OPERATE)
     def tenants(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: Annotated[
+            str | None,
+            limited_arg(NAME, description="Only the tenants whose name contains this, case aside."),
+        ] = None,
     ) -> Connection[Tenant]:
         return paginate(
-            TenantRow.select(), key=TenantRow.id, first=first, after=after, to_node=Tenant.from_row
+            tenants.tenants_query(search),
+            key=TenantRow.id,
+            first=first,
+            after=after,
+            to_node=Tenant.from_row,
         )
 
 

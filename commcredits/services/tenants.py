@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import peewee
+
 from commcredits.db import write
 from commcredits.ids import parse_pk
 from commcredits.models import Tenant
 from commcredits.money import CURRENCY_MINOR_UNITS
-from commcredits.services import audit
+from commcredits.services import audit, user_search
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.principal import Principal
@@ -95,3 +97,17 @@ def find_tenant(ref: str | int) -> Tenant:
     if tenant is None:
         raise not_found("Tenant", ref)
     return tenant
+
+
+def tenants_query(search: str | None = None) -> peewee.ModelSelect:
+    """Every tenant (operator tools), or those whose name contains `search`, case aside (a
+    picker's search box; SQLite folds ASCII letters only). Tenants are few: a scan serves."""
+    query = Tenant.select()
+    term = (search or "").strip().lower()
+    if term:
+        pattern = user_search.like_pattern(term)
+        name = peewee.fn.LOWER(Tenant.name)
+        query = query.where(
+            peewee.NodeList((name, peewee.SQL("LIKE"), pattern, peewee.SQL("ESCAPE '\\'")))
+        )
+    return query

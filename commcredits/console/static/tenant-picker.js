@@ -2,7 +2,7 @@
 // tenant to look into. Not a page of its own: the router shows it at whatever address was
 // asked for, so choosing a tenant goes on to that page (as signing in does). Every tenant by
 // Relay cursor pages (`tenants`, an operator's own field, asked without the tenant header),
-// and a tenant by exact name or id, asked of the server itself with the header (so it finds
+// filtered by part of the name (its `search`), and a tenant by exact name or id, asked of the server itself with the header (so it finds
 // any tenant, not only those on the page shown).
 import { cursorTable } from "./activity-pager.js";
 import { ApiError, ConnectionError, SignedOut, gql, tenantRef } from "./api.js";
@@ -10,8 +10,8 @@ import { field, formMessage, h, present, showMessage } from "./dom.js";
 import { date, number, t } from "./i18n.js";
 
 const PAGE = 20;
-const LIST = `query TenantPicker($first: Int!, $after: String) {
-  tenants(first: $first, after: $after) {
+const LIST = `query TenantPicker($first: Int!, $after: String, $search: String) {
+  tenants(first: $first, after: $after, search: $search) {
     totalCount
     pageInfo { hasNextPage endCursor }
     nodes { id name country currency agreementType createdAt }
@@ -65,12 +65,45 @@ function openForm(ctx) {
   return form;
 }
 
-function tenantList(ctx) {
+// The list's filter: the tenants whose name contains the words typed (the server's `search`).
+function searchForm(list, filter) {
+  const term = field({
+    name: "tenant-search",
+    label: t("tenants.search.label"),
+    type: "search",
+    attrs: { autocomplete: "off", spellcheck: "false" },
+  });
+  const submit = h("button", { type: "submit" }, t("tenants.search.submit"));
+  const form = h(
+    "form",
+    { id: "tenant-search", role: "search", "aria-label": t("tenants.search.region"), novalidate: true },
+    term.wrap,
+    h("div", { class: "actions" }, submit),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    filter.search = term.input.value.trim() || null;
+    list.reset();
+    submit.disabled = true;
+    try {
+      await list.load();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function tenantList(ctx, filter) {
   return cursorTable({
     id: "tenant-list",
     size: PAGE,
-    fetchPage: async (first, after) => (await gql(LIST, { first, after }, { tenant: null })).tenants,
-    caption: (conn) => t("tenants.caption", { shown: number(conn.nodes.length), total: number(conn.totalCount) }),
+    fetchPage: async (first, after) =>
+      (await gql(LIST, { first, after, search: filter.search }, { tenant: null })).tenants,
+    caption: (conn) =>
+      filter.search
+        ? t("tenants.captionSearch", { shown: number(conn.nodes.length), total: number(conn.totalCount), search: filter.search })
+        : t("tenants.caption", { shown: number(conn.nodes.length), total: number(conn.totalCount) }),
     headers: () => [t("tenants.col.name"), t("tenants.col.country"), t("tenants.col.currency"), t("tenants.col.agreement"), t("tenants.col.created")],
     row: (node) => [
       // The name is the control: one per row, named as the tenant (names are unique).
@@ -84,7 +117,7 @@ function tenantList(ctx) {
       node.agreementType,
       date(node.createdAt),
     ],
-    empty: () => t("tenants.none"),
+    empty: () => (filter.search ? t("tenants.noneFound", { search: filter.search }) : t("tenants.none")),
     pagesLabel: () => t("tenants.pages"),
   });
 }
@@ -92,7 +125,8 @@ function tenantList(ctx) {
 export const tenantPicker = {
   title: "tenants.title",
   async render(main, ctx) {
-    const list = tenantList(ctx);
+    const filter = { search: null };
+    const list = tenantList(ctx, filter);
     const refused = ctx.tenantNotice();
     main.append(
       ...present(
@@ -100,7 +134,13 @@ export const tenantPicker = {
         refused ? h("p", { class: "form-message error", role: "alert" }, `⚠ ${t("tenants.refused", { name: refused })}`) : null,
         h("p", null, t("tenants.intro")),
         openForm(ctx),
-        h("section", { "aria-labelledby": "tenant-list-heading" }, h("h2", { id: "tenant-list-heading" }, t("tenants.all")), list.body),
+        h(
+          "section",
+          { "aria-labelledby": "tenant-list-heading" },
+          h("h2", { id: "tenant-list-heading" }, t("tenants.all")),
+          searchForm(list, filter),
+          list.body,
+        ),
       ),
     );
     await list.load();
