@@ -22,6 +22,7 @@ from commcredits.models import CreditLot, Invoice
 from commcredits.money import Money
 from commcredits.services import billing, credits, payments
 from commcredits.services.access import SYSTEM
+from commcredits.services.credits import charges
 from commcredits.services.errors import DomainError
 from commcredits.services.stripe_gateway import StripeGateway
 from tests.stripe_stub import SECRET_KEY, StripeStub
@@ -175,6 +176,37 @@ def _long_call(tenant, clock):
         idempotency_key=None,
         now=clock(),
     )
+
+
+def test_a_held_debit_whose_recharge_another_worker_settled_is_tried_again(
+    tenant, clock, gateway, monkeypatch
+):
+    """A debit refused in the lock while a recharge was pending, which another worker then
+    settles before this one looks for it (the race test_parallel_debits_are_exact lost once):
+    nothing is left to wait for, and the debit is tried again on the recharged balance."""
+    faulty = gateway(Faulty("after", times=0))
+    _recharging(tenant, clock)
+    faulty.left = 1
+    with pytest.raises(Crash):  # 10.00 - 6.00 = 4.00 < 5.00: a recharge started, then the crash
+        credits.debit(
+            tenant, SYSTEM, Money(D("6.00"), "EUR"), reference="a", idempotency_key=None,
+            now=clock(),
+        )  # fmt: skip
+    [pending] = Invoice.select().where(Invoice.status == "PENDING")
+    looked_for = charges.pending_recharge_ids
+
+    def another_worker_settles_first(t):
+        credits.reconcile_payments(now=clock())  # the other worker's settlement
+        return looked_for(t)
+
+    monkeypatch.setattr(charges, "pending_recharge_ids", another_worker_settles_first)
+    result = credits.debit(
+        tenant, SYSTEM, Money(D("10.00"), "EUR"), reference="b", idempotency_key=None,
+        now=clock(),
+    )  # fmt: skip
+    assert result.held_for_recharge and result.recharges == []
+    assert Invoice.get_by_id(pending.id).status == "ISSUED"
+    assert credits.current_balance(tenant, now=clock()) == Money(D("14.00"), "EUR")
 
 
 def test_a_debit_the_balance_cannot_cover_waits_for_the_recharge(tenant, clock, gateway):

@@ -115,7 +115,8 @@ def debit(
             error is not None and error.code == "INSUFFICIENT_BALANCE" and attempt < HELD_ATTEMPTS
         )
         started = [i.id for i in ledger.started]
-        if held and ledger.awaiting_recharge:
+        awaited = held and ledger.awaiting_recharge  # a recharge was pending in the lock
+        if awaited:
             started = sorted({*started, *charges.pending_recharge_ids(tenant)})
         settled = charges.settle_recharges(tenant, principal, started, now=now) if started else []
         outcomes += settled
@@ -126,9 +127,11 @@ def debit(
             if outcomes:
                 result.balance_after = current_balance(tenant, now=now)
             return result
-        # Tried again only after a recharge this attempt settled: under contention the other
-        # debits may spend that recharge first and start the next one (a few rounds at most).
-        if not (held and any(o.ok for o in settled)):
+        # Tried again only after a recharge settled: one this attempt settled (under contention
+        # the other debits may spend it first and start the next one: a few rounds at most), or
+        # the one it waited for, which another worker settled between the lock and the look
+        # (nothing pending any more): the next attempt sees what that brought.
+        if not (held and (any(o.ok for o in settled) or (awaited and not started))):
             break
     details = list(error.details)
     details += [w for w in recharge_warnings(outcomes) if w not in details]
