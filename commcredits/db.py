@@ -219,10 +219,16 @@ def execute_in(
 
 
 def insert_values(
-    table: str, columns: Sequence[str], rows: list[tuple], *, returning: Sequence[str] = ()
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple],
+    *,
+    returning: Sequence[str] = (),
+    on_conflict: str = "",
 ) -> list[tuple]:
     """Insert rows of database-ready values: one multi-row INSERT per chunk, the SQL text built
-    once per chunk. With `returning`, those columns of the new rows (in no particular order).
+    once per chunk. With `returning`, those columns of the new rows (in no particular order);
+    `on_conflict`, an `ON CONFLICT …` clause both databases take, makes it an upsert.
 
     The hot paths (license batches, ledger flushes, rated calls, audit) use this: peewee's
     `insert_many` builds its SQL value by value, which costs more than the database does.
@@ -233,7 +239,8 @@ def insert_values(
     per_chunk = max(1, min(500, 30_000 // width))  # under SQLite's variable limit
     one_row = "(" + ", ".join([db.obj.param] * width) + ")"
     head = f'INSERT INTO "{table}" (' + ", ".join(f'"{c}"' for c in columns) + ") VALUES "
-    tail = " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else ""
+    tail = f" {on_conflict}" if on_conflict else ""
+    tail += " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else ""
     found: list[tuple] = []
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start : start + per_chunk]
