@@ -12,7 +12,7 @@ from commcredits.schema.group_policies import PolicyGroup
 from commcredits.schema.input_limits import limited_field
 from commcredits.services import calling_policies, credits_usage_report
 from commcredits.services.calling_policy_input import MAX_DESCRIPTION, MAX_NAME
-from commcredits.services.dial_out import DEFAULT, GLOBAL, GROUP, USER
+from commcredits.services.group_policy_lookup import DEFAULT, GLOBAL, GROUP, USER
 
 
 @strawberry.enum(description="Where a user's effective calling policy comes from.")

@@ -8,6 +8,7 @@ from commcredits.schema.calling_policies import CallingPolicy
 from commcredits.schema.common import UserError
 from commcredits.schema.group_policies import PolicyGroup
 from commcredits.services import dial_out
+from commcredits.services import group_policy_lookup as source
 
 
 @strawberry.enum(description="A dial-out policy setting's value (Teams's spelling).")
@@ -19,10 +20,10 @@ class DialOutSetting(enum.Enum):
 
 @strawberry.enum(description="Where a user's effective dial-out policy comes from.")
 class DialOutPolicySource(enum.Enum):
-    USER = dial_out.USER  # the user's own grant
-    GROUP = dial_out.GROUP  # the best-ranked grant among the user's groups
-    GLOBAL = dial_out.GLOBAL  # the tenant's global grant
-    DEFAULT = dial_out.DEFAULT  # nothing granted: Teams's default
+    USER = source.USER  # the user's own grant
+    GROUP = source.GROUP  # the best-ranked grant among the user's groups
+    GLOBAL = source.GLOBAL  # the tenant's global grant
+    DEFAULT = source.DEFAULT  # nothing granted: Teams's default
 
 
 @strawberry.type(

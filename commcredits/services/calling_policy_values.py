@@ -14,12 +14,12 @@ A limit applies only while `enableSpendLimits` is true (`Policy.applied_limit_mi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from commcredits.models import CallingPolicy
 from commcredits.money import Money
-from commcredits.services.dial_out import DEFAULT, GLOBAL, GROUP, USER
-from commcredits.services.group_policy_lookup import GrantingGroup, InheritedGrant
+from commcredits.services.group_policy_lookup import Effective, InheritedGrant, effective
 
 BUILTIN_NAME = "Global"
 
@@ -56,6 +56,7 @@ class Policy:
         )
 
 
+@functools.cache
 def builtin(currency: str) -> Policy:
     """Teams's built-in Global instance: what a user with nothing granted has."""
     return Policy(
@@ -63,12 +64,7 @@ def builtin(currency: str) -> Policy:
     )
 
 
-@dataclass(frozen=True)
-class EffectiveCallingPolicy:
-    granted: Policy | None  # the user's own grant, a group's, or the global one
-    policy: Policy  # what applies
-    source: str  # USER, GROUP, GLOBAL or DEFAULT
-    group: GrantingGroup | None = None  # source GROUP: the group whose grant applies
+EffectiveCallingPolicy = Effective  # a user's calling policy (group_policy_lookup.effective)
 
 
 def resolve(
@@ -76,12 +72,8 @@ def resolve(
     global_grant: Policy | None,
     currency: str,
     inherited: InheritedGrant | None = None,
-) -> EffectiveCallingPolicy:
-    if own is not None:
-        return EffectiveCallingPolicy(own, own, USER)
+) -> Effective[Policy]:
+    group = None
     if inherited is not None and inherited.calling is not None:
-        policy = Policy(*inherited.calling, currency)
-        return EffectiveCallingPolicy(policy, policy, GROUP, inherited.group)
-    if global_grant is not None:
-        return EffectiveCallingPolicy(global_grant, global_grant, GLOBAL)
-    return EffectiveCallingPolicy(None, builtin(currency), DEFAULT)
+        group = (Policy(*inherited.calling, currency), inherited.group)
+    return effective(own, group, global_grant, builtin(currency))

@@ -23,7 +23,13 @@ from commcredits.db import write
 from commcredits.models import DialOutGrant, Tenant, User
 from commcredits.services import audit
 from commcredits.services.errors import DomainError, check_batch_size
-from commcredits.services.group_policy_lookup import DIAL_OUT, GrantingGroup, best_for_users
+from commcredits.services.group_policy_lookup import (
+    DIAL_OUT,
+    Effective,
+    GrantingGroup,
+    best_for_users,
+    effective,
+)
 from commcredits.services.principal import Principal
 from commcredits.services.users import find_users
 
@@ -38,7 +44,6 @@ OUTBOUND_SETTING = "AllowPSTNOutboundCallingType"
 DIAL_OUT_RESTRICTED = "DIAL_OUT_RESTRICTED"  # the BLOCKED reason (and authorizeCall's)
 
 # Where an effective policy comes from, in precedence order.
-USER, GROUP, GLOBAL, DEFAULT = "USER", "GROUP", "GLOBAL", "DEFAULT"
 
 
 @dataclass(frozen=True)
@@ -70,26 +75,15 @@ BY_NAME = {p.name.lower(): p for p in CATALOG}
 DEFAULT_POLICY = BY_NAME["dialoutcpcandpstninternational"]
 
 
-@dataclass(frozen=True)
-class EffectivePolicy:
-    granted: DialOutPolicy | None  # the user's own grant, a group's, or the global one
-    policy: DialOutPolicy  # what applies
-    source: str  # USER, GROUP, GLOBAL or DEFAULT
-    group: GrantingGroup | None = None  # source GROUP: the group whose grant applies
+EffectivePolicy = Effective  # a user's dial-out policy (group_policy_lookup.effective)
 
 
 def _resolve(
     own: DialOutPolicy | None,
     inherited: tuple[DialOutPolicy, GrantingGroup] | None,
     glob: DialOutPolicy | None,
-) -> EffectivePolicy:
-    if own is not None:
-        return EffectivePolicy(own, own, USER)
-    if inherited is not None:
-        return EffectivePolicy(inherited[0], inherited[0], GROUP, inherited[1])
-    if glob is not None:
-        return EffectivePolicy(glob, glob, GLOBAL)
-    return EffectivePolicy(None, DEFAULT_POLICY, DEFAULT)
+) -> Effective[DialOutPolicy]:
+    return effective(own, inherited, glob, DEFAULT_POLICY)
 
 
 def _inherited(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import peewee
 
 from commcredits.models import CallingPolicy, Group, GroupMember, GroupPolicyGrant
 
 DIAL_OUT, CALLING = "DIAL_OUT", "CALLING"
+USER, GROUP, GLOBAL, DEFAULT = "USER", "GROUP", "GLOBAL", "DEFAULT"  # where a policy comes from
 POLICY_TYPES = (DIAL_OUT, CALLING)
 CHUNK = 500
 
@@ -36,6 +38,33 @@ class InheritedGrant:
     policy_name: str | None  # DIAL_OUT: the instance's name
     # CALLING: (id, name, description, enable_spend_limits, spend_limit_minor)
     calling: tuple[int, str, str, bool, int | None] | None
+
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Effective(Generic[P]):
+    """A user's policy of one type, and where it comes from."""
+
+    granted: P | None  # the user's own grant, a group's, or the global one
+    policy: P  # what applies
+    source: str  # USER, GROUP, GLOBAL or DEFAULT
+    group: GrantingGroup | None = None  # source GROUP: the group whose grant applies
+
+
+def effective(
+    own: P | None, inherited: tuple[P, GrantingGroup] | None, glob: P | None, default: P
+) -> Effective[P]:
+    """Teams's precedence, for every policy type: the user's own grant, else the best-ranked
+    group's, else the global grant, else the type's default."""
+    if own is not None:
+        return Effective(own, own, USER)
+    if inherited is not None:
+        return Effective(inherited[0], inherited[0], GROUP, inherited[1])
+    if glob is not None:
+        return Effective(glob, glob, GLOBAL)
+    return Effective(None, default, DEFAULT)
 
 
 def best_for_users(
