@@ -11,8 +11,9 @@ real run sends, with whatIf: the server checks the caller's role, processes the 
 licenses and keeps nothing, and each row reads its answer; each batch is handed the seats the
 earlier ones would take (priorSeatChanges), as Set-UserLicense does. After a run into a
 licensed group, the rows of members whose licenses the group could not give (Entra's Error
-states: CountViolation, …) carry the code and say so; the membership itself is done, so the
-row is not Failed (-WhatIf: WouldAdd, with the code the run would give).
+states: CountViolation, …) carry the code and say so, read from each user's result in the
+batch's answer; the membership itself is done, so the row is not Failed (-WhatIf: WouldAdd,
+with the code the run would give).
 """
 
 from __future__ import annotations
@@ -126,8 +127,6 @@ def change_members(
     done: dict[int, Outcome] = {}
     options.advance(len(sheet) - len(todo))
     _send(transport, sheet, report, keys, todo, group, way, action, options, done)
-    if way is ADD and group.licensed and not options.what_if:
-        _license_notes(transport, group, report, dict(todo), done)
     for i, outcome in done.items():
         report.add(sheet.rows[i], keys[i] or "", action, *outcome)
     return report
@@ -154,7 +153,7 @@ def _send(
             done.setdefault(i, outcome)
 
     prior: dict[str, int] = {}  # -WhatIf: seats the earlier batches would take, per skuId
-    would_err = 0
+    in_error = 0
     try:
         with keeping_report(report, unsent) as cursor:
             for part in slices(todo, options.batch_size):
@@ -172,13 +171,9 @@ def _send(
                     raise UsageError(
                         f"the server refused the batch: {first['code']}: {first['message']}"
                     )
-                if options.what_if:
-                    would_err += _would(payload, part, keys, group, way, done)
-                    for seats in payload["seatChanges"]:
-                        prior[seats["skuId"]] = prior.get(seats["skuId"], 0) + seats["units"]
-                else:
-                    for i, _ in part:
-                        done[i] = (way.done, "", f"{keys[i]} {way.done.lower()}")
+                in_error += _rows(payload, part, keys, group, way, options.what_if, done)
+                for seats in payload.get("seatChanges") or ():
+                    prior[seats["skuId"]] = prior.get(seats["skuId"], 0) + seats["units"]
                 cursor.answered()
                 options.advance(len(part))
     except RunStopped as stop:
@@ -186,73 +181,49 @@ def _send(
             stop.report.add(sheet.rows[i], keys[i] or "", action, *outcome)
         done.clear()
         raise
-    if would_err:
+    if in_error and options.what_if:
         report.notes.append(
-            f"{would_err:,} members would be added with their group licenses in error"
+            f"{in_error:,} members would be added with their group licenses in error"
+        )
+    elif in_error:
+        report.notes.append(
+            f"{in_error:,} added members' group licenses in error "
+            f"(Get-MgGroupMemberWithLicenseError -GroupId {group.id})"
         )
 
 
-def _would(
+def _rows(
     payload: dict[str, Any],
     part: Sequence[tuple[int, str]],
     keys: list[str | None],
     group: GroupRef,
     way: Direction,
+    what_if: bool,
     done: dict[int, Outcome],
 ) -> int:
-    """-WhatIf: each row of the batch as the server's result says (a user sent once is one
-    result, at its index), with the codes of the Error states the group would leave it in.
-    Returns how many such rows."""
+    """Each row of the batch as the server's result says (a user sent once is one result, at
+    its index), done (or, -WhatIf, would be) with the codes of the Error states the group
+    leaves (would leave) it in: still Added, the membership is done. Unchanged if it changed
+    since it was read. Returns how many rows are in error."""
     count = 0
+    state = way.would if what_if else way.done
+    verb = f"would be {way.done.lower()}" if what_if else way.done.lower()
     for result in payload["results"]:
         i = part[result["index"]][0]
-        if result["status"] == "UNCHANGED":  # changed since it was read
+        if result["status"] == "UNCHANGED":
             done[i] = ("Unchanged", "", way.already)
             continue
         errors = errors_of(result, group)  # its licenseAssignmentStates, as a user node's
-        message = f"{keys[i]} would be {way.done.lower()}"
+        message = f"{keys[i]} {verb}"
         if errors:
             codes = "; ".join(dict.fromkeys(code for _, code in errors))
             detail = ", ".join(f"{sku} {code}" for sku, code in errors)
-            done[i] = (
-                way.would,
-                codes,
-                f"{message}; its group licenses would be in error: {detail}",
-            )
+            are = "would be" if what_if else "are"
+            done[i] = (state, codes, f"{message}; its group licenses {are} in error: {detail}")
             count += 1
         else:
-            done[i] = (way.would, "", message)
+            done[i] = (state, "", message)
     return count
-
-
-def _license_notes(
-    transport: Transport,
-    group: GroupRef,
-    report: Report,
-    uid_of: dict[int, str],
-    done: dict[int, Outcome],
-) -> None:
-    """Rows added to a licensed group whose member it could not license: Entra's code on the
-    row (still Added: the membership is done), and the count in the summary line."""
-    added = {uid_of[i] for i, outcome in done.items() if outcome[0] == ADD.done}
-    if not added:
-        return
-    by_user: dict[str, list[tuple[str, str]]] = {}
-    for nodes in license_errors(transport, group):
-        by_user |= {n["id"]: errors_of(n, group) for n in nodes if n["id"] in added}
-    count = 0
-    for i, (state, _, message) in list(done.items()):
-        errors = by_user.get(uid_of[i]) if state == ADD.done else None
-        if errors:
-            codes = "; ".join(dict.fromkeys(code for _, code in errors))
-            detail = ", ".join(f"{sku} {code}" for sku, code in errors)
-            done[i] = (state, codes, f"{message}; its group licenses are in error: {detail}")
-            count += 1
-    if count:
-        report.notes.append(
-            f"{count:,} added members' group licenses in error "
-            f"(Get-MgGroupMemberWithLicenseError -GroupId {group.id})"
-        )
 
 
 def get_license_errors(

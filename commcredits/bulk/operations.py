@@ -102,11 +102,11 @@ mutation BulkConfigureAutoRecharge(
 }
 """
 
-# -WhatIf asks for each user's result (its status and the group states it would get) and
-# the batch's seats; a real run for neither (its license notes are read once, at the end).
+# Each user's result (its status, and the group states it is, or with -WhatIf would be,
+# left in); -WhatIf also the batch's seats, for the next batch's priorSeatChanges.
 _MEMBERS_ANSWER = """
     changed
-    results @include(if: $whatIf) {
+    results {
       index status licenseAssignmentStates { skuPartNumber assignedByGroup state error }
     }
     seatChanges @include(if: $whatIf) { skuId units }
