@@ -125,6 +125,20 @@ def test_members_added_in_order_paged_and_removed(api, tenant, clock):
     assert [m.user.user_principal_name for m in GroupMember.select()] == [upn("carla")]
 
 
+def test_a_batch_that_changes_no_membership_writes_no_audit_entry(api, tenant, clock):
+    add_users(tenant, clock(), [(a, "DE") for a in ("anna", "ben")])
+    gid = create(api, "Sales")
+    api(ADD, {"g": gid, "users": [upn("anna")]})
+    entries = AuditEntry.select().where(AuditEntry.action.endswith("GroupMembers")).count
+    assert entries() == 1
+    again = api(ADD, {"g": gid, "users": [upn("anna")]})["addGroupMembers"]
+    assert again["changed"] == 0 and again["userErrors"] == [] and entries() == 1
+    out = api(REMOVE, {"g": gid, "users": [upn("ben")]})["removeGroupMembers"]
+    assert out["changed"] == 0 and out["userErrors"] == [] and entries() == 1
+    api(REMOVE, {"g": gid, "users": [upn("anna"), upn("ben")]})
+    assert entries() == 2
+
+
 def test_another_tenants_user_or_group_is_not_found_and_nothing_changes(api, tenant, clock):
     add_users(tenant, clock(), [("anna", "DE")])
     theirs = other_tenant(clock())

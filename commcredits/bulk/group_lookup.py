@@ -1,7 +1,7 @@
 """What Add-GroupMember and its kin read before they change anything, and what
 Get-MgGroupMemberWithLicenseError reads: the group (by id or by its whole name), the users
-named (25 per request), the group's members (100 per request), and the members whose group
-licenses are in error (`groups` does the changing)."""
+named (25 per request), and the members whose group licenses are in error (`groups` does the
+changing; whether a user is a member is the server's answer to the change itself)."""
 
 from __future__ import annotations
 
@@ -30,16 +30,6 @@ query BulkGroupsByName($first: Int!, $after: String, $search: String) {{
     nodes {{ {_GROUP_FIELDS} }}
   }}
 }}
-"""
-GROUP_MEMBERS = """
-query BulkGroupMembers($id: ID!, $first: Int!, $after: String) {
-  group(id: $id) {
-    members(first: $first, after: $after) {
-      pageInfo { hasNextPage endCursor }
-      nodes { id }
-    }
-  }
-}
 """
 # A fixed document of LOOKUP_CHUNK aliased look-ups (unused slots repeat the first ref), so
 # that every request is one checked module constant.
@@ -119,22 +109,6 @@ def lookup_users(transport: Transport, refs: Sequence[str]) -> dict[str, tuple[s
             user = data.get(f"u{n}")
             if user:
                 found[ref] = (user["id"], user["userPrincipalName"])
-    return found
-
-
-def member_ids(transport: Transport, group: GroupRef) -> set[str]:
-    """The group's members' global ids (one request per 100 members)."""
-    found: set[str] = set()
-    after = None
-    while group.members:
-        node = transport.execute(GROUP_MEMBERS, {"id": group.id, "first": PAGE, "after": after})
-        page = (node["group"] or {}).get("members")
-        if page is None:
-            raise UsageError(f"the group {group.name!r} was deleted during the run")
-        found |= {n["id"] for n in page["nodes"]}
-        if not page["pageInfo"]["hasNextPage"] or not page["nodes"]:
-            break
-        after = page["pageInfo"]["endCursor"]
     return found
 
 

@@ -3,10 +3,12 @@ PowerShell's New-MgGroupMember, and Get-MgGroupMemberWithLicenseError (a sheet o
 members whose group licenses are in error).
 
 Every rule is the server's (SPEC §10, `services.groups`): this module reads first — the group
-(by -GroupName or -GroupId), the users named (25 per request), the group's members (100 per
-request) — so that an unknown user fails its row before anything is sent (addGroupMembers
-refuses a whole batch for one), and a user already a member (or, removing, not one) is
-reported Unchanged and not sent: a re-run changes nothing. -WhatIf sends the very batches the
+(by -GroupName or -GroupId) and the users named (25 per request) — so that an unknown user
+fails its row before anything is sent (addGroupMembers refuses a whole batch for one). Whether
+a user is already a member (or, removing, not one) is the server's answer, not read ahead: its
+row is reported Unchanged from its result, and a batch that changes nothing writes nothing
+(no audit entry), so a re-run changes nothing — and a run into a group of 100,000 members does
+not first page through all of them. -WhatIf sends the very batches the
 real run sends, with whatIf: the server checks the caller's role, processes the group's
 licenses and keeps nothing, and each row reads its answer; each batch is handed the seats the
 earlier ones would take (priorSeatChanges), as Set-UserLicense does. After a run into a
@@ -34,7 +36,6 @@ from commcredits.bulk.group_lookup import (
     find_group,
     license_errors,
     lookup_users,
-    member_ids,
 )
 from commcredits.bulk.operations import ADD_GROUP_MEMBERS, REMOVE_GROUP_MEMBERS
 from commcredits.bulk.params import SHEET_IN, SHEET_OUT, TARGET, Invocation, Param, command
@@ -62,9 +63,6 @@ class Direction:
     done: str  # the report's Status
     would: str  # -WhatIf's
     already: str  # the Unchanged message
-
-    def acts_on(self, is_member: bool) -> bool:
-        return is_member != (self.payload == "addGroupMembers")
 
 
 ADD = Direction(
@@ -99,7 +97,6 @@ def change_members(
         report.fail(sheet.rows[i], keys[i] or "", action, code, message)
     wanted = [i for i in range(len(keys)) if i not in faults]
     users = lookup_users(transport, [keys[i] or "" for i in wanted])
-    members = member_ids(transport, group)
     todo: list[tuple[int, str]] = []  # (index, user id), in sheet order
     first_row: dict[str, int] = {}  # user id -> the row that named it first
     for i in wanted:
@@ -120,10 +117,7 @@ def change_members(
             )
             continue
         first_row[uid] = sheet.rows[i]
-        if not way.acts_on(uid in members):
-            report.add(sheet.rows[i], key, action, "Unchanged", "", way.already)
-        else:
-            todo.append((i, uid))
+        todo.append((i, uid))
     done: dict[int, Outcome] = {}
     options.advance(len(sheet) - len(todo))
     _send(transport, sheet, report, keys, todo, group, way, action, options, done)
@@ -203,8 +197,9 @@ def _rows(
 ) -> int:
     """Each row of the batch as the server's result says (a user sent once is one result, at
     its index), done (or, -WhatIf, would be) with the codes of the Error states the group
-    leaves (would leave) it in: still Added, the membership is done. Unchanged if it changed
-    since it was read. Returns how many rows are in error."""
+    leaves (would leave) it in: still Added, the membership is done. Unchanged when the server
+    found nothing to do (already a member; removing, not one). Returns how many rows are in
+    error."""
     count = 0
     state = way.would if what_if else way.done
     verb = f"would be {way.done.lower()}" if what_if else way.done.lower()
@@ -304,9 +299,10 @@ _NOTES = (
     "Users: a sheet whose key column is UserPrincipalName (also Identity, User principal "
     "name, User Name, ObjectId, Id, DirectoryObjectId: the Microsoft 365 admin center's "
     "export as it is), or -Identity. Users are looked up first: an unknown user fails its "
-    "row (NOT_FOUND); a user already a member (removing: not a member) is Unchanged, not "
-    "sent, so a re-run changes nothing. -WhatIf sends the same batches with whatIf: the "
-    "server checks everything, processes the group's licenses and keeps nothing."
+    "row (NOT_FOUND); a user already a member (removing: not a member) is Unchanged, as "
+    "the server answers, and nothing is written for it, so a re-run changes nothing. "
+    "-WhatIf sends the same batches with whatIf: the server checks everything, processes "
+    "the group's licenses and keeps nothing."
 )
 
 COMMANDS = (

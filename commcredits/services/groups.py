@@ -300,7 +300,9 @@ def add_members(
                         proc.apply(uid, group.id)
                     taken = _settled(proc, what_if=what_if)
             outcomes = _outcomes(named, set(new), what_if=what_if)
-            if not what_if:
+            # A batch that changes nothing (every user already a member: a re-run) leaves
+            # no trace, as an unchanged license batch does.
+            if new and not what_if:
                 audit.record(
                     principal, "addGroupMembers", group, tenant_id=tenant.id,
                     before=None, after={"added": new}, now=now,
@@ -345,7 +347,7 @@ def remove_members(
                 ).execute()
                 taken = _settled(proc, what_if=what_if)
             outcomes = _outcomes(named, set(present), what_if=what_if)
-            if not what_if:
+            if present and not what_if:  # nothing removed: nothing to record (add_members')
                 audit.record(
                     principal, "removeGroupMembers", group, tenant_id=tenant.id,
                     before={"removed": present}, after=None, now=now,
