@@ -9,8 +9,19 @@ import pytest
 
 from commcredits import db as database
 from commcredits.models import CallRecord, Invoice, LedgerEntry, MinutePool, Notification
-from commcredits.services import billing, credits, licenses, rates
+from commcredits.services import (
+    billing,
+    calling_policies,
+    credits,
+    dial_out,
+    group_policies,
+    groups,
+    licenses,
+    pstn_blocks,
+    rates,
+)
 from commcredits.services.access import SYSTEM
+from commcredits.services.calling_policy_input import PolicyInput
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from tests.helpers import add_users, buy
 
@@ -466,23 +477,87 @@ def test_mca_tenant_is_postpaid_up_to_the_credit_limit(db_url, clock):
     assert (out[1].call.status, out[1].call.reason) == ("BLOCKED", "CREDIT_LIMIT_REACHED")
 
 
-def test_record_calls_costs_a_bounded_number_of_statements(api, office, clock):
-    def batch(prefix: str, n: int) -> list[dict]:
-        who = ["de1", "de2", "us1", "e5a", "payg", "nocred", "nolic", "ac"]
-        dests = ["+493012345678", "+442071234567", "+12125550100", "+33142345678"]
-        return [
-            call(f"{prefix}{i}", who[i % len(who)], dests[i % len(dests)], seconds=30 + i % 300)
-            for i in range(n)
-        ]
+def _mixed_batch(prefix: str, n: int) -> list[dict]:
+    who = ["de1", "de2", "us1", "e5a", "payg", "nocred", "nolic", "ac"]
+    dests = ["+493012345678", "+442071234567", "+12125550100", "+33142345678"]
+    return [
+        call(f"{prefix}{i}", who[i % len(who)], dests[i % len(dests)], seconds=30 + i % 300)
+        for i in range(n)
+    ]
 
-    record(api, *batch("warm", 5))  # the ledger account and pools exist from here on
+
+# A rating batch's statements (bench/README.md "Calls"): 24 on SQLite for a 10-call batch of a
+# tenant with no dial-out grant, spend limit or PSTN block (25 on PostgreSQL, whose tenant
+# lock is a statement). A 1,000-call batch adds only the second halves of chunked writes (the
+# call rows and their events, 500 a statement) and the balance notification the larger spend
+# crosses into; every lookup takes the whole batch's users in one statement.
+def test_record_calls_costs_a_bounded_number_of_statements(api, office, clock):
+    record(api, *_mixed_batch("warm", 5))  # the ledger account and pools exist from here on
     with database.count_statements() as small:
-        record(api, *batch("s", 10))
+        record(api, *_mixed_batch("s", 10))
     with database.count_statements() as large:
-        out = record(api, *batch("l", 1000))
+        out = record(api, *_mixed_batch("l", 1000))
     assert out["summary"]["total"] == 1000
-    assert len(large) <= len(small) + 12, (len(small), len(large))
-    assert len(large) < 45, large
+    assert len(large) <= len(small) + 4, (len(small), len(large))
+    assert len(small) <= 25, small
+    assert len(large) <= 29, large
+    # Nothing configured: the policies are one look at what the tenant has (SELECT EXISTS …),
+    # no lookup of the batch's users.
+    lookups = [q for q in large if not q.startswith("SELECT EXISTS")]
+    for table in ("dial_out_grant", "calling_policy_grant", "pstn_block", "user_month_spend"):
+        assert not [q for q in lookups if f"FROM {table}" in q], table
+
+
+def test_policies_configured_add_at_most_five_statements_whatever_the_batch(api, office, clock):
+    """With a dial-out grant, a group's dial-out and calling grants, a spend limit and a PSTN
+    block, a batch reads each for all its users at once: the same count for 10 calls or
+    1,000, and outcomes that follow them."""
+    now = clock()
+    record(api, *_mixed_batch("warm", 5))
+    with database.count_statements() as before:
+        record(api, *_mixed_batch("b", 10))
+    dial_out.grant_dial_out_policy(
+        office, SYSTEM, [upn("us1")], "DialoutCPCandPSTNDomestic", now=now
+    )
+    limited = calling_policies.create_calling_policy(
+        office,
+        SYSTEM,
+        PolicyInput(
+            name="Capped", enable_spend_limits=True, calling_spend_user_limit=Decimal("0.01")
+        ),
+        now=now,
+    )
+    sales = groups.create_group(office, SYSTEM, "Sales", now=now)
+    groups.add_members(office, SYSTEM, sales.id, [upn("de2")], now=now)
+    group_policies.assign_group_policy(
+        office, SYSTEM, sales.id, "DIAL_OUT", "DialoutCPCandPSTNDisabled", None, now=now
+    )
+    capped = groups.create_group(office, SYSTEM, "Capped", now=now)
+    groups.add_members(office, SYSTEM, capped.id, [upn("payg")], now=now)
+    group_policies.assign_group_policy(
+        office, SYSTEM, capped.id, "CALLING", limited.name, None, now=now
+    )
+    pstn_blocks.block_user(office, SYSTEM, upn("de1"), "Fraud", now=now)
+    with database.count_statements() as small:
+        small_out = record(api, *_mixed_batch("s", 10))
+    with database.count_statements() as large:
+        record(api, *_mixed_batch("l", 1000))
+
+    # Five reads more (the group grants of both types, the own dial-out grants, the own
+    # calling grants, the blocks, the limited users' spend); the writes differ by what the
+    # outcomes are (here a spend-limit notification).
+    def reads(statements: list[str]) -> list[str]:
+        return [q for q in statements if q.startswith("SELECT") and "pg_notify" not in q]
+
+    assert len(reads(small)) == len(reads(before)) + 5, reads(small)
+    assert len(large) <= len(small) + 4, (len(small), len(large))
+    reasons = {r["callId"]: (r["status"], r["reason"]) for r in small_out["results"]}
+    assert reasons["s0"] == ("BLOCKED", "USER_BLOCKED")  # de1, blocked
+    assert reasons["s1"] == ("BLOCKED", "DIAL_OUT_RESTRICTED")  # de2: the group's Disabled
+    assert reasons["s2"] == ("RATED", None)  # us1: its own DomesticOnly, a domestic call
+    # payg (the Capped group's 0.01 limit) spent more than that before the limit was set (the
+    # spend of users with no limit is kept too, by adding to it): refused.
+    assert reasons["s4"] == ("BLOCKED", "SPEND_LIMIT_REACHED")
 
 
 HELD = """

@@ -1,6 +1,7 @@
 """recordCalls, callRecords, minutePools, usageSummary, authorizeCall, rates, importRates."""
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -48,9 +49,8 @@ MonthArg = Annotated[
 ]
 
 
-def _item_user(item: CallRecordInput) -> int | str | None:
+def _item_user(value: str | None) -> int | str | None:
     """A batch item's user: a bad reference fails that item (as unknown), not the batch."""
-    value = item.user_id or item.user_principal_name
     if not value:
         return None
     try:
@@ -59,15 +59,22 @@ def _item_user(item: CallRecordInput) -> int | str | None:
         return value
 
 
-def _call_input(item: CallRecordInput) -> rating.CallInput:
+def _call_input(_cls: type, value: Mapping[str, Any], _context: object) -> rating.CallInput:
+    """CallRecordInput's `from_input`: an item becomes the service's CallInput at once, from
+    its input value, which graphql-core has already coerced field by field (all scalars).
+    Strawberry's generic conversion resolved every field's type again for each of a batch's
+    1,000 items (a tenth of a recordCalls), and built a CallRecordInput to be copied."""
     return rating.CallInput(
-        call_id=item.call_id,
-        user=_item_user(item),
-        started_at=item.started_at,
-        duration_seconds=item.duration_seconds,
-        destination=item.destination,
-        call_type=item.call_type,
+        call_id=value["callId"],
+        user=_item_user(value.get("userId") or value.get("userPrincipalName")),
+        started_at=value["startedAt"],
+        duration_seconds=value["durationSeconds"],
+        destination=value["destination"],
+        call_type=value["callType"],
     )
+
+
+CallRecordInput.__strawberry_definition__.from_input = _call_input
 
 
 def _summary(outcomes: list[rating.CallOutcome]) -> RecordCallsSummary:
@@ -213,10 +220,9 @@ class RatingMutation:
     @permission(Permission.MANAGE_BILLING, tenant=True)
     def record_calls(self, info: Info, items: list[CallRecordInput]) -> RecordCallsPayload:
         c = ctx(info)
-        tenant = c.tenant
-        outcomes = rating.record_calls(
-            tenant, c.principal, [_call_input(i) for i in items], now=c.now
-        )
+        # Each item arrives as the service's CallInput (`_call_input`, its from_input).
+        calls: list[rating.CallInput] = items  # type: ignore[assignment]
+        outcomes = rating.record_calls(c.tenant, c.principal, calls, now=c.now)
         return RecordCallsPayload(
             results=[CallResult.from_outcome(o) for o in outcomes],
             summary=_summary(outcomes),

@@ -13,14 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import peewee
-
-from commcredits.models import CallingPolicy, Group, GroupMember, GroupPolicyGrant
+from commcredits.db import db, execute_in
 
 DIAL_OUT, CALLING = "DIAL_OUT", "CALLING"
 USER, GROUP, GLOBAL, DEFAULT = "USER", "GROUP", "GLOBAL", "DEFAULT"  # where a policy comes from
 POLICY_TYPES = (DIAL_OUT, CALLING)
-CHUNK = 500
+CHUNK = 1000  # a rating batch's users in one statement (well under both databases' limits)
 
 
 @dataclass(frozen=True)
@@ -71,43 +69,46 @@ def best_for_users(
     policy_type: str, user_ids: Iterable[int], *, tenant_id: int | None = None
 ) -> dict[int, InheritedGrant]:
     """Each user's best-ranked group grant of `policy_type` (users in no granted group are
-    absent): one statement per 500 users whatever their number of groups, from the tenant's
+    absent): one statement per 1,000 users whatever their number of groups, from the tenant's
     few grants of the type into group_member's (group_id, user_id) index."""
+    return best_by_type((policy_type,), user_ids, tenant_id=tenant_id)[policy_type]
+
+
+# One row per (member, grant of a wanted type); hand-built: peewee rendered the id list value
+# by value, which cost more than the lookup.
+_GRANTS_SQL = (
+    "SELECT m.user_id, g.policy_type, g.rank, gr.id, gr.display_name, g.policy_name, "
+    "p.id, p.name, p.description, p.enable_spend_limits, p.spend_limit_minor "
+    "FROM group_policy_grant g "
+    "JOIN group_member m ON m.group_id = g.group_id "
+    "JOIN directory_group gr ON gr.id = g.group_id "
+    "LEFT JOIN calling_policy p ON p.id = g.calling_policy_id "
+    "WHERE g.policy_type IN ({types}){tenant} AND m.user_id IN {{in}}"
+)
+
+
+def best_by_type(
+    policy_types: Iterable[str], user_ids: Iterable[int], *, tenant_id: int | None = None
+) -> dict[str, dict[int, InheritedGrant]]:
+    """`best_for_users` for several policy types at once (rating wants both): one statement
+    per 1,000 users for all of them."""
+    types = tuple(policy_types)
+    found: dict[str, dict[int, InheritedGrant]] = {t: {} for t in types}
     ids = sorted(set(user_ids))
-    found: dict[int, InheritedGrant] = {}
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        where = (GroupPolicyGrant.policy_type == policy_type) & GroupMember.user.in_(part)
-        if tenant_id is not None:
-            where &= GroupPolicyGrant.tenant == tenant_id
-        query = (
-            GroupPolicyGrant.select(
-                GroupMember.user,
-                GroupPolicyGrant.rank,
-                Group.id,
-                Group.display_name,
-                GroupPolicyGrant.policy_name,
-                CallingPolicy.id,
-                CallingPolicy.name,
-                CallingPolicy.description,
-                CallingPolicy.enable_spend_limits,
-                CallingPolicy.spend_limit_minor,
-            )
-            .join(GroupMember, on=GroupMember.group == GroupPolicyGrant.group)
-            .switch(GroupPolicyGrant)
-            .join(Group, on=Group.id == GroupPolicyGrant.group)
-            .switch(GroupPolicyGrant)
-            .join(
-                CallingPolicy,
-                peewee.JOIN.LEFT_OUTER,
-                on=CallingPolicy.id == GroupPolicyGrant.calling_policy,
-            )
-            .where(where)
-        )
-        for uid, rank, gid, gname, pname, cid, cname, ctext, enabled, limit in query.tuples():
-            best = found.get(uid)
-            if best is not None and best.group.rank <= rank:
-                continue
-            calling = (cid, cname, ctext, bool(enabled), limit) if cid is not None else None
-            found[uid] = InheritedGrant(GrantingGroup(gid, gname, rank), pname, calling)
+    if not ids:
+        return found
+    param = db.obj.param
+    sql = _GRANTS_SQL.format(
+        types=", ".join([param] * len(types)),
+        tenant=f" AND g.tenant_id = {param}" if tenant_id is not None else "",
+    )
+    params = [*types, *([tenant_id] if tenant_id is not None else [])]
+    rows = execute_in(sql, ids, params=params, chunk=CHUNK)
+    for uid, ptype, rank, gid, gname, pname, cid, cname, ctext, enabled, limit in rows:
+        of_type = found[ptype]
+        best = of_type.get(uid)
+        if best is not None and best.group.rank <= rank:
+            continue
+        calling = (cid, cname, ctext, bool(enabled), limit) if cid is not None else None
+        of_type[uid] = InheritedGrant(GrantingGroup(gid, gname, rank), pname, calling)
     return found

@@ -32,15 +32,15 @@ import datetime as dt
 from decimal import Decimal
 
 from commcredits import events
-from commcredits.db import insert_rows, tenant_lock
-from commcredits.models import CallRecord, Tenant, User
+from commcredits.db import tenant_lock
+from commcredits.models import Tenant
 from commcredits.money import Money
 from commcredits.services import (
     audit,
-    calling_policies,
     credits,
     dial_out,
     pstn_blocks,
+    rating_policies,
     spend_limits,
 )
 from commcredits.services.call_fields import MIN_SUBSCRIBER_DIGITS
@@ -59,6 +59,9 @@ from commcredits.services.calls import (  # noqa: F401 - rating's names, re-expo
     CheckedCall,
     RatedCall,
     check_input,
+    insert_calls,
+    load_callers,
+    recorded_calls,
     unknown_user,
 )
 from commcredits.services.catalog import Catalog
@@ -71,7 +74,6 @@ from commcredits.services.pools import (
     PoolState,
     entitlements_for_users,
     is_domestic,
-    month_of,
     pool_key_for_call,
 )
 from commcredits.services.prices import charge_for, from_minor_units
@@ -98,38 +100,25 @@ class _Picture:
         self.principal = principal
         self.now = now
         self.catalog = Catalog.load()
-        call_ids = sorted({c.call_id for c in checked})
-        self.recorded: dict[str, RatedCall] = {}
-        for start in range(0, len(call_ids), CHUNK):
-            for row in CallRecord.select().where(
-                (CallRecord.tenant == tenant.id)
-                & CallRecord.call_id.in_(call_ids[start : start + CHUNK])
-            ):
-                self.recorded[row.call_id] = RatedCall.from_row(row)
+        self.recorded: dict[str, RatedCall] = recorded_calls(
+            tenant.id, sorted({c.call_id for c in checked})
+        )
         fresh = [c for c in checked if c.call_id not in self.recorded]
-        self.users_by_id: dict[int, Caller] = {}
-        self.users_by_upn: dict[str, Caller] = {}
         ids = sorted({c.user for c in fresh if isinstance(c.user, int)})
         upns = sorted({c.user.lower() for c in fresh if isinstance(c.user, str)})
-        columns = (User.id, User.user_principal_name, User.display_name, User.usage_location)
-        for key, refs in ((User.id, ids), (User.upn_key, upns)):
-            for start in range(0, len(refs), CHUNK):
-                query = User.select(*columns).where(
-                    (User.tenant == tenant.id) & key.in_(refs[start : start + CHUNK])
-                )
-                for user in map(Caller._make, query.tuples()):
-                    self.users_by_id[user.id] = user
-                    self.users_by_upn[user.user_principal_name.lower()] = user
+        self.users_by_id, self.users_by_upn = load_callers(tenant.id, ids, upns)
         self.entitlements: dict[int, Entitlements] = entitlements_for_users(
             self.catalog, sorted(self.users_by_id)
         )
-        self.dial_out = dial_out.effective_for_users(tenant.id, self.users_by_id)
-        self.pstn_blocked = pstn_blocks.blocked_user_ids(tenant.id, self.users_by_id)
-        months = {month_of(c.started_at) for c in fresh}
+        # Dial-out policies, spend limits and PSTN blocks (issues 17, 18): only what the
+        # tenant has configured is looked up.
+        policies = rating_policies.for_batch(tenant.id, tenant.currency, self.users_by_id)
+        self.dial_out = policies.dial_out
+        self.pstn_blocked = policies.blocked
+        self.limits = policies.limits
+        months = {c.month for c in fresh}
         self.pools = PoolBook(tenant, self.catalog, months)
-        # Spending limits (issue 17): each user's policy, and their spend in the batch's months.
-        self.calling = calling_policies.effective_for_users(tenant, self.users_by_id)
-        self.spend = spend_limits.SpendBook(tenant, self.users_by_id, months)
+        self.spend = spend_limits.SpendBook(tenant, self.limits, months)
         self.rates = RateBook(tenant.currency)
         self._ledger = None
         self.debits = 0
@@ -178,7 +167,7 @@ def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, P
     if call_type in ("DOMESTIC", "INTERNATIONAL") and place is not None:
         call_type = "DOMESTIC" if domestic else "INTERNATIONAL"
     minutes = -(-c.duration_seconds // 60)
-    month = month_of(c.started_at)
+    month = c.month
     call = RatedCall(
         call_id=c.call_id,
         user_id=user.id,
@@ -281,8 +270,7 @@ def dial_out_restriction(
 
 def spend_limit(pic: _Picture, user_id: int) -> int | None:
     """The monthly spend limit in force for the user (minor units; None: not limited)."""
-    found = pic.calling.get(user_id)
-    return found.policy.applied_limit_minor if found is not None else None
+    return pic.limits.get(user_id)
 
 
 def _blocked(call: RatedCall, reason: str) -> RatedCall:
@@ -361,9 +349,7 @@ def _rate_batch(
 def _write(pic: _Picture, new: list[RatedCall], *, now: dt.datetime) -> None:
     tenant = pic.tenant
     pic.flush()
-    by_call = dict(
-        insert_rows(CallRecord, [c.values(tenant.id) for c in new], returning=("call_id", "id"))
-    )
+    by_call = insert_calls(tenant.id, new)
     for call in new:
         call.id = by_call[call.call_id]
     events.publish_ids(tenant.id, events.CALLS, [c.id for c in new])  # callRated, after commit

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import peewee
 
-from commcredits.db import db, insert_values, sent_as
+from commcredits.db import db, execute_in, insert_values, sent_as
 from commcredits.models import Tenant, UserMonthSpend
 from commcredits.money import Money
 from commcredits.services import notifications
-from commcredits.services.calling_policies import CHUNK
 from commcredits.services.calling_policy_values import EffectiveCallingPolicy, Policy, resolve
 from commcredits.services.group_policy_lookup import CALLING, best_for_users
 
@@ -39,6 +38,7 @@ COUNTED = frozenset({"DOMESTIC", "INTERNATIONAL", "CONFERENCE_DIAL_OUT"})
 WARN_SHARE = (4, 5)  # 80 %, as a fraction: integers only, never a float near money
 LIMIT_80 = "USER_SPEND_LIMIT_80_PERCENT"
 LIMIT_REACHED = "USER_SPEND_LIMIT_REACHED"
+CHUNK = 1000  # a batch's users in one statement
 
 
 def counts(call_type: str) -> bool:
@@ -65,40 +65,42 @@ def _user_global_id(pk: int) -> str:
 class SpendState:
     user_id: int
     month: str
-    spent: int  # minor units
+    spent: int  # minor units; for a state not read (see SpendBook), the batch's own spend
     notified_80: bool = False
     notified_100: bool = False
     exists: bool = False
     touched: bool = False
     limit: int | None = None  # the limit in force when the batch last looked (notifications)
     upn: str = ""
+    base: int = 0  # the spend as read (0: not read, or no row): `spent - base` is the batch's
 
 
 class SpendBook:
-    """A batch's users' spend for the batch's months: loaded once (one statement per 500 users),
-    changed in memory, written in one upsert with the calls."""
+    """A batch's users' spend for the batch's months, changed in memory and written in one
+    upsert with the calls.
 
-    def __init__(self, tenant: Tenant, user_ids: Iterable[int], months: Iterable[str]):
+    Only the users with a limit in force (`limited`) have their spend read (one statement per
+    1,000 of them; none when nobody in the batch is limited): the others' calls are never
+    refused and notify nobody, so their spend is only added to, by the upsert itself."""
+
+    def __init__(self, tenant: Tenant, limited: Iterable[int], months: Iterable[str]):
         self.tenant = tenant
         self.states: dict[tuple[int, str], SpendState] = {}
-        ids, months = sorted(set(user_ids)), sorted(set(months))
+        ids, months = sorted(set(limited)), sorted(set(months))
         if not ids or not months:
             return
-        for start in range(0, len(ids), CHUNK):
-            query = UserMonthSpend.select().where(
-                (UserMonthSpend.tenant == tenant.id)
-                & UserMonthSpend.user.in_(ids[start : start + CHUNK])
-                & UserMonthSpend.month.in_(months)
+        p = db.obj.param
+        sql = (
+            "SELECT user_id, month, spent_minor, notified_80, notified_100 FROM user_month_spend "
+            f"WHERE tenant_id = {p} AND month IN ({', '.join([p] * len(months))}) "
+            "AND user_id IN {in}"
+        )
+        for uid, month, spent, n80, n100 in execute_in(
+            sql, ids, params=[tenant.id, *months], chunk=CHUNK
+        ):
+            self.states[(uid, month)] = SpendState(
+                uid, month, spent, bool(n80), bool(n100), exists=True, base=spent
             )
-            for row in query:
-                self.states[(row.user_id, row.month)] = SpendState(
-                    row.user_id,
-                    row.month,
-                    row.spent_minor,
-                    row.notified_80,
-                    row.notified_100,
-                    exists=True,
-                )
 
     def state(self, user_id: int, month: str) -> SpendState:
         found = self.states.get((user_id, month))
@@ -154,13 +156,15 @@ class SpendBook:
                 events.append(notifications.row(self.tenant.id, LIMIT_REACHED, payload, now=now))
         stamp = sent_as(UserMonthSpend.updated_at.db_value(now))
         rows = [
-            (self.tenant.id, s.user_id, s.month, s.spent, s.notified_80, s.notified_100, stamp)
+            (self.tenant.id, s.user_id, s.month, s.spent - s.base, s.notified_80, s.notified_100)
+            + (stamp,)
             for s in touched
             if s.exists or s.spent or s.notified_80 or s.notified_100
         ]
-        # The spend is the picture's, read under the tenant lock this transaction holds, so
-        # writing it back (not adding to it) is exact. Built by hand (insert_values): peewee's
-        # insert_many rendered the batch's rows value by value, a tenth of a rating batch.
+        # The batch's spend is added to the row, and a notification flag, once set, stays:
+        # exact under the tenant lock this transaction holds, whether the row was read (a
+        # limited user) or not. Built by hand (insert_values): peewee's insert_many rendered
+        # the batch's rows value by value, a tenth of a rating batch.
         insert_values(UserMonthSpend._meta.table_name, _SPEND_COLUMNS, rows, on_conflict=_UPSERT)
         if events:
             notifications.emit_many(events)
@@ -176,8 +180,12 @@ _SPEND_COLUMNS = (
     "notified_100",
     "updated_at",
 )
-_UPSERT = 'ON CONFLICT ("user_id", "month") DO UPDATE SET ' + ", ".join(
-    f'"{c}" = excluded."{c}"' for c in ("spent_minor", "notified_80", "notified_100", "updated_at")
+_UPSERT = (
+    'ON CONFLICT ("user_id", "month") DO UPDATE SET '
+    '"spent_minor" = "user_month_spend"."spent_minor" + excluded."spent_minor", '
+    '"notified_80" = ("user_month_spend"."notified_80" OR excluded."notified_80"), '
+    '"notified_100" = ("user_month_spend"."notified_100" OR excluded."notified_100"), '
+    '"updated_at" = excluded."updated_at"'
 )
 
 

@@ -1,0 +1,134 @@
+"""What a rating batch's users' policies say (issues 17, 18): their dial-out policy, their
+monthly spend limit and whether they are blocked from PSTN calls, loaded once per batch with
+no more statements than the tenant's configuration needs.
+
+The rules are the lookups' own (services/dial_out.py, calling_policy_values.py,
+group_policy_lookup.py, pstn_blocks.py); this is only how rating reads them:
+
+- one statement first asks which of these the tenant has at all: dial-out grants (own or
+  global), dial-out grants to groups, calling policies that set a limit, PSTN blocks;
+- what it lacks is not looked up. No dial-out grant anywhere: everyone has Teams's default,
+  which restricts nothing. No calling policy with a limit: no grant can give anyone a limit
+  (the built-in Global sets none). No block: nobody is blocked;
+- what it has is read for the batch's users in one statement per 1,000 users, the group
+  grants of both types together.
+
+A tenant with none of them (most) costs one statement a batch; one with all of them five.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from commcredits.db import db, execute_in
+from commcredits.services import dial_out
+from commcredits.services.calling_policy_values import Policy, resolve
+from commcredits.services.group_policy_lookup import (
+    CALLING,
+    DIAL_OUT,
+    Effective,
+    best_by_type,
+    effective,
+)
+
+CHUNK = 1000  # a batch's users in one statement
+
+
+@dataclass
+class BatchPolicies:
+    """A batch's users' policies, as rating asks for them."""
+
+    # A user's effective dial-out policy; absent: the default, which restricts nothing.
+    dial_out: dict[int, Effective[dial_out.DialOutPolicy]] = field(default_factory=dict)
+    # A user's monthly spend limit in force (minor units); absent: not limited.
+    limits: dict[int, int] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)  # users blocked from PSTN calls
+
+
+def _presence_sql() -> str:
+    p = db.obj.param
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM dial_out_grant WHERE tenant_id = {p}), "
+        f"EXISTS (SELECT 1 FROM group_policy_grant WHERE tenant_id = {p} "
+        f"AND policy_type = {p}), "
+        f"EXISTS (SELECT 1 FROM calling_policy WHERE tenant_id = {p} "
+        "AND enable_spend_limits AND spend_limit_minor IS NOT NULL), "
+        f"EXISTS (SELECT 1 FROM pstn_block WHERE tenant_id = {p})"
+    )
+
+
+def for_batch(tenant_id: int, currency: str, user_ids: Iterable[int]) -> BatchPolicies:
+    """The policies of these users of the tenant (none written)."""
+    ids = sorted(set(user_ids))
+    found = BatchPolicies()
+    if not ids:
+        return found
+    row = db.execute_sql(_presence_sql(), [tenant_id, tenant_id, DIAL_OUT, tenant_id, tenant_id])
+    own_dial, group_dial, limited, blocks = (bool(v) for v in row.fetchone())
+    if not (own_dial or group_dial or limited or blocks):
+        return found
+    p = db.obj.param
+    types = [t for t, wanted in ((DIAL_OUT, group_dial), (CALLING, limited)) if wanted]
+    groups = best_by_type(types, ids, tenant_id=tenant_id) if types else {}
+    if own_dial or group_dial:
+        found.dial_out = _dial_out(tenant_id, ids, groups.get(DIAL_OUT, {}), own=own_dial)
+    if limited:
+        found.limits = _limits(tenant_id, currency, ids, groups.get(CALLING, {}))
+    if blocks:
+        sql = f"SELECT user_id FROM pstn_block WHERE tenant_id = {p} AND user_id IN {{in}}"
+        found.blocked = {uid for (uid,) in execute_in(sql, ids, params=[tenant_id], chunk=CHUNK)}
+    return found
+
+
+def _dial_out(
+    tenant_id: int, ids: list[int], inherited: dict, *, own: bool
+) -> dict[int, Effective[dial_out.DialOutPolicy]]:
+    """Each user's effective dial-out policy (dial_out.effective_for_users' precedence)."""
+    mine: dict[int, dial_out.DialOutPolicy] = {}
+    glob: dial_out.DialOutPolicy | None = None
+    if own:
+        p = db.obj.param
+        sql = (
+            "SELECT user_id, policy_name FROM dial_out_grant WHERE tenant_id = "
+            f"{p} AND (user_id IS NULL OR user_id IN {{in}})"
+        )
+        for user_id, name in execute_in(sql, ids, params=[tenant_id], chunk=CHUNK):
+            policy = dial_out.BY_NAME.get(name.lower(), dial_out.DEFAULT_POLICY)
+            if user_id is None:
+                glob = policy
+            else:
+                mine[user_id] = policy
+    groups = {
+        uid: (dial_out.BY_NAME.get((g.policy_name or "").lower(), dial_out.DEFAULT_POLICY), g.group)
+        for uid, g in inherited.items()
+    }
+    return {u: effective(mine.get(u), groups.get(u), glob, dial_out.DEFAULT_POLICY) for u in ids}
+
+
+def _limits(tenant_id: int, currency: str, ids: list[int], inherited: dict) -> dict[int, int]:
+    """Each limited user's monthly limit in force (calling_policies.effective_for_users'
+    precedence: own grant, best-ranked group's, global, built-in)."""
+    p = db.obj.param
+    sql = (
+        "SELECT g.user_id, c.id, c.name, c.description, c.enable_spend_limits, "
+        "c.spend_limit_minor FROM calling_policy_grant g "
+        f"JOIN calling_policy c ON c.id = g.policy_id WHERE g.tenant_id = {p} "
+        "AND (g.user_id IS NULL OR g.user_id IN {in})"
+    )
+    mine: dict[int, Policy] = {}
+    glob: Policy | None = None
+    for user_id, pid, name, text, enabled, limit in execute_in(
+        sql, ids, params=[tenant_id], chunk=CHUNK
+    ):
+        policy = Policy(pid, name, text, bool(enabled), limit, currency)
+        if user_id is None:
+            glob = policy
+        else:
+            mine[user_id] = policy
+    limits: dict[int, int] = {}
+    for u in ids:
+        applied = resolve(mine.get(u), glob, currency, inherited.get(u)).policy.applied_limit_minor
+        if applied is not None:
+            limits[u] = applied
+    return limits
