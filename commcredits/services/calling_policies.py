@@ -282,7 +282,3 @@ def effective_for_users(
                 own[grant.user_id] = policy
     groups = best_for_users(CALLING, ids, tenant_id=tenant.id)
     return {u: resolve(own.get(u), global_grant, tenant.currency, groups.get(u)) for u in ids}
-
-
-def effective_for_user(tenant: Tenant, user_id: int) -> EffectiveCallingPolicy:
-    return effective_for_users(tenant, [user_id])[user_id]

@@ -158,10 +158,6 @@ def effective_for_users(tenant_id: int, user_ids: Iterable[int]) -> dict[int, Ef
     return {u: _resolve(own.get(u), groups.get(u), global_grant) for u in ids}
 
 
-def effective_for_user(tenant_id: int, user_id: int) -> EffectivePolicy:
-    return effective_for_users(tenant_id, [user_id])[user_id]
-
-
 def global_grant(tenant: Tenant) -> DialOutPolicy | None:
     row = DialOutGrant.get_or_none((DialOutGrant.tenant == tenant.id) & DialOutGrant.user.is_null())
     return BY_NAME.get(row.policy_name.lower()) if row else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import peewee
@@ -92,7 +93,6 @@ def entitlements(catalog: Catalog, held: list[tuple[int, list[str]]]) -> Entitle
 
 def entitlements_for_users(catalog: Catalog, user_ids: list[int]) -> dict[int, Entitlements]:
     """Entitlements of many users: one statement per 1,000 users (a rating batch's in one)."""
-    held: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
     # Hand-built, and the disabled plans kept as the JSON text stored: users hold a handful
     # of distinct licence combinations, so each text is decoded once per combination below,
     # not once per row (peewee decoded every row's list and rendered every id: half of this).
@@ -101,8 +101,19 @@ def entitlements_for_users(catalog: Catalog, user_ids: list[int]) -> dict[int, E
         user_ids,
         chunk=LOOKUP_CHUNK,
     )
+    return entitlements_from_rows(catalog, user_ids, rows)
+
+
+def entitlements_from_rows(
+    catalog: Catalog, user_ids: list[int], rows: Iterable[tuple[int, int | None, str | None]]
+) -> dict[int, Entitlements]:
+    """Entitlements of these users from their (user id, sku pk, disabled plans as stored)
+    license rows, read by the caller (authorizeCall reads them with the user row); a row whose
+    sku pk is None (a LEFT JOIN that found no license) is no license."""
+    held: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
     for user_id, sku_pk, disabled in rows:
-        held[user_id].append((sku_pk, disabled))
+        if sku_pk is not None:
+            held[user_id].append((sku_pk, disabled))
     # Decide each combination once.
     seen: dict[tuple, Entitlements] = {}
     found: dict[int, Entitlements] = {}

@@ -79,10 +79,6 @@ def blocked_user_ids(tenant_id: int, user_ids: Iterable[int]) -> set[int]:
     return found
 
 
-def is_blocked(tenant_id: int, user_id: int) -> bool:
-    return bool(blocked_user_ids(tenant_id, [user_id]))
-
-
 def blocks_by_user_ids(user_ids: Iterable[int]) -> dict[int, PstnBlock]:
     """The current blocks of users of any tenants (a page of `User`s): one statement per 500."""
     ids = sorted(set(user_ids))

@@ -374,13 +374,19 @@ def find_users(tenant: Tenant, refs: list[int | str], *, field: str = "userIds")
     return list({u.id: u for u in found if u is not None}.values())
 
 
+def ref_column(ref: int | str) -> tuple[str, int | str]:
+    """Where a reference to a user points: its id, or its user principal name's key (stripped,
+    lower case: a UPN is found whatever its case). get_user's lookup, and authorizeCall's
+    hand-built one (services/authorization.py), go by it."""
+    if isinstance(ref, int):
+        return "id", ref
+    return "upn_key", ref.strip().lower()
+
+
 def get_user(tenant: Tenant, ref: int | str) -> User:
     """A user of this tenant by id or user principal name; another tenant's is 'not found'."""
-    query = User.select().where(User.tenant == tenant.id)
-    if isinstance(ref, int):
-        user = query.where(User.id == ref).first()
-    else:
-        user = query.where(User.upn_key == ref.strip().lower()).first()
+    column, key = ref_column(ref)
+    user = User.select().where((User.tenant == tenant.id) & (getattr(User, column) == key)).first()
     if user is None:
         raise not_found("User", ref)
     return user
