@@ -9,7 +9,18 @@ import threading
 import uuid
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLString,
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    TypeNode,
+)
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.graphql import OperationType
 
 from commcredits.resolvers.context import Context
@@ -120,3 +131,93 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     if loop is None or loop.is_closed():
         loop = _local.loop = asyncio.new_event_loop()
     return loop
+
+
+# Lists shorter than this are coerced as graphql-core does: only a bulk client's lists are
+# long enough for the shortcut to matter.
+_PLAIN_LIST_FROM = 32
+
+
+class PlainListVariables(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, but a long `[String!]` variable whose items are all
+    `str` is taken as given instead of item by item.
+
+    graphql-core coerces each item of a list variable through a chain of type checks and
+    the String scalar (which returns a `str` as is): a bulk batch's 1,000 user principal
+    names cost more there than the batch's own rules. Such a list coerces to a copy of
+    itself, so it is copied; anything else in it (a number, a null, a nested list) goes the
+    usual way and fails with graphql-core's own error. The rest is untouched: the other
+    variables, validation, the length limits (`InputLimits` reads the raw variables).
+    """
+
+    @classmethod
+    def build(  # type: ignore[override]
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        plain = _plain_string_lists(schema, document, operation_name, raw_variable_values)
+        if plain:  # coerced as empty lists, then given their items
+            raw_variable_values = {**(raw_variable_values or {}), **{n: [] for n in plain}}
+        built = super().build(
+            schema,
+            document,
+            root_value,
+            context_value,
+            raw_variable_values,
+            operation_name,
+            *args,
+            **kwargs,
+        )
+        if plain and not isinstance(built, list):  # a list: the request's errors
+            values = built.variable_values
+            for name, items in plain.items():
+                values.coerced[name] = list(items)
+                values.sources[name] = values.sources[name]._replace(value=items)
+        return built
+
+
+def _plain_string_lists(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    raw: dict[str, Any] | None,
+) -> dict[str, list[str]]:
+    """The operation's long `[String!]` / `[String!]!` variables given as lists of `str`."""
+    if not raw or schema.type_map.get("String") is not GraphQLString:
+        return {}
+    operations = [
+        d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+    ]
+    if len(operations) != 1:  # graphql-core says what is wrong with it
+        return {}
+    plain = {}
+    for definition in operations[0].variable_definitions or ():
+        name = definition.variable.name.value
+        items = raw.get(name)
+        if (
+            type(items) is list
+            and len(items) >= _PLAIN_LIST_FROM
+            and _is_string_list(definition.type)
+            and set(map(type, items)) == {str}
+        ):
+            plain[name] = items
+    return plain
+
+
+def _is_string_list(node: TypeNode) -> bool:
+    if isinstance(node, NonNullTypeNode):
+        node = node.type
+    if not isinstance(node, ListTypeNode) or not isinstance(node.type, NonNullTypeNode):
+        return False
+    named = node.type.type
+    return isinstance(named, NamedTypeNode) and named.name.value == "String"

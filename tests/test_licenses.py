@@ -422,3 +422,23 @@ def test_the_catalog_is_reused_until_a_sku_changes(org, keys, client):
     assert assign(org, "carla", add("MCOEV", "MCOPSTN1"))["userErrors"][0]["code"] == (
         "ProhibitedInUsageLocationViolation"  # US is no longer on the list
     )
+
+
+def test_rows_go_in_input_order_when_users_in_other_states_get_the_same_license(org):
+    """Users decided apart (here: holding something else, or not) who gain the same license
+    are inserted in input order all the same, and audited by license set."""
+    assign(org, "carla", add("MCOMEETADV"))
+    before = AuditEntry.select().count()
+    out = org(SET_MANY, {"upns": [upn("anna"), upn("carla"), upn("ben")], "add": add("MCOEV")})
+    assert out["setUserLicenses"]["summary"]["applied"] == 3
+    mcoev = (
+        LicenseAssignment.select()
+        .where(LicenseAssignment.sku == LicenseAssignment.sku.rel_model.get(part_number="MCOEV"))
+        .order_by(LicenseAssignment.id)
+    )
+    assert [a.user.user_principal_name for a in mcoev] == [upn("anna"), upn("carla"), upn("ben")]
+    (entry,) = list(AuditEntry.select().order_by(AuditEntry.id))[before:]
+    assert {"licenses": [], "users": [upn("anna"), upn("ben")]} in entry.before
+    assert {"licenses": ["MCOMEETADV"], "users": [upn("carla")]} in entry.before
+    assert {"licenses": ["MCOEV"], "users": [upn("anna"), upn("ben")]} in entry.after
+    assert seats(org)["MCOEV"] == (3, 2)

@@ -76,7 +76,9 @@ def aligned(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 @lru_cache(maxsize=64)
 def _cells_up_to(top: int) -> re.Pattern[bytes]:
-    """`<c r="` + column + a row from 1 to `top` (no leading zero), the column captured."""
+    """Every `<c ` start tag; for those spelt `<c r="` + column + a row from 1 to `top` (no
+    leading zero), the column captured, for any other b"" (so one pass both counts the cell
+    starts and finds those that are not plain)."""
     digits = str(top)
     same = [digits]  # numbers of the same length, at most `top`
     for i, ch in enumerate(digits):
@@ -85,7 +87,7 @@ def _cells_up_to(top: int) -> re.Pattern[bytes]:
             same.append(f"{digits[:i]}[{low}-{int(ch) - 1}][0-9]{{{len(digits) - i - 1}}}")
     shorter = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
     rows = "|".join(same + shorter) if top > 0 else "(?!)"
-    return re.compile(rb'<c r="([A-Z]{1,3})(?:' + rows.encode() + rb')"')
+    return re.compile(rb'<c (?:r="([A-Z]{1,3})(?:' + rows.encode() + rb')"|)')
 
 
 def _column(letters: bytes | str) -> int:
@@ -130,11 +132,12 @@ def _fast(chunks: Iterable[bytes]) -> Extent | None:
     """The extent when every cell is spelt `<c r="A1"` within a row seen so far, else None
     (the exact walk decides).
 
-    One regular-expression pass per chunk finds the cells whose row is at most the highest
-    `<row r=` seen so far (rows come before their cells), and a count of `<c ` proves that no
-    other cell exists: one beyond those rows, or spelt otherwise. It counts every cell, empty
-    ones too (a styled empty cell is not in calamine's grid), and takes the rows from the row
-    tags, so it can only over-estimate; the caller re-checks an over-limit answer exactly."""
+    One regular-expression pass per chunk finds every `<c ` and, for each, its column when its
+    row is at most the highest `<row r=` seen so far (rows come before their cells): a cell
+    without one (beyond those rows, or spelt otherwise) sends the part to the exact walk. It
+    counts every cell, empty ones too (a styled empty cell is not in calamine's grid), and
+    takes the rows from the row tags, so it can only over-estimate; the caller re-checks an
+    over-limit answer exactly."""
     letters: set[bytes] = set()
     top = 0
     for n, (buf, start, end) in enumerate(_regions(chunks)):
@@ -145,10 +148,9 @@ def _fast(chunks: Iterable[bytes]) -> Extent | None:
         last = buf.rfind(b'<row r="', start, end)
         if last >= 0 and (row := _ROW.match(buf, last, end)):
             top = max(top, int(row.group(1)))
-        found = _cells_up_to(top).findall(buf, start, end)
-        if len(found) != buf.count(b"<c ", start, end):
+        letters.update(_cells_up_to(top).findall(buf, start, end))
+        if b"" in letters:  # a cell past the rows seen, or spelt otherwise
             return None
-        letters.update(found)
     columns = max(map(_column, letters), default=0)
     return Extent(top if columns else 0, columns)
 

@@ -6,6 +6,7 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from commcredits.execution import PlainListVariables
 from commcredits.resolvers.access import AccessMutation, AccessQuery
 from commcredits.resolvers.billing import BillingMutation
 from commcredits.resolvers.calling_policies import CallingPolicyMutation, CallingPolicyQuery
@@ -128,6 +129,8 @@ schema = CommcreditsSchema(
         InputLimits,
     ],
     scalar_overrides={**SCALAR_OVERRIDES, **COLUMN_SCALARS},
+    # Long lists of strings (a bulk batch's user principal names) taken as given.
+    execution_context_class=PlainListVariables,
 )
 
 __all__ = ["DomainError", "schema"]

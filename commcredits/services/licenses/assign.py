@@ -12,7 +12,7 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import check_batch_size
 from commcredits.services.licenses import errors as graph
 from commcredits.services.licenses import inherited as inherited_path
-from commcredits.services.licenses.picture import TenantPicture
+from commcredits.services.licenses.picture import NO_LICENSES, TenantPicture
 from commcredits.services.licenses.prior_seats import prior_seat_units
 from commcredits.services.licenses.requests import LicenseOutcome, LicenseRequest
 from commcredits.services.licenses.rules import decide
@@ -25,57 +25,88 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
 
     Runs for every item of a batch, so it does little itself (and keeps what it reads in
     locals): the rules run in `decide`, once per distinct (change, licenses, location), and
-    the seats are counted here, in order.
+    the seats are counted here, in order. A batch is mostly runs of items alike (the same
+    change objects, users holding the one shared empty mapping, one location): an item like
+    the one before it takes that one's decision without building the key.
     """
     users, held_by, decisions, available = pic.users, pic.held, pic.decisions, pic.available
-    touched, applying, inherited = pic.touched, pic.applying, pic.inherited
+    touched, applying, inherited, applied = pic.touched, pic.applying, pic.inherited, pic.applied
+    last, add_user = None, None  # the group of the last decision applied, for the next item
     outcomes: list[LicenseOutcome] = []
     append = outcomes.append
     new = tuple.__new__  # the outcome of an item that passes, without a Python-level call
+    # What the item before was decided on, and its decision's parts (read once per change).
+    seen_add = seen_remove = seen_held = None
+    seen_location: object = _UNSEEN
+    decision = delta = changes = request_errors = rule_errors = takes = gives = None
+    new_held = None
     for index, req in enumerate(requests):
-        user = users.get(req.user)
+        ref, add, remove = req
+        user = users.get(ref)
         if user is None:
-            append(LicenseOutcome(index, req, errors=[graph.user_not_found(req.user)]))
+            append(LicenseOutcome(index, req, errors=[graph.user_not_found(ref)]))
             continue
-        uid, location = user.id, user.usage_location
+        uid, _, _, location = user
         if inherited and uid in inherited:  # a group gives the user licenses, or tried to
             append(inherited_path.evaluate(pic, index, req, user))
             continue
-        held = held_by[uid]
-        key = (req.add, req.remove, tuple(held.items()), location)
-        decision = decisions.get(key)
-        if decision is None:
-            decision = decisions[key] = decide(pic.catalog, req, held, location)
-        if decision.request_errors:
-            append(LicenseOutcome(index, req, user, (), decision.request_errors))
+        held = held_by[uid]  # never mutated (a change replaces it): its identity is its state
+        if (
+            add is not seen_add
+            or remove is not seen_remove
+            or held is not seen_held
+            or location != seen_location
+        ):
+            seen_add, seen_remove, seen_held, seen_location = add, remove, held, location
+            # Most of a batch's users hold nothing yet: their one shared mapping, no tuple built.
+            items = () if held is NO_LICENSES else tuple(held.items())
+            key = (add, remove, items, location)
+            decision = decisions.get(key)
+            if decision is None:
+                decision = decisions[key] = decide(pic.catalog, req, held, location)
+            delta, changes = decision.delta, decision.changes
+            request_errors, rule_errors = decision.request_errors, decision.rule_errors
+            takes = [pk for pk, _ in delta.inserts] if delta is not None else ()
+            gives, new_held = delta.deletes if delta is not None else (), decision.new
+        if request_errors:
+            append(LicenseOutcome(index, req, user, (), request_errors))
             continue
-        delta = decision.delta
         if delta is None:
-            append(LicenseOutcome(index, req, user, decision.changes))
+            append(LicenseOutcome(index, req, user, changes))
             continue
-        seats = True  # a loop, not any(): a generator per item costs more than the check
-        for sku_pk, _ in delta.inserts:
+        # A loop, not any(): a generator per item costs more than the check.
+        for sku_pk in takes:
             if available.get(sku_pk, 0) < 1:
-                seats = False
                 break
-        if not seats or decision.rule_errors:
-            short = [pk for pk, _ in delta.inserts if available.get(pk, 0) < 1]
-            errors = [
-                *decision.rule_errors,
-                *(graph.no_seat(pic.catalog.by_pk[pk], decision.field_of(pk)) for pk in short),
-            ]
-            append(LicenseOutcome(index, req, user, decision.changes, errors, True))
-            continue
-        for sku_pk, _ in delta.inserts:
-            available[sku_pk] -= 1
-        for sku_pk in delta.deletes:
-            available[sku_pk] = available.get(sku_pk, 0) + 1
-        held_by[uid] = decision.new
-        if uid in touched:
-            pic.retouched.add(uid)
-        touched[uid] = decision
-        append(new(LicenseOutcome, (index, req, user, decision.changes, (), True, applying)))
+        else:
+            if not rule_errors:
+                for sku_pk in takes:
+                    available[sku_pk] -= 1
+                for sku_pk in gives:
+                    available[sku_pk] = available.get(sku_pk, 0) + 1
+                held_by[uid] = new_held
+                if uid in touched:
+                    pic.retouched.add(uid)
+                touched[uid] = decision
+                if decision is not last:  # runs of items share a decision: its group at hand
+                    group = applied.get(id(decision))
+                    if group is None:
+                        group = applied[id(decision)] = (decision, [])
+                    last, add_user = decision, group[1].append
+                add_user(uid)
+                append(new(LicenseOutcome, (index, req, user, changes, (), True, applying)))
+                continue
+        short = [pk for pk in takes if available.get(pk, 0) < 1]
+        errors = [
+            *rule_errors,
+            *(graph.no_seat(pic.catalog.by_pk[pk], decision.field_of(pk)) for pk in short),
+        ]
+        append(LicenseOutcome(index, req, user, changes, errors, True))
     return outcomes
+
+
+# No usage location compares equal to it: the first item is never taken as like the one before.
+_UNSEEN = object()
 
 
 def assign_licenses(

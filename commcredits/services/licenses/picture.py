@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from operator import itemgetter
 from types import MappingProxyType
 
 from commcredits.db import db, execute_in
@@ -32,7 +33,29 @@ _SEATS_SQL = (
 
 # The licenses of every user who holds none: one shared mapping, never changed (a change
 # gives a user a new mapping), so a batch of unlicensed users builds no dict per user.
-_NO_LICENSES: Mapping[int, tuple[str, ...]] = MappingProxyType({})
+NO_LICENSES: Mapping[int, tuple[str, ...]] = MappingProxyType({})
+
+
+def _references(
+    requests: list[LicenseRequest],
+) -> tuple[list[int], list[str], dict[str, list[str]]]:
+    """The batch's distinct user ids, distinct UPN keys (stripped, lower case), and per key
+    the references that spell it otherwise; whole lists at a time, as a batch is a thousand
+    references, almost always UPNs already in their key's form."""
+    refs = list(dict.fromkeys(map(itemgetter(0), requests)))
+    if set(map(type, refs)) <= {str}:
+        ids: list[int] = []
+        texts: list[str] = refs
+    else:
+        ids = [r for r in refs if isinstance(r, int)]
+        texts = [r for r in refs if not isinstance(r, int)]
+    keys = list(map(str.lower, map(str.strip, texts)))
+    odd: dict[str, list[str]] = {}
+    if keys != texts:
+        for key, ref in zip(keys, texts, strict=True):
+            if key != ref:
+                odd.setdefault(key, []).append(ref)
+    return ids, list(dict.fromkeys(keys)), odd
 
 
 class TenantPicture:
@@ -49,27 +72,17 @@ class TenantPicture:
         initial: dict[int, Mapping[int, tuple[str, ...]]] = {}
         licensed: dict[int, dict[int, tuple[str, ...]]] = {}  # filled while loading
         row_ids: dict[tuple[int, int], int] = {}  # (user, sku pk) -> license row id
-        ids: dict[int, None] = {}
-        keys: dict[str, None] = {}
-        odd: dict[str, list[str]] = {}  # key -> the references that spell it otherwise
-        for ref in dict.fromkeys(r.user for r in requests):
-            if isinstance(ref, int):
-                ids[ref] = None
-                continue
-            key = ref.strip().lower()
-            keys[key] = None
-            if key != ref:
-                odd.setdefault(key, []).append(ref)
+        ids, keys, odd = _references(requests)
         plans: dict[str, tuple[str, ...]] = {}  # disabled_plans JSON -> tuple, decoded once
         new = tuple.__new__  # a user's tuple without the named tuple's Python-level call
-        for column, values in (("id", list(ids)), ("upn_key", list(keys))):
+        for column, values in (("id", ids), ("upn_key", keys)):
             sql = _USERS_SQL.format(p=db.obj.param, column=column)
             for uid, upn, key, location, row_id, sku_id, disabled in execute_in(
                 sql, values, params=(tenant_id,)
             ):
                 if row_id is None:  # the join's one row for a user without licenses
                     by_id[uid] = by_key[key] = new(UserRef, (uid, upn or key, key, location))
-                    initial[uid] = _NO_LICENSES
+                    initial[uid] = NO_LICENSES
                     continue
                 held = licensed.get(uid)
                 if held is None:
@@ -96,6 +109,9 @@ class TenantPicture:
         # changed more than once are in `retouched` too.
         self.touched: dict[int, Decision] = {}
         self.retouched: set[int] = set()
+        # The same changes by decision, in the order each was first applied: id -> (the
+        # decision, its users in order; a user changed again is in its later group too).
+        self.applied: dict[int, tuple[Decision, list[int]]] = {}
         seats = db.execute_sql(_SEATS_SQL.format(p=db.obj.param), (tenant_id,))
         self.available: dict[int, int] = {sku: enabled - used for sku, enabled, used in seats}
         # A batch repeats the same change over users in the same few states (the bulk layer's

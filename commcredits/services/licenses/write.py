@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from operator import itemgetter
+from typing import NamedTuple
 
 from commcredits.db import db, execute_in, insert_for_each
 from commcredits.models import LicenseAssignment, Subscription, Tenant
@@ -17,6 +19,8 @@ _COUNT_SEATS_SQL = (
     "WHERE tenant_id = {p} AND sku_id = {p}"
 )
 
+
+_upn = itemgetter(1)  # UserRef.user_principal_name, for a list of users at C speed
 
 _DELETE_SQL = f'DELETE FROM "{LicenseAssignment._meta.table_name}" WHERE id IN {{in}}'
 _REPLAN_SQL = (
@@ -33,34 +37,8 @@ def write_changes(
     la = LicenseAssignment
     tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
     assigned_at = la.assigned_at.db_value(now)
-    row_ids = pic.row_ids
-    inserts: dict[tuple[int, str], list[int]] = {}  # (sku pk, plans JSON) -> users
-    delete_ids: list[int] = []
-    updates: dict[tuple[str, ...], list[int]] = {}  # new disabled plans -> license row ids
-    changed: dict[int, tuple[Delta, list[int]]] = {}  # id(delta) -> (delta, its users)
-    plans_json: dict[tuple[str, ...], str] = {}  # one JSON text per distinct plan list
-    for uid, decision in pic.touched.items():
-        if uid in pic.retouched:  # changed twice or more: the net change, worked out for it
-            initial, final = pic.initial[uid], pic.held[uid]
-            if final == initial:
-                continue
-            delta = delta_between(pic.catalog, initial, final)
-        else:
-            delta = decision.delta  # the decision's, worked out once for all its users
-            assert delta is not None  # only changing decisions are applied
-        for sku_pk, disabled in delta.inserts:
-            text = plans_json.get(disabled)
-            if text is None:
-                text = plans_json[disabled] = la.disabled_plans.db_value(list(disabled))
-            inserts.setdefault((sku_pk, text), []).append(uid)
-        for sku_pk, disabled in delta.updates:
-            updates.setdefault(disabled, []).append(row_ids[uid, sku_pk])
-        for sku_pk in delta.deletes:
-            delete_ids.append(row_ids[uid, sku_pk])
-        group = changed.get(id(delta))
-        if group is None:
-            group = changed[id(delta)] = (delta, [])
-        group[1].append(uid)
+    rows = _by_decision(pic) if not pic.retouched else None
+    inserts, delete_ids, updates, changed = rows or _by_user(pic)
     seat_delta: dict[int, int] = {}
     for delta, uids in changed.values():
         for sku_pk, _ in delta.inserts:
@@ -94,6 +72,74 @@ def write_changes(
     return sum(len(uids) for uids in inserts.values())
 
 
+class _Rows(NamedTuple):
+    """The net change of a batch, as rows to write and the audit's groups."""
+
+    inserts: dict[tuple[int, str], list[int]]  # (sku pk, plans JSON) -> users
+    delete_ids: list[int]
+    updates: dict[tuple[str, ...], list[int]]  # new disabled plans -> license row ids
+    changed: dict[int, tuple[Delta, list[int]]]  # id(delta) -> (delta, its users)
+
+
+def _plans_text(disabled: tuple[str, ...], known: dict[tuple[str, ...], str]) -> str:
+    """The disabled plans as stored (JSON), worked out once per distinct list."""
+    text = known.get(disabled)
+    if text is None:
+        text = known[disabled] = LicenseAssignment.disabled_plans.db_value(list(disabled))
+    return text
+
+
+def _by_decision(pic: TenantPicture) -> _Rows | None:
+    """The rows decision by decision (`pic.applied`), when each user changed once and no two
+    decisions insert the same (SKU, plans): then every row to insert comes from one group, its
+    users in the order they were changed, as `_by_user` would list them. None otherwise."""
+    groups = list(pic.applied.values())
+    # (only changing decisions are applied: each has a delta)
+    pairs = [pair for decision, _ in groups for pair in decision.delta.inserts]  # type: ignore
+    if len(set(pairs)) != len(pairs):
+        return None
+    rows = _Rows({}, [], {}, {})
+    row_ids, known = pic.row_ids, {}  # known: plans JSON by list
+    for decision, uids in groups:
+        delta = decision.delta
+        assert delta is not None  # only changing decisions are applied
+        for sku_pk, disabled in delta.inserts:
+            rows.inserts[sku_pk, _plans_text(disabled, known)] = uids
+        for sku_pk, disabled in delta.updates:
+            rows.updates.setdefault(disabled, []).extend([row_ids[u, sku_pk] for u in uids])
+        for sku_pk in delta.deletes:
+            rows.delete_ids.extend([row_ids[u, sku_pk] for u in uids])
+        rows.changed[id(delta)] = (delta, uids)
+    return rows
+
+
+def _by_user(pic: TenantPicture) -> _Rows:
+    """The rows user by user, in the order they were changed; a user changed more than once
+    gets the net change, worked out for them."""
+    rows = _Rows({}, [], {}, {})
+    row_ids, known = pic.row_ids, {}  # known: plans JSON by list
+    for uid, decision in pic.touched.items():
+        if uid in pic.retouched:
+            initial, final = pic.initial[uid], pic.held[uid]
+            if final == initial:
+                continue
+            delta = delta_between(pic.catalog, initial, final)
+        else:
+            delta = decision.delta  # the decision's, worked out once for all its users
+            assert delta is not None  # only changing decisions are applied
+        for sku_pk, disabled in delta.inserts:
+            rows.inserts.setdefault((sku_pk, _plans_text(disabled, known)), []).append(uid)
+        for sku_pk, disabled in delta.updates:
+            rows.updates.setdefault(disabled, []).append(row_ids[uid, sku_pk])
+        for sku_pk in delta.deletes:
+            rows.delete_ids.append(row_ids[uid, sku_pk])
+        group = rows.changed.get(id(delta))
+        if group is None:
+            group = rows.changed[id(delta)] = (delta, [])
+        group[1].append(uid)
+    return rows
+
+
 def _audit(
     tenant: Tenant,
     principal: Principal,
@@ -120,7 +166,7 @@ def _audit(
         groups_before: dict[tuple[str, ...], list[str]] = {}
         groups_after: dict[tuple[str, ...], list[str]] = {}
         for delta, uids in changed:
-            upns = [users[uid].user_principal_name for uid in uids]
+            upns = list(map(_upn, map(users.__getitem__, uids)))
             groups_before.setdefault(delta.before, []).extend(upns)
             groups_after.setdefault(delta.after, []).extend(upns)
         first = users[changed[0][1][0]].user_principal_name
