@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from commcredits import db as database  # noqa: E402
+from commcredits import heap  # noqa: E402
 from commcredits.db import count_statements  # noqa: E402
 from commcredits.execution import execute  # noqa: E402
 from commcredits.migrate import migrate  # noqa: E402
@@ -147,6 +148,7 @@ def main() -> int:
             principal, upns = setup(args.users)
             items = calls(upns, args.calls)
             print(f"setup: {args.users:,} users with licenses in {time.perf_counter() - t0:.1f}s")
+            heap.settle()  # as the server's lifespan does before its first request
             statements: list[int] = []
             totals = {"rated": 0, "blocked": 0, "duplicates": 0, "failed": 0}
             started, cpu_started = time.perf_counter(), time.process_time()

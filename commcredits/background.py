@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from commcredits import db as database
-from commcredits import events
+from commcredits import events, heap
 from commcredits.clock import Clock
 from commcredits.config import Settings
 
@@ -76,6 +76,7 @@ def lifespan(
 
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
+        heap.settle()  # built and imported by now: frozen, and fewer collector passes
         tasks = []
         if settings.webhook_interval > 0:
             # The outbox: notifications are written with the money, delivered here after

@@ -9,13 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from commcredits import heap
 from commcredits.bulk.errors import UsageError
 from commcredits.services.errors import MAX_BATCH  # the API's own limit, not a rule copied
 
 DEFAULT_BATCH = 1000
-
-# Generation 0 is collected after this many new container objects (CPython's default: 700).
-RUN_THRESHOLD = 50_000
 
 
 @dataclass
@@ -52,7 +50,7 @@ def few_collections() -> Iterator[None]:
     """
     old = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(RUN_THRESHOLD, old[1], old[2])
+    gc.set_threshold(heap.THRESHOLD, old[1], old[2])
     try:
         yield
     finally:
