@@ -93,6 +93,11 @@ SQLITE_PRAGMAS = {
     # tenant reads ~10,000 scattered users (~40 MiB of pages), which 32 MiB could not keep
     # (24 ms a count, 8.6 ms with 64).
     "cache_size": -64_000,
+    # The write-ahead log is copied into the database file (with an fsync) by the commit
+    # that takes it past this many pages (SQLite's default: 1,000, ~4 MB): rarer copies
+    # write each busy index page once for many commits. bench_rating: 5,097 -> 5,568 calls/s
+    # (and less CPU) for a WAL of at most ~40 MB between copies.
+    "wal_autocheckpoint": 10_000,
 }
 
 
