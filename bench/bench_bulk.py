@@ -406,7 +406,10 @@ def measure(args: argparse.Namespace, store: Store, tmp: Path, total: int) -> li
         f"raw limit (polars read + sqlite3.executemany), best of {args.trials}: "
         f"{best_raw:.2f} s = {args.rows / best_raw:,.0f} rows/s  (all: {_figures(raws)} s)"
     )
-    print(f"ratio end to end / raw limit: {ratio:.3f} (target >= {TARGET_RATIO})")
+    # The raw limit is SQLite's (issue 5 set the ratio for the embedded database): on
+    # PostgreSQL the line is printed for comparison, with no target.
+    target = "no target on PostgreSQL" if store.postgresql else f"target >= {TARGET_RATIO}"
+    print(f"ratio end to end / raw limit: {ratio:.3f} ({target})")
     print(f"  per trial: {', '.join(f'{r / e:.3f}' for r, e in zip(raws, runs, strict=True))}")
     print(
         f"a new process (`python -m commcredits.cli Set-UserLicense ...`, start-up and "
@@ -428,7 +431,7 @@ def measure(args: argparse.Namespace, store: Store, tmp: Path, total: int) -> li
         f"(all: {_figures(floors)} s): Import-Users takes {best_import / best_floor:.2f}x it; "
         f"even at the floor the ratio would be {best / best_floor:.3f}"
     )
-    if ratio < TARGET_RATIO:
+    if ratio < TARGET_RATIO and not store.postgresql:
         missed.append("ratio")
     if import_ratio < TARGET_IMPORT:
         missed.append("import")
