@@ -7,10 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from commcredits import db as database
-from commcredits.services import calling_policies, dial_out, group_policies, groups, pstn_blocks
-from commcredits.services.access import SYSTEM
-from commcredits.services.calling_policy_input import PolicyInput
-from tests.test_rating import AUTHORIZE, office, upn  # noqa: F401 (office: a fixture)
+from tests.test_rating import (  # noqa: F401 (office: a fixture)
+    AUTHORIZE,
+    configure_every_policy,
+    office,
+    upn,
+)
 
 POLICY_TABLES = ("dial_out_grant", "group_policy_grant", "calling_policy", "pstn_block")
 
@@ -47,28 +49,7 @@ def test_with_every_policy_configured_authorize_call_reads_each_once(api, office
     block: four reads of them (both group kinds in one) and the limited user's spend, and
     the reasons they give."""
     now = clock()
-    dial_out.grant_dial_out_policy(
-        office, SYSTEM, [upn("us1")], "DialoutCPCandPSTNDomestic", now=now
-    )
-    limited = calling_policies.create_calling_policy(
-        office,
-        SYSTEM,
-        PolicyInput(
-            name="Capped", enable_spend_limits=True, calling_spend_user_limit=Decimal("0.05")
-        ),
-        now=now,
-    )
-    sales = groups.create_group(office, SYSTEM, "Sales", now=now)
-    groups.add_members(office, SYSTEM, sales.id, [upn("de2")], now=now)
-    group_policies.assign_group_policy(
-        office, SYSTEM, sales.id, "DIAL_OUT", "DialoutCPCandPSTNDisabled", None, now=now
-    )
-    capped = groups.create_group(office, SYSTEM, "Capped", now=now)
-    groups.add_members(office, SYSTEM, capped.id, [upn("payg")], now=now)
-    group_policies.assign_group_policy(
-        office, SYSTEM, capped.id, "CALLING", limited.name, None, now=now
-    )
-    pstn_blocks.block_user(office, SYSTEM, upn("de1"), "Fraud", now=now)
+    configure_every_policy(office, Decimal("0.05"), now=now)
 
     out, seen = ask(api, "de1", "+33142345678", "INTERNATIONAL")
     assert (out["allowed"], out["reason"]) == (False, "USER_BLOCKED")

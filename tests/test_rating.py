@@ -508,23 +508,17 @@ def test_record_calls_costs_a_bounded_number_of_statements(api, office, clock):
         assert not [q for q in lookups if f"FROM {table}" in q], table
 
 
-def test_policies_configured_add_at_most_five_statements_whatever_the_batch(api, office, clock):
-    """With a dial-out grant, a group's dial-out and calling grants, a spend limit and a PSTN
-    block, a batch reads each for all its users at once: the same count for 10 calls or
-    1,000, and outcomes that follow them."""
-    now = clock()
-    record(api, *_mixed_batch("warm", 5))
-    with database.count_statements() as before:
-        record(api, *_mixed_batch("b", 10))
+def configure_every_policy(office, limit: Decimal, *, now: dt.datetime) -> None:
+    """One of each kind rating and authorizeCall read: us1's own dial-out grant (domestic
+    only), Sales' dial-out grant (de2: none), Capped's calling policy with a spend limit of
+    `limit` (payg) and a PSTN block (de1)."""
     dial_out.grant_dial_out_policy(
         office, SYSTEM, [upn("us1")], "DialoutCPCandPSTNDomestic", now=now
     )
     limited = calling_policies.create_calling_policy(
         office,
         SYSTEM,
-        PolicyInput(
-            name="Capped", enable_spend_limits=True, calling_spend_user_limit=Decimal("0.01")
-        ),
+        PolicyInput(name="Capped", enable_spend_limits=True, calling_spend_user_limit=limit),
         now=now,
     )
     sales = groups.create_group(office, SYSTEM, "Sales", now=now)
@@ -538,6 +532,17 @@ def test_policies_configured_add_at_most_five_statements_whatever_the_batch(api,
         office, SYSTEM, capped.id, "CALLING", limited.name, None, now=now
     )
     pstn_blocks.block_user(office, SYSTEM, upn("de1"), "Fraud", now=now)
+
+
+def test_policies_configured_add_at_most_five_statements_whatever_the_batch(api, office, clock):
+    """With a dial-out grant, a group's dial-out and calling grants, a spend limit and a PSTN
+    block, a batch reads each for all its users at once: the same count for 10 calls or
+    1,000, and outcomes that follow them."""
+    now = clock()
+    record(api, *_mixed_batch("warm", 5))
+    with database.count_statements() as before:
+        record(api, *_mixed_batch("b", 10))
+    configure_every_policy(office, Decimal("0.01"), now=now)
     with database.count_statements() as small:
         small_out = record(api, *_mixed_batch("s", 10))
     with database.count_statements() as large:
