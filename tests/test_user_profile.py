@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from commcredits import db as database
+from commcredits.bulk.transport import LocalTransport
 from commcredits.migrate import migrate
 from commcredits.models import User
 from commcredits.services import countries
@@ -274,12 +275,33 @@ def test_import_users_keeps_the_whole_template_and_maps_countries(tenant, tmp_pa
     assert set(report_of(err)["Status"]) == {"Unchanged"}
 
 
-def test_usage_location_names_as_parameter_and_column(tenant, tmp_path):
+def test_usage_location_names_as_parameter_and_column(tenant, tmp_path, monkeypatch):
     target = ("-Tenant", "Fabrikam")
+    asked: list[bool] = []  # each batch: were the stored usage locations asked for?
+    real = LocalTransport.execute
+
+    def spy(self, query, variables=None):
+        if "importUserColumns" in query:
+            asked.append(variables["locations"])
+        return real(self, query, variables)
+
+    monkeypatch.setattr(LocalTransport, "execute", spy)
     code, err = _import(tmp_path, "-UsageLocation", "Österreich", target=target)
     assert code == 0, err
     assert {u.usage_location for u in User.select()} == {"AT"}
     assert "usage location" not in err.splitlines()[-1]  # every user has one: no warning
+    # Every row gave one: the answer's usageLocations were not needed, nor asked for.
+    assert asked == [False] and set(report_of(err)["Message"].fill_null("")) == {""}
+    # A sheet where a row gives none: asked for, and that user's row says so.
+    sheet = write_csv(
+        tmp_path / "new.csv",
+        "UserPrincipalName,UsageLocation",
+        ["nora@fabrikam.example,DE", "otto@fabrikam.example,"],
+    )
+    code, _, err = run("Import-Users", "-Path", str(sheet), *target)
+    assert code == 0 and asked == [False, True], err
+    assert report_of(err)["Message"].to_list()[1] == "No usage location: cannot be licensed."
+    monkeypatch.setattr(LocalTransport, "execute", real)
 
     sheet = write_csv(
         tmp_path / "loc.csv",

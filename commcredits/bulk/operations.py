@@ -33,10 +33,10 @@ mutation BulkImportUsers($users: [ImportUserInput!]!, $whatIf: Boolean!, $create
 
 IMPORT_USER_COLUMNS = """
 mutation BulkImportUserColumns(
-  $columns: ImportUserColumnsInput!, $whatIf: Boolean!, $create: Boolean!
+  $columns: ImportUserColumnsInput!, $whatIf: Boolean!, $create: Boolean!, $locations: Boolean!
 ) {
   importUserColumns(columns: $columns, whatIf: $whatIf, createMissing: $create) {
-    actions usageLocations
+    actions usageLocations @include(if: $locations)
     failures { index userErrors { code message } }
     userErrors { field code message }
   }

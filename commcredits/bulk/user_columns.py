@@ -179,12 +179,25 @@ def cell_fault(
     return too_long(value, _limit(name), what) or ("VALUE_TOO_LONG", what)
 
 
-def row_results(payload: dict[str, Any]) -> list[dict[str, Any]]:
+def every_row_located(sent: list[Any] | None) -> bool:
+    """Whether every row of a batch gives a usage location (a code or a country name): then
+    no user it creates can be left without one (the API stores the location or fails the
+    row), and the answer's usageLocations need not be asked for."""
+    return sent is not None and all(isinstance(v, str) and v.strip() for v in sent)
+
+
+def row_results(payload: dict[str, Any], sent_locations: list[Any] | None) -> list[dict[str, Any]]:
     """importUserColumns' compact answer as one result per row, the shape importUsers gives.
 
     The status is not asked for: a row's action says it (null: failed; UNCHANGED: unchanged;
-    else applied), and a list of 1,000 enums less is a tenth of the answer's cost."""
+    else applied), and a list of 1,000 enums less is a tenth of the answer's cost. Nor are
+    the usage locations when every row gave one (`every_row_located`): a row's result then
+    carries the location it sent, which is all the report reads of it (whether there is one).
+    """
     errors = {f["index"]: f["userErrors"] for f in payload["failures"]}
+    locations = payload.get("usageLocations")
+    if locations is None:
+        locations = sent_locations
     return [
         {
             "status": _STATUS.get(a, "APPLIED"),
@@ -192,9 +205,7 @@ def row_results(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "usageLocation": loc,
             "userErrors": errors.get(i, []),
         }
-        for i, (a, loc) in enumerate(
-            zip(payload["actions"], payload["usageLocations"], strict=True)
-        )
+        for i, (a, loc) in enumerate(zip(payload["actions"], locations, strict=True))
     ]
 
 

@@ -37,6 +37,7 @@ from commcredits.bulk.user_columns import (
     as_columns,
     bad_cells,
     cell_fault,
+    every_row_located,
     property_columns,
     row_results,
 )
@@ -129,16 +130,21 @@ def import_users(
     with keeping_report(report, unsent) as cursor:
         for part in slices(pending, options.batch_size):
             cursor.batch(len(part))
+            columns = as_columns(values, [i for _, _, i in part])
+            sent = columns.get("usageLocation")
+            located = every_row_located(sent)
             payload = transport.execute(
                 ops.IMPORT_USER_COLUMNS,
                 {
-                    "columns": as_columns(values, [i for _, _, i in part]),
+                    "columns": columns,
                     "whatIf": options.what_if,
                     "create": not update_only,
+                    "locations": not located,
                 },
             )["importUserColumns"]
             batch_error(payload)
-            for (row, upn, _), result in zip(part, row_results(payload), strict=True):
+            results = row_results(payload, sent if located else None)
+            for (row, upn, _), result in zip(part, results, strict=True):
                 state, code, message = _user_outcome(result, options.what_if)
                 report.add(row, upn, action, state, code, message)
                 if result["action"] == "CREATED" and result["status"] != "FAILED":
