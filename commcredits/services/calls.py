@@ -282,19 +282,20 @@ def recorded_calls(tenant_id: int, call_ids: list[str]) -> dict[str, RatedCall]:
 def load_callers(
     tenant_id: int, ids: list[int], upn_keys: list[str]
 ) -> tuple[dict[int, Caller], dict[str, Caller]]:
-    """The tenant's users among these ids and lowercased user principal names, by id and by
-    lowercased name: one statement per 1,000 references of each kind."""
+    """The tenant's users among these ids and user principal name keys (users.upn_key), by id
+    and by key: one statement per 1,000 references of each kind."""
     by_id: dict[int, Caller] = {}
     by_upn: dict[str, Caller] = {}
     head = (
-        "SELECT id, user_principal_name, display_name, usage_location FROM directory_user "
+        "SELECT id, user_principal_name, display_name, usage_location, upn_key "
+        "FROM directory_user "
         f"WHERE tenant_id = {_param()} AND "
     )
     for column, refs in (("id", ids), ("upn_key", upn_keys)):
         for row in execute_in(head + column + " IN {in}", refs, params=[tenant_id], chunk=CHUNK):
-            user = Caller._make(row)
+            user = Caller._make(row[:4])
             by_id[user.id] = user
-            by_upn[user.user_principal_name.lower()] = user
+            by_upn[row[4]] = user
     return by_id, by_upn
 
 

@@ -43,7 +43,7 @@ from commcredits.services.group_policies import forget_group
 from commcredits.services.licenses.prior_seats import prior_seat_units
 from commcredits.services.principal import Principal
 from commcredits.services.user_list import licenses_for_users
-from commcredits.services.users import find_users
+from commcredits.services.users import find_users, ref_column
 
 SMALL_GROUP = 1000  # members processed in the request's own transaction
 BATCH = 1000  # members per committed transaction for larger groups
@@ -208,7 +208,8 @@ def _tenant_users(tenant: Tenant, refs: list[int | str], field: str) -> list[tup
     by_key = {u.upn_key: u.id for u in found}
     first: dict[int, int] = {}
     for i, ref in enumerate(refs):
-        uid = by_id[ref] if isinstance(ref, int) else by_key[ref.strip().lower()]
+        column, key = ref_column(ref)
+        uid = (by_id if column == "id" else by_key)[key]
         first.setdefault(uid, i)
     return [(i, uid) for uid, i in first.items()]
 

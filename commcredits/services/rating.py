@@ -79,6 +79,7 @@ from commcredits.services.pools import (
 from commcredits.services.prices import charge_for, from_minor_units
 from commcredits.services.principal import Principal
 from commcredits.services.rate_tables import RateBook
+from commcredits.services.users import upn_key
 
 HELD = "HELD"  # not a reason a call ends with: rated again once the recharge is charged
 
@@ -105,7 +106,7 @@ class _Picture:
         )
         fresh = [c for c in checked if c.call_id not in self.recorded]
         ids = sorted({c.user for c in fresh if isinstance(c.user, int)})
-        upns = sorted({c.user.lower() for c in fresh if isinstance(c.user, str)})
+        upns = sorted({upn_key(c.user) for c in fresh if isinstance(c.user, str)})
         self.users_by_id, self.users_by_upn = load_callers(tenant.id, ids, upns)
         self.entitlements: dict[int, Entitlements] = entitlements_for_users(
             self.catalog, sorted(self.users_by_id)
@@ -126,7 +127,7 @@ class _Picture:
     def user(self, ref: int | str) -> Caller | None:
         if isinstance(ref, int):
             return self.users_by_id.get(ref)
-        return self.users_by_upn.get(ref.lower())
+        return self.users_by_upn.get(upn_key(ref))
 
     def ledger(self) -> credits.Ledger:
         if self._ledger is None:

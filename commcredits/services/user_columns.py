@@ -122,7 +122,7 @@ def check_columns(
             keys.append(None)
             continue
         upns.append(upn)
-        keys.append(upn.lower())
+        keys.append(users.upn_key(upn))
     checked: dict[str, list[Any]] = {}
     # Property order, so a row's first fault is the one validate_fields would name.
     for name in PROPERTIES:

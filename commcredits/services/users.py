@@ -94,13 +94,20 @@ def validate_upn(upn: str, *, field: str = "userPrincipalName") -> str:
     return value
 
 
+def upn_key(upn: str) -> str:
+    """A user principal name's key, as stored in upn_key and looked up by: stripped, lower
+    case (a UPN is unique and found whatever its case). The one rule for it: every write and
+    every lookup by name (find_users, ref_column, license batches, group members) goes by it."""
+    return upn.strip().lower()
+
+
 def validate_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Checked and normalized column values, or a DomainError naming the first bad field."""
     clean: dict[str, Any] = {}
     for name, value in values.items():
         if name == "user_principal_name":
             clean[name] = validate_upn(value)
-            clean["upn_key"] = clean[name].lower()
+            clean["upn_key"] = upn_key(clean[name])
         elif name == "usage_location":
             clean[name] = validate_usage_location(value)
         elif name == "account_enabled":
@@ -353,7 +360,7 @@ def find_users(tenant: Tenant, refs: list[int | str], *, field: str = "userIds")
     UPN and its key loaded). Every entry naming no user of this tenant is NOT_FOUND at
     `field.N`, all of them in one refusal. One statement per 500 ids and per 500 names."""
     ids = list(dict.fromkeys(r for r in refs if isinstance(r, int)))
-    keys = list(dict.fromkeys(r.strip().lower() for r in refs if isinstance(r, str)))
+    keys = list(dict.fromkeys(upn_key(r) for r in refs if isinstance(r, str)))
     by_id: dict[int, User] = {}
     by_key: dict[str, User] = {}
     for column, values in ((User.id, ids), (User.upn_key, keys)):
@@ -363,7 +370,7 @@ def find_users(tenant: Tenant, refs: list[int | str], *, field: str = "userIds")
             ):
                 by_id[user.id] = user
                 by_key[user.upn_key] = user
-    found = [by_id.get(r) if isinstance(r, int) else by_key.get(r.strip().lower()) for r in refs]
+    found = [by_id.get(r) if isinstance(r, int) else by_key.get(upn_key(r)) for r in refs]
     missing = [
         not_found("User", ref, f"{field}.{i}").details[0]
         for i, (ref, user) in enumerate(zip(refs, found, strict=True))
@@ -375,12 +382,12 @@ def find_users(tenant: Tenant, refs: list[int | str], *, field: str = "userIds")
 
 
 def ref_column(ref: int | str) -> tuple[str, int | str]:
-    """Where a reference to a user points: its id, or its user principal name's key (stripped,
-    lower case: a UPN is found whatever its case). get_user's lookup, and authorizeCall's
-    hand-built one (services/authorization.py), go by it."""
+    """Where a reference to a user points: its id, or its user principal name's key
+    (`upn_key`). get_user's lookup, and authorizeCall's hand-built one
+    (services/authorization.py), go by it."""
     if isinstance(ref, int):
         return "id", ref
-    return "upn_key", ref.strip().lower()
+    return "upn_key", upn_key(ref)
 
 
 def get_user(tenant: Tenant, ref: int | str) -> User:

@@ -12,6 +12,7 @@ from commcredits.models import LicenseAssignment, Subscription, Tenant, User
 from commcredits.services.catalog import Catalog
 from commcredits.services.licenses.requests import LicenseRequest, UserRef
 from commcredits.services.licenses.rules import Decision
+from commcredits.services.users import upn_key
 
 # Users by id or by UPN key, each with its licenses (one row per license, or one with NULLs):
 # built by hand, since rendering 1,000 keys through peewee costs more than the query itself.
@@ -49,7 +50,7 @@ def _references(
     else:
         ids = [r for r in refs if isinstance(r, int)]
         texts = [r for r in refs if not isinstance(r, int)]
-    keys = list(map(str.lower, map(str.strip, texts)))
+    keys = list(map(upn_key, texts))
     odd: dict[str, list[str]] = {}
     if keys != texts:
         for key, ref in zip(keys, texts, strict=True):
