@@ -15,7 +15,7 @@ savepoint's NOTIFYs).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -262,6 +262,12 @@ def _outcomes(
     return [MemberOutcome(i, u, u in changed, held[u], states[u]) for i, u in named]
 
 
+# A membership change: the users it changed, and the processor holding their group licensing
+# to settle (None: no seat moves); given a maker, so a batch that changes nothing builds none.
+_Make = Callable[[], Processor]
+_Changed = tuple[list[int], Processor | None]
+
+
 def add_members(
     tenant: Tenant,
     principal: Principal,
@@ -276,39 +282,27 @@ def add_members(
     the group's licenses, in input order. With `what_if` everything runs as for real and
     nothing is kept (see the module docstring); `prior_seats` (what_if only) are the seats
     the earlier batches of the same dry run would take (licenses.assign_licenses')."""
-    prior = prior_seat_units(Catalog.load(), prior_seats, what_if=what_if) if prior_seats else {}
-    with directory_lock(tenant.id):
-        with _dry_run(what_if):
-            group = get_group(tenant, group_id)
-            named = _tenant_users(tenant, user_ids, "userIds")
-            wanted = [u for _, u in named]
-            present = {
-                u
-                for (u,) in GroupMember.select(GroupMember.user)
-                .where((GroupMember.group == group.id) & GroupMember.user.in_(wanted))
-                .tuples()
-            }
-            new = [u for u in wanted if u not in present]
-            taken: dict[int, int] = {}
-            if new:
-                GroupMember.insert_many(
-                    [{"group": group.id, "user": u, "added_at": now} for u in new]
-                ).execute()
-                proc = _processor(tenant, prior, now)
-                if proc.licenses_of(group.id):
-                    proc.load_users(new)
-                    for uid in new:
-                        proc.apply(uid, group.id)
-                    taken = _settled(proc, what_if=what_if)
-            outcomes = _outcomes(named, set(new), what_if=what_if)
-            # A batch that changes nothing (every user already a member: a re-run) leaves
-            # no trace, as an unchanged license batch does.
-            if new and not what_if:
-                audit.record(
-                    principal, "addGroupMembers", group, tenant_id=tenant.id,
-                    before=None, after={"added": new}, now=now,
-                )  # fmt: skip
-        return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if)
+
+    def add(group: Group, wanted: list[int], members: list[int], processor: _Make) -> _Changed:
+        present = set(members)
+        new = [u for u in wanted if u not in present]
+        if not new:
+            return new, None
+        GroupMember.insert_many(
+            [{"group": group.id, "user": u, "added_at": now} for u in new]
+        ).execute()
+        proc = processor()
+        if not proc.licenses_of(group.id):
+            return new, None  # a group without licenses: no seat moves
+        proc.load_users(new)
+        for uid in new:
+            proc.apply(uid, group.id)
+        return new, proc
+
+    return _change_members(
+        tenant, principal, group_id, user_ids, add, "addGroupMembers",
+        now=now, what_if=what_if, prior_seats=prior_seats,
+    )  # fmt: skip
 
 
 def remove_members(
@@ -322,35 +316,71 @@ def remove_members(
     prior_seats: Sequence[tuple[str, int]] = (),
 ) -> MembersResult:
     """Remove users (non-members are ignored): they lose what the group gave them, freeing
-    seats they hold from no other source. `what_if` and `prior_seats` as add_members'."""
+    seats they hold from no other source, in membership order. `what_if` and `prior_seats`
+    as add_members'."""
+
+    def remove(group: Group, wanted: list[int], members: list[int], processor: _Make) -> _Changed:
+        if not members:
+            return members, None
+        proc = processor()
+        proc.load_users(members)
+        for uid in members:
+            proc.leave(uid, group.id)
+        GroupMember.delete().where(
+            (GroupMember.group == group.id) & GroupMember.user.in_(members)
+        ).execute()
+        return members, proc
+
+    return _change_members(
+        tenant, principal, group_id, user_ids, remove, "removeGroupMembers",
+        now=now, what_if=what_if, prior_seats=prior_seats,
+    )  # fmt: skip
+
+
+# What a membership change records: the users it added, or those it removed.
+_AUDITED = {
+    "addGroupMembers": lambda ids: (None, {"added": ids}),
+    "removeGroupMembers": lambda ids: ({"removed": ids}, None),
+}
+
+
+def _change_members(
+    tenant: Tenant,
+    principal: Principal,
+    group_id: int,
+    user_ids: list[int | str],
+    change: Callable[[Group, list[int], list[int], _Make], _Changed],
+    action: str,
+    *,
+    now: dt.datetime,
+    what_if: bool,
+    prior_seats: Sequence[tuple[str, int]],
+) -> MembersResult:
+    """What adding and removing share: under the directory lock (with what_if, in a savepoint
+    rolled back), the group and the users named, those of them already members (in
+    membership order), `change` (the users it changed, and their group licensing), the seats
+    settled, and one audit entry — none when no membership changed, as an unchanged license
+    batch leaves none."""
     prior = prior_seat_units(Catalog.load(), prior_seats, what_if=what_if) if prior_seats else {}
     with directory_lock(tenant.id):
         with _dry_run(what_if):
             group = get_group(tenant, group_id)
             named = _tenant_users(tenant, user_ids, "userIds")
-            present = [
+            wanted = [u for _, u in named]
+            members = [
                 u
                 for (u,) in GroupMember.select(GroupMember.user)
-                .where(
-                    (GroupMember.group == group.id) & GroupMember.user.in_([u for _, u in named])
-                )
+                .where((GroupMember.group == group.id) & GroupMember.user.in_(wanted))
                 .order_by(GroupMember.id)
                 .tuples()
             ]
-            taken: dict[int, int] = {}
-            if present:
-                proc = _processor(tenant, prior, now)
-                proc.load_users(present)
-                for uid in present:
-                    proc.leave(uid, group.id)
-                GroupMember.delete().where(
-                    (GroupMember.group == group.id) & GroupMember.user.in_(present)
-                ).execute()
-                taken = _settled(proc, what_if=what_if)
-            outcomes = _outcomes(named, set(present), what_if=what_if)
-            if present and not what_if:  # nothing removed: nothing to record (add_members')
+            changed, proc = change(group, wanted, members, lambda: _processor(tenant, prior, now))
+            taken = _settled(proc, what_if=what_if) if proc is not None else {}
+            outcomes = _outcomes(named, set(changed), what_if=what_if)
+            if changed and not what_if:
+                before, after = _AUDITED[action](changed)
                 audit.record(
-                    principal, "removeGroupMembers", group, tenant_id=tenant.id,
-                    before={"removed": present}, after=None, now=now,
+                    principal, action, group, tenant_id=tenant.id,
+                    before=before, after=after, now=now,
                 )  # fmt: skip
         return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if)
