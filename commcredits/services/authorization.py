@@ -13,6 +13,7 @@ queues behind a batch being rated.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +21,7 @@ from decimal import Decimal
 from commcredits.db import db
 from commcredits.models import LicenseAssignment, Tenant, User
 from commcredits.money import Money
-from commcredits.services import credits, pstn_blocks, rating_policies, spend_limits
+from commcredits.services import credits, dial_out, pstn_blocks, rating_policies, spend_limits
 from commcredits.services.call_fields import (
     MIN_SUBSCRIBER_DIGITS,
     parse_call_type,
@@ -139,8 +140,18 @@ def authorize_call(
     if table.emergency_number(digits) is not None:
         # Never restricted, never charged: no pool or credit is asked for (issue 17).
         return answer(None, 0, None, price_from_micros(0), MAX_MINUTES)
-    # Rating's reads of the policies, for a batch of one (none when the tenant has none).
-    policies = rating_policies.for_users(tenant.id, tenant.currency, [user.id], user.present)
+    # Rating's reads of the policies, for a batch of one: only those the tenant has and this
+    # call type is subject to (a toll-free number is neither blocked nor dial-out restricted
+    # nor counted against a spend limit).
+    outbound = dial_out.setting_for(kind) is not None
+    present = dataclasses.replace(
+        user.present,
+        own_dial=user.present.own_dial and outbound,
+        group_dial=user.present.group_dial and outbound,
+        limited=user.present.limited and spend_limits.counts(kind),
+        blocks=user.present.blocks and pstn_blocks.blocks(kind),
+    )
+    policies = rating_policies.for_users(tenant, [user.id], present)
     if pstn_blocks.blocks(kind) and user.id in policies.blocked:
         return answer(pstn_blocks.USER_BLOCKED, 0, None, None, 0)
     policy = policies.dial_out.get(user.id)  # absent: the default, which restricts nothing

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from commcredits.db import directory_lock
+from commcredits.db import db, directory_lock, execute_in
 from commcredits.models import PstnBlock, PstnBlockLog, Tenant, User
 from commcredits.models.pstn_blocks import BLOCKED, REASON_MAX, UNBLOCKED
 from commcredits.services import audit, notifications
@@ -42,6 +42,7 @@ NOTIFICATION = "USER_PSTN_BLOCKED"
 # What a block stops: the user's outgoing PSTN calls and the dial-outs from their meetings.
 BLOCKED_CALL_TYPES = frozenset({"DOMESTIC", "INTERNATIONAL", "CONFERENCE_DIAL_OUT"})
 CHUNK = 500
+LOOKUP_CHUNK = 1000  # a rating batch's users in one statement
 
 
 def check_reason(reason: str | None, *, required: bool = True) -> str:
@@ -68,15 +69,14 @@ def blocks(call_type: str) -> bool:
 
 # -- the read side ------------------------------------------------------------------------------
 def blocked_user_ids(tenant_id: int, user_ids: Iterable[int]) -> set[int]:
-    """Which of these users are blocked: one statement per 500 users, none written."""
+    """Which of these users are blocked: one statement per 1,000 users (a rating batch's in
+    one), none written."""
+    sql = (
+        f"SELECT user_id FROM {PstnBlock._meta.table_name} "
+        f"WHERE tenant_id = {db.obj.param} AND user_id IN {{in}}"
+    )
     ids = sorted(set(user_ids))
-    found: set[int] = set()
-    for start in range(0, len(ids), CHUNK):
-        query = PstnBlock.select(PstnBlock.user).where(
-            (PstnBlock.tenant == tenant_id) & PstnBlock.user.in_(ids[start : start + CHUNK])
-        )
-        found.update(user_id for (user_id,) in query.tuples())
-    return found
+    return {uid for (uid,) in execute_in(sql, ids, params=[tenant_id], chunk=LOOKUP_CHUNK)}
 
 
 def blocks_by_user_ids(user_ids: Iterable[int]) -> dict[int, PstnBlock]:

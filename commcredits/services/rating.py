@@ -113,7 +113,7 @@ class _Picture:
         )
         # Dial-out policies, spend limits and PSTN blocks (issues 17, 18): only what the
         # tenant has configured is looked up.
-        policies = rating_policies.for_batch(tenant.id, tenant.currency, self.users_by_id)
+        policies = rating_policies.for_batch(tenant, self.users_by_id)
         self.dial_out = policies.dial_out
         self.pstn_blocked = policies.blocked
         self.limits = policies.limits

@@ -2,8 +2,9 @@
 monthly spend limit and whether they are blocked from PSTN calls, loaded once per batch with
 no more statements than the tenant's configuration needs.
 
-The rules are the lookups' own (services/dial_out.py, calling_policy_values.py,
-group_policy_lookup.py, pstn_blocks.py); this is only how rating reads them:
+The rules and the reads are the owning services' (dial_out.effective_for_users,
+calling_policies.effective_for_users, pstn_blocks.blocked_user_ids, group_policy_lookup);
+this is only which of them a batch needs:
 
 - one statement first asks which of these the tenant has at all: dial-out grants (own or
   global), dial-out grants to groups, calling policies that set a limit, PSTN blocks;
@@ -23,18 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from commcredits.db import db, execute_in
-from commcredits.services import dial_out
-from commcredits.services.calling_policy_values import Policy, resolve
-from commcredits.services.group_policy_lookup import (
-    CALLING,
-    DIAL_OUT,
-    Effective,
-    best_by_type,
-    effective,
-)
-
-CHUNK = 1000  # a batch's users in one statement
+from commcredits.db import db
+from commcredits.models import Tenant
+from commcredits.services import calling_policies, dial_out, pstn_blocks
+from commcredits.services.group_policy_lookup import CALLING, DIAL_OUT, Effective, best_by_type
 
 
 @dataclass
@@ -88,85 +81,38 @@ def presence(tenant_id: int) -> Presence:
     return presence_of(db.execute_sql(f"SELECT {sql}", params).fetchone())
 
 
-def for_batch(tenant_id: int, currency: str, user_ids: Iterable[int]) -> BatchPolicies:
+def for_batch(tenant: Tenant, user_ids: Iterable[int]) -> BatchPolicies:
     """The policies of these users of the tenant (none written)."""
     ids = sorted(set(user_ids))
     if not ids:
         return BatchPolicies()
-    return for_users(tenant_id, currency, ids, presence(tenant_id))
+    return for_users(tenant, ids, presence(tenant.id))
 
 
-def for_users(
-    tenant_id: int, currency: str, user_ids: Iterable[int], present: Presence
-) -> BatchPolicies:
+def for_users(tenant: Tenant, user_ids: Iterable[int], present: Presence) -> BatchPolicies:
     """The policies of these users, reading only those `present` says the tenant has: no
-    statement when it has none, else one per kind present (both group kinds in one)."""
+    statement when it has none, else one per kind present (both group kinds in one), each
+    through the service that owns the rule."""
     ids = sorted(set(user_ids))
     found = BatchPolicies()
     if not ids or present.none:
         return found
-    p = db.obj.param
     wanted = ((DIAL_OUT, present.group_dial), (CALLING, present.limited))
     types = [t for t, want in wanted if want]
-    groups = best_by_type(types, ids, tenant_id=tenant_id) if types else {}
+    groups = best_by_type(types, ids, tenant_id=tenant.id) if types else {}
     if present.own_dial or present.group_dial:
-        found.dial_out = _dial_out(tenant_id, ids, groups.get(DIAL_OUT, {}), own=present.own_dial)
-    if present.limited:
-        found.limits = _limits(tenant_id, currency, ids, groups.get(CALLING, {}))
-    if present.blocks:
-        sql = f"SELECT user_id FROM pstn_block WHERE tenant_id = {p} AND user_id IN {{in}}"
-        found.blocked = {uid for (uid,) in execute_in(sql, ids, params=[tenant_id], chunk=CHUNK)}
-    return found
-
-
-def _dial_out(
-    tenant_id: int, ids: list[int], inherited: dict, *, own: bool
-) -> dict[int, Effective[dial_out.DialOutPolicy]]:
-    """Each user's effective dial-out policy (dial_out.effective_for_users' precedence)."""
-    mine: dict[int, dial_out.DialOutPolicy] = {}
-    glob: dial_out.DialOutPolicy | None = None
-    if own:
-        p = db.obj.param
-        sql = (
-            "SELECT user_id, policy_name FROM dial_out_grant WHERE tenant_id = "
-            f"{p} AND (user_id IS NULL OR user_id IN {{in}})"
+        found.dial_out = dial_out.effective_for_users(
+            tenant.id, ids, inherited=groups.get(DIAL_OUT, {}), own=present.own_dial
         )
-        for user_id, name in execute_in(sql, ids, params=[tenant_id], chunk=CHUNK):
-            policy = dial_out.BY_NAME.get(name.lower(), dial_out.DEFAULT_POLICY)
-            if user_id is None:
-                glob = policy
-            else:
-                mine[user_id] = policy
-    groups = {
-        uid: (dial_out.BY_NAME.get((g.policy_name or "").lower(), dial_out.DEFAULT_POLICY), g.group)
-        for uid, g in inherited.items()
-    }
-    return {u: effective(mine.get(u), groups.get(u), glob, dial_out.DEFAULT_POLICY) for u in ids}
-
-
-def _limits(tenant_id: int, currency: str, ids: list[int], inherited: dict) -> dict[int, int]:
-    """Each limited user's monthly limit in force (calling_policies.effective_for_users'
-    precedence: own grant, best-ranked group's, global, built-in)."""
-    p = db.obj.param
-    sql = (
-        "SELECT g.user_id, c.id, c.name, c.description, c.enable_spend_limits, "
-        "c.spend_limit_minor FROM calling_policy_grant g "
-        f"JOIN calling_policy c ON c.id = g.policy_id WHERE g.tenant_id = {p} "
-        "AND (g.user_id IS NULL OR g.user_id IN {in})"
-    )
-    mine: dict[int, Policy] = {}
-    glob: Policy | None = None
-    for user_id, pid, name, text, enabled, limit in execute_in(
-        sql, ids, params=[tenant_id], chunk=CHUNK
-    ):
-        policy = Policy(pid, name, text, bool(enabled), limit, currency)
-        if user_id is None:
-            glob = policy
-        else:
-            mine[user_id] = policy
-    limits: dict[int, int] = {}
-    for u in ids:
-        applied = resolve(mine.get(u), glob, currency, inherited.get(u)).policy.applied_limit_minor
-        if applied is not None:
-            limits[u] = applied
-    return limits
+    if present.limited:
+        policies = calling_policies.effective_for_users(
+            tenant, ids, inherited=groups.get(CALLING, {})
+        )
+        found.limits = {
+            u: limit
+            for u, e in policies.items()
+            if (limit := e.policy.applied_limit_minor) is not None
+        }
+    if present.blocks:
+        found.blocked = pstn_blocks.blocked_user_ids(tenant.id, ids)
+    return found
