@@ -24,3 +24,4 @@ def test_the_lifespan_settles_the_heap_once(monkeypatch):
         assert calls == [1] and gc.get_threshold()[0] == heap.THRESHOLD
     finally:
         gc.set_threshold(*old)
+        gc.unfreeze()  # the rest of the test run collects as it did

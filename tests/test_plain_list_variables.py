@@ -4,6 +4,7 @@ answers exactly as with graphql-core's item by item coercion, valid or not."""
 import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from commcredits import execution
 from commcredits.execution import PlainListVariables
 from commcredits.schema.root import schema
 from tests.helpers import add_users, buy
@@ -76,3 +77,21 @@ def test_the_length_limit_still_refuses_a_long_name_in_a_long_list(org, monkeypa
     assert fast == usual
     assert fast["errors"][0]["extensions"]["code"] == "VALUE_TOO_LONG"
     assert fast["data"] is None
+
+
+def test_the_shortcut_is_taken_for_a_long_list_of_strings_only(org, monkeypatch):
+    """The tests above would pass with the shortcut never taken (a graphql-core upgrade that
+    quietly disabled it): this one fails then."""
+    taken: list[list[str]] = []
+    real = execution._plain_string_lists
+
+    def spy(*args):
+        found = real(*args)
+        taken.append(sorted(found))
+        return found
+
+    monkeypatch.setattr(execution, "_plain_string_lists", spy)
+    for upns in (NAMES, NAMES[:5], [*NAMES, 7]):
+        variables = {"upns": upns, "add": [{"skuId": "MCOMEETADV"}], "whatIf": True}
+        org.raw(SET_MANY, variables)
+    assert taken == [["upns"], [], []]
