@@ -14,6 +14,7 @@ from commcredits.models import CallRecord
 from commcredits.services.call_fields import parse_call_type, parse_destination
 from commcredits.services.catalog import CREDITS_CAPABILITY
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
+from commcredits.services.pools import month_of
 from commcredits.services.prices import from_minor_units, price_from_micros
 
 MAX_DURATION_SECONDS = 24 * 3600
@@ -258,8 +259,7 @@ def check_input(item: CallInput, *, now: dt.datetime) -> CheckedCall:
             "startedAt",
         )
     user = item.user.strip() if isinstance(item.user, str) else item.user
-    month = f"{started.year:04d}-{started.month:02d}"  # pools.month_of: started is UTC
-    return CheckedCall(call_id, user, started, duration, digits, call_type, month)
+    return CheckedCall(call_id, user, started, duration, digits, call_type, month_of(started))
 
 
 def recorded_calls(tenant_id: int, call_ids: list[str]) -> dict[str, RatedCall]:

@@ -56,7 +56,10 @@ def is_domestic(usage_location: str, country: str) -> bool:
 
 
 def month_of(at: dt.datetime) -> str:
-    return f"{at.astimezone(dt.UTC):%Y-%m}"
+    """The UTC month of an instant, 'YYYY-MM' (zero-padded: strftime's %Y is not, for a year
+    before 1000): every call's month, as rated and as reported, comes from here."""
+    utc = at.astimezone(dt.UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"
 
 
 @dataclass(frozen=True)
