@@ -1,6 +1,7 @@
 """Groups and group-based licensing (issue 18): createGroup … assignGroupLicense, groups,
 group, usersWithLicenseErrors, reprocessLicenseAssignment, reprocessGroupLicenses."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 import strawberry
@@ -51,6 +52,28 @@ def _user_refs(values: list[str]) -> list[int | str]:
         except DomainError:
             refs.append(value)
     return refs
+
+
+def _members(
+    info: Info,
+    change: Callable[..., groups.MembersResult],
+    group_id: str,
+    user_ids: list[str],
+    what_if: bool,
+    prior_seat_changes: PriorSeats,
+) -> GroupMembersPayload:
+    """addGroupMembers / removeGroupMembers: the same arguments to their service function."""
+    c = ctx(info)
+    result = change(
+        c.tenant,
+        c.principal,
+        _group_id(group_id),
+        _user_refs(user_ids),
+        now=c.now,
+        what_if=what_if,
+        prior_seats=prior_seats(prior_seat_changes),
+    )
+    return GroupMembersPayload.of(result, list(user_ids))
 
 
 @strawberry.type
@@ -152,17 +175,7 @@ class GroupMutation:
         what_if: bool = False,
         prior_seat_changes: PriorSeats = None,
     ) -> GroupMembersPayload:
-        c = ctx(info)
-        result = groups.add_members(
-            c.tenant,
-            c.principal,
-            _group_id(group_id),
-            _user_refs(user_ids),
-            now=c.now,
-            what_if=what_if,
-            prior_seats=prior_seats(prior_seat_changes),
-        )
-        return GroupMembersPayload.of(result, list(user_ids), adding=True)
+        return _members(info, groups.add_members, group_id, user_ids, what_if, prior_seat_changes)
 
     @strawberry.mutation(
         description="Remove up to 1,000 users: they lose the licenses the group gave them "
@@ -178,17 +191,9 @@ class GroupMutation:
         what_if: bool = False,
         prior_seat_changes: PriorSeats = None,
     ) -> GroupMembersPayload:
-        c = ctx(info)
-        result = groups.remove_members(
-            c.tenant,
-            c.principal,
-            _group_id(group_id),
-            _user_refs(user_ids),
-            now=c.now,
-            what_if=what_if,
-            prior_seats=prior_seats(prior_seat_changes),
+        return _members(
+            info, groups.remove_members, group_id, user_ids, what_if, prior_seat_changes
         )
-        return GroupMembersPayload.of(result, list(user_ids), adding=False)
 
     @strawberry.mutation(
         description="Graph's group.assignLicense: the group's SKUs change and every member "

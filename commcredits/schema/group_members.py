@@ -83,16 +83,14 @@ class GroupMembersPayload:
     adding: strawberry.Private[bool] = True
 
     @classmethod
-    def of(
-        cls, result: groups.MembersResult, given: list[str], *, adding: bool
-    ) -> GroupMembersPayload:
+    def of(cls, result: groups.MembersResult, given: list[str]) -> GroupMembersPayload:
         return cls(
             group=Group.from_row(result.group),
             changed=result.changed,
             what_if=result.what_if,
             given=given,
             result=result,
-            adding=adding,
+            adding=result.adding,
         )
 
     @strawberry.field(

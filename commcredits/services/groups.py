@@ -193,6 +193,7 @@ class MembersResult:
     outcomes: list[MemberOutcome]  # in input order
     seat_changes: dict[int, int]  # SKU pk -> seats taken (+) or given back (-); none at 0
     what_if: bool = False
+    adding: bool = True  # addGroupMembers' result (False: removeGroupMembers')
 
     @property
     def changed(self) -> int:
@@ -383,4 +384,5 @@ def _change_members(
                     principal, action, group, tenant_id=tenant.id,
                     before=before, after=after, now=now,
                 )  # fmt: skip
-        return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if)
+        adding = action == "addGroupMembers"
+        return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if, adding)

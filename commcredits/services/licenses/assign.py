@@ -127,12 +127,12 @@ def assign_licenses(
     carry over: a user an earlier batch would change is seen as stored.
     """
     check_batch_size(len(requests))
-    if prior_seats and not what_if:
-        prior_seat_units(Catalog.load(), prior_seats, what_if=False)  # refuses
+    # Refused without what_if; read only when given (the catalog is a statement).
+    prior = prior_seat_units(Catalog.load(), prior_seats, what_if=what_if) if prior_seats else {}
     if what_if:
         pic = TenantPicture(tenant, requests, applying=False)
         inherited_path.load(pic, tenant)
-        for sku, units in prior_seat_units(pic.catalog, prior_seats, what_if=True).items():
+        for sku, units in prior.items():
             pic.available[sku] = pic.available.get(sku, 0) - units
         return _evaluate(pic, requests)
     with directory_lock(tenant.id):
