@@ -202,6 +202,13 @@ def sent_as(value: object) -> object:
     return value
 
 
+def contains(expr: peewee.Node, term: str) -> peewee.Node:
+    """`expr` contains `term` as written: LIKE with `%`, `_` and `\\` escaped and its ESCAPE
+    clause together (both databases), so no caller can pair one without the other."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return peewee.NodeList((expr, peewee.SQL("LIKE"), f"%{escaped}%", peewee.SQL("ESCAPE '\\'")))
+
+
 def execute_in(
     sql: str, values: Sequence, *, params: Sequence = (), chunk: int = 500
 ) -> list[tuple]:

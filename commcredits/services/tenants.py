@@ -6,11 +6,11 @@ import datetime as dt
 
 import peewee
 
-from commcredits.db import write
+from commcredits.db import contains, write
 from commcredits.ids import parse_pk
 from commcredits.models import Tenant
 from commcredits.money import CURRENCY_MINOR_UNITS
-from commcredits.services import audit, user_search
+from commcredits.services import audit
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.principal import Principal
@@ -105,9 +105,5 @@ def tenants_query(search: str | None = None) -> peewee.ModelSelect:
     query = Tenant.select()
     term = (search or "").strip().lower()
     if term:
-        pattern = user_search.like_pattern(term)
-        name = peewee.fn.LOWER(Tenant.name)
-        query = query.where(
-            peewee.NodeList((name, peewee.SQL("LIKE"), pattern, peewee.SQL("ESCAPE '\\'")))
-        )
+        query = query.where(contains(peewee.fn.LOWER(Tenant.name), term))
     return query

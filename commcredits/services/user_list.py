@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from commcredits.db import db, is_sqlite
+from commcredits.db import contains, db, is_sqlite
 from commcredits.models import LicenseAssignment, Subscription, Tenant, TenantUserCount, User
 from commcredits.services import user_search
 from commcredits.services.catalog import Catalog
@@ -129,14 +129,7 @@ def _location(text: str) -> str:
 
 
 def _like(term: str) -> peewee.Node:
-    return peewee.NodeList(
-        (
-            User.search_text,
-            peewee.SQL("LIKE"),
-            user_search.like_pattern(term),
-            peewee.SQL("ESCAPE '\\'"),
-        )
-    )
+    return contains(User.search_text, term)
 
 
 _FTS = peewee.Table("directory_user_search", ("rowid",)).alias("fts")

@@ -114,12 +114,6 @@ def touches_search(names: Iterable[str]) -> bool:
     return any(name in SEARCHED for name in names)
 
 
-def like_pattern(term: str) -> str:
-    """A `LIKE … ESCAPE '\\'` pattern for "contains `term`": % _ and \\ taken literally."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def fts_query(tenant_id: int, term: str) -> str:
     """An FTS5 MATCH expression (SQLite): the tenant's key AND each distinct trigram of `term`
     (at least MIN_INDEXED characters), every one a quoted string with `"` doubled.
