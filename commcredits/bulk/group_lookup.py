@@ -17,7 +17,7 @@ from commcredits.bulk.transport import Transport
 PAGE = 100  # the server's largest page (schema/pages.py MAX_PAGE)
 LOOKUP_CHUNK = 25  # aliased user(id:) look-ups per request, inside the schema's 30 aliases
 
-_GROUP_FIELDS = "id displayName memberCount assignedLicenses { skuPartNumber }"
+_GROUP_FIELDS = "id displayName"
 GROUP_BY_ID = f"""
 query BulkGroup($id: ID!) {{
   group(id: $id) {{ {_GROUP_FIELDS} }}
@@ -57,14 +57,10 @@ query BulkGroupLicenseErrors($groupId: ID!, $first: Int!, $after: String) {
 class GroupRef:
     id: str
     name: str
-    members: int
-    licensed: bool
 
 
 def _group(node: dict[str, Any]) -> GroupRef:
-    return GroupRef(
-        node["id"], node["displayName"], node["memberCount"], bool(node["assignedLicenses"])
-    )
+    return GroupRef(node["id"], node["displayName"])
 
 
 def find_group(transport: Transport, *, group_id: str | None, name: str | None) -> GroupRef:

@@ -157,6 +157,7 @@ def _send(
                     "userIds": [u for _, u in part],
                     "whatIf": options.what_if,
                     "prior": [{"skuId": k, "units": v} for k, v in prior.items() if v] or None,
+                    "states": way is ADD,
                 }
                 payload = transport.execute(way.mutation, variables)[way.payload]
                 errors = payload.get("userErrors") or []
@@ -208,7 +209,8 @@ def _rows(
         if result["status"] == "UNCHANGED":
             done[i] = ("Unchanged", "", way.already)
             continue
-        errors = errors_of(result, group)  # its licenseAssignmentStates, as a user node's
+        # Its licenseAssignmentStates, as a user node's: asked for when adding only.
+        errors = errors_of(result, group) if "licenseAssignmentStates" in result else []
         message = f"{keys[i]} {verb}"
         if errors:
             codes = "; ".join(dict.fromkeys(code for _, code in errors))

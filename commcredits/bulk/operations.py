@@ -102,19 +102,23 @@ mutation BulkConfigureAutoRecharge(
 }
 """
 
-# Each user's result (its status, and the group states it is, or with -WhatIf would be,
-# left in); -WhatIf also the batch's seats, for the next batch's priorSeatChanges.
+# Each user's result (its status and, adding, the group states it is, or with -WhatIf would
+# be, left in: a removed member keeps none of the group's); -WhatIf also the batch's seats,
+# for the next batch's priorSeatChanges.
 _MEMBERS_ANSWER = """
-    changed
     results {
-      index status licenseAssignmentStates { skuPartNumber assignedByGroup state error }
+      index status
+      licenseAssignmentStates @include(if: $states) {
+        skuPartNumber assignedByGroup state error
+      }
     }
     seatChanges @include(if: $whatIf) { skuId units }
     userErrors { field code message }
 """
 ADD_GROUP_MEMBERS = f"""
 mutation BulkAddGroupMembers(
-  $groupId: ID!, $userIds: [ID!]!, $whatIf: Boolean!, $prior: [SeatChangeInput!]
+  $groupId: ID!, $userIds: [ID!]!, $whatIf: Boolean!, $prior: [SeatChangeInput!],
+  $states: Boolean!
 ) {{
   addGroupMembers(
     groupId: $groupId, userIds: $userIds, whatIf: $whatIf, priorSeatChanges: $prior
@@ -123,7 +127,8 @@ mutation BulkAddGroupMembers(
 """
 REMOVE_GROUP_MEMBERS = f"""
 mutation BulkRemoveGroupMembers(
-  $groupId: ID!, $userIds: [ID!]!, $whatIf: Boolean!, $prior: [SeatChangeInput!]
+  $groupId: ID!, $userIds: [ID!]!, $whatIf: Boolean!, $prior: [SeatChangeInput!],
+  $states: Boolean!
 ) {{
   removeGroupMembers(
     groupId: $groupId, userIds: $userIds, whatIf: $whatIf, priorSeatChanges: $prior
