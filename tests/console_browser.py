@@ -83,6 +83,12 @@ def wait_for(predicate: Callable[[], Any], message: str, timeout: float = 15) ->
     pytest.fail(f"{message} (last: {last!r})")
 
 
+def described_by(driver, element) -> list[str]:
+    """The texts an element's aria-describedby names (its hints and errors), in order."""
+    ids = (element.get_attribute("aria-describedby") or "").split()
+    return [driver.find_element(By.ID, i).text for i in ids]
+
+
 def text(driver, selector: str) -> str:
 
     found = driver.find_elements(By.CSS_SELECTOR, selector)

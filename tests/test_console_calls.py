@@ -25,6 +25,7 @@ from tests.console_browser import (
     button,
     by_label,
     console,
+    described_by,
     heading,
     severe,
     shot,
@@ -75,11 +76,6 @@ def office(tenant, blocked: int = 1) -> dt.datetime:
     outcomes = rating.record_calls(tenant, SYSTEM, calls, now=now)
     assert [o.call.status for o in outcomes] == ["RATED"] + ["BLOCKED"] * blocked
     return now
-
-
-def described_by(driver, element) -> list[str]:
-    ids = (element.get_attribute("aria-describedby") or "").split()
-    return [driver.find_element(By.ID, i).text for i in ids]
 
 
 def ask(driver, user: str, destination: str) -> None:

@@ -23,6 +23,7 @@ from tests.console_browser import (
     button,
     by_label,
     console,
+    described_by,
     heading,
     severe,
     shot,
@@ -76,11 +77,6 @@ def consumed(server, key: str) -> dict[str, tuple[int, int]]:
         s["skuPartNumber"]: (s["consumedUnits"], s["availableUnits"])
         for s in api(server, key, SEATS)["subscribedSkus"]
     }
-
-
-def described_by(driver, element) -> list[str]:
-    ids = (element.get_attribute("aria-describedby") or "").split()
-    return [driver.find_element(By.ID, i).text for i in ids]
 
 
 def sku_box(driver, part: str):
