@@ -195,6 +195,23 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         button(driver, "Fabrikam").click()
         wait_for(lambda: text(driver, "#balance") == "42,00 €", "no Fabrikam again")
 
+        # Refused by a request that is not a page's first read (a pager, a form, a re-read):
+        # the same, whichever request learns it.
+        Tenant.update(name="Fabrikam GmbH").where(Tenant.id == tenant.id).execute()
+        driver.execute_script(
+            "const main = document.querySelector('script[type=module]').src;"
+            "import(new URL('api.js', main).href)"
+            ".then((api) => api.gql('query { tenant { name } }')).catch(() => {});"
+        )
+        refused = wait_for(lambda: text(driver, "main [role=alert]"), "no word of the refusal")
+        assert "„Fabrikam“ ist nicht mehr verfügbar" in refused, refused
+        assert heading(driver) == "Mandant wählen" and driver.execute_script(STORED) is None
+        assert "Fabrikam · OPERATOR" not in text(driver, "header.top")
+        only_expected_404s(driver)
+        button(driver, "Fabrikam GmbH").click()
+        wait_for(lambda: text(driver, "#balance") == "42,00 €", "no Fabrikam after the rename")
+        Tenant.update(name="Fabrikam").where(Tenant.id == tenant.id).execute()
+
         # Sign-out ends the choice: signing in again asks anew.
         button(driver, "Abmelden").click()
         wait_for(lambda: heading(driver) == "Anmelden", "sign-out did not sign out")

@@ -33,6 +33,9 @@ function apiError(error) {
 // --- connection state -------------------------------------------------------------------------
 
 export const connection = new EventTarget();
+// "refused" (detail: the tenant's name): the server refused the chosen tenant, whichever
+// request found out (a page's first read, a pager, a form); the choice is cleared already.
+export const tenancy = new EventTarget();
 const down = new Set(); // "http", "live": what currently fails
 let probe = null;
 
@@ -181,6 +184,7 @@ export async function gql(query, variables = {}, { tenant = undefined } = {}) {
     const refused = new TenantRefused(scoped.message);
     refused.tenant = chosenTenant()?.name || ref;
     clearTenant();
+    tenancy.dispatchEvent(new CustomEvent("refused", { detail: refused.tenant }));
     throw refused;
   }
   if (scoped) throw scoped;

@@ -2,7 +2,15 @@
 // sign-out, the connection banner, <main>), the session, then the page of the URL. An
 // operator's session has no tenant: the header shows the one it chose (api.js keeps it) and
 // a way to choose another; until it has one, the router shows the tenant picker.
-import { chooseTenant, chosenTenant, clearTenant, connection, currentSession, signOut } from "./api.js";
+import {
+  chooseTenant,
+  chosenTenant,
+  clearTenant,
+  connection,
+  currentSession,
+  signOut,
+  tenancy,
+} from "./api.js";
 import { h, present } from "./dom.js";
 import { LANGUAGES, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { pages } from "./pages/registry.js";
@@ -109,8 +117,7 @@ async function doSignOut() {
   try {
     await signOut();
   } finally {
-    session = null;
-    clearTenant(); // signOut() did, unless it failed on the way
+    session = null; // signOut() cleared the chosen tenant first, even if it then failed
     renderHeader();
     navigate("/sign-in");
   }
@@ -154,6 +161,8 @@ async function start() {
     main,
   );
   connection.addEventListener("lost", () => renderBanner(true));
+  // Whatever request learns that the chosen tenant is refused, back to the picker, saying so.
+  tenancy.addEventListener("refused", (event) => context.tenantRefused(event.detail));
   // Pages re-read what they show themselves when the connection comes back (credits.js on
   // its socket's reconnect); a re-render here would drop a form's state, e.g. an order review.
   connection.addEventListener("restored", () => renderBanner(false));

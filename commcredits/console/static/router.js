@@ -75,8 +75,7 @@ export async function render({ keepFocus = false } = {}) {
       return;
     }
     if (error instanceof TenantRefused) {
-      context.tenantRefused(error.tenant); // the choice is cleared: the picker says why
-      return;
+      return; // api.js told main.js (tenancy "refused"): the picker says why
     }
     outlet.append(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`));
   }
