@@ -30,8 +30,7 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
     the one before it takes that one's decision without building the key.
     """
     users, held_by, decisions, available = pic.users, pic.held, pic.decisions, pic.available
-    touched, applying, inherited, applied = pic.touched, pic.applying, pic.inherited, pic.applied
-    last, add_user = None, None  # the group of the last decision applied, for the next item
+    touched, applying, inherited = pic.touched, pic.applying, pic.inherited
     outcomes: list[LicenseOutcome] = []
     append = outcomes.append
     new = tuple.__new__  # the outcome of an item that passes, without a Python-level call
@@ -88,12 +87,6 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
                 if uid in touched:
                     pic.retouched.add(uid)
                 touched[uid] = decision
-                if decision is not last:  # runs of items share a decision: its group at hand
-                    group = applied.get(id(decision))
-                    if group is None:
-                        group = applied[id(decision)] = (decision, [])
-                    last, add_user = decision, group[1].append
-                add_user(uid)
                 append(new(LicenseOutcome, (index, req, user, changes, (), True, applying)))
                 continue
         short = [pk for pk in takes if available.get(pk, 0) < 1]

@@ -110,9 +110,6 @@ class TenantPicture:
         # changed more than once are in `retouched` too.
         self.touched: dict[int, Decision] = {}
         self.retouched: set[int] = set()
-        # The same changes by decision, in the order each was first applied: id -> (the
-        # decision, its users in order; a user changed again is in its later group too).
-        self.applied: dict[int, tuple[Decision, list[int]]] = {}
         seats = db.execute_sql(_SEATS_SQL.format(p=db.obj.param), (tenant_id,))
         self.available: dict[int, int] = {sku: enabled - used for sku, enabled, used in seats}
         # A batch repeats the same change over users in the same few states (the bulk layer's

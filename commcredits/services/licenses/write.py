@@ -10,7 +10,7 @@ from commcredits.db import db, execute_in, insert_for_each
 from commcredits.models import LicenseAssignment, Subscription, Tenant
 from commcredits.services import audit
 from commcredits.services.licenses.picture import TenantPicture
-from commcredits.services.licenses.rules import Delta, delta_between
+from commcredits.services.licenses.rules import Decision, Delta, delta_between
 from commcredits.services.principal import Principal
 
 _COUNT_SEATS_SQL = (
@@ -89,11 +89,24 @@ def _plans_text(disabled: tuple[str, ...], known: dict[tuple[str, ...], str]) ->
     return text
 
 
+def _applied(touched: dict[int, Decision]) -> list[tuple[Decision, list[int]]]:
+    """The users changed, by decision, in the order each decision was first applied, each
+    group's users in the order they were changed."""
+    groups: dict[int, tuple[Decision, list[int]]] = {}  # id(decision) -> group
+    for uid, decision in touched.items():
+        group = groups.get(id(decision))
+        if group is None:
+            group = groups[id(decision)] = (decision, [])
+        group[1].append(uid)
+    return list(groups.values())
+
+
 def _by_decision(pic: TenantPicture) -> _Rows | None:
-    """The rows decision by decision (`pic.applied`), when each user changed once and no two
-    decisions insert the same (SKU, plans): then every row to insert comes from one group, its
-    users in the order they were changed, as `_by_user` would list them. None otherwise."""
-    groups = list(pic.applied.values())
+    """The rows decision by decision, when each user changed once (`touched` then holds the
+    decision applied to each) and no two decisions insert the same (SKU, plans): then every
+    row to insert comes from one group, its users in the order they were changed, as
+    `_by_user` would list them. None otherwise."""
+    groups = _applied(pic.touched)
     # (only changing decisions are applied: each has a delta)
     pairs = [pair for decision, _ in groups for pair in decision.delta.inserts]  # type: ignore
     if len(set(pairs)) != len(pairs):
