@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 
 import peewee
 
@@ -43,7 +44,7 @@ from commcredits.services.group_policies import forget_group
 from commcredits.services.licenses.prior_seats import prior_seat_units
 from commcredits.services.principal import Principal
 from commcredits.services.user_list import licenses_for_users
-from commcredits.services.users import find_users, ref_column
+from commcredits.services.users import find_named_users
 
 SMALL_GROUP = 1000  # members processed in the request's own transaction
 BATCH = 1000  # members per committed transaction for larger groups
@@ -202,17 +203,9 @@ class MembersResult:
 
 def _tenant_users(tenant: Tenant, refs: list[int | str], field: str) -> list[tuple[int, int]]:
     """(index, user id) of the users named, in input order, each once at the first entry
-    naming it (users.find_users' refusals)."""
+    naming it (users.find_named_users' refusals)."""
     check_batch_size(len(refs), field)
-    found = find_users(tenant, refs, field=field)
-    by_id = {u.id: u.id for u in found}
-    by_key = {u.upn_key: u.id for u in found}
-    first: dict[int, int] = {}
-    for i, ref in enumerate(refs):
-        column, key = ref_column(ref)
-        uid = (by_id if column == "id" else by_key)[key]
-        first.setdefault(uid, i)
-    return [(i, uid) for uid, i in first.items()]
+    return [(i, user.id) for i, user in find_named_users(tenant, refs, field=field)]
 
 
 def _processor(tenant: Tenant, prior: dict[int, int], now: dt.datetime) -> Processor:
@@ -269,6 +262,19 @@ _Make = Callable[[], Processor]
 _Changed = tuple[list[int], Processor | None]
 
 
+class _Change(Enum):
+    """A membership change, by the audit action it records."""
+
+    ADD = "addGroupMembers"
+    REMOVE = "removeGroupMembers"
+
+    def audited(self, ids: list[int]) -> tuple[dict | None, dict | None]:
+        """The entry's before and after: the users it removed, or those it added."""
+        if self is _Change.ADD:
+            return None, {"added": ids}
+        return {"removed": ids}, None
+
+
 def add_members(
     tenant: Tenant,
     principal: Principal,
@@ -301,7 +307,7 @@ def add_members(
         return new, proc
 
     return _change_members(
-        tenant, principal, group_id, user_ids, add, "addGroupMembers",
+        tenant, principal, group_id, user_ids, add, _Change.ADD,
         now=now, what_if=what_if, prior_seats=prior_seats,
     )  # fmt: skip
 
@@ -333,16 +339,9 @@ def remove_members(
         return members, proc
 
     return _change_members(
-        tenant, principal, group_id, user_ids, remove, "removeGroupMembers",
+        tenant, principal, group_id, user_ids, remove, _Change.REMOVE,
         now=now, what_if=what_if, prior_seats=prior_seats,
     )  # fmt: skip
-
-
-# What a membership change records: the users it added, or those it removed.
-_AUDITED = {
-    "addGroupMembers": lambda ids: (None, {"added": ids}),
-    "removeGroupMembers": lambda ids: ({"removed": ids}, None),
-}
 
 
 def _change_members(
@@ -351,7 +350,7 @@ def _change_members(
     group_id: int,
     user_ids: list[int | str],
     change: Callable[[Group, list[int], list[int], _Make], _Changed],
-    action: str,
+    kind: _Change,
     *,
     now: dt.datetime,
     what_if: bool,
@@ -379,10 +378,10 @@ def _change_members(
             taken = _settled(proc, what_if=what_if) if proc is not None else {}
             outcomes = _outcomes(named, set(changed), what_if=what_if)
             if changed and not what_if:
-                before, after = _AUDITED[action](changed)
+                before, after = kind.audited(changed)
                 audit.record(
-                    principal, action, group, tenant_id=tenant.id,
+                    principal, kind.value, group, tenant_id=tenant.id,
                     before=before, after=after, now=now,
                 )  # fmt: skip
-        adding = action == "addGroupMembers"
+        adding = kind is _Change.ADD
         return MembersResult(Group.get_by_id(group.id), outcomes, taken, what_if, adding)
