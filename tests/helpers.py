@@ -21,6 +21,17 @@ def add_users(
         )
 
 
+def add_five_users(tenant: Tenant, now) -> Tenant:
+    """The group tests' organisation: anna, ben and carla in Germany, dana without a usage
+    location, eve in Brazil (alias@fabrikam.example); returns the tenant."""
+    add_users(
+        tenant,
+        now,
+        [("anna", "DE"), ("ben", "DE"), ("carla", "DE"), ("dana", None), ("eve", "BR")],
+    )
+    return tenant
+
+
 def buy(tenant: Tenant, now, **quantities: int) -> None:
     for part, quantity in quantities.items():
         seats.purchase_seats(tenant, SYSTEM, part, quantity, now=now)

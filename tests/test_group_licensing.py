@@ -17,7 +17,7 @@ from commcredits.services.catalog import Catalog, generated_id
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_users, buy
+from tests.helpers import add_five_users, buy
 
 INHERITED = (
     "User license is inherited from a group membership and it cannot be removed directly "
@@ -69,12 +69,7 @@ def direct(tenant, clock, alias, add=(), remove=()):
 
 @pytest.fixture
 def org(tenant, clock):
-    add_users(
-        tenant,
-        clock(),
-        [("anna", "DE"), ("ben", "DE"), ("carla", "DE"), ("dana", None), ("eve", "BR")],
-    )
-    return tenant
+    return add_five_users(tenant, clock())
 
 
 def group(tenant, clock, name, members, *lics):

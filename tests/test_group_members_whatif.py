@@ -26,7 +26,7 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_users, buy
+from tests.helpers import add_five_users, buy
 from tests.test_bulk import report_of, run, write_csv
 from tests.test_bulk_http import server  # noqa: F401 - the live server fixture
 
@@ -89,12 +89,7 @@ def published(monkeypatch) -> list[tuple]:
 
 @pytest.fixture
 def org(tenant, clock):
-    add_users(
-        tenant,
-        clock(),
-        [("anna", "DE"), ("ben", "DE"), ("carla", "DE"), ("dana", None), ("eve", "BR")],
-    )
-    return tenant
+    return add_five_users(tenant, clock())
 
 
 def licensed_group(tenant, clock, name: str, *lics: GL):
