@@ -43,7 +43,12 @@ from commcredits.services.calling_policy_values import (
     resolve,
 )
 from commcredits.services.errors import DomainError
-from commcredits.services.group_policy_lookup import CALLING, InheritedGrant, best_for_users
+from commcredits.services.group_policy_lookup import (
+    CALLING,
+    InheritedGrant,
+    best_for_users,
+    own_and_global,
+)
 
 # A tenant's policies are few (Teams caps custom policies of a type in the hundreds); the
 # UNKNOWN_POLICY message lists at most this many names.
@@ -277,16 +282,12 @@ def effective_for_users(
         f"JOIN {CallingPolicy._meta.table_name} c ON c.id = g.policy_id "
         f"WHERE g.tenant_id = {p} AND (g.user_id IS NULL OR g.user_id IN {{in}})"
     )
-    own: dict[int, Policy] = {}
-    global_grant: Policy | None = None
-    for user_id, pid, name, text, enabled, limit in execute_in(
-        sql, ids, params=[tenant.id], chunk=CHUNK
-    ):
-        policy = Policy(pid, name, text, bool(enabled), limit, tenant.currency)
-        if user_id is None:
-            global_grant = policy
-        else:
-            own[user_id] = policy
+    rows = execute_in(sql, ids, params=[tenant.id], chunk=CHUNK)
+    own, glob = own_and_global(
+        (tenant.id, user_id, Policy(pid, name, text, bool(enabled), limit, tenant.currency))
+        for user_id, pid, name, text, enabled, limit in rows
+    )
+    global_grant = glob.get(tenant.id)
     if inherited is None:
         inherited = best_for_users(CALLING, ids, tenant_id=tenant.id)
     return {u: resolve(own.get(u), global_grant, tenant.currency, inherited.get(u)) for u in ids}

@@ -30,6 +30,7 @@ from commcredits.services.group_policy_lookup import (
     InheritedGrant,
     best_for_users,
     effective,
+    own_and_global,
 )
 from commcredits.services.principal import Principal
 from commcredits.services.users import find_users
@@ -95,10 +96,12 @@ def _inherited(
 def _of_groups(
     grants: Mapping[int, InheritedGrant],
 ) -> dict[int, tuple[DialOutPolicy, GrantingGroup]]:
-    return {
-        uid: (BY_NAME.get((g.policy_name or "").lower(), DEFAULT_POLICY), g.group)
-        for uid, g in grants.items()
-    }
+    return {uid: (_named(g.policy_name or ""), g.group) for uid, g in grants.items()}
+
+
+def _named(granted: str) -> DialOutPolicy:
+    """The instance a grant names (a name no longer in the catalog: the default)."""
+    return BY_NAME.get(granted.lower(), DEFAULT_POLICY)
 
 
 def policy_named(name: str, *, field: str = "policyName") -> DialOutPolicy:
@@ -161,12 +164,9 @@ def effective_for_users(
             f"SELECT user_id, policy_name FROM {DialOutGrant._meta.table_name} "
             f"WHERE tenant_id = {p} AND (user_id IS NULL OR user_id IN {{in}})"
         )
-        for user_id, name in execute_in(sql, ids, params=[tenant_id], chunk=CHUNK):
-            policy = BY_NAME.get(name.lower(), DEFAULT_POLICY)
-            if user_id is None:
-                global_grant = policy
-            else:
-                mine[user_id] = policy
+        rows = execute_in(sql, ids, params=[tenant_id], chunk=CHUNK)
+        mine, glob = own_and_global((tenant_id, u, _named(name)) for u, name in rows)
+        global_grant = glob.get(tenant_id)
     groups = _inherited(ids, tenant_id) if inherited is None else _of_groups(inherited)
     return {u: _resolve(mine.get(u), groups.get(u), global_grant) for u in ids}
 
@@ -248,20 +248,13 @@ def effective_by_user_ids(user_ids: Iterable[int]) -> dict[int, EffectivePolicy]
     per 1,000 users, each user's own grant and their tenant's global grant joined to them, then
     their group grants."""
     ids = sorted(set(user_ids))
-    own: dict[int, DialOutPolicy] = {}
-    glob: dict[int, DialOutPolicy] = {}
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        marks = ", ".join(db.param for _ in part)
-        rows = db.execute_sql(
-            "SELECT u.id, g.user_id, g.policy_name FROM directory_user u "
-            "JOIN dial_out_grant g ON g.tenant_id = u.tenant_id "
-            "AND (g.user_id = u.id OR g.user_id IS NULL) "
-            f"WHERE u.id IN ({marks})",
-            part,
-        ).fetchall()
-        for user_id, granted_to, name in rows:
-            policy = BY_NAME.get(name.lower(), DEFAULT_POLICY)
-            (glob if granted_to is None else own)[user_id] = policy
+    sql = (
+        "SELECT u.id, g.user_id, g.policy_name FROM directory_user u "
+        "JOIN dial_out_grant g ON g.tenant_id = u.tenant_id "
+        "AND (g.user_id = u.id OR g.user_id IS NULL) "
+        "WHERE u.id IN {in}"
+    )
+    rows = execute_in(sql, ids, chunk=CHUNK)
+    own, glob = own_and_global((u, granted_to, _named(name)) for u, granted_to, name in rows)
     groups = _inherited(ids)
     return {u: _resolve(own.get(u), groups.get(u), glob.get(u)) for u in ids}

@@ -39,6 +39,7 @@ class InheritedGrant:
 
 
 P = TypeVar("P")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,22 @@ def effective(
     if glob is not None:
         return Effective(glob, glob, GLOBAL)
     return Effective(None, default, DEFAULT)
+
+
+def own_and_global(grants: Iterable[tuple[K, int | None, P]]) -> tuple[dict[int, P], dict[K, P]]:
+    """Grant rows as (key, user granted to, policy), the user None for the tenant's global
+    grant (`-Global`): each user's own grant by user, and the global grants by key — the
+    tenant for one tenant's users (rating), the user the row was read for when a page of
+    users of any tenants reads one row per user and grant. Dial-out and calling policies
+    alike: which grant applies is group_policy_lookup.effective's."""
+    own: dict[int, P] = {}
+    glob: dict[K, P] = {}
+    for key, user_id, policy in grants:
+        if user_id is None:
+            glob[key] = policy
+        else:
+            own[user_id] = policy
+    return own, glob
 
 
 def best_for_users(

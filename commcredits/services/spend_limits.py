@@ -31,7 +31,7 @@ from commcredits.models import Tenant, UserMonthSpend
 from commcredits.money import Money
 from commcredits.services import notifications
 from commcredits.services.calling_policy_values import EffectiveCallingPolicy, Policy, resolve
-from commcredits.services.group_policy_lookup import CALLING, best_for_users
+from commcredits.services.group_policy_lookup import CALLING, best_for_users, own_and_global
 
 SPEND_LIMIT_REACHED = "SPEND_LIMIT_REACHED"  # the BLOCKED reason (and authorizeCall's)
 COUNTED = frozenset({"DOMESTIC", "INTERNATIONAL", "CONFERENCE_DIAL_OUT"})
@@ -247,16 +247,16 @@ def spend_by_user_ids(user_ids: Iterable[int], *, month: str) -> dict[int, UserS
             f"WHERE u.id IN ({marks})",
             [month, *part],
         ).fetchall()
-        own: dict[int, Policy] = {}
-        glob: dict[int, Policy] = {}
         spent: dict[int, int] = {}
         currency: dict[int, str] = {}
         names: dict[int, tuple[str, str, str | None]] = {}
+        grants: list[tuple[int, int | None, Policy]] = []
         for uid, cur, minor, granted_to, pid, name, text, enabled, limit, *who in rows:
             currency[uid], spent[uid], names[uid] = cur, minor or 0, tuple(who)
             if pid is not None:
                 policy = Policy(pid, name, text, bool(enabled), limit, cur)
-                (glob if granted_to is None else own)[uid] = policy
+                grants.append((uid, granted_to, policy))
+        own, glob = own_and_global(grants)
         groups = best_for_users(CALLING, part)
         for uid in part:
             if uid in currency:
