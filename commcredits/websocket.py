@@ -21,7 +21,8 @@ Application close codes of our own (4000-4999, none used by the protocol): 4413 
 subscriber falls COMMCREDITS_SUBSCRIPTION_QUEUE events behind (it never slows a writer or grows
 memory: see events.py). A credential that ends — a revoked key at once (its revocation is an
 event), a signed-out session or an expired JWT at the next recheck, every
-COMMCREDITS_WS_RECHECK_SECONDS — closes the connection with 4403.
+COMMCREDITS_WS_RECHECK_SECONDS — closes the connection with 4403, and so does an operator's
+chosen tenant that is gone (seen at the recheck too; ws_auth).
 """
 
 from __future__ import annotations

@@ -11,7 +11,12 @@ websocket hijacking); a bearer credential in the payload has no such problem.
 A key or JWT is judged by `credentials.bearer_principal`, as on HTTP (refusals counted by the
 same failed-auth limiter); here every refusal closes the connection with 4403.
 `Credential.recheck` re-validates without writing beyond what HTTP requests write (a session's
-last-seen stamp).
+last-seen stamp), and looks the operator's chosen tenant up again (one read by id).
+
+A refused tenant closes with the same 4403 as a refused credential: the protocol has one code
+for "forbidden" (graphql-ws clients retry it, and give up on 4401). The reason says which
+("Forbidden: tenant refused (NOT_FOUND): …", HTTP's code and message) for people reading it;
+the admin console does not parse it but asks over HTTP (console/static/live.js).
 """
 
 from __future__ import annotations
@@ -146,9 +151,31 @@ def authenticate_connection(
         raise Refused("Forbidden: invalid or revoked API key") from error
     tenant_ref = init_value(payload, TENANT_KEY)
     if tenant_ref:
-        try:
-            principal = in_tenant(credential.principal, tenant_ref)
-        except TenantScopeError as error:
-            raise Refused(f"Forbidden: {error}") from error
-        credential = Credential(principal, credential.refs, credential.recheck)
+        acting = _in_tenant(credential.principal, tenant_ref)
+        assert acting.tenant is not None
+        recheck = _tenant_check(credential.recheck, credential.principal, acting.tenant.id)
+        credential = Credential(acting, credential.refs, recheck)
     return credential
+
+
+def _in_tenant(principal: Principal, tenant_ref: str) -> Principal:
+    """The principal in the tenant `tenant_ref` names; Refused, saying it is the tenant (and
+    HTTP's code for it: NOT_FOUND gone, FORBIDDEN not an operator's), otherwise."""
+    try:
+        return in_tenant(principal, tenant_ref)
+    except TenantScopeError as error:
+        raise Refused(f"Forbidden: tenant refused ({error.code}): {error}") from error
+
+
+def _tenant_check(
+    recheck: Callable[[dt.datetime], None], principal: Principal, tenant_id: int
+) -> Callable[[dt.datetime], None]:
+    """`recheck`, and the operator's chosen tenant is still there: a tenant gone while the
+    socket is open closes it (4403) as it refuses the next HTTP request. By the id it was
+    resolved to at connection_init, so a rename does not: the socket acts for that tenant."""
+
+    def check(now: dt.datetime) -> None:
+        recheck(now)
+        _in_tenant(principal, str(tenant_id))
+
+    return check

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -148,7 +149,11 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         wait_for(lambda: heading(driver) == "Aktive Benutzer", "no users page after the choice")
         wait_for(lambda: names_shown(driver) == ["Anna Schmidt", "Ben Weber"], "not its users")
         assert "Fabrikam · OPERATOR" in text(driver, "header.top")
-        assert json.loads(driver.execute_script(STORED))["name"] == "Fabrikam"
+        # The header carries its id, not its name (a rename does not end the choice).
+        assert json.loads(driver.execute_script(STORED)) == {
+            "ref": str(tenant.id),
+            "name": "Fabrikam",
+        }
         shot(driver, "op-03-fabrikam-users")
 
         # Its credits, read-only for an operator, and live over the websocket.
@@ -185,32 +190,39 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         wait_for(lambda: names_shown(driver) == ["Carl Nord"], "not Northwind's users")
         shot(driver, "op-05-northwind-users")
 
-        # The chosen tenant renamed meanwhile: the console says so and asks again.
+        # The chosen tenant renamed meanwhile: still the same tenant (the header names its id).
         Tenant.update(name="Northwind AG").where(Tenant.id == northwind.id).execute()
         driver.find_element(By.LINK_TEXT, "Kommunikationsguthaben").click()
+        wait_for(lambda: text(driver, "#balance") == "42,00 €", "a rename refused the tenant")
+        assert heading(driver) == "Kommunikationsguthaben"
+        assert "nicht mehr verfügbar" not in text(driver, "main")
+
+        # The chosen tenant gone meanwhile: the console says so and asks again.
+        Tenant.delete().where(Tenant.id == northwind.id).execute()
+        driver.find_element(By.LINK_TEXT, "Aktive Benutzer").click()
         refused = wait_for(lambda: text(driver, "main [role=alert]"), "no word of the tenant")
         assert "„Northwind“ ist nicht mehr verfügbar" in refused, refused
         assert heading(driver) == "Mandant wählen" and driver.execute_script(STORED) is None
         only_expected_404s(driver)
-        button(driver, "Fabrikam").click()
-        wait_for(lambda: text(driver, "#balance") == "42,00 €", "no Fabrikam again")
+        button(driver, "Mandant 01").click()
+        wait_for(lambda: heading(driver) == "Aktive Benutzer", "no users page of Mandant 01")
+        assert "Mandant 01 · OPERATOR" in text(driver, "header.top")
 
         # Refused by a request that is not a page's first read (a pager, a form, a re-read):
         # the same, whichever request learns it.
-        Tenant.update(name="Fabrikam GmbH").where(Tenant.id == tenant.id).execute()
+        Tenant.delete().where(Tenant.name == "Mandant 01").execute()
         driver.execute_script(
             "const main = document.querySelector('script[type=module]').src;"
             "import(new URL('api.js', main).href)"
             ".then((api) => api.gql('query { tenant { name } }')).catch(() => {});"
         )
         refused = wait_for(lambda: text(driver, "main [role=alert]"), "no word of the refusal")
-        assert "„Fabrikam“ ist nicht mehr verfügbar" in refused, refused
+        assert "„Mandant 01“ ist nicht mehr verfügbar" in refused, refused
         assert heading(driver) == "Mandant wählen" and driver.execute_script(STORED) is None
-        assert "Fabrikam · OPERATOR" not in text(driver, "header.top")
+        assert "Mandant 01 · OPERATOR" not in text(driver, "header.top")
         only_expected_404s(driver)
-        button(driver, "Fabrikam GmbH").click()
-        wait_for(lambda: text(driver, "#balance") == "42,00 €", "no Fabrikam after the rename")
-        Tenant.update(name="Fabrikam").where(Tenant.id == tenant.id).execute()
+        button(driver, "Fabrikam").click()
+        wait_for(lambda: names_shown(driver) == ["Anna Schmidt", "Ben Weber"], "no Fabrikam")
 
         # Sign-out ends the choice: signing in again asks anew.
         button(driver, "Abmelden").click()
@@ -227,3 +239,82 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         assert not driver.find_elements(By.XPATH, "//button[normalize-space()='Mandant wechseln']")
         assert driver.execute_script(STORED) is None
         assert not severe(driver.get_log("browser"))
+
+
+@pytest.mark.backends("sqlite")
+def test_the_live_socket_tells_a_refused_tenant_from_an_ended_session(
+    db_url, keys, tenant, clock, tmp_path, monkeypatch
+):
+    """Both close the credits page's websocket with 4403; the console asks over HTTP which it
+    was: a tenant gone returns to the picker with the HTTP refusal's message, an ended session
+    to the sign-in page. Nothing but the socket learns it here: the page is left alone."""
+    admin, operator = keys["GLOBAL_ADMIN"], keys["OPERATOR"]
+    northwind = create_tenant(
+        SYSTEM, name="Northwind", country="DE", currency="EUR", agreement_type="MOSA", now=clock()
+    )
+    northwind_admin = create_api_key(SYSTEM, role=Role.GLOBAL_ADMIN, tenant=northwind, now=clock())[
+        1
+    ]
+    # The server looks the socket's tenant up again this often (README "Live updates").
+    monkeypatch.setenv("COMMCREDITS_WS_RECHECK_SECONDS", "0.5")
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/credits")
+        sign_in(driver, operator)
+        wait_for(lambda: heading(driver) == "Mandant wählen", "no tenant picker")
+        by_label(driver, NAME_FIELD).send_keys("Northwind")
+        button(driver, "Mandant öffnen").click()
+        wait_for(lambda: text(driver, "#balance") == "0,00 €", "no credits of Northwind")
+        api(server, northwind_admin, PURCHASE, {"k": "live"})
+        wait_for(lambda: text(driver, "#balance") == "42,00 €", "the socket is not live")
+
+        # Renamed while the socket is open: it stays (both sides name the tenant by its id).
+        Tenant.update(name="Northwind AG").where(Tenant.id == northwind.id).execute()
+        api(server, northwind_admin, PURCHASE.replace("42.00", "1.00"), {"k": "renamed"})
+        wait_for(lambda: text(driver, "#balance") == "43,00 €", "a rename closed the socket")
+        # The page then reads its lots and ledger again; done before the tenant goes, so that
+        # the socket is what learns it.
+        wait_for(
+            lambda: (
+                "1,00 €" in text(driver, "#ledger") and text(driver, "main").count("1,00 €") >= 3
+            ),
+            "the page did not read again after the event",
+        )
+
+        # Gone while the socket is open: the server's recheck closes it; back to the picker,
+        # still signed in, with the message an HTTP refusal of the tenant shows.
+        Tenant.delete().where(Tenant.id == northwind.id).execute()
+        refused = wait_for(lambda: text(driver, "main [role=alert]"), "no word of the tenant")
+        assert "„Northwind“ ist nicht mehr verfügbar" in refused, refused
+        assert heading(driver) == "Mandant wählen" and driver.execute_script(STORED) is None
+        assert "Kein Mandant gewählt · OPERATOR" in text(driver, "header.top")
+        assert urlsplit(driver.current_url).path == "/credits"
+        # Learnt by the socket's close and the console's question that followed.
+        assert [e["status"] for e in server.log_lines() if e.get("operation") == "LiveCheck"] == [
+            404
+        ]
+        only_expected_404s(driver)
+
+        # The session ended elsewhere (signed out from another client): the socket closes at
+        # once, and the console shows the sign-in page.
+        button(driver, "Fabrikam").click()
+        wait_for(lambda: text(driver, "#balance") == "0,00 €", "no credits of Fabrikam")
+        api(server, admin, PURCHASE, {"k": "fabrikam"})
+        wait_for(lambda: text(driver, "#balance") == "42,00 €", "the socket is not live")
+        session = driver.get_cookie("commcredits_session")["value"]
+        csrf = driver.get_cookie("commcredits_csrf")["value"]
+        out = httpx.delete(
+            server.url + "/auth/session",
+            headers={
+                "Cookie": f"commcredits_session={session}; commcredits_csrf={csrf}",
+                "X-CSRF-Token": csrf,
+            },
+            timeout=20,
+        )
+        assert out.status_code == 204, out.text
+        wait_for(lambda: heading(driver) == "Anmelden", "an ended session did not sign out")
+        assert "OPERATOR" not in text(driver, "header.top")
+        assert not severe(driver.get_log("browser"))
+        # Signing in again returns to the page (a new session asks for a tenant anew).
+        sign_in(driver, operator)
+        wait_for(lambda: heading(driver) == "Mandant wählen", "no picker after signing in")
+        assert urlsplit(driver.current_url).path == "/credits"

@@ -21,6 +21,7 @@ from graphql import parse
 
 from commcredits import db as database
 from commcredits import events
+from commcredits.models import Tenant
 from commcredits.schema.common import to_global_id
 from commcredits.schema.cost import MAX_COST, estimate_cost
 from commcredits.schema.root import schema
@@ -294,6 +295,46 @@ def test_signing_out_closes_the_sessions_subscriptions_at_once(server, keys):
         assert out.status_code == 204, out.text
         code, _ = client.closed_with(timeout=5)
         assert code == 4403 and time.monotonic() - started < 5  # the event, not the 30 s recheck
+
+
+@pytest.mark.backends("sqlite")
+def test_an_operators_tenant_that_is_gone_closes_its_socket(db_url, tmp_path, keys, clock):
+    """Refused like an HTTP request naming it (404 NOT_FOUND): at connection_init, and while
+    the socket is open, at the credential recheck. 4403 as for an ended credential (the
+    protocol's Forbidden); the reason says it is the tenant."""
+    northwind = other_tenant(clock())
+    operator = {"Authorization": f"Bearer {keys['OPERATOR']}"}
+    fast = {**FAST_ENV, "COMMCREDITS_WS_RECHECK_SECONDS": "0.3"}
+    with live_server(db_url, tmp_path, extra_env=fast) as server:
+        by_id = {**operator, "X-Commcredits-Tenant": str(northwind.id)}
+        by_name = {**operator, "X-Commcredits-Tenant": "Northwind"}
+        with WsClient.open(server.url) as named, WsClient.open(server.url) as client:
+            assert named.init(by_name) == {"type": "connection_ack"}
+            assert client.init(by_id) == {"type": "connection_ack"}
+            subscribed(client, "b", BALANCE)
+            # Renamed: the sockets act for the tenant they resolved, by its id (no refusal).
+            Tenant.update(name="Northwind AG").where(Tenant.id == northwind.id).execute()
+            assert client.nothing_for(1.0) and named.nothing_for(0.1)
+            client.subscribe("v", "{ viewer { role } }")
+            assert client.receive()["payload"]["data"] == {"viewer": {"role": "OPERATOR"}}
+            assert client.receive() == {"id": "v", "type": "complete"}
+            # Gone: both close at the next recheck.
+            Tenant.delete().where(Tenant.id == northwind.id).execute()
+            for socket in (client, named):
+                code, reason = socket.closed_with(timeout=5)
+                assert code == 4403, (code, reason)
+                assert reason.startswith("Forbidden: tenant refused (NOT_FOUND): "), reason
+        # A new connection naming it: refused at connection_init, the same way.
+        with WsClient.open(server.url) as client:
+            client.send({"type": "connection_init", "payload": by_id})
+            code, reason = client.closed_with()
+            assert code == 4403 and "tenant refused (NOT_FOUND)" in reason, (code, reason)
+        # A tenant key naming a tenant: FORBIDDEN, as over HTTP.
+        with WsClient.open(server.url) as client:
+            own = {"Authorization": f"Bearer {keys['READER']}", "X-Commcredits-Tenant": "1"}
+            client.send({"type": "connection_init", "payload": own})
+            code, reason = client.closed_with()
+            assert code == 4403 and "tenant refused (FORBIDDEN)" in reason, (code, reason)
 
 
 @pytest.mark.backends("sqlite")

@@ -20,9 +20,9 @@ export class ApiError extends Error {
   }
 }
 
-// The operator's chosen tenant was refused (404: gone or renamed; 403: the session is no
-// longer an operator's): the choice is cleared and the console asks again. Not an ApiError,
-// which pages show in place: this one goes up to the router.
+// The operator's chosen tenant was refused (404: gone; 403: the session is no longer an
+// operator's): the choice is cleared and the console asks again. Not an ApiError, which pages
+// show in place: this one goes up to the router.
 export class TenantRefused extends Error {}
 
 function apiError(error) {
@@ -111,21 +111,20 @@ export function clearTenant() {
   }
 }
 
-// What the header says for a tenant: its name, which the server takes as sent, unless the
-// name is all digits (the server reads that as an id) or not printable ASCII (fetch() refuses
-// header values beyond ISO-8859-1, and proxies may mangle what is not ASCII); then its id,
-// the number inside its Relay global id ("Tenant:7", the form the header accepts).
+// What the header says for a tenant: its id, the number inside its Relay global id
+// ("Tenant:7"), which the server reads as an id (services/tenants.find_tenant). Not its name: a
+// tenant renamed after the choice would then be refused, and a name may hold what a header
+// cannot carry (fetch() refuses values beyond ISO-8859-1). The name only if the id is not one
+// of ours (the server takes that as a name, as it would a typed one).
 export function tenantRef(tenant) {
-  const name = tenant.name;
-  if (!/^\d+$/.test(name) && /^[\x20-\x7e]+$/.test(name)) return name;
   try {
     const raw = atob(tenant.id.replace(/-/g, "+").replace(/_/g, "/"));
-    const pk = raw.split(":")[1];
-    if (/^\d+$/.test(pk)) return pk;
+    const [type, pk] = raw.split(":");
+    if (type === "Tenant" && /^[1-9]\d*$/.test(pk)) return pk;
   } catch {
     // not a global id of ours
   }
-  return name;
+  return tenant.name;
 }
 
 // --- requests -------------------------------------------------------------------------------
@@ -168,7 +167,8 @@ async function firstError(response) {
 // `tenant` overrides the chosen tenant's header value (the picker checking a typed name).
 export async function gql(query, variables = {}, { tenant = undefined } = {}) {
   const headers = { "content-type": "application/json", "x-csrf-token": csrfToken() };
-  const ref = tenant === undefined ? chosenTenant()?.ref : tenant;
+  const chosen = tenant === undefined ? chosenTenant() : null; // the choice this request is for
+  const ref = tenant === undefined ? chosen?.ref : tenant;
   if (ref) headers[TENANT_HEADER] = ref;
   const response = await send("/graphql", {
     method: "POST",
@@ -179,12 +179,16 @@ export async function gql(query, variables = {}, { tenant = undefined } = {}) {
   // The header refused: 404 NOT_FOUND (no such tenant now), 403 FORBIDDEN (not an operator's
   // session now). Other 403s (CSRF_FAILED) are not about the tenant.
   const scope = { 404: "NOT_FOUND", 403: "FORBIDDEN" }[response.status];
-  const scoped = ref && tenant === undefined && scope ? await firstError(response) : null;
+  const scoped = chosen && scope ? await firstError(response) : null;
   if (scoped && scoped.code === scope) {
     const refused = new TenantRefused(scoped.message);
-    refused.tenant = chosenTenant()?.name || ref;
-    clearTenant();
-    tenancy.dispatchEvent(new CustomEvent("refused", { detail: refused.tenant }));
+    refused.tenant = chosen.name;
+    // Only while it is still the choice: a second request in flight for it (a page reads in
+    // parallel) is not announced twice, and one sent before a switch clears no newer choice.
+    if (chosenTenant() === chosen) {
+      clearTenant();
+      tenancy.dispatchEvent(new CustomEvent("refused", { detail: refused.tenant }));
+    }
     throw refused;
   }
   if (scoped) throw scoped;

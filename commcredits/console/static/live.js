@@ -1,12 +1,27 @@
 // A small graphql-transport-ws client (the protocol GraphiQL and graphql-ws speak) for one
 // subscription: it signs in with the session cookie (same-origin upgrade; connection_init
-// carries only an operator's chosen tenant, as X-Commcredits-Tenant), reconnects with backoff when the socket drops, reports the connection
-// state for the banner, and calls onReconnect so the page re-reads what it may have missed
-// (events are not replayed).
-import { TENANT_HEADER, chosenTenant, markConnection } from "./api.js";
+// carries only an operator's chosen tenant, as X-Commcredits-Tenant), reconnects with backoff
+// when the socket drops, reports the connection state for the banner, and calls onReconnect so
+// the page re-reads what it may have missed (events are not replayed).
+import {
+  ConnectionError,
+  SignedOut,
+  TENANT_HEADER,
+  TenantRefused,
+  chosenTenant,
+  currentSession,
+  gql,
+  markConnection,
+} from "./api.js";
 
 const MAX_BACKOFF_MS = 10000;
-const AUTH_CLOSE_CODES = new Set([4401, 4403]);
+// The server refused the connection: 4403 (the protocol's Forbidden) for an ended session and
+// for a refused tenant alike, 4401 for a subscribe it did not expect. Which it was is asked
+// over HTTP (refusalCheck), not guessed from the close.
+const REFUSED_CLOSE_CODES = new Set([4401, 4403]);
+// Refused as any request of a page is (api.js gql): 404/403 for the chosen tenant, 401 once
+// the session is over (viewer needs a caller, so no cookie at all is refused too).
+const CHECK = "query LiveCheck { viewer { role } }";
 
 export function subscribe(query, variables, { next, onReconnect, onSignedOut }) {
   let socket = null;
@@ -53,16 +68,43 @@ export function subscribe(query, variables, { next, onReconnect, onSignedOut }) 
     socket.addEventListener("close", (event) => {
       socket = null;
       if (stopped) return;
-      if (AUTH_CLOSE_CODES.has(event.code)) {
+      if (REFUSED_CLOSE_CODES.has(event.code)) refusalCheck();
+      else retry(true);
+    });
+  }
+
+  function retry(lost) {
+    dropped = true;
+    if (lost) markConnection("live", false);
+    const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempts);
+    attempts += 1;
+    timer = setTimeout(connect, delay);
+  }
+
+  // The socket says only "refused". First whether the session holds (GET /auth/session, as
+  // at start), then, for an operator, one request with the chosen tenant: gql() answers as for
+  // any request of a page, so a refused tenant is cleared and announced there (api.js
+  // "refused": main.js shows the picker with the same message, and that render stops this
+  // socket). An ended session signs out. If both hold (or the server is away), reconnect as
+  // after a drop.
+  async function refusalCheck() {
+    try {
+      const session = await currentSession();
+      if (stopped) return;
+      if (!session) {
         if (onSignedOut) onSignedOut();
         return;
       }
-      dropped = true;
-      markConnection("live", false);
-      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempts);
-      attempts += 1;
-      timer = setTimeout(connect, delay);
-    });
+      if (chosenTenant()) await gql(CHECK);
+    } catch (error) {
+      if (stopped || error instanceof TenantRefused) return;
+      if (error instanceof SignedOut) {
+        if (onSignedOut) onSignedOut(); // ended between the two requests
+        return;
+      }
+      if (!(error instanceof ConnectionError)) console.warn("live check failed", error);
+    }
+    if (!stopped) retry(false);
   }
 
   connect();
