@@ -40,7 +40,8 @@ def test_the_prefix_indexes_go_and_the_calls_are_still_found(blank_url):
         tenant_id = _old_tenant()
         for n, month in enumerate(("2026-11", "2026-11", "2026-12")):
             _call(tenant_id, n, month)
-    assert migrate() == ["0026_call_record_prefix_indexes"]
+    assert migrate("0026_call_record_prefix_indexes") == ["0026_call_record_prefix_indexes"]
+    migrate()  # and every later one
     with database.db.connection_context():
         names = _indexes("call_record")
         assert not DROPPED & names and names >= KEPT

@@ -25,7 +25,7 @@ from commcredits.models.policies import (
     UserMonthSpend,
 )
 from commcredits.models.pstn_blocks import PstnBlock, PstnBlockLog
-from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard
+from commcredits.models.rating import CallRecord, MinutePool, Rate, RateCard, UsageMonthLine
 from commcredits.models.security import AuthFailure, BrowserSession, SignInLink
 from commcredits.models.tenants import Tenant
 from commcredits.models.users import LicenseAssignment, TenantUserCount, User
@@ -58,6 +58,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Rate,
     MinutePool,
     CallRecord,
+    UsageMonthLine,
     DialOutGrant,
     CallingPolicy,
     CallingPolicyGrant,
@@ -82,6 +83,7 @@ __all__ = [
     "CallingPolicyGrant",
     "GroupPolicyGrant",
     "MinutePool",
+    "UsageMonthLine",
     "Rate",
     "RateCard",
     "SignInLink",

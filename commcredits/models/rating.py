@@ -119,3 +119,24 @@ class CallRecord(BaseModel):
             (("tenant", "call_type", "started_at", "id"), False),
         )
         constraints = [peewee.Check("charge_minor >= 0")]
+
+
+class UsageMonthLine(BaseModel):
+    """A tenant's calls of one month, call type and destination country, summed as they are
+    rated (services/usage_lines.py, in the transaction that inserts them; migration 0028):
+    `usageSummary` reads these few rows, never the month's calls."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    month = peewee.CharField(max_length=7)
+    call_type = peewee.CharField(max_length=24)
+    destination_country = peewee.CharField(max_length=2)
+    calls = peewee.BigIntegerField()
+    blocked_calls = peewee.BigIntegerField()
+    minutes = peewee.BigIntegerField()  # of RATED calls
+    pool_minutes = peewee.BigIntegerField()
+    charged_minutes = peewee.BigIntegerField()
+    charge_minor = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "usage_month_line"
+        indexes = ((("tenant", "month", "call_type", "destination_country"), True),)

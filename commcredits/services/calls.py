@@ -11,6 +11,7 @@ from typing import NamedTuple
 from commcredits.clock import utc_instant
 from commcredits.db import db, execute_in, insert_values, sent_as
 from commcredits.models import CallRecord
+from commcredits.services import usage_lines
 from commcredits.services.call_fields import parse_call_type, parse_destination
 from commcredits.services.catalog import CREDITS_CAPABILITY
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
@@ -146,7 +147,8 @@ ROW_COLUMNS = (
 
 
 def insert_calls(tenant_id: int, calls: list[RatedCall]) -> dict[str, int]:
-    """Insert rated calls (one multi-row INSERT per chunk); their new ids by call id.
+    """Insert rated calls (one multi-row INSERT per chunk), and add them to their months'
+    usage lines (usage_lines.add, one upsert); their new ids by call id.
 
     Rows of database-ready values built here (`insert_values`) rather than model dicts
     (`insert_rows` converts each column value through its field): a batch's rows share their
@@ -187,7 +189,9 @@ def insert_calls(tenant_id: int, calls: list[RatedCall]) -> dict[str, int]:
             )
         )
     table = CallRecord._meta.table_name
-    return dict(insert_values(table, ROW_COLUMNS, rows, returning=("call_id", "id")))
+    ids = dict(insert_values(table, ROW_COLUMNS, rows, returning=("call_id", "id")))
+    usage_lines.add(tenant_id, calls)
+    return ids
 
 
 @dataclass(slots=True)

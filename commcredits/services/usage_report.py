@@ -22,6 +22,7 @@ import peewee
 from commcredits.clock import utc_instant
 from commcredits.db import is_sqlite
 from commcredits.models import CallRecord, Tenant
+from commcredits.services import usage_lines
 from commcredits.services.errors import DomainError
 from commcredits.services.prices import from_minor_units
 from commcredits.services.rating import RatedCall
@@ -93,38 +94,22 @@ class UsageSummary:
 
 
 def usage_summary(tenant: Tenant, month: str) -> UsageSummary:
-    """Minutes from pools, minutes charged and credits spent, by call type and country."""
+    """Minutes from pools, minutes charged and credits spent, by call type and country: the
+    month's usage lines (usage_lines, kept as calls are rated), never its calls."""
     month = parse_month(month)
-    rated = CallRecord.status == "RATED"
-    query = (
-        CallRecord.select(
-            CallRecord.call_type,
-            CallRecord.destination_country,
-            peewee.fn.COUNT(CallRecord.id),
-            peewee.fn.SUM(peewee.Case(None, [(rated, 0)], 1)),
-            peewee.fn.SUM(peewee.Case(None, [(rated, CallRecord.minutes)], 0)),
-            peewee.fn.SUM(CallRecord.pool_minutes),
-            peewee.fn.SUM(CallRecord.charged_minutes),
-            peewee.fn.SUM(CallRecord.charge_minor),
-        )
-        .where((CallRecord.tenant == tenant.id) & (CallRecord.month == month))
-        .group_by(CallRecord.call_type, CallRecord.destination_country)
-        .order_by(CallRecord.call_type, CallRecord.destination_country)
-        .tuples()
-    )
     cur = tenant.currency
     lines = [
         UsageLine(
-            call_type=t,
-            country=country,
-            calls=int(n),
-            blocked_calls=int(blocked or 0),
-            minutes=int(minutes or 0),
-            pool_minutes=int(pool or 0),
-            charged_minutes=int(charged or 0),
-            credits_spent=from_minor_units(int(charge or 0), cur),
+            call_type=row.call_type,
+            country=row.destination_country,
+            calls=row.calls,
+            blocked_calls=row.blocked_calls,
+            minutes=row.minutes,
+            pool_minutes=row.pool_minutes,
+            charged_minutes=row.charged_minutes,
+            credits_spent=from_minor_units(row.charge_minor, cur),
         )
-        for t, country, n, blocked, minutes, pool, charged, charge in query
+        for row in usage_lines.month_lines(tenant.id, month)
     ]
     return UsageSummary(
         month=month,
