@@ -17,10 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import peewee
-
-from commcredits.db import execute_in, insert_values, sent_as
-from commcredits.models import LicenseAssignment, MinutePool, Tenant, User
+from commcredits.db import db, execute_in, insert_values, sent_as
+from commcredits.models import MinutePool, Tenant
 from commcredits.services import notifications
 from commcredits.services.catalog import AUDIO_CONFERENCING_PLAN, CREDITS_SKU, Catalog
 
@@ -157,8 +155,21 @@ def pool_key_for_call(
     return None
 
 
+# Each user's set of licenses, counted per usage location by triggers (migration 0027).
+_LICENSE_SETS_SQL = (
+    "SELECT usage_location, licenses, users FROM user_license_set_count "
+    "WHERE tenant_id = {p} AND users <> 0"
+)
+
+
 def granted_minutes(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
-    """Minutes every pool of the tenant is granted by the licenses held now (two queries)."""
+    """Minutes every pool of the tenant is granted by the licenses held now.
+
+    One read of the sets of licenses its users hold, counted per usage location (a tenant has
+    a few dozen, whatever its number of users), not of its licenses: this runs on every rating
+    batch and authorizeCall. Each license of a pooled SKU adds its calling plans' minutes;
+    each user holding Audio Conferencing, through one SKU or more, adds 60 dial-out minutes.
+    """
     pooled = {
         s.id
         for s in catalog.skus
@@ -167,68 +178,46 @@ def granted_minutes(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
     }
     if not pooled:
         return {}
-    counts = (
-        LicenseAssignment.select(
-            LicenseAssignment.sku,
-            User.usage_location,
-            LicenseAssignment.disabled_plans,
-            peewee.fn.COUNT(LicenseAssignment.id),
-        )
-        .join(User, on=(LicenseAssignment.user == User.id))
-        .where((LicenseAssignment.tenant == tenant.id) & LicenseAssignment.sku.in_(pooled))
-        .group_by(LicenseAssignment.sku, User.usage_location, LicenseAssignment.disabled_plans)
-        .tuples()
-    )
+    rows = db.execute_sql(_LICENSE_SETS_SQL.format(p=db.obj.param), (tenant.id,)).fetchall()
+    # Users by (location, their licenses of pooled SKUs): sets that differ only in other SKUs
+    # (or in the order the database wrote them) grant the same.
+    held: dict[tuple[str, tuple[tuple[int, tuple[str, ...]], ...]], int] = defaultdict(int)
+    for location, text, users in rows:
+        held[location or "", _pooled_licenses(text, pooled)] += users
     granted: dict[PoolKey, int] = defaultdict(int)
     dial_out_users = 0
-    ac_skus = set()
-    for sku_pk, country, disabled, count in counts:
-        sku = catalog.by_pk[sku_pk]
-        plans = Catalog.plan_names(sku, disabled or [])
-        country = country or ""
-        for plan in POOLED_PLANS:
-            if plan in plans:
-                granted[PoolKey(plan, country, "DOMESTIC")] += count * domestic_minutes(
-                    plan, country
-                )
-                if international_minutes(plan):
-                    granted[PoolKey(plan, country, "INTERNATIONAL")] += count * (
-                        international_minutes(plan)
+    for (country, licenses), users in held.items():
+        audio_conferencing = False
+        for sku_pk, disabled in licenses:
+            plans = Catalog.plan_names(catalog.by_pk[sku_pk], disabled)
+            for plan in POOLED_PLANS:
+                if plan in plans:
+                    granted[PoolKey(plan, country, "DOMESTIC")] += users * domestic_minutes(
+                        plan, country
                     )
-        if AUDIO_CONFERENCING_PLAN in {p["servicePlanName"] for p in sku.service_plans}:
-            ac_skus.add(sku_pk)
-            if AUDIO_CONFERENCING_PLAN in plans:
-                dial_out_users += count
-    if len(ac_skus) > 1:
-        dial_out_users -= _double_counted_dial_out_users(tenant, catalog, ac_skus)
+                    if international_minutes(plan):
+                        granted[PoolKey(plan, country, "INTERNATIONAL")] += users * (
+                            international_minutes(plan)
+                        )
+            audio_conferencing = audio_conferencing or AUDIO_CONFERENCING_PLAN in plans
+        if audio_conferencing:
+            dial_out_users += users
     if dial_out_users:
         granted[PoolKey(DIAL_OUT_POOL, "", "CONFERENCE_DIAL_OUT")] = (
             dial_out_users * DIAL_OUT_MINUTES
         )
-    return dict(granted)
+    return {key: minutes for key, minutes in granted.items() if minutes}
 
 
-def _double_counted_dial_out_users(tenant: Tenant, catalog: Catalog, ac_skus: set[int]) -> int:
-    """Users counted more than once above (Audio Conferencing both directly and through E5)."""
-    twice = (
-        LicenseAssignment.select(LicenseAssignment.user)
-        .where((LicenseAssignment.tenant == tenant.id) & LicenseAssignment.sku.in_(ac_skus))
-        .group_by(LicenseAssignment.user)
-        .having(peewee.fn.COUNT(LicenseAssignment.id) > 1)
-    )
-    rows = (
-        LicenseAssignment.select(
-            LicenseAssignment.user, LicenseAssignment.sku, LicenseAssignment.disabled_plans
-        )
-        .where(LicenseAssignment.sku.in_(ac_skus) & LicenseAssignment.user.in_(twice))
-        .tuples()
-    )
-    grants: dict[int, int] = defaultdict(int)
-    for user_id, sku_pk, disabled in rows:
-        plans = Catalog.plan_names(catalog.by_pk[sku_pk], disabled or [])
-        if AUDIO_CONFERENCING_PLAN in plans:
-            grants[user_id] += 1
-    return sum(n - 1 for n in grants.values() if n > 1)
+def _pooled_licenses(text: str, pooled: set[int]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """The (sku pk, disabled plans) of a stored set's licenses of pooled SKUs, in sku order:
+    one `sku_id disabled_plans-as-JSON` line per license."""
+    found = []
+    for line in text.split("\n"):
+        sku, _, plans = line.partition(" ")
+        if int(sku) in pooled:
+            found.append((int(sku), tuple(json.loads(plans) or ()) if plans else ()))
+    return tuple(sorted(found))
 
 
 @dataclass
