@@ -257,9 +257,17 @@ LIST_QUERIES.append(
         " spent { amount currency } lines { callType country calls chargedMinutes } } }",
     )
 )
+# Read by the console's Credits page on every visit; it reads ledger_day (migration 0030).
+LIST_QUERIES.append(
+    ListQuery(
+        "balance history(days: 90)",
+        "query { tenant { balance { history(days: 90) { date balance { amount currency } } } } }",
+    )
+)
 USAGE_LINES_BACKFILL = importlib.import_module(
     "commcredits.migrations.0028_usage_month_lines"
 ).BACKFILL
+LEDGER_DAYS_BACKFILL = importlib.import_module("commcredits.migrations.0030_ledger_days").backfill
 
 
 QUERIES = [
@@ -482,6 +490,10 @@ def build_activity(t: TenantData, calls: int, rng: random.Random, now: dt.dateti
             for i in range(entries)
         ),
     )
+    # A flush keeps each day's last entry (the balance history reads those); these entries
+    # went in directly, so their days are filled here as migration 0030 fills a database's.
+    with database.db.atomic():
+        LEDGER_DAYS_BACKFILL(database.db, f"WHERE tenant_id = {int(t.id)}")
     bills = max(1, calls // 10)
     _bulk(
         Invoice,

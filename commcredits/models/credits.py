@@ -112,6 +112,24 @@ class LedgerEntry(BaseModel):
         )
 
 
+class LedgerDay(BaseModel):
+    """A tenant's ledger at the end of one UTC day of `created_at`: that day's last entry in
+    commit order (highest seq) and the balance it left, kept in the transaction that writes
+    the entries (store.insert_entries; migration 0030), so the balance history reads a row
+    per day, never the day's entries."""
+
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    day = peewee.CharField(max_length=10)  # YYYY-MM-DD, UTC
+    last_seq = peewee.BigIntegerField()
+    balance_after_minor = peewee.BigIntegerField()
+    last_at = UTCDateTimeField()  # that entry's created_at
+
+    class Meta:
+        table_name = "ledger_day"
+        # The opening balance is the highest seq before the window: read in last_seq order.
+        indexes = ((("tenant", "day"), True), (("tenant", "last_seq"), False))
+
+
 class DebitSplit(BaseModel):
     """Which lot paid how much of one debit: every cent of a lot traced to its spender."""
 

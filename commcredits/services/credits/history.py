@@ -5,11 +5,14 @@ of the day's last ledger entry (in commit order), or of the last entry before it
 without any, and 0 before the tenant's first entry. Days are UTC days (a tenant has no time
 zone); today's point is the balance as of `now`, entries after `now` are not counted.
 
-It reads in two statements whatever the ledger's size: the last entry before the first day
-(the opening balance), and the last entry of each day in the window, grouped in SQL. Like every
-read it opens no ledger, takes no lock and writes nothing. The ledger's balance is the one its
-entries wrote: a lot past its expiry whose EXPIRED entry is not written yet still counts in it
-until that entry is (`expire`, `expireCredits` or the tenant's next money write).
+It reads each day's last entry from `ledger_day` (kept as entries are written, migration 0030),
+never the entries themselves, in two statements of at most a row per day whatever the ledger's
+size: the last day before the window (the opening balance), and the window's days. One
+exception keeps "as of `now`" exact: if today's last entry is later than `now` (a clock that
+went back, or a `now` in the past), a third statement reads today's entries up to `now`. Like
+every read it opens no ledger, takes no lock and writes nothing. The ledger's balance is the
+one its entries wrote: a lot past its expiry whose EXPIRED entry is not written yet still
+counts in it until that entry is (`expire`, `expireCredits` or the tenant's next money write).
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import peewee
-
-from commcredits.models import LedgerEntry, Tenant
+from commcredits.models import LedgerDay, LedgerEntry, Tenant
 from commcredits.money import Money
 from commcredits.services.errors import DomainError
 
@@ -51,30 +52,29 @@ def balance_history(
     days = check_days(days)
     today = now.astimezone(dt.UTC).date()
     first = today - dt.timedelta(days=days - 1)
-    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
-    mine = LedgerEntry.tenant == tenant.id
+    mine = LedgerDay.tenant == tenant.id
 
+    # The last entry before the window in commit order: the highest seq of the days before it.
     opening = (
-        LedgerEntry.select(LedgerEntry.balance_after_minor)
-        .where(mine & (LedgerEntry.created_at < start))
-        .order_by(LedgerEntry.seq.desc())
+        LedgerDay.select(LedgerDay.balance_after_minor)
+        .where(mine & (LedgerDay.day < first.isoformat()))
+        .order_by(LedgerDay.last_seq.desc())
         .limit(1)
         .scalar()
     )
-    # DATE() of the stored naive UTC timestamp is its UTC day on SQLite and PostgreSQL alike.
-    day = peewee.fn.DATE(LedgerEntry.created_at)
-    last_of_day = (
-        LedgerEntry.select(peewee.fn.MAX(LedgerEntry.seq))
-        .where(mine & (LedgerEntry.created_at >= start) & (LedgerEntry.created_at <= now))
-        .group_by(day)
-    )
     closing: dict[dt.date, int] = {}
-    for created_at, minor in (
-        LedgerEntry.select(LedgerEntry.created_at, LedgerEntry.balance_after_minor)
-        .where(mine & LedgerEntry.seq.in_(last_of_day))
+    for day, minor, last_at in (
+        LedgerDay.select(LedgerDay.day, LedgerDay.balance_after_minor, LedgerDay.last_at)
+        .where(mine & LedgerDay.day.between(first.isoformat(), today.isoformat()))
         .tuples()
     ):
-        closing[LedgerEntry.created_at.python_value(created_at).date()] = minor
+        when = dt.date.fromisoformat(day)
+        if last_at <= now:
+            closing[when] = minor
+        else:  # only today's can be: every earlier day ended before `now`
+            minor = _last_balance_until(tenant, when, now)
+            if minor is not None:
+                closing[when] = minor
 
     points = []
     balance = int(opening or 0)
@@ -83,3 +83,20 @@ def balance_history(
         balance = closing.get(when, balance)
         points.append(BalancePoint(when, Money.from_minor(balance, tenant.currency)))
     return points
+
+
+def _last_balance_until(tenant: Tenant, day: dt.date, now: dt.datetime) -> int | None:
+    """The balance after `day`'s last entry (in commit order) made at or before `now`."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return (
+        LedgerEntry.select(LedgerEntry.balance_after_minor)
+        .where(
+            (LedgerEntry.tenant == tenant.id)
+            & (LedgerEntry.created_at >= start)
+            & (LedgerEntry.created_at < start + dt.timedelta(days=1))
+            & (LedgerEntry.created_at <= now)
+        )
+        .order_by(LedgerEntry.seq.desc())
+        .limit(1)
+        .scalar()
+    )
