@@ -1,6 +1,7 @@
 """Groups and group-based licensing (issue 18): createGroup … assignGroupLicense, groups,
 group, usersWithLicenseErrors, reprocessLicenseAssignment, reprocessGroupLicenses."""
 
+import functools
 from collections.abc import Callable
 from typing import Annotated
 
@@ -8,7 +9,6 @@ import strawberry
 from strawberry.types import Info
 
 from commcredits.models import Group as GroupRow
-from commcredits.models import GroupMember as GroupMemberRow
 from commcredits.resolvers.common import PriorSeats, ctx, decode_id, paginate, prior_seats, user_ref
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import CappedConnection, Connection
@@ -24,11 +24,11 @@ from commcredits.schema.groups import (
     UpdateGroupInput,
 )
 from commcredits.schema.input_limits import SKU_ID, SKU_REF, USER_ID, USER_REF, limited_arg
+from commcredits.schema.pages import after_key, edges_of, page_info, page_size
 from commcredits.schema.users import User
-from commcredits.services import group_assign, groups, users
+from commcredits.services import group_assign, group_errors, groups, users
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
-from commcredits.services.list_counts import exact_count
 
 GROUP_ID = "The group's global id."
 GroupId = Annotated[strawberry.ID, limited_arg(100, description=GROUP_ID)]
@@ -114,14 +114,13 @@ class GroupQuery:
         self, info: Info, group_id: GroupId, first: int | None = None, after: str | None = None
     ) -> CappedConnection[User]:
         group = groups.get_group(ctx(info).tenant, _group_id(group_id))
-        query = group_assign.users_with_errors_query(group)
-        return paginate(
-            query,
-            key=GroupMemberRow.id,
-            first=first,
-            after=after,
-            to_node=lambda row: User.from_row(row.user),
-            count=lambda: exact_count(query.count()),
+        size = page_size(first)
+        rows = group_errors.users_with_errors_page(group, after=after_key(after), limit=size + 1)
+        edges = edges_of(rows[:size], lambda row: User.from_row(row.user))
+        return CappedConnection(
+            edges=edges,
+            page_info=page_info(edges, len(rows) > size, after),
+            _count=functools.cache(functools.partial(group_errors.members_in_error, group)),
         )
 
 

@@ -20,7 +20,7 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
 from commcredits.services.group_license_rules import ERROR
 from commcredits.services.group_licensing import Processor, member_ids
-from commcredits.services.groups import BATCH, SMALL_GROUP, get_group, members_query
+from commcredits.services.groups import BATCH, SMALL_GROUP, get_group
 from commcredits.services.licenses import errors as graph
 from commcredits.services.principal import Principal
 
@@ -225,14 +225,6 @@ def reprocess_user(tenant: Tenant, principal: Principal, user_id: int, *, now: d
             after=None, now=now,
         )  # fmt: skip
     return user
-
-
-def users_with_errors_query(group: Group) -> peewee.ModelSelect:
-    """Members in error for the group (Get-MgGroupMemberWithLicenseError), in member order."""
-    in_error = GroupLicenseState.select(GroupLicenseState.user).where(
-        (GroupLicenseState.group == group.id) & (GroupLicenseState.state == ERROR)
-    )
-    return members_query(group).where(GroupMember.user.in_(in_error))
 
 
 def summary(group: Group) -> dict:

@@ -56,7 +56,7 @@ def count_by_index(counting: peewee.Select, planned_by: str | None = LIST_COUNT)
     """A COUNT query's number, on PostgreSQL planned inside the function `planned_by`."""
     if is_sqlite() or planned_by is None:
         return counting.scalar(database=db)
-    row = db.execute_sql(f'SELECT "{planned_by}"(%s)', (_inline(counting),))
+    row = db.execute_sql(f'SELECT "{planned_by}"(%s)', (inline_sql(counting),))
     return row.fetchone()[0]
 
 
@@ -68,11 +68,11 @@ def in_id_order(query: peewee.ModelSelect) -> list[peewee.Model]:
     table = model._meta.table_name
     if is_sqlite() or table not in _IN_ID_ORDER:
         return list(query)
-    text = _inline(query.select(peewee.SQL('"t1".*')))
+    text = inline_sql(query.select(peewee.SQL('"t1".*')))
     return list(model.raw(f'SELECT * FROM "{table}_in_id_order"(%s)', text))
 
 
-def _inline(query: peewee.Node) -> str:
+def inline_sql(query: peewee.Node) -> str:
     """PostgreSQL: a query's text with its parameters quoted in by the driver (psycopg2's
     mogrify), for a function that EXECUTEs it."""
     sql, params = db.get_sql_context().sql(query).query()

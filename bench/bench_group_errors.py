@@ -1,0 +1,190 @@
+"""`usersWithLicenseErrors` on a small and a large group, both databases (issue 16).
+
+For each size (default 1,000 and 200,000 members) one tenant whose users are all members of
+four groups holding one SKU, bulk-loaded (no statistics on PostgreSQL, as after an import):
+
+- common: every 10th member in error;
+- rare:   5 members in error, the first, one in the middle and the last three;
+- 1%:     every 100th member in error (10 at 1,000 members, 2,000 at 200,000);
+- tail:   the last 10% of members in error (seats ran out: CountViolation falls on the
+          members processed last; walking the members, a first page read the 90% before them).
+
+Each list is asked in-process through GraphQL (a first page of 50, with and without
+totalCount, and the page after the middle member), median of `--runs`. Prints the medians and
+the large/small ratio; PostgreSQL is measured again after ANALYZE.
+
+    .venv/bin/python bench/bench_group_errors.py [--sizes 1000 200000] [--runs 15]
+        [--pg URL] [--no-pg] [--no-sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from commcredits import db as database  # noqa: E402
+from commcredits.bulk.transport import connect  # noqa: E402
+from commcredits.db import insert_values  # noqa: E402
+from commcredits.migrate import migrate  # noqa: E402
+from commcredits.models import GroupLicense, GroupLicenseState, GroupMember, Sku, User  # noqa: E402
+from commcredits.schema.common import to_global_id  # noqa: E402
+from commcredits.services import groups  # noqa: E402
+from commcredits.services.access import SYSTEM  # noqa: E402
+from commcredits.services.tenants import create_tenant  # noqa: E402
+from tests.pg_databases import throwaway_database  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+CHUNK = 5000
+
+# Which member positions (0 … n-1) are in error, per group.
+PATTERNS: dict[str, Callable[[int], Callable[[int], bool]]] = {
+    "common": lambda n: lambda i: i % 10 == 0,
+    "rare": lambda n: lambda i: i in {0, n // 2, n - 3, n - 2, n - 1},
+    "1%": lambda n: lambda i: i % 100 == 0,
+    "tail": lambda n: lambda i: i >= n - n // 10,
+}
+PAGE = """query($g: ID!, $after: String) {
+  usersWithLicenseErrors(groupId: $g, first: 50, after: $after) {
+    nodes { userPrincipalName } pageInfo { endCursor } } }"""
+COUNTED = """query($g: ID!) {
+  usersWithLicenseErrors(groupId: $g, first: 50) {
+    totalCount totalCountIsCapped nodes { userPrincipalName } } }"""
+
+
+def build(size: int) -> tuple[str, dict[str, tuple[str, str]]]:
+    """A tenant of `size` users in four groups; its name and, per group, (global id, the
+    cursor of its middle member)."""
+    name = f"Fabrikam {size}"
+    tenant = create_tenant(
+        SYSTEM, name=name, country="DE", currency="EUR", agreement_type="MOSA", now=NOW
+    )
+    for start in range(0, size, CHUNK):
+        rows = []
+        for i in range(start, min(start + CHUNK, size)):
+            upn = f"user{i:07d}@{size}.example"
+            rows.append(
+                {"tenant": tenant.id, "user_principal_name": upn, "upn_key": upn,
+                 "usage_location": "DE", "created_at": NOW, "updated_at": NOW, "search_text": upn}
+            )  # fmt: skip
+        with database.db.atomic():
+            User.insert_many(rows).execute()
+    ids = [
+        u
+        for (u,) in User.select(User.id).where(User.tenant == tenant.id).order_by(User.id).tuples()
+    ]
+    sku = Sku.get(Sku.part_number == "MCOEV").id
+    at = GroupMember.added_at.db_value(NOW)
+    found = {}
+    for label, pattern in PATTERNS.items():
+        in_error = pattern(size)
+        group = groups.create_group(tenant, SYSTEM, label, now=NOW)
+        GroupLicense.create(group=group.id, sku=sku, assigned_at=NOW)
+        for start in range(0, size, CHUNK):
+            part = range(start, min(start + CHUNK, size))
+            with database.db.atomic():
+                insert_values(
+                    GroupMember._meta.table_name,
+                    ("group_id", "user_id", "added_at"),
+                    [(group.id, ids[i], at) for i in part],
+                )
+                insert_values(
+                    GroupLicenseState._meta.table_name,
+                    ("tenant_id", "group_id", "user_id", "sku_id", "state", "error",
+                     "disabled_plans", "updated_at"),
+                    [(tenant.id, group.id, ids[i], sku,
+                      "Error" if in_error(i) else "Active",
+                      "CountViolation" if in_error(i) else None, "[]", at) for i in part],
+                )  # fmt: skip
+        middle = (
+            GroupMember.select(GroupMember.id)
+            .where((GroupMember.group == group.id) & (GroupMember.user == ids[size // 2]))
+            .scalar()
+        )
+        cursor = base64.urlsafe_b64encode(f"cursor:{middle}".encode()).decode()
+        found[label] = (to_global_id("Group", group.id), cursor)
+    return name, found
+
+
+def median_ms(run: Callable[[], object], runs: int) -> float:
+    run()  # warm
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
+
+
+def measure(url: str, built: list[tuple[str, dict]], runs: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for name, found in built:
+        api = connect(tenant=name, database_url=url)
+        for label, (gid, middle) in found.items():
+            cases = {
+                "first page": (PAGE, {"g": gid, "after": None}),
+                "first page + totalCount": (COUNTED, {"g": gid}),
+                "page after the middle": (PAGE, {"g": gid, "after": middle}),
+            }
+            for case, (text, variables) in cases.items():
+                ms = median_ms(lambda a=api, t=text, v=variables: a.execute(t, v), runs)
+                out.setdefault(f"{label:7s} {case}", []).append(ms)
+    return out
+
+
+def report(title: str, sizes: list[int], out: dict[str, list[float]]) -> None:
+    print(f"\n{title}")
+    print(f"{'':40s}" + "".join(f"{s:>12,}" for s in sizes) + "       ratio")
+    for key, ms in out.items():
+        cells = "".join(f"{m:9.2f} ms" for m in ms)
+        print(f"{key:40s}{cells}   {ms[-1] / ms[0]:9.2f}")
+
+
+def run(url: str, sizes: list[int], runs: int, *, analyse: bool) -> None:
+    database.bind(url)
+    migrate()
+    with database.db.connection_context():
+        built = [build(size) for size in sizes]
+    database.db.close()
+    kind = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+    report(f"{kind}, no statistics", sizes, measure(url, built, runs))
+    if analyse:
+        with database.db.connection_context():
+            database.db.execute_sql("ANALYZE")
+        report(f"{kind}, after ANALYZE", sizes, measure(url, built, runs))
+    database.db.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 200_000])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "COMMCREDITS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(f"sqlite:///{tmp}/bench.db", args.sizes, args.runs, analyse=False)
+    if not args.no_pg:
+        with throwaway_database(args.pg, "commcredits_bench_group_errors") as url:
+            run(url, args.sizes, args.runs, analyse=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

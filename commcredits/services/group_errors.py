@@ -1,0 +1,75 @@
+"""`usersWithLicenseErrors` (Get-MgGroupMemberWithLicenseError): a group's members in error,
+in member order, and how many there are, at a cost that does not grow with the group or
+depend on where in it the errors are (issue 16).
+
+Read from group_member_error (migration 0029: one row per member in error, kept by triggers
+on group_license_state, indexed by (group_id, member_id)): a page is a range of that index
+from the cursor that stops when full, and totalCount counts it up to COUNT_CAP, index only (a
+member in error for two SKUs has one row). On PostgreSQL both are planned inside functions
+(0029's, 0013's `list_count_by_index`), whatever the statistics (services/list_counts.py).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import peewee
+
+from commcredits.db import db, is_sqlite
+from commcredits.models import Group, User
+from commcredits.services.list_counts import (
+    COUNT_CAP,
+    LIST_COUNT,
+    Count,
+    count_by_index,
+    inline_sql,
+)
+
+# Migration 0029's table (no model: only its triggers write it) and functions (PostgreSQL).
+ERRORS = peewee.Table("group_member_error", ("member_id", "group_id", "user_id"))
+MEMBERS = "group_members_by_index"
+USERS = "directory_users_by_id"
+
+
+class MemberInError(NamedTuple):
+    id: int  # the group_member id: the list's order and cursor
+    user: User
+
+
+def users_with_errors_page(group: Group, *, after: int | None, limit: int) -> list[MemberInError]:
+    """The group's members in error with a member id above `after`, in member order, at most
+    `limit`, each with its user."""
+    query = (
+        ERRORS.select(ERRORS.member_id, ERRORS.user_id)
+        .where((ERRORS.group_id == group.id) & (ERRORS.member_id > (after or 0)))
+        .order_by(ERRORS.member_id)
+        .limit(limit)
+    )
+    if is_sqlite():
+        found = list(query.tuples().execute(db))
+    else:
+        found = list(db.execute_sql(f'SELECT * FROM "{MEMBERS}"(%s)', (inline_sql(query),)))
+    if not found:
+        return []
+    users = _users_by_id([user for _, user in found])
+    return [MemberInError(member, users[user]) for member, user in found]
+
+
+def members_in_error(group: Group, *, cap: int | None = None) -> Count:
+    """How many members are in error for the group, each once however many SKUs it is in
+    error for, reading at most `cap` (COUNT_CAP) + 1 entries of (group_id, member_id)."""
+    cap = COUNT_CAP if cap is None else cap
+    some = ERRORS.select(peewee.SQL("1")).where(ERRORS.group_id == group.id).limit(cap + 1)
+    counting = peewee.Select((some.alias("some"),), (peewee.fn.COUNT(peewee.SQL("*")),))
+    n = count_by_index(counting, LIST_COUNT)
+    return Count(min(n, cap), n > cap)
+
+
+def _users_by_id(ids: list[int]) -> dict[int, User]:
+    """A page's users by primary key; on PostgreSQL inside USERS, so that a table the planner
+    believes small is not read whole."""
+    query = User.select().where(User.id.in_(ids))
+    if not is_sqlite():
+        text = inline_sql(query.select(peewee.SQL('"t1".*')))
+        query = User.raw(f'SELECT * FROM "{USERS}"(%s)', text)
+    return {u.id: u for u in query}

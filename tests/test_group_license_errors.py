@@ -1,0 +1,348 @@
+"""`usersWithLicenseErrors` on large groups (issue 16, services/group_errors.py, migration
+0029): members in error in member order by keyset, each once however many SKUs it is in error
+for, counted up to COUNT_CAP; group_member_error kept by its triggers whatever writes the
+states; and neither a page nor the count does more work on a larger group, wherever its
+errors are."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from commcredits import db as database
+from commcredits.db import insert_values
+from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Sku, User
+from commcredits.schema.common import to_global_id
+from commcredits.services import group_assign, group_errors, groups, users
+from commcredits.services.access import SYSTEM
+from commcredits.services.list_counts import Count
+from tests.helpers import add_five_users, buy
+
+MIGRATION = importlib.import_module("commcredits.migrations.0029_group_errors_by_index")
+
+PAGE = """query($g: ID!, $first: Int, $after: String) {
+  usersWithLicenseErrors(groupId: $g, first: $first, after: $after) {
+    totalCount totalCountIsCapped
+    edges { cursor node { userPrincipalName } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+SKUS = ("SPE_E5", "MCOEV")
+
+
+def _upn(i: int, domain: str = "fabrikam") -> str:
+    return f"user{i:05d}@{domain}.example"
+
+
+def _group(tenant, now, n: int, in_error: Callable[[int], int], domain: str = "fabrikam") -> Group:
+    """A group of users 0 … n-1 (of `domain`), added in reverse (member order is not user
+    order), holding two SKUs; member i is in error for `in_error(i)` of them (0, 1 or 2)."""
+    upns = [_upn(i, domain) for i in range(n)]
+    rows = [
+        {"tenant": tenant.id, "user_principal_name": upn, "upn_key": upn,
+         "usage_location": "DE", "created_at": now, "updated_at": now, "search_text": upn}
+        for upn in upns
+    ]  # fmt: skip
+    with database.db.atomic():
+        for start in range(0, n, 500):
+            User.insert_many(rows[start : start + 500]).execute()
+    users = dict(
+        User.select(User.upn_key, User.id)
+        .where((User.tenant == tenant.id) & User.upn_key.in_(upns))
+        .tuples()
+    )
+    group = groups.create_group(tenant, SYSTEM, f"Group of {n}", now=now)
+    skus = [Sku.get(Sku.part_number == p).id for p in SKUS]
+    at = GroupMember.added_at.db_value(now)
+    members, states = [], []
+    for i in reversed(range(n)):
+        user = users[upns[i]]
+        members.append((group.id, user, at))
+        for k, sku in enumerate(skus):
+            error = k < in_error(i)
+            states.append((tenant.id, group.id, user, sku,
+                           "Error" if error else "Active", "CountViolation" if error else None,
+                           "[]", at))  # fmt: skip
+    with database.db.atomic():
+        for sku in skus:
+            GroupLicense.create(group=group.id, sku=sku, assigned_at=now)
+        for start in range(0, len(members), 500):
+            insert_values("group_member", ("group_id", "user_id", "added_at"),
+                          members[start : start + 500])  # fmt: skip
+        for start in range(0, len(states), 500):
+            insert_values(
+                "group_license_state",
+                ("tenant_id", "group_id", "user_id", "sku_id", "state", "error",
+                 "disabled_plans", "updated_at"),
+                states[start : start + 500],
+            )  # fmt: skip
+    return Group.get_by_id(group.id)
+
+
+def _set_error(group: Group, i: int, error: bool) -> None:
+    user = User.get(User.upn_key == _upn(i)).id
+    GroupLicenseState.update(
+        state="Error" if error else "Active", error="CountViolation" if error else None
+    ).where((GroupLicenseState.group == group.id) & (GroupLicenseState.user == user)).execute()
+
+
+def _all(api, group: Group, first: int, between: Callable[[int], None] | None = None):
+    """Every member the list gives (its index i), page by page; `between(n)` after page n."""
+    seen, after, n = [], None, 0
+    while True:
+        page = api(PAGE, {"g": to_global_id("Group", group.id), "first": first, "after": after})
+        page = page["usersWithLicenseErrors"]
+        seen += [int(e["node"]["userPrincipalName"][4:9]) for e in page["edges"]]
+        n += 1
+        if between:
+            between(n)
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+def test_members_in_error_come_in_member_order_page_by_page(api, tenant, clock):
+    errors = {3, 4, 11, 17, 18, 29}
+    group = _group(tenant, clock(), 30, lambda i: 1 if i in errors else 0)
+    # Added in reverse: member order is 29, 28, …, 0.
+    assert _all(api, group, 2) == sorted(errors, reverse=True)
+    assert _all(api, group, 100) == sorted(errors, reverse=True)
+
+
+def test_an_error_added_or_cleared_between_pages_neither_repeats_nor_skips_another(
+    api, tenant, clock
+):
+    group = _group(tenant, clock(), 40, lambda i: 1 if i % 5 == 0 else 0)  # 35, 30, … 0
+
+    def between(n: int) -> None:
+        if n == 1:  # the first page was 35, 30
+            _set_error(group, 36, True)  # before the cursor: not shown
+            _set_error(group, 25, False)  # after it: gone
+            _set_error(group, 12, True)  # after it: shown in its place
+            _set_error(group, 30, False)  # already shown
+
+    assert _all(api, group, 2, between) == [35, 30, 20, 15, 12, 10, 5, 0]
+
+
+def test_a_member_in_error_for_two_skus_is_listed_and_counted_once(api, tenant, clock):
+    group = _group(tenant, clock(), 12, lambda i: {2: 2, 5: 1, 9: 2}.get(i, 0))
+    page = api(PAGE, {"g": to_global_id("Group", group.id), "first": 2})["usersWithLicenseErrors"]
+    assert (page["totalCount"], page["totalCountIsCapped"]) == (3, False)
+    assert _all(api, group, 2) == [9, 5, 2]
+
+
+def test_the_count_stops_at_the_cap(api, tenant, clock, monkeypatch):
+    monkeypatch.setattr(group_errors, "COUNT_CAP", 4)
+    group = _group(tenant, clock(), 12, lambda i: 2 if i < 4 else 0)
+    page = api(PAGE, {"g": to_global_id("Group", group.id)})["usersWithLicenseErrors"]
+    # Eight Error rows, four members: exactly at the cap, not over it.
+    assert (page["totalCount"], page["totalCountIsCapped"]) == (4, False)
+    _set_error(group, 7, True)
+    page = api(PAGE, {"g": to_global_id("Group", group.id)})["usersWithLicenseErrors"]
+    assert (page["totalCount"], page["totalCountIsCapped"]) == (4, True)
+    assert len(page["edges"]) == 5
+
+
+def test_a_group_without_errors_has_an_empty_page(api, tenant, clock):
+    group = _group(tenant, clock(), 5, lambda i: 0)
+    page = api(PAGE, {"g": to_global_id("Group", group.id)})["usersWithLicenseErrors"]
+    assert page["edges"] == [] and page["totalCount"] == 0
+    assert page["pageInfo"] == {"hasNextPage": False, "endCursor": None}
+
+
+# -- group_member_error follows every writer of the states ------------------------------------
+
+
+def _listed(group_id: int) -> list[str]:
+    rows = group_errors.users_with_errors_page(Group.get_by_id(group_id), after=None, limit=100)
+    return [r.user.user_principal_name.split("@")[0] for r in rows]
+
+
+def _kept_as_filled() -> None:
+    """The table holds what migration 0029's fill makes of the states now."""
+    kept = sorted(database.db.execute_sql("SELECT * FROM group_member_error").fetchall())
+    filled = sorted(database.db.execute_sql(MIGRATION._FILL.split("\n", 1)[1]).fetchall())
+    assert kept == filled
+
+
+def test_processing_reprocessing_leaving_and_deleting_keep_the_errors(tenant, clock):
+    add_five_users(tenant, clock())
+    buy(tenant, clock(), SPE_E5=1, MCOEV=3)
+    g = groups.create_group(tenant, SYSTEM, "Sales", now=clock())
+    aliases = ["anna", "ben", "carla", "eve"]
+    groups.add_members(tenant, SYSTEM, g.id, [f"{a}@fabrikam.example" for a in aliases],
+                       now=clock())  # fmt: skip
+    adds = [group_assign.GroupLicenseInput("SPE_E5"), group_assign.GroupLicenseInput("MCOEV")]
+    group_assign.assign_group_license(tenant, SYSTEM, g.id, adds, [], now=clock())
+    # One E5 seat: anna gets it; the others are in error for both SKUs (all or nothing).
+    assert _listed(g.id) == ["ben", "carla", "eve"]
+    errors = GroupLicenseState.select().where(GroupLicenseState.state == "Error").count()
+    assert (errors, group_errors.members_in_error(g)) == (6, Count(3, False))
+    _kept_as_filled()
+    groups.remove_members(tenant, SYSTEM, g.id, ["carla@fabrikam.example"], now=clock())
+    assert _listed(g.id) == ["ben", "eve"]
+    users.delete_user(tenant, SYSTEM, "eve@fabrikam.example", now=clock())
+    assert _listed(g.id) == ["ben"]
+    buy(tenant, clock(), SPE_E5=1)
+    group_assign.reprocess_group(tenant, SYSTEM, g.id, now=clock())
+    assert _listed(g.id) == []
+    _kept_as_filled()
+    group_assign.reprocess_group(tenant, SYSTEM, g.id, now=clock())  # nothing changes
+    groups.add_members(tenant, SYSTEM, g.id, ["carla@fabrikam.example"], now=clock())
+    assert _listed(g.id) == ["carla"]
+    _kept_as_filled()
+    group_assign.assign_group_license(tenant, SYSTEM, g.id, [], ["SPE_E5", "MCOEV"], now=clock())
+    assert _listed(g.id) == []
+    group_assign.assign_group_license(tenant, SYSTEM, g.id, adds, [], now=clock())
+    assert _listed(g.id) == ["carla"]
+    groups.delete_group(tenant, SYSTEM, g.id, now=clock())
+    assert database.db.execute_sql("SELECT COUNT(*) FROM group_member_error").fetchone()[0] == 0
+
+
+def test_an_error_state_that_changes_code_or_sku_keeps_one_row(tenant, clock):
+    group = _group(tenant, clock(), 4, lambda i: 2 if i == 1 else 0)
+    states = GroupLicenseState.select().where(GroupLicenseState.group == group.id)
+    first, second = [s for s in states if s.state == "Error"]
+    GroupLicenseState.update(error="ProhibitedInUsageLocationViolation").where(
+        GroupLicenseState.id == first.id
+    ).execute()
+    assert _listed(group.id) == ["user00001"]
+    GroupLicenseState.update(state="Active", error=None).where(
+        GroupLicenseState.id == first.id
+    ).execute()
+    assert _listed(group.id) == ["user00001"]  # still in error for the other SKU
+    second.delete_instance()
+    assert _listed(group.id) == []
+    _kept_as_filled()
+
+
+# -- Work does not grow with the group --------------------------------------------------------
+
+
+@pytest.fixture
+def work(db_url) -> Iterator[Callable[[Callable[[], Any]], list[tuple[str, int]]]]:
+    """Run a read and return each statement it sent with the work it did: on SQLite the
+    virtual machine's steps (a progress handler called at each), on PostgreSQL the rows its
+    plan read (index and table entries, filtered out ones included, times loops), planned
+    as the service plans it (inside migration 0029's functions, with their settings)."""
+    db = database.db
+
+    def run(read: Callable[[], Any]) -> list[tuple[str, int]]:
+        sent: list[tuple[str, Any]] = []
+        real = db.obj.execute_sql
+
+        def spy(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+            sent.append((sql, params))
+            return real(sql, params, *args, **kwargs)
+
+        db.obj.execute_sql = spy
+        try:
+            read()
+        finally:
+            db.obj.execute_sql = real
+        return [(sql, _work(sql, params)) for sql, params in sent]
+
+    yield run
+
+
+def _work(sql: str, params: Any) -> int:
+    db = database.db
+    if database.is_sqlite():
+        steps = [0]
+
+        def step() -> int:
+            steps[0] += 1
+            return 0
+
+        conn = db.connection()
+        conn.set_progress_handler(step, 1)
+        try:
+            db.execute_sql(sql, params).fetchall()
+        finally:
+            conn.set_progress_handler(None, 1)
+        return steps[0]
+    function = _FUNCTION.match(sql)
+    assert function, f"planned by a function of migration 0029: {sql}"
+    config = db.execute_sql(
+        "SELECT proconfig FROM pg_proc WHERE proname = %s", (function.group(1),)
+    )
+    with db.atomic():
+        for setting in config.fetchone()[0]:
+            key, value = setting.split("=")
+            db.execute_sql(f"SELECT set_config('{key}', '{value}', true)")
+        text = "EXPLAIN (ANALYZE, FORMAT JSON) " + params[0].replace("%", "%%")
+        plan = db.execute_sql(text).fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    return _rows_read(plan[0]["Plan"])
+
+
+def _rows_read(node: dict) -> int:
+    here = 0
+    if node["Node Type"].endswith("Scan"):
+        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        here = per_loop * node["Actual Loops"]
+    return here + sum(_rows_read(child) for child in node.get("Plans", ()))
+
+
+_FUNCTION = re.compile(r'SELECT (?:\* FROM )?"(\w+)"\(%s\)$')
+
+
+def _shape(statements: list[tuple[str, int]]) -> list[str]:
+    return [sql[:60] for sql, _ in statements]
+
+
+def _same_work(small: list[tuple[str, int]], large: list[tuple[str, int]]) -> None:
+    """The same statements, each doing the same work, on a group 20 times larger."""
+    assert _shape(small) == _shape(large)
+    for (sql, a), (_, b) in zip(small, large, strict=True):
+        # PostgreSQL's rows read are equal; SQLite's steps differ by one or two (the DISTINCT
+        # of different user ids), where a walk of the whole group would take 20 times more.
+        assert b <= a + a // 20 + 2, (sql, a, b)
+
+
+def _read(group: Group, after_member: int | None = None, domain: str = "") -> Callable[[], Any]:
+    """A page of 4 (after the member `after_member` of `domain`) and the count."""
+    after = None
+    if after_member is not None:
+        user = User.get(User.upn_key == _upn(after_member, domain)).id
+        after = (
+            GroupMember.select(GroupMember.id)
+            .where((GroupMember.group == group.id) & (GroupMember.user == user))
+            .scalar()
+        )
+
+    def read() -> tuple[list[group_errors.MemberInError], Any]:
+        page = group_errors.users_with_errors_page(group, after=after, limit=4)
+        assert page, "a page with members in error, as the other group's"
+        return page, group_errors.members_in_error(group)
+
+    return read
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(lambda n: lambda i: 1 if i in {n - 1, n // 2, 2, 1, 0} else 0, id="rare"),
+        pytest.param(lambda n: lambda i: 2 if i % 10 == 3 else 0, id="common"),
+        # Added in reverse: the lowest users are the last members (seats ran out for them).
+        pytest.param(lambda n: lambda i: 1 if i < n // 10 else 0, id="tail"),
+    ],
+)
+def test_a_page_and_the_count_cost_the_same_on_a_group_twenty_times_larger(
+    tenant, clock, work, monkeypatch, where
+):
+    """5 members in error, every 10th (two SKUs each), or the last 10% of member order, among
+    100 or 2,000 members; the count capped at 8."""
+    monkeypatch.setattr(group_errors, "COUNT_CAP", 8)
+    small = _group(tenant, clock(), 100, where(100), "small")
+    large = _group(tenant, clock(), 2000, where(2000), "large")
+    first = (work(_read(small)), work(_read(large)))
+    assert len(first[0]) == 3  # members, their users, the count
+    _same_work(*first)
+    # Deep in each group: after its 50th-to-last member.
+    _same_work(work(_read(small, 50, "small")), work(_read(large, 50, "large")))
