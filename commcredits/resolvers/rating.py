@@ -1,5 +1,6 @@
 """recordCalls, callRecords, minutePools, usageSummary, authorizeCall, rates, importRates."""
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -179,12 +180,13 @@ class RatingQuery:
                 else None,
             )
         flt = rate_queries.with_card(flt, now=c.now)
+        card = functools.cache(lambda: rate_queries.card_of(flt))  # a page's rows share one
         return paginate(
             rate_queries.rates_query(flt, now=c.now),
             key=RateRow.id,
             first=first,
             after=after,
-            to_node=Rate.from_row,
+            to_node=lambda row: Rate.from_row(row, card()),
             count=lambda: rate_queries.count_rates(flt, now=c.now),
         )
 

@@ -80,7 +80,9 @@ class Rate(Node):
     card: RateCard
 
     @classmethod
-    def from_row(cls, row: RateRow) -> "Rate":
+    def from_row(cls, row: RateRow, card: RateCardRow | None = None) -> "Rate":
+        """A rate row as a node; `card` is its card when the caller has read it already (a
+        page's rows share one)."""
         price = price_from_micros(row.price_micros)
         return cls(
             id=to_global_id("Rate", row.id),
@@ -94,7 +96,7 @@ class Rate(Node):
             premium=row.premium,
             emergency=bool(row.emergency),
             description=row.description,
-            card=RateCard.from_row(row.card),
+            card=RateCard.from_row(card if card is not None else row.card),
         )
 
 

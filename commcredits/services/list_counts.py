@@ -23,9 +23,10 @@ from commcredits.db import db, is_sqlite
 
 # A filtered or searched totalCount counts this many matches at most.
 COUNT_CAP = 10_000
-# Tables whose pages PostgreSQL reads through `<table>_in_id_order` (migrations 0012, 0013).
+# Tables whose pages PostgreSQL reads through `<table>_in_id_order` (migrations 0012, 0013,
+# 0031).
 _IN_ID_ORDER = frozenset(
-    {"directory_user", "audit_entry", "call_record", "ledger_entry", "invoice"}
+    {"directory_user", "audit_entry", "call_record", "ledger_entry", "invoice", "rate"}
 )
 # The count functions: 0013's also keeps sequential scans off (an analysed planner read a count
 # that reaches the cap by a scan of the whole table); 0012's, for users, does not.

@@ -21,6 +21,7 @@ class RateFilter:
     currency: str | None = None
     prefix: str | None = None  # rows whose prefix starts with these digits
     card_id: int | None = None  # default: the card in force at `now`
+    card: RateCard | None = None  # that card's row, when `with_card` read it
 
 
 def with_card(flt: RateFilter | None, *, now: dt.datetime) -> RateFilter:
@@ -30,19 +31,21 @@ def with_card(flt: RateFilter | None, *, now: dt.datetime) -> RateFilter:
     if flt.card_id is not None:
         return flt
     current = (
-        RateCard.select(RateCard.id)
+        RateCard.select()
         .where(RateCard.effective_from <= now)
         .order_by(RateCard.effective_from.desc(), RateCard.id.desc())
         .first()
     )
-    return dataclasses.replace(flt, card_id=current.id if current else 0)
+    return dataclasses.replace(flt, card_id=current.id if current else 0, card=current)
 
 
 def rates_query(flt: RateFilter | None, *, now: dt.datetime) -> peewee.ModelSelect:
     """Rows of one card (by default the card in force at `now`), filtered."""
     flt = with_card(flt, now=now)
     card_id = flt.card_id
-    query = Rate.select(Rate, RateCard).join(RateCard).where(Rate.card == card_id)
+    # The rows alone: a page is read through rate_in_id_order on PostgreSQL (migration 0031),
+    # which returns rate rows; their one card is the caller's to read once (`card_of`).
+    query = Rate.select().where(Rate.card == card_id)
     if flt.call_type:
         query = query.where(Rate.call_type == parse_call_type(flt.call_type))
     if flt.country:
@@ -59,6 +62,14 @@ def rates_query(flt: RateFilter | None, *, now: dt.datetime) -> peewee.ModelSele
         if upper:
             query = query.where(Rate.prefix < upper)
     return query
+
+
+def card_of(flt: RateFilter) -> RateCard | None:
+    """The card a filter (as `with_card` completed it) reads: the one every row of its page
+    belongs to (read here only if the filter named it)."""
+    if flt.card is not None:
+        return flt.card
+    return RateCard.get_or_none(RateCard.id == flt.card_id)
 
 
 def count_rates(flt: RateFilter | None, *, now: dt.datetime) -> Count:
