@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -39,16 +38,12 @@ from commcredits.services.access import SYSTEM  # noqa: E402
 from commcredits.services.catalog import Catalog  # noqa: E402
 from commcredits.services.licenses import AddLicense, LicenseRequest  # noqa: E402
 from commcredits.services.pools import (  # noqa: E402
-    AUDIO_CONFERENCING_PLAN,
-    DIAL_OUT_MINUTES,
-    DIAL_OUT_POOL,
-    POOLED_PLANS,
-    PoolKey,
-    domestic_minutes,
     granted_minutes,
-    international_minutes,
 )
 from commcredits.services.tenants import create_tenant  # noqa: E402
+
+# `granted_minutes` before migration 0027 (counting the licenses): the tests' oracle.
+from tests.test_pool_counts import granted_from_scratch as granted_by_counting  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 # bench_rating.py's mix: (share, usage locations, licenses)
@@ -70,67 +65,6 @@ TRIGGERS = {
     ),
     "directory_user": ("license_set_count_move", "license_set_count_user_delete"),
 }
-
-
-def granted_by_counting(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
-    """`granted_minutes` before migration 0027: the tenant's licenses of pooled SKUs grouped,
-    and the Audio Conferencing holders grouped by user."""
-    pooled = {
-        s.id
-        for s in catalog.skus
-        if s.part_number in POOLED_PLANS
-        or any(p["servicePlanName"] == AUDIO_CONFERENCING_PLAN for p in s.service_plans)
-    }
-    la = LicenseAssignment
-    counts = (
-        la.select(la.sku, User.usage_location, la.disabled_plans, peewee.fn.COUNT(la.id))
-        .join(User, on=(la.user == User.id))
-        .where((la.tenant == tenant.id) & la.sku.in_(pooled))
-        .group_by(la.sku, User.usage_location, la.disabled_plans)
-        .tuples()
-    )
-    granted: dict[PoolKey, int] = defaultdict(int)
-    dial_out_users = 0
-    ac_skus = set()
-    for sku_pk, country, disabled, count in counts:
-        sku = catalog.by_pk[sku_pk]
-        plans = Catalog.plan_names(sku, disabled or [])
-        country = country or ""
-        for plan in POOLED_PLANS:
-            if plan in plans:
-                granted[PoolKey(plan, country, "DOMESTIC")] += count * domestic_minutes(
-                    plan, country
-                )
-                if international_minutes(plan):
-                    granted[PoolKey(plan, country, "INTERNATIONAL")] += count * (
-                        international_minutes(plan)
-                    )
-        if AUDIO_CONFERENCING_PLAN in {p["servicePlanName"] for p in sku.service_plans}:
-            ac_skus.add(sku_pk)
-            if AUDIO_CONFERENCING_PLAN in plans:
-                dial_out_users += count
-    if len(ac_skus) > 1:
-        twice = (
-            la.select(la.user)
-            .where((la.tenant == tenant.id) & la.sku.in_(ac_skus))
-            .group_by(la.user)
-            .having(peewee.fn.COUNT(la.id) > 1)
-        )
-        rows = (
-            la.select(la.user, la.sku, la.disabled_plans)
-            .where(la.sku.in_(ac_skus) & la.user.in_(twice))
-            .tuples()
-        )
-        grants: dict[int, int] = defaultdict(int)
-        for user_id, sku_pk, disabled in rows:
-            if AUDIO_CONFERENCING_PLAN in Catalog.plan_names(catalog.by_pk[sku_pk], disabled or []):
-                grants[user_id] += 1
-        dial_out_users -= sum(n - 1 for n in grants.values() if n > 1)
-    if dial_out_users:
-        granted[PoolKey(DIAL_OUT_POOL, "", "CONFERENCE_DIAL_OUT")] = (
-            dial_out_users * DIAL_OUT_MINUTES
-        )
-    return dict(granted)
 
 
 def licensed_tenant(name: str, n: int) -> Tenant:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commcredits import db as database
 from commcredits.models import Tenant
 from commcredits.services import seats, users
 from commcredits.services.access import SYSTEM
@@ -41,3 +42,24 @@ def other_tenant(now, name: str = "Northwind") -> Tenant:
     return create_tenant(
         SYSTEM, name=name, country="US", currency="USD", agreement_type="MOSA", now=now
     )
+
+
+def trigger_plans(steps, mentioning: str) -> list[str]:
+    """PostgreSQL: the plans of the trigger statements that mention `mentioning` while
+    `steps` run (auto_explain of nested statements, sent to this connection as notices), in
+    one transaction."""
+    conn = database.db.connection()
+    plans: list[str] = []
+    with database.db.atomic():
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET LOCAL auto_explain.log_min_duration = 0",
+            "SET LOCAL auto_explain.log_nested_statements = on",
+            "SET LOCAL client_min_messages = log",
+        ):
+            database.db.execute_sql(setting)
+        for step in steps:
+            del conn.notices[:]
+            step()
+            plans += [n for n in conn.notices if mentioning in n]
+    return plans

@@ -14,7 +14,7 @@ from commcredits.services.access import SYSTEM
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.list_counts import Count
 from commcredits.services.user_list import UserFilter, count_users
-from tests.helpers import add_users, buy, other_tenant
+from tests.helpers import add_users, buy, other_tenant, trigger_plans
 
 LOCATIONS = ["DE", "AT", "", "Deutschland"]
 SKUS = ["MCOEV", "MCOMEETADV", "SPE_E5"]
@@ -232,26 +232,6 @@ def test_migration_0023_recounts_what_an_outright_delete_left_and_keeps_it_exact
         _check(tenant)
 
 
-def _trigger_plans(action) -> list[str]:
-    """The plans of the count triggers' statements while `action` runs (auto_explain of
-    nested statements, sent to this connection as notices), in one transaction."""
-    conn = database.db.connection()
-    plans: list[str] = []
-    with database.db.atomic():
-        for setting in (
-            "LOAD 'auto_explain'",
-            "SET LOCAL auto_explain.log_min_duration = 0",
-            "SET LOCAL auto_explain.log_nested_statements = on",
-            "SET LOCAL client_min_messages = log",
-        ):
-            database.db.execute_sql(setting)
-        for step in action:
-            del conn.notices[:]
-            step()
-            plans += [n for n in conn.notices if "user_location_sku_count" in n]
-    return plans
-
-
 @pytest.mark.backends("postgresql")  # SQLite keeps no such count: it counts (bench/README.md)
 def test_the_count_triggers_read_the_batch_by_index_whatever_the_tenant_size(tenant, clock):
     """A license batch, a removal and a batch of location changes: each trigger reads the
@@ -271,7 +251,7 @@ def test_the_count_triggers_read_the_batch_by_index_whatever_the_tenant_size(ten
         )
     database.db.execute_sql("ANALYZE directory_user")
     batch = [upn(a) for a in aliases[:500]]
-    plans = _trigger_plans(
+    plans = trigger_plans(
         [
             lambda: licenses.assign_licenses(
                 tenant, SYSTEM, [LicenseRequest(u, (AddLicense("MCOEV"),)) for u in batch], now=now
@@ -280,7 +260,8 @@ def test_the_count_triggers_read_the_batch_by_index_whatever_the_tenant_size(ten
             lambda: licenses.assign_licenses(
                 tenant, SYSTEM, [LicenseRequest(u, (), ("MCOEV",)) for u in batch[:250]], now=now
             ),
-        ]
+        ],
+        "user_location_sku_count",
     )
     assert len(plans) >= 3, plans  # insert, move, delete
     for plan in plans:

@@ -31,7 +31,7 @@ from commcredits.services.pools import (
     international_minutes,
 )
 from commcredits.services.tenants import create_tenant
-from tests.helpers import add_users, buy, other_tenant
+from tests.helpers import add_users, buy, other_tenant, trigger_plans
 
 LOCATIONS = ["US", "CA", "DE", "FR", None]
 # A bundle the operator added: Audio Conferencing a third way, and a calling plan inside a SKU
@@ -399,26 +399,6 @@ def test_the_grant_is_one_read_of_the_counts_whatever_the_tenant_size(tenant, cl
 # --- the triggers read the statement's rows by index -----------------------------------------
 
 
-def _trigger_plans(steps) -> list[str]:
-    """The plans of the set-count triggers' statements while `steps` run (auto_explain of
-    nested statements, sent to this connection as notices), in one transaction."""
-    conn = database.db.connection()
-    plans: list[str] = []
-    with database.db.atomic():
-        for setting in (
-            "LOAD 'auto_explain'",
-            "SET LOCAL auto_explain.log_min_duration = 0",
-            "SET LOCAL auto_explain.log_nested_statements = on",
-            "SET LOCAL client_min_messages = log",
-        ):
-            database.db.execute_sql(setting)
-        for step in steps:
-            del conn.notices[:]
-            step()
-            plans += [n for n in conn.notices if "user_license_set_count" in n]
-    return plans
-
-
 @pytest.mark.backends("postgresql")  # SQLite's row triggers read by (user_id, sku_id) only
 def test_the_set_triggers_read_a_batch_by_index_whatever_the_tenant_size(tenant, clock):
     """A batch of pooled licenses, a batch of location changes and a removal: each trigger
@@ -435,7 +415,7 @@ def test_the_set_triggers_read_a_batch_by_index_whatever_the_tenant_size(tenant,
     database.db.execute_sql("ANALYZE directory_user")
     database.db.execute_sql("ANALYZE license_assignment")
     batch = [upn(a) for a in aliases[:500]]
-    plans = _trigger_plans(
+    plans = trigger_plans(
         [
             lambda: licenses.assign_licenses(
                 tenant, SYSTEM, [LicenseRequest(u, ADDS[4]) for u in batch], now=now
@@ -447,7 +427,8 @@ def test_the_set_triggers_read_a_batch_by_index_whatever_the_tenant_size(tenant,
                 [LicenseRequest(u, (), ("MCOMEETADV",)) for u in batch[:250]],
                 now=now,
             ),
-        ]
+        ],
+        "user_license_set_count",
     )
     assert len(plans) >= 3, plans  # insert, move, delete
     for plan in plans:
