@@ -21,12 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
-
-import peewee
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,6 +39,7 @@ from commcredits.services.pools import (  # noqa: E402
 from commcredits.services.tenants import create_tenant  # noqa: E402
 
 # `granted_minutes` before migration 0027 (counting the licenses): the tests' oracle.
+from tests.pg_databases import throwaway_database  # noqa: E402
 from tests.test_pool_counts import granted_from_scratch as granted_by_counting  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
@@ -215,23 +212,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             run(f"sqlite:///{tmp}/pools.db", "SQLite", sizes, args.trials)
     if not args.no_pg:
-        parsed = urlparse(args.pg)
-        name = f"commcredits_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        admin = peewee.PostgresqlDatabase(
-            parsed.path.lstrip("/") or "postgres",
-            user=parsed.username,
-            password=parsed.password,
-            host=parsed.hostname,
-            port=parsed.port or 5432,
-            autoconnect=True,
-        )
-        admin.execute_sql(f'CREATE DATABASE "{name}"')
-        try:
-            run(urlunparse(parsed._replace(path="/" + name)), "PostgreSQL", sizes, args.trials)
-        finally:
-            database.close()
-            admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        with throwaway_database(args.pg, "commcredits_bench") as url:
+            run(url, "PostgreSQL", sizes, args.trials)
     return 0
 
 
