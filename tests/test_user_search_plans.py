@@ -198,3 +198,29 @@ def test_filtered_search_pages_are_the_brute_force_pages(tenant, clock, monkeypa
                 break
             after = got[-1]
         assert pages < 40  # the walk ended
+
+
+@pytest.mark.backends("postgresql")
+def test_a_search_count_never_reads_the_whole_table(tenant, clock, statements):
+    """A common term's capped count (migration 0032): an analysed planner may think a
+    sequential scan meets the cap sooner than the trigram bitmap; inside
+    directory_user_search_count it has no sequential scan to choose."""
+    _load(tenant, USERS, clock())
+    database.db.execute_sql('ANALYZE "directory_user"')
+    statements.clear()
+    count = user_list.count_users(tenant, UserFilter(search="schmidt"))
+    want = (
+        User.select()
+        .where((User.tenant == tenant.id) & User.search_text.contains("schmidt"))
+        .count()
+    )
+    assert (count.total, count.capped) == (want, False) and want > USERS // 10
+    counting = [params[0] for sql, params in statements if "directory_user_search_count" in sql]
+    assert len(counting) == 1, statements
+    db = database.db
+    db.execute_sql("SELECT set_config('enable_seqscan', 'off', false)")
+    try:
+        plan = " ".join(r[0] for r in db.execute_sql("EXPLAIN " + counting[0].replace("%", "%%")))
+    finally:
+        db.execute_sql("SELECT set_config('enable_seqscan', 'on', false)")
+    assert "Seq Scan" not in plan and "Bitmap" in plan, plan

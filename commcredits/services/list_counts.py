@@ -32,6 +32,8 @@ _IN_ID_ORDER = frozenset(
 # that reaches the cap by a scan of the whole table); 0012's, for users, does not.
 LIST_COUNT = "list_count_by_index"
 USER_COUNT = "directory_user_count_by_index"
+# A search's count: bitmap scans on (its trigram index has no other), sequential scans off (0032).
+SEARCH_COUNT = "directory_user_search_count"
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,17 @@ def exact_count(n: int | None) -> Count:
     return Count(n or 0, False)
 
 
-def capped_count(query: peewee.ModelSelect, *, planned_by: str | None = LIST_COUNT) -> Count:
+def capped_count(query: peewee.ModelSelect, *, planned_by: str = LIST_COUNT) -> Count:
     """How many rows `query` matches, reading at most COUNT_CAP + 1 of them; on PostgreSQL
-    through the filter's index whatever the statistics (the function `planned_by`; None: as
-    the planner likes, for a search, whose trigram index answers by bitmap only)."""
+    through the filter's index whatever the statistics (inside the function `planned_by`)."""
     capped = query.select(peewee.SQL("1")).order_by().limit(COUNT_CAP + 1).alias("capped")
     n = count_by_index(peewee.Select((capped,), (peewee.fn.COUNT(peewee.SQL("*")),)), planned_by)
     return Count(min(n, COUNT_CAP), n > COUNT_CAP)
 
 
-def count_by_index(counting: peewee.Select, planned_by: str | None = LIST_COUNT) -> int:
+def count_by_index(counting: peewee.Select, planned_by: str = LIST_COUNT) -> int:
     """A COUNT query's number, on PostgreSQL planned inside the function `planned_by`."""
-    if is_sqlite() or planned_by is None:
+    if is_sqlite():
         return counting.scalar(database=db)
     row = db.execute_sql(f'SELECT "{planned_by}"(%s)', (inline_sql(counting),))
     return row.fetchone()[0]
