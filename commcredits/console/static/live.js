@@ -82,7 +82,7 @@ export function subscribe(query, variables, { next, onReconnect, onSignedOut }) 
   }
 
   // The socket says only "refused". First whether the session holds (GET /auth/session, as
-  // at start), then, for an operator, one request with the chosen tenant: gql() answers as for
+  // at start), then, for an operator, one request with the chosen tenant: api.js answers it as
   // any request of a page, so a refused tenant is cleared and announced there (api.js
   // "refused": main.js shows the picker with the same message, and that render stops this
   // socket). An ended session signs out. If both hold (or the server is away), reconnect as
