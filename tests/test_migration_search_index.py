@@ -69,8 +69,15 @@ def _search_table_sql() -> str:
     ).fetchone()[0]
 
 
-def test_an_older_database_with_users_gets_the_new_index_and_finds_the_same(blank_url):
+def test_an_older_database_with_users_gets_the_new_index_and_finds_the_same(blank_url, monkeypatch):
     database.bind(blank_url)
+    # Today's code on a 0019/0020 schema: on PostgreSQL a search's capped count runs in a
+    # function of migration 0032, not there yet; until then the same COUNT runs as it comes.
+    monkeypatch.setattr(
+        list_counts,
+        "count_by_index",
+        lambda counting, planned_by=None: counting.scalar(database=database.db),
+    )
     assert migrate("0019_groups")[-1] == "0019_groups"
     with database.db.connection_context():
         tenants = [
@@ -125,6 +132,7 @@ def test_an_older_database_with_users_gets_the_new_index_and_finds_the_same(blan
         script.up(None, database.db.obj)
         assert _results(tenants) == before
     # Writes after the migration keep the index in step (today's code: the latest schema).
+    monkeypatch.undo()
     migrate()
     with database.db.connection_context():
         one = Tenant.get_by_id(tenants[0].id)
