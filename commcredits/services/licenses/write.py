@@ -93,11 +93,14 @@ def _applied(touched: dict[int, Decision]) -> list[tuple[Decision, list[int]]]:
     """The users changed, by decision, in the order each decision was first applied, each
     group's users in the order they were changed."""
     groups: dict[int, tuple[Decision, list[int]]] = {}  # id(decision) -> group
+    last, add = None, None
     for uid, decision in touched.items():
-        group = groups.get(id(decision))
-        if group is None:
-            group = groups[id(decision)] = (decision, [])
-        group[1].append(uid)
+        if decision is not last:  # a batch's items come in runs of one decision
+            group = groups.get(id(decision))
+            if group is None:
+                group = groups[id(decision)] = (decision, [])
+            last, add = decision, group[1].append
+        add(uid)  # type: ignore[misc]
     return list(groups.values())
 
 
