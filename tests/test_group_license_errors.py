@@ -18,7 +18,7 @@ from commcredits import db as database
 from commcredits.db import insert_values
 from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Sku, User
 from commcredits.schema.common import to_global_id
-from commcredits.services import group_assign, group_errors, groups, users
+from commcredits.services import group_assign, group_errors, groups, list_counts, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.list_counts import Count
 from tests.helpers import add_five_users, buy
@@ -137,7 +137,7 @@ def test_a_member_in_error_for_two_skus_is_listed_and_counted_once(api, tenant, 
 
 
 def test_the_count_stops_at_the_cap(api, tenant, clock, monkeypatch):
-    monkeypatch.setattr(group_errors, "COUNT_CAP", 4)
+    monkeypatch.setattr(list_counts, "COUNT_CAP", 4)
     group = _group(tenant, clock(), 12, lambda i: 2 if i < 4 else 0)
     page = api(PAGE, {"g": to_global_id("Group", group.id)})["usersWithLicenseErrors"]
     # Eight Error rows, four members: exactly at the cap, not over it.
@@ -338,7 +338,7 @@ def test_a_page_and_the_count_cost_the_same_on_a_group_twenty_times_larger(
 ):
     """5 members in error, every 10th (two SKUs each), or the last 10% of member order, among
     100 or 2,000 members; the count capped at 8."""
-    monkeypatch.setattr(group_errors, "COUNT_CAP", 8)
+    monkeypatch.setattr(list_counts, "COUNT_CAP", 8)
     small = _group(tenant, clock(), 100, where(100), "small")
     large = _group(tenant, clock(), 2000, where(2000), "large")
     first = (work(_read(small)), work(_read(large)))

@@ -17,13 +17,7 @@ import peewee
 
 from commcredits.db import db, is_sqlite
 from commcredits.models import Group, User
-from commcredits.services.list_counts import (
-    COUNT_CAP,
-    LIST_COUNT,
-    Count,
-    count_by_index,
-    inline_sql,
-)
+from commcredits.services.list_counts import Count, capped_count, inline_sql, rows_inside
 
 # Migration 0029's table (no model: only its triggers write it) and functions (PostgreSQL).
 ERRORS = peewee.Table("group_member_error", ("member_id", "group_id", "user_id"))
@@ -55,21 +49,14 @@ def users_with_errors_page(group: Group, *, after: int | None, limit: int) -> li
     return [MemberInError(member, users[user]) for member, user in found]
 
 
-def members_in_error(group: Group, *, cap: int | None = None) -> Count:
+def members_in_error(group: Group) -> Count:
     """How many members are in error for the group, each once however many SKUs it is in
-    error for, reading at most `cap` (COUNT_CAP) + 1 entries of (group_id, member_id)."""
-    cap = COUNT_CAP if cap is None else cap
-    some = ERRORS.select(peewee.SQL("1")).where(ERRORS.group_id == group.id).limit(cap + 1)
-    counting = peewee.Select((some.alias("some"),), (peewee.fn.COUNT(peewee.SQL("*")),))
-    n = count_by_index(counting, LIST_COUNT)
-    return Count(min(n, cap), n > cap)
+    error for, counted up to COUNT_CAP through (group_id, member_id), index only."""
+    return capped_count(ERRORS.select().where(ERRORS.group_id == group.id))
 
 
 def _users_by_id(ids: list[int]) -> dict[int, User]:
     """A page's users by primary key; on PostgreSQL inside USERS, so that a table the planner
     believes small is not read whole."""
     query = User.select().where(User.id.in_(ids))
-    if not is_sqlite():
-        text = inline_sql(query.select(peewee.SQL('"t1".*')))
-        query = User.raw(f'SELECT * FROM "{USERS}"(%s)', text)
-    return {u.id: u for u in query}
+    return {u.id: u for u in (query if is_sqlite() else rows_inside(query, USERS))}

@@ -46,7 +46,7 @@ def exact_count(n: int | None) -> Count:
     return Count(n or 0, False)
 
 
-def capped_count(query: peewee.ModelSelect, *, planned_by: str = LIST_COUNT) -> Count:
+def capped_count(query: peewee.Select, *, planned_by: str = LIST_COUNT) -> Count:
     """How many rows `query` matches, reading at most COUNT_CAP + 1 of them; on PostgreSQL
     through the filter's index whatever the statistics (inside the function `planned_by`)."""
     capped = query.select(peewee.SQL("1")).order_by().limit(COUNT_CAP + 1).alias("capped")
@@ -66,12 +66,18 @@ def in_id_order(query: peewee.ModelSelect) -> list[peewee.Model]:
     """The rows of a page query (ordered by id, limited). On PostgreSQL, for the tables of
     migration 0013, planned with sorting off inside `<table>_in_id_order`, so the page is read
     in id order from an index ending in id and stops when full, whatever the statistics."""
-    model = query.model
-    table = model._meta.table_name
+    table = query.model._meta.table_name
     if is_sqlite() or table not in _IN_ID_ORDER:
         return list(query)
+    return rows_inside(query, f"{table}_in_id_order")
+
+
+def rows_inside(query: peewee.ModelSelect, function: str) -> list[peewee.Model]:
+    """PostgreSQL: the model rows of `query` (its table's columns), run inside `function`, a
+    `RETURNS SETOF <table>` function of a migration that EXECUTEs it with its own planner
+    settings."""
     text = inline_sql(query.select(peewee.SQL('"t1".*')))
-    return list(model.raw(f'SELECT * FROM "{table}_in_id_order"(%s)', text))
+    return list(query.model.raw(f'SELECT * FROM "{function}"(%s)', text))
 
 
 def inline_sql(query: peewee.Node) -> str:
