@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from commcredits.db import db, execute_in, insert_values, sent_as
@@ -170,25 +170,14 @@ def granted_minutes(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
     batch and authorizeCall. Each license of a pooled SKU adds its calling plans' minutes;
     each user holding Audio Conferencing, through one SKU or more, adds 60 dial-out minutes.
     """
-    pooled = {
-        s.id
-        for s in catalog.skus
-        if s.part_number in POOLED_PLANS
-        or any(p["servicePlanName"] == AUDIO_CONFERENCING_PLAN for p in s.service_plans)
-    }
-    if not pooled:
-        return {}
+    # Only licenses of pooled SKUs are in the sets (the table's `pooled_sku`, kept from the
+    # catalog by 0027's triggers), one row per (location, set), each set in sku order.
     rows = db.execute_sql(_LICENSE_SETS_SQL.format(p=db.obj.param), (tenant.id,)).fetchall()
-    # Users by (location, their licenses of pooled SKUs): sets that differ only in other SKUs
-    # (or in the order the database wrote them) grant the same.
-    held: dict[tuple[str, tuple[tuple[int, tuple[str, ...]], ...]], int] = defaultdict(int)
-    for location, text, users in rows:
-        held[location or "", _pooled_licenses(text, pooled)] += users
     granted: dict[PoolKey, int] = defaultdict(int)
     dial_out_users = 0
-    for (country, licenses), users in held.items():
+    for country, text, users in rows:
         audio_conferencing = False
-        for sku_pk, disabled in licenses:
+        for sku_pk, disabled in _licenses(text):
             plans = Catalog.plan_names(catalog.by_pk[sku_pk], disabled)
             for plan in POOLED_PLANS:
                 if plan in plans:
@@ -209,15 +198,12 @@ def granted_minutes(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
     return {key: minutes for key, minutes in granted.items() if minutes}
 
 
-def _pooled_licenses(text: str, pooled: set[int]) -> tuple[tuple[int, tuple[str, ...]], ...]:
-    """The (sku pk, disabled plans) of a stored set's licenses of pooled SKUs, in sku order:
-    one `sku_id disabled_plans-as-JSON` line per license."""
-    found = []
+def _licenses(text: str) -> Iterator[tuple[int, list[str]]]:
+    """The (sku pk, disabled plans) of a stored set: one `sku_id disabled_plans-as-JSON`
+    line per license."""
     for line in text.split("\n"):
         sku, _, plans = line.partition(" ")
-        if int(sku) in pooled:
-            found.append((int(sku), tuple(json.loads(plans) or ()) if plans else ()))
-    return tuple(sorted(found))
+        yield int(sku), (json.loads(plans) or []) if plans else []
 
 
 @dataclass
