@@ -63,3 +63,20 @@ def trigger_plans(steps, mentioning: str) -> list[str]:
             step()
             plans += [n for n in conn.notices if mentioning in n]
     return plans
+
+
+def plan_inside(function: str, query: str, *, analyze: bool = False) -> str:
+    """PostgreSQL: the plan of `query` (a statement's text with its parameters in, as a
+    migration's planning function EXECUTEs it) under that function's own settings, read from
+    pg_proc, so a test sees what the function does, not settings the test chose."""
+    db = database.db
+    config = db.execute_sql("SELECT proconfig FROM pg_proc WHERE proname = %s", (function,))
+    settings = (config.fetchone() or [None])[0]
+    assert settings, f"{function} sets nothing"
+    with db.atomic():
+        for setting in settings:
+            key, value = setting.split("=", 1)
+            db.execute_sql("SELECT set_config(%s, %s, true)", (key, value))
+        head = "EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN "
+        rows = db.execute_sql(head + query.replace("%", "%%")).fetchall()
+    return rows[0][0] if analyze else "\n".join(r[0] for r in rows)

@@ -21,7 +21,7 @@ from commcredits.schema.common import to_global_id
 from commcredits.services import group_assign, group_errors, groups, list_counts, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.list_counts import Count
-from tests.helpers import add_five_users, buy
+from tests.helpers import add_five_users, buy, plan_inside
 
 MIGRATION = importlib.import_module("commcredits.migrations.0029_group_errors_by_index")
 
@@ -268,15 +268,7 @@ def _work(sql: str, params: Any) -> int:
         return steps[0]
     function = _FUNCTION.match(sql)
     assert function, f"planned by a function of migration 0029: {sql}"
-    config = db.execute_sql(
-        "SELECT proconfig FROM pg_proc WHERE proname = %s", (function.group(1),)
-    )
-    with db.atomic():
-        for setting in config.fetchone()[0]:
-            key, value = setting.split("=")
-            db.execute_sql(f"SELECT set_config('{key}', '{value}', true)")
-        text = "EXPLAIN (ANALYZE, FORMAT JSON) " + params[0].replace("%", "%%")
-        plan = db.execute_sql(text).fetchone()[0]
+    plan = plan_inside(function.group(1), params[0], analyze=True)
     plan = plan if isinstance(plan, list) else json.loads(plan)
     return _rows_read(plan[0]["Plan"])
 

@@ -77,7 +77,7 @@ def count_rates(flt: RateFilter | None, *, now: dt.datetime) -> Count:
     counted up to COUNT_CAP."""
     flt = with_card(flt, now=now)
     if not (flt.call_type or flt.country or flt.currency or flt.prefix):
-        card = RateCard.get_or_none(RateCard.id == flt.card_id)
+        card = card_of(flt)
         return exact_count(card.row_count if card else 0)
     return capped_count(rates_query(flt, now=now))
 
