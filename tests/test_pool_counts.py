@@ -388,12 +388,13 @@ def test_the_grant_is_one_read_of_the_counts_whatever_the_tenant_size(tenant, cl
         f"SELECT count(*) FROM user_license_set_count WHERE tenant_id = {p}", (tenant.id,)
     ).fetchone()[0]
     assert rows == 9
-    # The plan reads the counts by their key (the tenant's rows only).
-    explain = "EXPLAIN QUERY PLAN " if database.is_sqlite() else "EXPLAIN "
-    plan = " ".join(
-        str(r) for r in database.db.execute_sql(explain + statement, (tenant.id,)).fetchall()
-    )
-    assert "user_license_set_count" in plan and "license_assignment" not in plan, plan
+    # SQLite: the plan reads the tenant's rows by the key (a SEARCH, not a SCAN of the table;
+    # PostgreSQL may read a 9-row table whole whatever its indexes).
+    if database.is_sqlite():
+        plan = " ".join(
+            str(r) for r in database.db.execute_sql("EXPLAIN QUERY PLAN " + statement, (tenant.id,))
+        )
+        assert "SEARCH user_license_set_count" in plan, plan
 
 
 # --- the triggers read the statement's rows by index -----------------------------------------
