@@ -39,13 +39,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 import httpx
 import peewee
@@ -79,6 +77,7 @@ from commcredits.services import seats, user_list  # noqa: E402
 from commcredits.services.access import SYSTEM, Role, create_api_key  # noqa: E402
 from commcredits.services.tenants import create_tenant  # noqa: E402
 from commcredits.services.user_search import normalize, search_text  # noqa: E402
+from tests.pg_databases import throwaway_database  # noqa: E402
 
 TARGET_RATIO = 3.0
 TARGET_RATIO_MILLION = 5.0
@@ -767,17 +766,6 @@ def run(
     return met
 
 
-def _admin(url: str) -> peewee.PostgresqlDatabase:
-    parsed = urlparse(url)
-    return peewee.PostgresqlDatabase(
-        parsed.path.lstrip("/") or "postgres",
-        user=parsed.username,
-        password=parsed.password,
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=200_000, help="the large tenant's users")
@@ -809,16 +797,8 @@ def main() -> int:
             sqlite = f"sqlite:///{tmp}/scale.db"
             met &= run(sqlite, "SQLite", sizes, args.trials, target, False, **more)
     if not args.no_pg:
-        name = f"commcredits_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        admin = _admin(args.pg)
-        admin.execute_sql(f'CREATE DATABASE "{name}"')
-        url = urlunparse(urlparse(args.pg)._replace(path="/" + name))
-        try:
+        with throwaway_database(args.pg, "commcredits_bench") as url:
             met &= run(url, "PostgreSQL", sizes, args.trials, target, True, **more)
-        finally:
-            database.close()
-            admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
     print(f"\ntarget: every ratio <= {target}: {'met' if met else 'MISSED'}")
     return 0 if met else 1
 
