@@ -161,6 +161,8 @@ def test_notifications_arrive_live_and_the_audit_log_filters(db_url, keys, tmp_p
         notes = wait_for(lambda: text(driver, "#notifications tbody"), "no notifications")
         assert "Automatisch aufgeladen" in notes and "50,00 € hinzugefügt" in notes, notes
         assert "Kein Webhook" in notes or "Ausstehend" in notes, notes
+        # The audit log is read beside the notes: its rows may come a moment later.
+        wait_for(lambda: text(driver, "#audit-log tbody"), "no audit log rows")
         audit = text(driver, "#audit-log")
         for words in ("Guthaben gekauft", "Automatisches Aufladen geändert", "Guthaben korrigiert"):
             assert words in audit, (words, audit)
