@@ -1,4 +1,5 @@
-"""`usersWithLicenseErrors` on a small and a large group, both databases (issue 16).
+"""`usersWithLicenseErrors` and `group { licenseSummary }` on a small and a large group, both
+databases (issue 16).
 
 For each size (default 1,000 and 200,000 members) one tenant whose users are all members of
 four groups holding one SKU, bulk-loaded (no statistics on PostgreSQL, as after an import):
@@ -10,7 +11,8 @@ four groups holding one SKU, bulk-loaded (no statistics on PostgreSQL, as after 
           members processed last; walking the members, a first page read the 90% before them).
 
 Each list is asked in-process through GraphQL (a first page of 50, with and without
-totalCount, and the page after the middle member), median of `--runs`. Prints the medians and
+totalCount, and the page after the middle member), and each group's licenseSummary (members,
+licensed, in error, per code), median of `--runs`. Prints the medians and
 the large/small ratio; PostgreSQL is measured again after ANALYZE.
 
     .venv/bin/python bench/bench_group_errors.py [--sizes 1000 200000] [--runs 15]
@@ -59,6 +61,8 @@ PAGE = """query($g: ID!, $after: String) {
 COUNTED = """query($g: ID!) {
   usersWithLicenseErrors(groupId: $g, first: 50) {
     totalCount totalCountIsCapped nodes { userPrincipalName } } }"""
+SUMMARY = """query($g: ID!) { group(id: $g) {
+  licenseSummary { members licensed inError errors { error count } } } }"""
 
 
 def build(size: int) -> tuple[str, dict[str, tuple[str, str]]]:
@@ -134,6 +138,7 @@ def measure(url: str, built: list[tuple[str, dict]], runs: int) -> dict[str, lis
                 "first page": (PAGE, {"g": gid, "after": None}),
                 "first page + totalCount": (COUNTED, {"g": gid}),
                 "page after the middle": (PAGE, {"g": gid, "after": middle}),
+                "licenseSummary": (SUMMARY, {"g": gid}),
             }
             for case, (text, variables) in cases.items():
                 ms = median_ms(lambda a=api, t=text, v=variables: a.execute(t, v), runs)

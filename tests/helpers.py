@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from commcredits import db as database
-from commcredits.models import Tenant
-from commcredits.services import seats, users
+from commcredits.db import insert_values
+from commcredits.models import Group, GroupLicense, GroupMember, Sku, Tenant, User
+from commcredits.services import groups, seats, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.tenants import create_tenant
 
@@ -80,3 +83,54 @@ def plan_inside(function: str, query: str, *, analyze: bool = False) -> str:
         head = "EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN "
         rows = db.execute_sql(head + query.replace("%", "%%")).fetchall()
     return rows[0][0] if analyze else "\n".join(r[0] for r in rows)
+
+
+def numbered_upn(i: int, domain: str = "fabrikam") -> str:
+    return f"user{i:05d}@{domain}.example"
+
+
+def group_with_errors(
+    tenant: Tenant, now, n: int, in_error: Callable[[int], int], domain: str = "fabrikam"
+) -> Group:
+    """A group of users 0 … n-1 (of `domain`), added in reverse (member order is not user
+    order), holding two SKUs; member i is in error for `in_error(i)` of them (0, 1 or 2)."""
+    upns = [numbered_upn(i, domain) for i in range(n)]
+    rows = [
+        {"tenant": tenant.id, "user_principal_name": upn, "upn_key": upn,
+         "usage_location": "DE", "created_at": now, "updated_at": now, "search_text": upn}
+        for upn in upns
+    ]  # fmt: skip
+    with database.db.atomic():
+        for start in range(0, n, 500):
+            User.insert_many(rows[start : start + 500]).execute()
+    ids = dict(
+        User.select(User.upn_key, User.id)
+        .where((User.tenant == tenant.id) & User.upn_key.in_(upns))
+        .tuples()
+    )
+    group = groups.create_group(tenant, SYSTEM, f"Group of {n}", now=now)
+    skus = [Sku.get(Sku.part_number == p).id for p in ("SPE_E5", "MCOEV")]
+    at = GroupMember.added_at.db_value(now)
+    members, states = [], []
+    for i in reversed(range(n)):
+        user = ids[upns[i]]
+        members.append((group.id, user, at))
+        for k, sku in enumerate(skus):
+            error = k < in_error(i)
+            states.append((tenant.id, group.id, user, sku,
+                           "Error" if error else "Active", "CountViolation" if error else None,
+                           "[]", at))  # fmt: skip
+    with database.db.atomic():
+        for sku in skus:
+            GroupLicense.create(group=group.id, sku=sku, assigned_at=now)
+        for start in range(0, len(members), 500):
+            insert_values("group_member", ("group_id", "user_id", "added_at"),
+                          members[start : start + 500])  # fmt: skip
+        for start in range(0, len(states), 500):
+            insert_values(
+                "group_license_state",
+                ("tenant_id", "group_id", "user_id", "sku_id", "state", "error",
+                 "disabled_plans", "updated_at"),
+                states[start : start + 500],
+            )  # fmt: skip
+    return Group.get_by_id(group.id)

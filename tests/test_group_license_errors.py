@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 
 from commcredits import db as database
-from commcredits.db import insert_values
-from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Sku, User
+from commcredits.models import Group, GroupLicenseState, GroupMember, User
 from commcredits.schema.common import to_global_id
 from commcredits.services import group_assign, group_errors, groups, list_counts, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.list_counts import Count
-from tests.helpers import add_five_users, buy, plan_inside
+from tests.helpers import add_five_users, buy, group_with_errors, numbered_upn, plan_inside
 
 MIGRATION = importlib.import_module("commcredits.migrations.0029_group_errors_by_index")
 
@@ -32,60 +31,10 @@ PAGE = """query($g: ID!, $first: Int, $after: String) {
     pageInfo { hasNextPage endCursor }
   }
 }"""
-SKUS = ("SPE_E5", "MCOEV")
-
-
-def _upn(i: int, domain: str = "fabrikam") -> str:
-    return f"user{i:05d}@{domain}.example"
-
-
-def _group(tenant, now, n: int, in_error: Callable[[int], int], domain: str = "fabrikam") -> Group:
-    """A group of users 0 … n-1 (of `domain`), added in reverse (member order is not user
-    order), holding two SKUs; member i is in error for `in_error(i)` of them (0, 1 or 2)."""
-    upns = [_upn(i, domain) for i in range(n)]
-    rows = [
-        {"tenant": tenant.id, "user_principal_name": upn, "upn_key": upn,
-         "usage_location": "DE", "created_at": now, "updated_at": now, "search_text": upn}
-        for upn in upns
-    ]  # fmt: skip
-    with database.db.atomic():
-        for start in range(0, n, 500):
-            User.insert_many(rows[start : start + 500]).execute()
-    users = dict(
-        User.select(User.upn_key, User.id)
-        .where((User.tenant == tenant.id) & User.upn_key.in_(upns))
-        .tuples()
-    )
-    group = groups.create_group(tenant, SYSTEM, f"Group of {n}", now=now)
-    skus = [Sku.get(Sku.part_number == p).id for p in SKUS]
-    at = GroupMember.added_at.db_value(now)
-    members, states = [], []
-    for i in reversed(range(n)):
-        user = users[upns[i]]
-        members.append((group.id, user, at))
-        for k, sku in enumerate(skus):
-            error = k < in_error(i)
-            states.append((tenant.id, group.id, user, sku,
-                           "Error" if error else "Active", "CountViolation" if error else None,
-                           "[]", at))  # fmt: skip
-    with database.db.atomic():
-        for sku in skus:
-            GroupLicense.create(group=group.id, sku=sku, assigned_at=now)
-        for start in range(0, len(members), 500):
-            insert_values("group_member", ("group_id", "user_id", "added_at"),
-                          members[start : start + 500])  # fmt: skip
-        for start in range(0, len(states), 500):
-            insert_values(
-                "group_license_state",
-                ("tenant_id", "group_id", "user_id", "sku_id", "state", "error",
-                 "disabled_plans", "updated_at"),
-                states[start : start + 500],
-            )  # fmt: skip
-    return Group.get_by_id(group.id)
 
 
 def _set_error(group: Group, i: int, error: bool) -> None:
-    user = User.get(User.upn_key == _upn(i)).id
+    user = User.get(User.upn_key == numbered_upn(i)).id
     GroupLicenseState.update(
         state="Error" if error else "Active", error="CountViolation" if error else None
     ).where((GroupLicenseState.group == group.id) & (GroupLicenseState.user == user)).execute()
@@ -108,7 +57,7 @@ def _all(api, group: Group, first: int, between: Callable[[int], None] | None = 
 
 def test_members_in_error_come_in_member_order_page_by_page(api, tenant, clock):
     errors = {3, 4, 11, 17, 18, 29}
-    group = _group(tenant, clock(), 30, lambda i: 1 if i in errors else 0)
+    group = group_with_errors(tenant, clock(), 30, lambda i: 1 if i in errors else 0)
     # Added in reverse: member order is 29, 28, …, 0.
     assert _all(api, group, 2) == sorted(errors, reverse=True)
     assert _all(api, group, 100) == sorted(errors, reverse=True)
@@ -117,7 +66,7 @@ def test_members_in_error_come_in_member_order_page_by_page(api, tenant, clock):
 def test_an_error_added_or_cleared_between_pages_neither_repeats_nor_skips_another(
     api, tenant, clock
 ):
-    group = _group(tenant, clock(), 40, lambda i: 1 if i % 5 == 0 else 0)  # 35, 30, … 0
+    group = group_with_errors(tenant, clock(), 40, lambda i: 1 if i % 5 == 0 else 0)  # 35, 30, … 0
 
     def between(n: int) -> None:
         if n == 1:  # the first page was 35, 30
@@ -130,7 +79,7 @@ def test_an_error_added_or_cleared_between_pages_neither_repeats_nor_skips_anoth
 
 
 def test_a_member_in_error_for_two_skus_is_listed_and_counted_once(api, tenant, clock):
-    group = _group(tenant, clock(), 12, lambda i: {2: 2, 5: 1, 9: 2}.get(i, 0))
+    group = group_with_errors(tenant, clock(), 12, lambda i: {2: 2, 5: 1, 9: 2}.get(i, 0))
     page = api(PAGE, {"g": to_global_id("Group", group.id), "first": 2})["usersWithLicenseErrors"]
     assert (page["totalCount"], page["totalCountIsCapped"]) == (3, False)
     assert _all(api, group, 2) == [9, 5, 2]
@@ -138,7 +87,7 @@ def test_a_member_in_error_for_two_skus_is_listed_and_counted_once(api, tenant, 
 
 def test_the_count_stops_at_the_cap(api, tenant, clock, monkeypatch):
     monkeypatch.setattr(list_counts, "COUNT_CAP", 4)
-    group = _group(tenant, clock(), 12, lambda i: 2 if i < 4 else 0)
+    group = group_with_errors(tenant, clock(), 12, lambda i: 2 if i < 4 else 0)
     page = api(PAGE, {"g": to_global_id("Group", group.id)})["usersWithLicenseErrors"]
     # Eight Error rows, four members: exactly at the cap, not over it.
     assert (page["totalCount"], page["totalCountIsCapped"]) == (4, False)
@@ -149,7 +98,7 @@ def test_the_count_stops_at_the_cap(api, tenant, clock, monkeypatch):
 
 
 def test_a_group_without_errors_has_an_empty_page(api, tenant, clock):
-    group = _group(tenant, clock(), 5, lambda i: 0)
+    group = group_with_errors(tenant, clock(), 5, lambda i: 0)
     page = api(PAGE, {"g": to_global_id("Group", group.id)})["usersWithLicenseErrors"]
     assert page["edges"] == [] and page["totalCount"] == 0
     assert page["pageInfo"] == {"hasNextPage": False, "endCursor": None}
@@ -205,7 +154,7 @@ def test_processing_reprocessing_leaving_and_deleting_keep_the_errors(tenant, cl
 
 
 def test_an_error_state_that_changes_code_or_sku_keeps_one_row(tenant, clock):
-    group = _group(tenant, clock(), 4, lambda i: 2 if i == 1 else 0)
+    group = group_with_errors(tenant, clock(), 4, lambda i: 2 if i == 1 else 0)
     states = GroupLicenseState.select().where(GroupLicenseState.group == group.id)
     first, second = [s for s in states if s.state == "Error"]
     GroupLicenseState.update(error="ProhibitedInUsageLocationViolation").where(
@@ -301,7 +250,7 @@ def _read(group: Group, after_member: int | None = None, domain: str = "") -> Ca
     """A page of 4 (after the member `after_member` of `domain`) and the count."""
     after = None
     if after_member is not None:
-        user = User.get(User.upn_key == _upn(after_member, domain)).id
+        user = User.get(User.upn_key == numbered_upn(after_member, domain)).id
         after = (
             GroupMember.select(GroupMember.id)
             .where((GroupMember.group == group.id) & (GroupMember.user == user))
@@ -331,8 +280,8 @@ def test_a_page_and_the_count_cost_the_same_on_a_group_twenty_times_larger(
     """5 members in error, every 10th (two SKUs each), or the last 10% of member order, among
     100 or 2,000 members; the count capped at 8."""
     monkeypatch.setattr(list_counts, "COUNT_CAP", 8)
-    small = _group(tenant, clock(), 100, where(100), "small")
-    large = _group(tenant, clock(), 2000, where(2000), "large")
+    small = group_with_errors(tenant, clock(), 100, where(100), "small")
+    large = group_with_errors(tenant, clock(), 2000, where(2000), "large")
     first = (work(_read(small)), work(_read(large)))
     assert len(first[0]) == 3  # members, their users, the count
     _same_work(*first)

@@ -11,11 +11,12 @@ from commcredits.models import (
     User,
 )
 from commcredits.schema.common import to_global_id
-from commcredits.services import group_assign, groups, licenses, seats
+from commcredits.services import group_assign, group_summary, groups, licenses, seats
 from commcredits.services.access import SYSTEM
 from commcredits.services.catalog import Catalog, generated_id
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
+from commcredits.services.group_summary import LicenseSummary
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from tests.helpers import add_five_users, buy
 
@@ -104,13 +105,10 @@ def test_count_violation_changes_nothing_else_for_the_member(org, clock):
         ("SPE_E5", "Error", "CountViolation"),
     ]
     assert held("carla") == {"MCOEV": {"direct": True, "disabled": []}}
-    summary = group_assign.summary(Group.get_by_id(g.id))
-    assert summary == {
-        "members": 3,
-        "licensed": 2,
-        "in_error": 1,
-        "errors": {"CountViolation": 1},
-    }
+    summary = group_summary.license_summary(Group.get_by_id(g.id))
+    assert summary == LicenseSummary(
+        members=3, licensed=2, in_error=1, errors={"CountViolation": 1}
+    )
     note = Notification.get(Notification.kind == "GROUP_LICENSE_ERRORS")
     assert note.payload == {"groupId": g.id, "membersInError": 1, "errors": {"CountViolation": 1}}
     # Buying seats retries CountViolation members at once, in member order.

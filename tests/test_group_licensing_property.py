@@ -17,7 +17,7 @@ from commcredits.models import (
     Subscription,
     User,
 )
-from commcredits.services import group_assign, groups, licenses, seats
+from commcredits.services import group_assign, group_summary, groups, licenses, seats
 from commcredits.services.access import SYSTEM
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
@@ -88,6 +88,9 @@ def check(tenant) -> None:
     for key, row in held.items():
         assert row.direct or row.inherited_plans is not None
         assert (row.inherited_plans is not None) == (key in active), key
+    # Each group's summary (read from migration 0033's counts) is what its states say.
+    for group in Group.select().where(Group.tenant == t):
+        assert group_summary.license_summary(group) == _summary_of(group, members, lics, states)
     # Every Error state's reason is still true: processing the member now fails the same way.
     with db.atomic() as txn:
         proc = Processor(tenant, now=NOW)
@@ -101,6 +104,27 @@ def check(tenant) -> None:
             assert len(codes) == 1
             assert proc.evaluate(uid, group_id) == codes.pop(), (group_id, uid)
         txn.rollback()
+
+
+def _summary_of(group, members, lics, states) -> group_summary.LicenseSummary:
+    """A group's license summary worked out from its rows."""
+    own = [s for s in states if s.group_id == group.id]
+    skus = {sku for g, sku in lics if g == group.id}
+    users = {u for g, u in members if g == group.id}
+    errors: dict[str, set[int]] = {}
+    for s in own:
+        if s.state == ERROR:
+            errors.setdefault(s.error, set()).add(s.user_id)
+    holding = {u for u in users if skus and all(
+        any(s.user_id == u and s.sku_id == sku and s.state == "Active" for s in own)
+        for sku in skus
+    )}  # fmt: skip
+    return group_summary.LicenseSummary(
+        members=len(users),
+        licensed=len(holding),
+        in_error=len({s.user_id for s in own if s.state == ERROR}),
+        errors={code: len(who) for code, who in sorted(errors.items())},
+    )
 
 
 def run(tenant, op, slots, ids) -> None:

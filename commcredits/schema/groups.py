@@ -21,7 +21,7 @@ from commcredits.schema.common import CappedConnection, Node, UserError, to_glob
 from commcredits.schema.group_policies import GroupPolicyAssignment, policy_assignments
 from commcredits.schema.input_limits import PLAN_ID, SKU_ID, SKU_REF, limited_field
 from commcredits.schema.pages import paginate
-from commcredits.services import group_assign, groups
+from commcredits.services import group_assign, group_summary, groups
 from commcredits.services.list_counts import exact_count
 
 if TYPE_CHECKING:
@@ -144,14 +144,14 @@ class Group(Node):
 
     @strawberry.field(description="Members, licensed members, members in error by code.")
     def license_summary(self) -> GroupLicenseSummary:
-        found = group_assign.summary(self.row)
+        found = group_summary.license_summary(self.row)
         return GroupLicenseSummary(
-            members=found["members"],
-            licensed=found["licensed"],
-            in_error=found["in_error"],
+            members=found.members,
+            licensed=found.licensed,
+            in_error=found.in_error,
             errors=[
                 LicenseErrorCount(error=LicenseAssignmentError(k), count=v)
-                for k, v in found["errors"].items()
+                for k, v in found.errors.items()
             ],
         )
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import peewee
-
 from commcredits.db import directory_lock
 from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Tenant, User
 from commcredits.models.groups import PROCESSING_COMPLETE, PROCESSING_IN_PROGRESS
 from commcredits.services import audit
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
-from commcredits.services.group_license_rules import ERROR
 from commcredits.services.group_licensing import Processor, member_ids
 from commcredits.services.groups import BATCH, SMALL_GROUP, get_group
 from commcredits.services.licenses import errors as graph
@@ -225,40 +222,6 @@ def reprocess_user(tenant: Tenant, principal: Principal, user_id: int, *, now: d
             after=None, now=now,
         )  # fmt: skip
     return user
-
-
-def summary(group: Group) -> dict:
-    """Members, members holding every license of the group, members in error by code."""
-    gls = GroupLicenseState
-    lics = GroupLicense.select().where(GroupLicense.group == group.id).count()
-    licensed = 0
-    if lics:
-        licensed = (
-            gls.select(gls.user)
-            .where((gls.group == group.id) & (gls.state == "Active"))
-            .group_by(gls.user)
-            .having(peewee.fn.COUNT(gls.id) == lics)
-            .count()
-        )
-    by_code = dict(
-        gls.select(gls.error, peewee.fn.COUNT(peewee.fn.DISTINCT(gls.user)))
-        .where((gls.group == group.id) & (gls.state == ERROR))
-        .group_by(gls.error)
-        .order_by(gls.error)
-        .tuples()
-    )
-    in_error = (
-        gls.select(gls.user)
-        .where((gls.group == group.id) & (gls.state == ERROR))
-        .distinct()
-        .count()
-    )
-    return {
-        "members": group.member_count,
-        "licensed": licensed,
-        "in_error": in_error,
-        "errors": by_code,
-    }
 
 
 def group_licenses(group_id: int) -> dict[int, tuple[str, ...]]:
