@@ -449,3 +449,40 @@ def test_an_mca_tenant_sees_its_credit_limit_instead_of_buying(
         driver.get(server.url + "/credits/add")
         wait_for(lambda: "nachträglich abgerechnet" in text(driver, "main"), "no MCA notice")
         assert not driver.find_elements(By.CSS_SELECTOR, "main input")
+
+
+@pytest.mark.backends("sqlite")
+def test_a_pages_own_reread_logs_only_faults_of_ours(db_url, tmp_path, monkeypatch):
+    """A re-read a page starts after a live event or a reconnect (live.js `reread`): a refused
+    tenant (announced by api.js) and a lost connection (the banner) are not logged as errors,
+    an ended session signs out, and anything else is logged."""
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/sign-in")
+        wait_for(lambda: heading(driver) == "Anmelden", "no sign-in page")
+        driver.get_log("browser")  # what the page logged before: not this test's
+        outcome = driver.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            const base = document.querySelector("script[type=module]").src;
+            Promise.all([
+              import(new URL("api.js", base).href),
+              import(new URL("live.js", base).href),
+            ]).then(async ([api, live]) => {
+              const signedOut = [];
+              const failing = {
+                refused: new api.TenantRefused("gone"),
+                away: new api.ConnectionError("away"),
+                ended: new api.SignedOut(),
+                fault: new Error("a fault of ours"),
+              };
+              for (const [name, error] of Object.entries(failing)) {
+                live.reread(Promise.reject(error), { onSignedOut: () => signedOut.push(name) });
+              }
+              await new Promise((resolve) => setTimeout(resolve, 50));
+              done(signedOut);
+            });
+            """
+        )
+        assert outcome == ["ended"]
+        logged = [e["message"] for e in severe(driver.get_log("browser"))]
+        assert len(logged) == 1 and "a fault of ours" in logged[0], logged

@@ -196,12 +196,18 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         wait_for(lambda: text(driver, "#balance") == "42,00 €", "a rename refused the tenant")
         assert heading(driver) == "Kommunikationsguthaben"
         assert "nicht mehr verfügbar" not in text(driver, "main")
+        # The header names it as it is now (read again with each page), and keeps the name
+        # over a reload (the stored choice follows).
+        wait_for(
+            lambda: "Northwind AG · OPERATOR" in text(driver, "header.top"), "the old name shown"
+        )
+        assert json.loads(driver.execute_script(STORED))["name"] == "Northwind AG"
 
         # The chosen tenant gone meanwhile: the console says so and asks again.
         Tenant.delete().where(Tenant.id == northwind.id).execute()
         driver.find_element(By.LINK_TEXT, "Aktive Benutzer").click()
         refused = wait_for(lambda: text(driver, "main [role=alert]"), "no word of the tenant")
-        assert "„Northwind“ ist nicht mehr verfügbar" in refused, refused
+        assert "„Northwind AG“ ist nicht mehr verfügbar" in refused, refused
         assert heading(driver) == "Mandant wählen" and driver.execute_script(STORED) is None
         only_expected_404s(driver)
         button(driver, "Mandant 01").click()
@@ -237,6 +243,13 @@ def test_an_operator_picks_a_tenant_switches_and_signs_out(
         wait_for(lambda: text(driver, "#balance") == "42,00 €", "the admin's credits")
         assert "Fabrikam · GLOBAL_ADMIN" in text(driver, "header.top")
         assert not driver.find_elements(By.XPATH, "//button[normalize-space()='Mandant wechseln']")
+        # Its tenant renamed meanwhile: the next page's header says so.
+        Tenant.update(name="Fabrikam GmbH").where(Tenant.name == "Fabrikam").execute()
+        driver.find_element(By.LINK_TEXT, "Aktive Benutzer").click()
+        wait_for(
+            lambda: "Fabrikam GmbH · GLOBAL_ADMIN" in text(driver, "header.top"),
+            "the admin's header shows the old name",
+        )
         assert driver.execute_script(STORED) is None
         assert not severe(driver.get_log("browser"))
 

@@ -102,6 +102,18 @@ export function chooseTenant(tenant) {
   }
 }
 
+// The chosen tenant's name as the server now has it (renamed elsewhere): changed in place, so
+// requests in flight still know it as the current choice (gql's "still the choice" check).
+export function renameChosenTenant(name) {
+  if (!current) return;
+  current.name = name;
+  try {
+    sessionStorage.setItem(TENANT_STORAGE, JSON.stringify(current));
+  } catch {
+    // storage off: renamed for this page load only
+  }
+}
+
 export function clearTenant() {
   current = null;
   try {

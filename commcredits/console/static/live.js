@@ -23,6 +23,21 @@ const REFUSED_CLOSE_CODES = new Set([4401, 4403]);
 // the session is over (viewer needs a caller, so no cookie at all is refused too).
 const CHECK = "query LiveCheck { viewer { role } }";
 
+// A re-read a page starts on its own (after a live event or a reconnect), with no render
+// waiting on it: a refused tenant is announced by api.js (the picker says so) and a lost
+// connection by the banner, an ended session signs out; anything else is a fault of ours,
+// logged.
+export function reread(promise, { onSignedOut }) {
+  promise.catch((error) => {
+    if (error instanceof TenantRefused || error instanceof ConnectionError) return;
+    if (error instanceof SignedOut) {
+      if (onSignedOut) onSignedOut();
+      return;
+    }
+    console.error(error);
+  });
+}
+
 export function subscribe(query, variables, { next, onReconnect, onSignedOut }) {
   let socket = null;
   let stopped = false;

@@ -8,6 +8,8 @@ import {
   clearTenant,
   connection,
   currentSession,
+  gql,
+  renameChosenTenant,
   signOut,
   tenancy,
 } from "./api.js";
@@ -38,7 +40,7 @@ function needsTenant() {
 
 function renderHeader() {
   const page = currentPage();
-  const tenant = isOperator() ? chosenTenant() : session && session.tenant;
+  const tenant = shownTenant();
   const nav = h(
     "nav",
     { "aria-label": t("nav.label") },
@@ -105,6 +107,34 @@ function renderHeader() {
   );
 }
 
+// The header's tenant name, read again with each page: a tenant renamed elsewhere (GraphiQL,
+// another admin) shows its new name from the next page on, not only after a new choice or
+// sign-in. Its failures are left to the page's own requests, which report a refused tenant,
+// an ended session or a lost connection (api.js announces a refusal whichever request learns
+// it).
+const HEADER_TENANT = "query HeaderTenant { tenant { name } }";
+
+function shownTenant() {
+  return isOperator() ? chosenTenant() : session && session.tenant;
+}
+
+async function refreshTenantName() {
+  const asked = shownTenant();
+  if (!asked) return;
+  let name;
+  try {
+    const data = await gql(HEADER_TENANT);
+    name = data.tenant && data.tenant.name;
+  } catch {
+    return;
+  }
+  // Only for the tenant asked about: a switch or sign-out meanwhile shows another (or none).
+  if (!name || name === asked.name || shownTenant() !== asked) return;
+  if (isOperator()) renameChosenTenant(name);
+  else session.tenant = { ...session.tenant, name };
+  renderHeader();
+}
+
 // Back to the picker at the same address: the next choice shows this page for that tenant.
 function switchTenant() {
   clearTenant();
@@ -135,7 +165,10 @@ const context = {
     navigate("/sign-in", { replace: true, state: { next: location.pathname } });
   },
   navigate,
-  onPage: () => renderHeader(),
+  onPage(page) {
+    renderHeader();
+    if (page && page.requiresSession !== false && session && !needsTenant()) refreshTenantName();
+  },
   needsTenant,
   chooseTenant(tenant) {
     chooseTenant(tenant);

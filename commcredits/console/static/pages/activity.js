@@ -8,7 +8,7 @@ import { deliveryBadge, kindText, payloadText } from "../activity-format.js";
 import { cursorTable } from "../activity-pager.js";
 import { h, section } from "../dom.js";
 import { dateTime, number, t } from "../i18n.js";
-import { subscribe } from "../live.js";
+import { reread, subscribe } from "../live.js";
 
 const PAGE = 10;
 const FIELDS = "id kind payload createdAt deliveryStatus";
@@ -75,7 +75,7 @@ export default {
       },
       // Events while the socket was down are not replayed: read the first page again.
       onReconnect: () => {
-        if (notes.onTop()) notes.load().catch((e) => console.error(e));
+        if (notes.onTop()) reread(notes.load(), { onSignedOut: () => ctx.signedOut() });
       },
       onSignedOut: () => ctx.signedOut(),
     });

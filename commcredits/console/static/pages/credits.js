@@ -8,7 +8,7 @@ import { HISTORY_FIELDS, historyChart } from "../credits-chart.js";
 import { ledgerSection } from "../credits-ledger.js";
 import { canManageBilling, h, present, readOnlyText, section, table } from "../dom.js";
 import { date, dateTime, moneyOf, number, t } from "../i18n.js";
-import { subscribe } from "../live.js";
+import { reread, subscribe } from "../live.js";
 
 const OVERVIEW = `query CreditsPage {
   viewer { role }
@@ -194,8 +194,9 @@ export default {
     function refreshSoon() {
       clearTimeout(pending);
       pending = setTimeout(() => {
-        load().catch((e) => console.error(e));
-        if (ledger.state.page === 0) ledger.load().catch((e) => console.error(e));
+        const onSignedOut = () => ctx.signedOut();
+        reread(load(), { onSignedOut });
+        if (ledger.state.page === 0) reread(ledger.load(), { onSignedOut });
       }, 300);
     }
     const stop = subscribe(LIVE, {}, {
