@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from commcredits import db as database
 from commcredits.db import insert_values
@@ -134,3 +135,49 @@ def group_with_errors(
                 states[start : start + 500],
             )  # fmt: skip
     return Group.get_by_id(group.id)
+
+
+def statements_sent(read: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """Run `read` and return each statement it sent, with its parameters."""
+    db = database.db
+    sent: list[tuple[str, Any]] = []
+    real = db.obj.execute_sql
+
+    def spy(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        sent.append((sql, params))
+        return real(sql, params, *args, **kwargs)
+
+    db.obj.execute_sql = spy
+    try:
+        read()
+    finally:
+        db.obj.execute_sql = real
+    return sent
+
+
+def sqlite_steps(sql: str, params: Any) -> int:
+    """SQLite: the virtual machine's steps running a statement (a progress handler called at
+    each), the work it does whatever the machine's speed."""
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    conn = database.db.connection()
+    conn.set_progress_handler(step, 1)
+    try:
+        database.db.execute_sql(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def rows_read(node: dict) -> int:
+    """PostgreSQL: the rows a plan (EXPLAIN ANALYZE's JSON node) read: index and table entries,
+    filtered out ones included, times loops."""
+    here = 0
+    if node["Node Type"].endswith("Scan"):
+        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        here = per_loop * node["Actual Loops"]
+    return here + sum(rows_read(child) for child in node.get("Plans", ()))

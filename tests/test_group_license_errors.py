@@ -20,7 +20,16 @@ from commcredits.schema.common import to_global_id
 from commcredits.services import group_assign, group_errors, groups, list_counts, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.list_counts import Count
-from tests.helpers import add_five_users, buy, group_with_errors, numbered_upn, plan_inside
+from tests.helpers import (
+    add_five_users,
+    buy,
+    group_with_errors,
+    numbered_upn,
+    plan_inside,
+    rows_read,
+    sqlite_steps,
+    statements_sent,
+)
 
 MIGRATION = importlib.import_module("commcredits.migrations.0029_group_errors_by_index")
 
@@ -179,55 +188,21 @@ def work(db_url) -> Iterator[Callable[[Callable[[], Any]], list[tuple[str, int]]
     virtual machine's steps (a progress handler called at each), on PostgreSQL the rows its
     plan read (index and table entries, filtered out ones included, times loops), planned
     as the service plans it (inside migration 0029's functions, with their settings)."""
-    db = database.db
 
     def run(read: Callable[[], Any]) -> list[tuple[str, int]]:
-        sent: list[tuple[str, Any]] = []
-        real = db.obj.execute_sql
-
-        def spy(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-            sent.append((sql, params))
-            return real(sql, params, *args, **kwargs)
-
-        db.obj.execute_sql = spy
-        try:
-            read()
-        finally:
-            db.obj.execute_sql = real
-        return [(sql, _work(sql, params)) for sql, params in sent]
+        return [(sql, _work(sql, params)) for sql, params in statements_sent(read)]
 
     yield run
 
 
 def _work(sql: str, params: Any) -> int:
-    db = database.db
     if database.is_sqlite():
-        steps = [0]
-
-        def step() -> int:
-            steps[0] += 1
-            return 0
-
-        conn = db.connection()
-        conn.set_progress_handler(step, 1)
-        try:
-            db.execute_sql(sql, params).fetchall()
-        finally:
-            conn.set_progress_handler(None, 1)
-        return steps[0]
+        return sqlite_steps(sql, params)
     function = _FUNCTION.match(sql)
     assert function, f"planned by a function of migration 0029: {sql}"
     plan = plan_inside(function.group(1), params[0], analyze=True)
     plan = plan if isinstance(plan, list) else json.loads(plan)
-    return _rows_read(plan[0]["Plan"])
-
-
-def _rows_read(node: dict) -> int:
-    here = 0
-    if node["Node Type"].endswith("Scan"):
-        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
-        here = per_loop * node["Actual Loops"]
-    return here + sum(_rows_read(child) for child in node.get("Plans", ()))
+    return rows_read(plan[0]["Plan"])
 
 
 _FUNCTION = re.compile(r'SELECT (?:\* FROM )?"(\w+)"\(%s\)$')

@@ -19,7 +19,14 @@ from commcredits.services import group_assign, group_summary, groups, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.group_summary import LicenseSummary
 from commcredits.services.tenants import create_tenant
-from tests.helpers import add_five_users, buy, group_with_errors
+from tests.helpers import (
+    add_five_users,
+    buy,
+    group_with_errors,
+    rows_read,
+    sqlite_steps,
+    statements_sent,
+)
 
 NOW = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
 MIGRATION = importlib.import_module("commcredits.migrations.0033_group_error_counts")
@@ -169,50 +176,13 @@ def test_the_summary_over_graphql(api, tenant, clock):
 # -- Work does not grow with the group --------------------------------------------------------
 
 
-def _statements(read: Callable[[], Any]) -> list[tuple[str, Any]]:
-    db = database.db
-    sent: list[tuple[str, Any]] = []
-    real = db.obj.execute_sql
-
-    def spy(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        sent.append((sql, params))
-        return real(sql, params, *args, **kwargs)
-
-    db.obj.execute_sql = spy
-    try:
-        read()
-    finally:
-        db.obj.execute_sql = real
-    return sent
-
-
 def _work(sql: str, params: Any) -> int:
     """SQLite: the virtual machine's steps; PostgreSQL: the rows its plan read."""
-    db = database.db
     if database.is_sqlite():
-        steps = [0]
-
-        def step() -> int:
-            steps[0] += 1
-            return 0
-
-        conn = db.connection()
-        conn.set_progress_handler(step, 1)
-        try:
-            db.execute_sql(sql, params).fetchall()
-        finally:
-            conn.set_progress_handler(None, 1)
-        return steps[0]
-    plan = db.execute_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()[0]
+        return sqlite_steps(sql, params)
+    plan = database.db.execute_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()[0]
     plan = plan if isinstance(plan, list) else json.loads(plan)
-    return _rows_read(plan[0]["Plan"])
-
-
-def _rows_read(node: dict) -> int:
-    here = 0
-    if node["Node Type"].endswith("Scan"):
-        here = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
-    return here + sum(_rows_read(child) for child in node.get("Plans", ()))
+    return rows_read(plan[0]["Plan"])
 
 
 def test_the_summary_costs_the_same_on_a_group_twenty_times_larger(tenant, clock):
@@ -224,7 +194,7 @@ def test_the_summary_costs_the_same_on_a_group_twenty_times_larger(tenant, clock
     assert _summary(large.id) == _from_states(large.id)
     work = []
     for group in (small, large):
-        sent = _statements(lambda g=group: group_summary.license_summary(g))
+        sent = statements_sent(lambda g=group: group_summary.license_summary(g))
         work.append([(sql, _work(sql, params)) for sql, params in sent])
     assert [sql for sql, _ in work[0]] == [sql for sql, _ in work[1]]
     assert len(work[0]) == 2  # the counts, the group's licenses
