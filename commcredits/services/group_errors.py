@@ -2,11 +2,11 @@
 in member order, and how many there are, at a cost that does not grow with the group or
 depend on where in it the errors are (issue 16).
 
-Read from group_member_error (migration 0029: one row per member in error, kept by triggers
-on group_license_state, indexed by (group_id, member_id)): a page is a range of that index
-from the cursor that stops when full, and totalCount counts it up to COUNT_CAP, index only (a
-member in error for two SKUs has one row). On PostgreSQL both are planned inside functions
-(0029's, 0013's `list_count_by_index`), whatever the statistics (services/list_counts.py).
+A page is read from group_member_error (migration 0029: one row per member in error, kept by
+triggers on group_license_state, indexed by (group_id, member_id)): a range of that index
+from the cursor that stops when full, planned inside 0029's function on PostgreSQL whatever
+the statistics (services/list_counts.py). The count is exact: migration 0033 keeps how many
+rows that table holds per group (services/group_summary.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import peewee
 
 from commcredits.db import db, is_sqlite
 from commcredits.models import Group, User
-from commcredits.services.list_counts import Count, capped_count, inline_sql, rows_inside
+from commcredits.services import group_summary
+from commcredits.services.list_counts import Count, inline_sql, rows_inside
 
 # Migration 0029's table (no model: only its triggers write it) and functions (PostgreSQL).
 ERRORS = peewee.Table("group_member_error", ("member_id", "group_id", "user_id"))
@@ -50,9 +51,8 @@ def users_with_errors_page(group: Group, *, after: int | None, limit: int) -> li
 
 
 def members_in_error(group: Group) -> Count:
-    """How many members are in error for the group, each once however many SKUs it is in
-    error for, counted up to COUNT_CAP through (group_id, member_id), index only."""
-    return capped_count(ERRORS.select().where(ERRORS.group_id == group.id))
+    """How many members are in error for the group, exactly (never capped)."""
+    return Count(group_summary.members_in_error(group.id), False)
 
 
 def _users_by_id(ids: list[int]) -> dict[int, User]:

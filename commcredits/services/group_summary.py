@@ -60,6 +60,18 @@ def license_summary(group: Group) -> LicenseSummary:
     )
 
 
+def members_in_error(group_id: int) -> int:
+    """How many members are in error for the group, each once however many SKUs and codes it
+    is in error with: one row of the counts."""
+    found = (
+        COUNTS.select(COUNTS.members)
+        .where((COUNTS.group_id == group_id) & (COUNTS.error == ANY))
+        .tuples()
+        .execute(db)
+    )
+    return next((n for (n,) in found), 0)
+
+
 def _holding_every_license(group: Group, licenses: int) -> int:
     """Members with an Active state for each of the group's `licenses`, from the states."""
     gls = GroupLicenseState
