@@ -12,9 +12,20 @@ from commcredits.services import groups, seats, users
 from commcredits.services.access import SYSTEM
 from commcredits.services.tenants import create_tenant
 
+DOMAIN = "fabrikam.example"  # the test organisation's users: alias@DOMAIN
+
+
+def upn(alias: str) -> str:
+    return f"{alias}@{DOMAIN}"
+
+
+def uid(alias: str) -> int:
+    """The id of the test organisation's user `alias`."""
+    return User.get(User.upn_key == upn(alias)).id
+
 
 def add_users(
-    tenant: Tenant, now, specs: list[tuple[str, str | None]], *, domain: str = "fabrikam.example"
+    tenant: Tenant, now, specs: list[tuple[str, str | None]], *, domain: str = DOMAIN
 ) -> None:
     """Create users from (alias, usage location) pairs; UPN is alias@domain."""
     for alias, location in specs:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from commcredits.services import credits, licenses, rates
 from commcredits.services.access import SYSTEM
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_users, buy
+from tests.helpers import add_users, buy, upn
 
 DOMAIN = "fabrikam.example"
 US = "+12125550100"  # INTERNATIONAL from DE, 0.0180 / minute
@@ -70,10 +70,6 @@ query($u: String!) {
     spendLimitLeft { amount currency }
   }
 }"""
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@{DOMAIN}"
 
 
 def make_office(tenant, clock, *, calling_plan: str = "MCOPSTN1"):

@@ -15,16 +15,12 @@ from commcredits.schema.common import to_global_id
 from commcredits.services import group_assign, groups
 from commcredits.services.access import SYSTEM
 from commcredits.services.group_assign import GroupLicenseInput as GL
-from tests.helpers import add_users, buy
+from tests.helpers import add_users, buy, upn
 from tests.test_bulk import report_of, run, write_csv, write_xlsx
 from tests.test_bulk_http import server  # noqa: F401 - the live server fixture
 
 DOMAIN = "fabrikam.example"
 TENANT = ("-Tenant", "Fabrikam")
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@{DOMAIN}"
 
 
 def members(name: str = "Sales") -> list[str]:

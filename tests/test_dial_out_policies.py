@@ -10,7 +10,7 @@ from commcredits.models import AuditEntry
 from commcredits.services import dial_out, rates
 from commcredits.services.access import SYSTEM
 from commcredits.services.errors import DomainError
-from tests.helpers import add_users, other_tenant
+from tests.helpers import add_users, other_tenant, upn
 from tests.spend_fixtures import make_office
 
 DOMAIN = "fabrikam.example"
@@ -61,10 +61,6 @@ SETTING_ENUM = {
     "DomesticOnly": "DOMESTIC_ONLY",
     "Disabled": "DISABLED",
 }
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@{DOMAIN}"
 
 
 @pytest.fixture

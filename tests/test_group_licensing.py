@@ -18,20 +18,12 @@ from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
 from commcredits.services.group_summary import LicenseSummary
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_five_users, buy
+from tests.helpers import add_five_users, buy, uid, upn
 
 INHERITED = (
     "User license is inherited from a group membership and it cannot be removed directly "
     "from the user."
 )
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
-
-
-def uid(alias: str) -> int:
-    return User.get(User.upn_key == upn(alias)).id
 
 
 def held(alias: str) -> dict[str, dict]:

@@ -17,7 +17,6 @@ from commcredits.models import (
     LicenseAssignment,
     Notification,
     Subscription,
-    User,
 )
 from commcredits.schema.common import to_global_id
 from commcredits.services import group_assign, groups, licenses
@@ -26,20 +25,12 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_five_users, buy
+from tests.helpers import add_five_users, buy, uid, upn
 from tests.test_bulk import report_of, run, write_csv
 from tests.test_bulk_http import server  # noqa: F401 - the live server fixture
 
 TENANT = ("-Tenant", "Fabrikam")
 COUNT = "CountViolation"
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
-
-
-def uid(alias: str) -> int:
-    return User.get(User.upn_key == upn(alias)).id
 
 
 def snapshot() -> dict:

@@ -1,7 +1,7 @@
 """Groups over GraphQL (issue 18, item 1): create, update, delete, members, lists."""
 
 from commcredits.models import AuditEntry, Group, GroupMember
-from tests.helpers import add_users, other_tenant
+from tests.helpers import add_users, other_tenant, upn
 
 CREATE = """
 mutation($input: CreateGroupInput!) {
@@ -49,10 +49,6 @@ query($first: Int, $after: String, $search: String) {
     totalCount nodes { displayName memberCount } pageInfo { hasNextPage endCursor }
   }
 }"""
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
 
 
 def create(api, name: str, description: str | None = None) -> str:

@@ -3,7 +3,7 @@
 import pytest
 
 from commcredits.models import AuditEntry, LicenseAssignment, Subscription
-from tests.helpers import add_users, buy
+from tests.helpers import add_users, buy, upn
 
 ASSIGN = """
 mutation($user: ID!, $add: [AssignedLicenseInput!]!, $remove: [ID!]!) {
@@ -34,10 +34,6 @@ mutation($upns: [String!]!, $add: [AssignedLicenseInput!], $remove: [ID!], $what
 }"""
 
 SEATS = "{ subscribedSkus { skuPartNumber consumedUnits availableUnits } }"
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
 
 
 def add(*parts: str) -> list[dict]:

@@ -14,15 +14,11 @@ from commcredits.services.access import SYSTEM
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.list_counts import Count
 from commcredits.services.user_list import UserFilter, count_users
-from tests.helpers import add_users, buy, other_tenant, trigger_plans
+from tests.helpers import add_users, buy, other_tenant, trigger_plans, upn
 
 LOCATIONS = ["DE", "AT", "", "Deutschland"]
 SKUS = ["MCOEV", "MCOMEETADV", "SPE_E5"]
 PEOPLE = [("ann", "DE"), ("bob", "DE"), ("cem", "AT"), ("dora", None), ("eli", "DE")]
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
 
 
 def _truth(tenant) -> dict[tuple[str, str], int]:

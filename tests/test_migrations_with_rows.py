@@ -29,13 +29,10 @@ from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.catalog import Catalog, generated_id
 from commcredits.services.errors import DomainError
 from commcredits.services.licenses import LicenseRequest
+from tests.helpers import upn
 
 NOW = dt.datetime(2026, 12, 4, 10, 0)  # naive UTC, as the columns hold it
 DOMAIN = "fabrikam.example"
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@{DOMAIN}"
 
 
 def _insert(table: str, row: dict) -> int:

@@ -31,16 +31,12 @@ from commcredits.services.pools import (
     international_minutes,
 )
 from commcredits.services.tenants import create_tenant
-from tests.helpers import add_users, buy, other_tenant, trigger_plans
+from tests.helpers import add_users, buy, other_tenant, trigger_plans, upn
 
 LOCATIONS = ["US", "CA", "DE", "FR", None]
 # A bundle the operator added: Audio Conferencing a third way, and a calling plan inside a SKU
 # that is not a calling plan (pooled only for its Audio Conferencing, as before).
 BUNDLE = "M365_AC_BUNDLE"
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
 
 
 # --- the oracle: granted_minutes as it was, counting the tenant's licenses ------------------

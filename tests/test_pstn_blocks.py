@@ -15,7 +15,7 @@ from commcredits.services import credits, pstn_blocks, users, webhooks
 from commcredits.services.access import SYSTEM
 from commcredits.services.errors import DomainError
 from tests.conftest import Api
-from tests.helpers import add_users, other_tenant
+from tests.helpers import add_users, other_tenant, upn
 from tests.spend_fixtures import make_office
 from tests.test_credits_webhooks import SET_WEBHOOK, Receiver
 
@@ -83,10 +83,6 @@ CALLS = [
     ("emergency", "+49112", "DOMESTIC", False),  # never blocked
     ("toll-free", "+498001234567", "TOLL_FREE_INBOUND", False),  # inbound: not the user's call
 ]
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@{DOMAIN}"
 
 
 class TenantApi(Api):

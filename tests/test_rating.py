@@ -23,7 +23,7 @@ from commcredits.services import (
 from commcredits.services.access import SYSTEM
 from commcredits.services.calling_policy_input import PolicyInput
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_users, buy
+from tests.helpers import add_users, buy, upn
 
 RECORD = """
 mutation($items: [CallRecordInput!]!) {
@@ -58,10 +58,6 @@ PEOPLE = [
     ("payg", "GB", ["MCOEV", "MCOPSTN_PAYG_1", "MCOPSTNC"]),
     ("nolic", "DE", []),
 ]
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@{DOMAIN}"
 
 
 @pytest.fixture

@@ -12,20 +12,12 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
 from commcredits.services.licenses import AddLicense, LicenseRequest
-from tests.helpers import add_users, buy
+from tests.helpers import add_users, buy, uid, upn
 
 UPDATE = """
 mutation($input: UpdateUserInput!) {
   updateUser(input: $input) { user { usageLocation } userErrors { field code message } }
 }"""
-
-
-def upn(alias: str) -> str:
-    return f"{alias}@fabrikam.example"
-
-
-def uid(alias: str) -> int:
-    return User.get(User.upn_key == upn(alias)).id
 
 
 def held(alias: str) -> dict[str, bool]:
