@@ -60,11 +60,14 @@ REGEX_AFTER_WORDS = {"return", "typeof", "case", "do", "else", "in", "of", "new"
 
 class JsScanner:
     """Just enough of a JavaScript lexer to find string and template literals: it skips
-    comments and regular expressions, and follows `${…}` (with nested literals) in templates."""
+    comments and regular expressions, and follows `${…}` (with nested literals) in templates.
+    `inert` are the spans that are not code (comments, strings, a template's text), where a
+    `gql(` is no call."""
 
     def __init__(self, source: str) -> None:
         self.s = source
         self.literals: list[Literal] = []
+        self.inert: list[tuple[int, int]] = []
 
     def scan(self) -> list[Literal]:
         end = self._code(0, nested=False)
@@ -77,11 +80,13 @@ class JsScanner:
         while i < len(s):
             c = s[i]
             if s.startswith("//", i):
-                i = s.find("\n", i)
+                start, i = i, s.find("\n", i)
                 i = len(s) if i < 0 else i
+                self.inert.append((start, i))
                 continue
             if s.startswith("/*", i):
-                i = s.index("*/", i) + 2
+                start, i = i, s.index("*/", i) + 2
+                self.inert.append((start, i))
                 continue
             if c in "\"'":
                 i = self._string(i)
@@ -125,27 +130,30 @@ class JsScanner:
                 text.append(self.s[j])
                 j += 1
         self.literals.append(Literal(i, j + 1, False, ["".join(text)]))
+        self.inert.append((i, j + 1))
         return j + 1
 
     def _template(self, i: int) -> int:
         literal = Literal(i, -1, True)
         self.literals.append(literal)
-        j, text = i + 1, []
+        j, text, piece = i + 1, [], i
         while self.s[j] != "`":
             if self.s[j] == "\\":
                 text.append(self.s[j : j + 2])
                 j += 2
             elif self.s.startswith("${", j):
                 literal.parts.append("".join(text))
+                self.inert.append((piece, j))
                 text = []
                 end = self._code(j + 2, nested=True)
                 literal.parts.append(Interpolation(self.s[j + 2 : end - 1].strip()))
-                j = end
+                j = piece = end
             else:
                 text.append(self.s[j])
                 j += 1
         literal.parts.append("".join(text))
         literal.end = j + 1
+        self.inert.append((piece, j + 1))
         return j + 1
 
     def _regex(self, i: int) -> int:
@@ -175,6 +183,7 @@ class Module:
     path: Path
     source: str
     literals: list[Literal]
+    inert: list[tuple[int, int]]  # comments, strings, templates' text: no calls there
     constants: dict[str, Literal]  # const NAME = <one literal>;
     imports: dict[str, tuple[Path, str]]  # local name -> (module, exported name)
 
@@ -186,7 +195,8 @@ def module(path: Path) -> Module:
     path = path.resolve()
     if path not in _modules:
         source = path.read_text(encoding="utf-8")
-        literals = JsScanner(source).scan()
+        scanner = JsScanner(source)
+        literals = scanner.scan()
         by_start = {lit.start: lit for lit in literals}
         constants = {}
         for m in CONST.finditer(source):
@@ -200,7 +210,7 @@ def module(path: Path) -> Module:
                 if item.strip():
                     target = (path.parent / m.group(2)).resolve()
                     imports[names[-1].strip()] = (target, names[0].strip())
-        _modules[path] = Module(path, source, literals, constants, imports)
+        _modules[path] = Module(path, source, literals, scanner.inert, constants, imports)
     return _modules[path]
 
 
@@ -343,6 +353,25 @@ def test_every_client_operation_was_found():
     assert kinds == {"query", "mutation", "subscription"}
 
 
+def calls_in(source: str, inert: list[tuple[int, int]]) -> list[re.Match[str]]:
+    """The `gql(`/`subscribe(` calls of the code: none in a comment or a string."""
+    return [m for m in CALL.finditer(source) if not any(a <= m.start() < b for a, b in inert)]
+
+
+def test_calls_are_read_from_code_only():
+    source = (
+        "// gql(NOT_A_CONSTANT) in a comment\n"
+        "/* subscribe(nor, this) */\n"
+        "const QUERY = `query Q { viewer { role } } ${WHERE}`;\n"
+        'const message = "retry gql(later)";\n'
+        "const said = `gql(no) ${gql(QUERY)} subscribe(no)`;\n"
+        "gql(QUERY);\n"
+    )
+    scanner = JsScanner(source)
+    scanner.scan()
+    assert [m.group(2) for m in calls_in(source, scanner.inert)] == ["QUERY", "QUERY"]
+
+
 def test_every_console_request_sends_a_checked_document():
     """gql(X, …) and subscribe(X, …) name a constant that is one of the documents above, so a
     document built some other way (concatenated, in a function) cannot escape the check."""
@@ -350,7 +379,7 @@ def test_every_console_request_sends_a_checked_document():
     calls = 0
     for path in console_files():
         mod = module(path)
-        for m in CALL.finditer(mod.source):
+        for m in calls_in(mod.source, mod.inert):
             where = f"{path.relative_to(ROOT)}:{mod.source.count(chr(10), 0, m.start()) + 1}"
             arg = m.group(2).strip()
             assert IDENT.fullmatch(arg), f"{where}: {m.group(1)}({arg}, …) sends no constant"
