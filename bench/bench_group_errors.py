@@ -24,15 +24,15 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from db_options import add_options, each_database  # noqa: E402
 
 from commcredits import db as database  # noqa: E402
 from commcredits.bulk.transport import connect  # noqa: E402
@@ -43,7 +43,6 @@ from commcredits.schema.common import to_global_id  # noqa: E402
 from commcredits.services import groups  # noqa: E402
 from commcredits.services.access import SYSTEM  # noqa: E402
 from commcredits.services.tenants import create_tenant  # noqa: E402
-from tests.pg_databases import throwaway_database  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 CHUNK = 5000
@@ -173,21 +172,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 200_000])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "COMMCREDITS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
-    parser.add_argument("--no-pg", action="store_true")
-    parser.add_argument("--no-sqlite", action="store_true")
+    add_options(parser)
     args = parser.parse_args()
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{tmp}/bench.db", args.sizes, args.runs, analyse=False)
-    if not args.no_pg:
-        with throwaway_database(args.pg, "commcredits_bench_group_errors") as url:
-            run(url, args.sizes, args.runs, analyse=True)
+    for kind, url in each_database(args, "bench_group_errors"):
+        run(url, args.sizes, args.runs, analyse=kind == "PostgreSQL")
     return 0
 
 

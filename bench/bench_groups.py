@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from db_options import add_options  # noqa: E402
 
 from commcredits import db as database  # noqa: E402
 from commcredits.db import insert_values  # noqa: E402
@@ -74,12 +75,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--others", type=int, default=20_000, help="users licensed directly")
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "COMMCREDITS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_options(parser, sqlite=False)
     args = parser.parse_args()
     with throwaway_database(args.pg, "commcredits_bench_groups") as url:
         database.bind(url)

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# `granted_minutes` before migration 0027 (counting the licenses): the tests' oracle.
+from db_options import add_options, each_database  # noqa: E402
 
 from commcredits import db as database  # noqa: E402
 from commcredits.migrate import migrate  # noqa: E402
@@ -37,9 +38,6 @@ from commcredits.services.pools import (  # noqa: E402
     granted_minutes,
 )
 from commcredits.services.tenants import create_tenant  # noqa: E402
-
-# `granted_minutes` before migration 0027 (counting the licenses): the tests' oracle.
-from tests.pg_databases import throwaway_database  # noqa: E402
 from tests.test_pool_counts import granted_from_scratch as granted_by_counting  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
@@ -197,23 +195,11 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=200_000)
     parser.add_argument("--trials", type=int, default=15)
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "COMMCREDITS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-        help="a PostgreSQL server (URL of any database on it) to create a throwaway one on",
-    )
-    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
-    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    add_options(parser)
     args = parser.parse_args()
     sizes = (args.small, args.large)
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{tmp}/pools.db", "SQLite", sizes, args.trials)
-    if not args.no_pg:
-        with throwaway_database(args.pg, "commcredits_bench") as url:
-            run(url, "PostgreSQL", sizes, args.trials)
+    for kind, url in each_database(args, "bench_pools"):
+        run(url, kind, sizes, args.trials)
     return 0
 
 
