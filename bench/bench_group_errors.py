@@ -15,8 +15,12 @@ totalCount, and the page after the middle member), and each group's licenseSumma
 licensed, in error, per code), median of `--runs`. Prints the medians and
 the large/small ratio; PostgreSQL is measured again after ANALYZE.
 
+Then what the counts' triggers (migration 0033) cost the writes: two SKUs assigned to a group
+of `--processing` members of whom half end in CountViolation, timed with those triggers
+dropped and with them, in turns.
+
     .venv/bin/python bench/bench_group_errors.py [--sizes 1000 200000] [--runs 15]
-        [--pg URL] [--no-pg] [--no-sqlite]
+        [--processing 20000] [--pg URL] [--no-pg] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import importlib
 import statistics
 import sys
 import time
@@ -40,11 +45,13 @@ from commcredits.db import insert_values  # noqa: E402
 from commcredits.migrate import migrate  # noqa: E402
 from commcredits.models import GroupLicense, GroupLicenseState, GroupMember, Sku, User  # noqa: E402
 from commcredits.schema.common import to_global_id  # noqa: E402
-from commcredits.services import groups  # noqa: E402
+from commcredits.services import group_assign, groups, seats  # noqa: E402
 from commcredits.services.access import SYSTEM  # noqa: E402
+from commcredits.services.group_assign import GroupLicenseInput  # noqa: E402
 from commcredits.services.tenants import create_tenant  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+COUNTS = importlib.import_module("commcredits.migrations.0033_group_error_counts")
 CHUNK = 5000
 
 # Which member positions (0 … n-1) are in error, per group.
@@ -71,20 +78,7 @@ def build(size: int) -> tuple[str, dict[str, tuple[str, str]]]:
     tenant = create_tenant(
         SYSTEM, name=name, country="DE", currency="EUR", agreement_type="MOSA", now=NOW
     )
-    for start in range(0, size, CHUNK):
-        rows = []
-        for i in range(start, min(start + CHUNK, size)):
-            upn = f"user{i:07d}@{size}.example"
-            rows.append(
-                {"tenant": tenant.id, "user_principal_name": upn, "upn_key": upn,
-                 "usage_location": "DE", "created_at": NOW, "updated_at": NOW, "search_text": upn}
-            )  # fmt: skip
-        with database.db.atomic():
-            User.insert_many(rows).execute()
-    ids = [
-        u
-        for (u,) in User.select(User.id).where(User.tenant == tenant.id).order_by(User.id).tuples()
-    ]
+    ids = _add_users(tenant.id, size, f"{size}.example")
     sku = Sku.get(Sku.part_number == "MCOEV").id
     at = GroupMember.added_at.db_value(NOW)
     found = {}
@@ -116,6 +110,65 @@ def build(size: int) -> tuple[str, dict[str, tuple[str, str]]]:
         cursor = base64.urlsafe_b64encode(f"cursor:{middle}".encode()).decode()
         found[label] = (to_global_id("Group", group.id), cursor)
     return name, found
+
+
+def _add_users(tenant_id: int, size: int, domain: str) -> list[int]:
+    """`size` users in bulk (the real triggers and indexes); their ids in order."""
+    for start in range(0, size, CHUNK):
+        rows = []
+        for i in range(start, min(start + CHUNK, size)):
+            upn = f"user{i:07d}@{domain}"
+            rows.append(
+                {"tenant": tenant_id, "user_principal_name": upn, "upn_key": upn,
+                 "usage_location": "DE", "created_at": NOW, "updated_at": NOW, "search_text": upn}
+            )  # fmt: skip
+        with database.db.atomic():
+            User.insert_many(rows).execute()
+    query = User.select(User.id).where(User.tenant == tenant_id).order_by(User.id)
+    return [u for (u,) in query.tuples()]
+
+
+def processing(members: int, name: str) -> float:
+    """Seconds to assign two SKUs to a new group of `members` users of a new tenant that has
+    seats for half of them: the other half end in CountViolation, every member's states
+    written by the processing's batches."""
+    tenant = create_tenant(
+        SYSTEM, name=name, country="DE", currency="EUR", agreement_type="MOSA", now=NOW
+    )
+    ids = _add_users(tenant.id, members, f"{name.lower().replace(' ', '')}.example")
+    seats.purchase_seats(tenant, SYSTEM, "SPE_E5", members // 2, now=NOW)
+    seats.purchase_seats(tenant, SYSTEM, "MCOEV", members, now=NOW)
+    group = groups.create_group(tenant, SYSTEM, "Pilot", now=NOW)
+    for start in range(0, members, 1000):
+        groups.add_members(tenant, SYSTEM, group.id, ids[start : start + 1000], now=NOW)
+    licenses = [GroupLicenseInput("SPE_E5"), GroupLicenseInput("MCOEV")]
+    began = time.perf_counter()
+    group_assign.assign_group_license(tenant, SYSTEM, group.id, licenses, [], now=NOW)
+    return time.perf_counter() - began
+
+
+def processing_cost(url: str, kind: str, members: int, trials: int) -> None:
+    """What migration 0033's triggers add to processing a group with many errors: the same
+    run with them dropped and with them, in turns, `trials` times each."""
+    database.bind(url)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    with database.db.connection_context():
+        for trial in range(trials):
+            for kept in (False, True):
+                if not kept:
+                    COUNTS.down(None, database.db.obj)
+                name = f"Processing {trial} {'kept' if kept else 'dropped'}"
+                times[kept].append(processing(members, name))
+                if not kept:
+                    COUNTS.up(None, database.db.obj)
+    database.db.close()
+    dropped, kept = min(times[False]), min(times[True])
+    print(
+        f"\n{kind}: two SKUs for a group of {members:,} members, half of them then in error, "
+        f"best of {trials}: {dropped:.2f} s with 0033's triggers dropped, {kept:.2f} s with them "
+        f"({kept / dropped - 1:+.0%}; all: {', '.join(f'{t:.2f}' for t in times[False])} / "
+        f"{', '.join(f'{t:.2f}' for t in times[True])} s)"
+    )
 
 
 def median_ms(run: Callable[[], object], runs: int) -> float:
@@ -172,10 +225,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 200_000])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--processing",
+        type=int,
+        default=20_000,
+        help="members of the group whose processing is timed with and without migration "
+        "0033's triggers (0: not timed)",
+    )
+    parser.add_argument("--processing-trials", type=int, default=2)
     add_options(parser)
     args = parser.parse_args()
     for kind, url in each_database(args, "bench_group_errors"):
         run(url, args.sizes, args.runs, analyse=kind == "PostgreSQL")
+        if args.processing:
+            processing_cost(url, kind, args.processing, args.processing_trials)
     return 0
 
 
