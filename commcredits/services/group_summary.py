@@ -37,23 +37,35 @@ class LicenseSummary:
 
 
 def license_summary(group: Group) -> LicenseSummary:
-    """The group's summary: two statements, three while its processing is in progress."""
-    counts = dict(
-        COUNTS.select(COUNTS.error, COUNTS.members)
-        .where((COUNTS.group_id == group.id) & (COUNTS.members > 0))
+    """The group's summary as it stands now: one statement, two while its processing is in
+    progress. The group's member count, processing state and licenses are read in the same
+    statement as its counts (one snapshot on both databases), not taken from `group`, which
+    a write may have changed since it was read (members added between the two reads made
+    `members - inError` negative)."""
+    gl = GroupLicense.alias()
+    licenses = gl.select(peewee.fn.COUNT(gl.id)).where(gl.group == Group.id)
+    counted = (COUNTS.group_id == Group.id) & (COUNTS.members > 0)
+    rows = list(
+        Group.select(
+            Group.member_count, Group.processing_state, licenses, COUNTS.error, COUNTS.members
+        )
+        .join(COUNTS, peewee.JOIN.LEFT_OUTER, on=counted)
+        .where(Group.id == group.id)
         .tuples()
-        .execute(db)
     )
+    if not rows:  # deleted meanwhile
+        return LicenseSummary(members=0, licensed=0, in_error=0, errors={})
+    members, state, held = rows[0][:3]
+    counts = {error: n for *_, error, n in rows if error is not None}
     in_error = counts.pop(ANY, 0)
-    licenses = GroupLicense.select().where(GroupLicense.group == group.id).count()
-    if not licenses:
+    if not held:
         licensed = 0
-    elif group.processing_state == PROCESSING_COMPLETE:
-        licensed = group.member_count - in_error
+    elif state == PROCESSING_COMPLETE:
+        licensed = members - in_error
     else:
-        licensed = _holding_every_license(group, licenses)
+        licensed = _holding_every_license(group.id, held)
     return LicenseSummary(
-        members=group.member_count,
+        members=members,
         licensed=licensed,
         in_error=in_error,
         errors=dict(sorted(counts.items())),
@@ -72,12 +84,12 @@ def members_in_error(group_id: int) -> int:
     return next((n for (n,) in found), 0)
 
 
-def _holding_every_license(group: Group, licenses: int) -> int:
+def _holding_every_license(group_id: int, licenses: int) -> int:
     """Members with an Active state for each of the group's `licenses`, from the states."""
     gls = GroupLicenseState
     return (
         gls.select(gls.user)
-        .where((gls.group == group.id) & (gls.state == ACTIVE))
+        .where((gls.group == group_id) & (gls.state == ACTIVE))
         .group_by(gls.user)
         .having(peewee.fn.COUNT(gls.id) == licenses)
         .count()
