@@ -342,6 +342,38 @@ def test_a_large_licensed_group_is_deleted_only_once_its_licenses_are_removed(
     assert consumed("SPE_E5") == 0 and Group.select().count() == 0
 
 
+def test_a_group_whose_licenses_are_still_being_removed_is_deleted_with_its_states(
+    org, clock, monkeypatch
+):
+    """Its licenses gone but the run removing them not over: its members still hold what it
+    gave them. A small group's members leave it as from a licensed one (their seats freed);
+    a large one is refused until the run is over (review finding: the members kept their
+    inherited assignments, seats taken, once the group was gone)."""
+    monkeypatch.setattr(group_assign, "SMALL_GROUP", 1)  # runs in batches from 2 members
+    buy(org, clock(), SPE_E5=5)
+    small = group(org, clock, "Small", ["anna", "ben", "carla"], GL("SPE_E5"))
+    group_assign.assign_group_license(org, SYSTEM, small.id, [], ["SPE_E5"], now=clock(),
+                                      batch_size=2, max_batches=0)  # fmt: skip
+    assert Group.get_by_id(small.id).processing_state == "ProcessingInProgress"
+    assert consumed("SPE_E5") == 3 and len(states("anna")) == 1
+    groups.delete_group(org, SYSTEM, small.id, now=clock())
+    assert consumed("SPE_E5") == 0
+    assert held("anna") == held("ben") == held("carla") == {}
+
+    monkeypatch.setattr(groups, "SMALL_GROUP", 2)  # now too large to leave in one go
+    large = group(org, clock, "Large", ["anna", "ben", "carla"], GL("SPE_E5"))
+    group_assign.assign_group_license(org, SYSTEM, large.id, [], ["SPE_E5"], now=clock(),
+                                      batch_size=2, max_batches=0)  # fmt: skip
+    with pytest.raises(DomainError) as refused:
+        groups.delete_group(org, SYSTEM, large.id, now=clock())
+    assert refused.value.code == "GROUP_HAS_LICENSES"
+    assert "still being removed" in str(refused.value)
+    assert consumed("SPE_E5") == 3
+    group_assign.process_group(org, large.id, now=clock(), batch_size=2)
+    groups.delete_group(org, SYSTEM, large.id, now=clock())
+    assert consumed("SPE_E5") == 0 and Group.select().count() == 0
+
+
 REPROCESS_GROUP = """
 mutation($g: ID!) {
   reprocessGroupLicenses(groupId: $g) {

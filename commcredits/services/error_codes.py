@@ -185,7 +185,8 @@ class ErrorCode(StrEnum):
     GROUP_HAS_LICENSES = (
         "GROUP_HAS_LICENSES",
         DIRECTORY,
-        "A licensed group too large for one transaction: remove its licenses, then delete it.",
+        "A licensed group, or one still losing its licenses, too large to delete in one "
+        "transaction.",
     )
     DependencyViolation = (
         "DependencyViolation",

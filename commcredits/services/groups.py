@@ -141,15 +141,28 @@ def update_group(
 def delete_group(tenant: Tenant, principal: Principal, group_id: int, *, now: dt.datetime) -> int:
     """Delete a group; its members lose what it gave them (seats they hold from no other
     source are freed). A licensed group too large for one transaction is refused: remove its
-    licenses first (processed in batches), as Entra asks before deleting a licensed group."""
+    licenses first (processed in batches), as Entra asks before deleting a licensed group, and
+    delete it once that run is over."""
     with directory_lock(tenant.id):
         group = get_group(tenant, group_id, field="id")
-        licensed = GroupLicense.select().where(GroupLicense.group == group.id).exists()
+        has_licenses = GroupLicense.select().where(GroupLicense.group == group.id).exists()
+        # A group whose licenses are still being removed (a run in progress) has none left
+        # but its members still hold what it gave them: they leave it as from a licensed one,
+        # or their inherited assignments would outlive it, seats taken.
+        licensed = (
+            has_licenses
+            or GroupLicenseState.select().where(GroupLicenseState.group == group.id).exists()
+        )
         if licensed and group.member_count > SMALL_GROUP:
+            first = (
+                "remove its licenses first (assignGroupLicense removeLicenses), then delete it"
+                if has_licenses
+                else "its licenses are still being removed (licenseProcessingState "
+                "ProcessingInProgress): delete it once that run is over"
+            )
             raise DomainError(
                 "GROUP_HAS_LICENSES",
-                f"The group has {group.member_count:,} members and licenses: remove its "
-                "licenses first (assignGroupLicense removeLicenses), then delete it.",
+                f"The group has {group.member_count:,} members and licenses: {first}.",
                 "id",
             )
         before = describe(group) | {"memberCount": group.member_count}
