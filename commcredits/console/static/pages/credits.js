@@ -194,9 +194,10 @@ export default {
     function refreshSoon() {
       clearTimeout(pending);
       pending = setTimeout(() => {
-        const onSignedOut = () => ctx.signedOut();
-        reread(load(), { onSignedOut });
-        if (ledger.state.page === 0) reread(ledger.load(), { onSignedOut });
+        // One re-read of both: an ended session (or a refused tenant) is handled once.
+        const reads = [load()];
+        if (ledger.state.page === 0) reads.push(ledger.load());
+        reread(Promise.all(reads), { onSignedOut: () => ctx.signedOut() });
       }, 300);
     }
     const stop = subscribe(LIVE, {}, {
