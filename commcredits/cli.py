@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cli_billing.cmd_expire)
 
     p = sub.add_parser(
-        "audit", help="recompute every balance from lots and ledger; exit 1 on a difference"
+        "audit",
+        help="recompute every balance from lots and ledger, and every kept count (seats, "
+        "group and license counts) from its rows; exit 1 on a difference",
     )
     p.set_defaults(func=cli_billing.cmd_audit)
 

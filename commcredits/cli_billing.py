@@ -34,6 +34,7 @@ def cmd_expire(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from commcredits.money import Money
     from commcredits.services.credits import audit_balances
+    from commcredits.services.kept_counts import kept_count_differences
     from commcredits.services.spend_limits import spend_differences
 
     bind_database()
@@ -78,7 +79,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
         where = f"tenant {tenant_id}, user {user_id}, {month}"
         print(f"SPEND DIFFERS: {where}: kept {kept}, calls {summed} (minor units)")
     print(f"user spend per month: {len(spends)} difference(s)")
-    return 1 if bad or spends else 0
+    # The counts kept by triggers and services (seats, group and license counts, …).
+    with database.db.connection_context():
+        counts = kept_count_differences()
+    for d in counts:
+        key = ", ".join(str(part) for part in d.key)
+        print(f"KEPT COUNT DIFFERS: {d.kept_in} [{key}]: kept {d.kept}, counted {d.counted}")
+    print(f"kept counts: {len(counts)} difference(s)")
+    return 1 if bad or spends or counts else 0
 
 
 def cmd_deliver_webhooks(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from commcredits.services.errors import DomainError
 from commcredits.services.group_assign import GroupLicenseInput as GL
 from commcredits.services.group_license_rules import ERROR
 from commcredits.services.group_licensing import Processor
+from commcredits.services.kept_counts import kept_count_differences
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.tenants import create_tenant
 from tests.helpers import add_users
@@ -88,6 +89,8 @@ def check(tenant) -> None:
     for key, row in held.items():
         assert row.direct or row.inherited_plans is not None
         assert (row.inherited_plans is not None) == (key in active), key
+    # Every count kept by triggers is what its rows say (what `commcredits audit` checks).
+    assert kept_count_differences() == []
     # Each group's summary (read from migration 0033's counts) is what its states say.
     for group in Group.select().where(Group.tenant == t):
         assert group_summary.license_summary(group) == _summary_of(group, members, lics, states)

@@ -73,6 +73,7 @@ from commcredits.services.access import SYSTEM
 from commcredits.services.authorization import authorize_call
 from commcredits.services.credits import recharge
 from commcredits.services.errors import DomainError
+from commcredits.services.kept_counts import kept_count_differences
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.tenants import create_tenant
 from tests.conftest import T0
@@ -618,6 +619,11 @@ class Money(RuleBasedStateMachine):
     def spend_is_kept(self):
         # Each user's kept monthly spend is the sum of their counted calls' charges.
         assert spend_limits.spend_differences(self.tenant.id) == []
+
+    @invariant()
+    def kept_counts_hold(self):
+        # Seats, license sets (pooled minutes) and the other kept counts: what the rows say.
+        assert kept_count_differences() == []
 
     @invariant()
     def pools_and_seats_hold(self):
