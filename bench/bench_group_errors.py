@@ -15,9 +15,9 @@ totalCount, and the page after the middle member), and each group's licenseSumma
 licensed, in error, per code), median of `--runs`. Prints the medians and
 the large/small ratio; PostgreSQL is measured again after ANALYZE.
 
-Then what the counts' triggers (migration 0033) cost the writes: two SKUs assigned to a group
-of `--processing` members of whom half end in CountViolation, timed with those triggers
-dropped and with them, in turns.
+Then what the counts' triggers (migrations 0033 and 0034) cost the writes: two SKUs assigned
+to a group of `--processing` members of whom half end in CountViolation, timed with those
+counts dropped and with them, in turns.
 
     .venv/bin/python bench/bench_group_errors.py [--sizes 1000 200000] [--runs 15]
         [--processing 20000] [--pg URL] [--no-pg] [--no-sqlite]
@@ -52,6 +52,7 @@ from commcredits.services.tenants import create_tenant  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 COUNTS = importlib.import_module("commcredits.migrations.0033_group_error_counts")
+PER_STATEMENT = importlib.import_module("commcredits.migrations.0034_group_error_insert_statements")
 CHUNK = 5000
 
 # Which member positions (0 … n-1) are in error, per group.
@@ -148,24 +149,27 @@ def processing(members: int, name: str) -> float:
 
 
 def processing_cost(url: str, kind: str, members: int, trials: int) -> None:
-    """What migration 0033's triggers add to processing a group with many errors: the same
-    run with them dropped and with them, in turns, `trials` times each."""
+    """What the counts of migration 0033 (kept per INSERT statement on PostgreSQL since 0034)
+    add to processing a group with many errors: the same run with them dropped (and 0029's
+    trigger as 0029 made it) and with today's triggers, in turns, `trials` times each."""
     database.bind(url)
     times: dict[bool, list[float]] = {False: [], True: []}
     with database.db.connection_context():
         for trial in range(trials):
             for kept in (False, True):
                 if not kept:
+                    PER_STATEMENT.down(None, database.db.obj)
                     COUNTS.down(None, database.db.obj)
                 name = f"Processing {trial} {'kept' if kept else 'dropped'}"
                 times[kept].append(processing(members, name))
                 if not kept:
                     COUNTS.up(None, database.db.obj)
+                    PER_STATEMENT.up(None, database.db.obj)
     database.db.close()
     dropped, kept = min(times[False]), min(times[True])
     print(
         f"\n{kind}: two SKUs for a group of {members:,} members, half of them then in error, "
-        f"best of {trials}: {dropped:.2f} s with 0033's triggers dropped, {kept:.2f} s with them "
+        f"best of {trials}: {dropped:.2f} s with 0033's counts dropped, {kept:.2f} s with them "
         f"({kept / dropped - 1:+.0%}; all: {', '.join(f'{t:.2f}' for t in times[False])} / "
         f"{', '.join(f'{t:.2f}' for t in times[True])} s)"
     )

@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from commcredits import db as database
 from commcredits.migrate import migrate
 from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember
@@ -31,6 +33,7 @@ from tests.helpers import (
 
 NOW = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
 MIGRATION = importlib.import_module("commcredits.migrations.0033_group_error_counts")
+STATEMENTS = importlib.import_module("commcredits.migrations.0034_group_error_insert_statements")
 SUMMARY = """query($g: ID!) { group(id: $g) {
   licenseSummary { members licensed inError errors { error count } } } }"""
 
@@ -244,3 +247,32 @@ def test_the_migration_counts_the_errors_of_an_existing_database(blank_url):
         MIGRATION.down(None, database.db.obj)
         MIGRATION.up(None, database.db.obj)
         assert _summary(group.id) == expected
+
+
+def _insert_triggers_per_row() -> dict[str, bool]:
+    """PostgreSQL: whether each of 0034's INSERT triggers fires per row (pg_trigger.tgtype's
+    first bit) rather than per statement."""
+    names = [trigger for trigger, *_ in STATEMENTS._REPLACED]
+    rows = database.db.execute_sql(
+        "SELECT tgname, (tgtype::int & 1) = 1 FROM pg_trigger WHERE tgname = ANY(%s)", (names,)
+    ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.backends("postgresql")  # migration 0034 changes PostgreSQL's triggers only
+def test_postgresql_keeps_the_errors_per_insert_statement(tenant, clock):
+    """Multi-row INSERTs of states (processing writes 1,000 a statement) keep the sets and
+    counts by statement triggers; down() puts 0029's and 0033's row triggers back, which keep
+    them the same."""
+    assert _insert_triggers_per_row() == dict.fromkeys(_insert_triggers_per_row(), False)
+    assert len(_insert_triggers_per_row()) == 4
+    first = group_with_errors(tenant, clock(), 60, lambda i: i % 3, "first")
+    assert _summary(first.id) == _from_states(first.id)
+    _kept_as_filled()
+    STATEMENTS.down(None, database.db.obj)
+    assert set(_insert_triggers_per_row().values()) == {True}
+    second = group_with_errors(tenant, clock(), 60, lambda i: i % 3, "second")
+    assert _summary(second.id) == _from_states(second.id) == _summary(first.id)
+    _kept_as_filled()
+    STATEMENTS.up(None, database.db.obj)
+    assert set(_insert_triggers_per_row().values()) == {False}
