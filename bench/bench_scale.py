@@ -212,6 +212,15 @@ LIST_QUERIES.append(
         "query { tenant { balance { history(days: 90) { date balance { amount currency } } } } }",
     )
 )
+# The admin center's usage-per-user report: the month's users with calls, in user order.
+_CREDITS_USAGE = (
+    "query { communicationCreditsUsage(first: 20) { nodes { user { userPrincipalName } "
+    "spent { amount currency } calls blockedCalls } pageInfo { hasNextPage endCursor }%s } }"
+)
+LIST_QUERIES += [
+    ListQuery("communicationCreditsUsage first page", _CREDITS_USAGE % ""),
+    ListQuery("communicationCreditsUsage + totalCount", _CREDITS_USAGE % " totalCount"),
+]
 QUERIES = [
     Query("first page"),
     Query("first page + totalCount", count=True),

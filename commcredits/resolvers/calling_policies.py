@@ -20,7 +20,7 @@ from commcredits.schema.calling_policies import (
     UpdateCallingPolicyInput,
     policy_input,
 )
-from commcredits.schema.common import Connection, to_global_id
+from commcredits.schema.common import CappedConnection, Connection, to_global_id
 from commcredits.schema.input_limits import limited_arg
 from commcredits.schema.pages import after_key, edges_of, page_info, page_size
 from commcredits.services import calling_policies, calling_policy_grants, credits_usage_report
@@ -64,16 +64,18 @@ class CallingPolicyQuery:
         ] = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[CreditsUsage]:
+    ) -> CappedConnection[CreditsUsage]:
         c = ctx(info)
         size = page_size(first)
         which = credits_usage_report.report_month(month, now=c.now)
         rows = credits_usage_report.usage_page(c.tenant, which, after=after_key(after), size=size)
         edges = edges_of(rows[:size], CreditsUsage.of)
-        return Connection(
+        return CappedConnection(
             edges=edges,
             page_info=page_info(edges, len(rows) > size, after),
-            _count=functools.partial(credits_usage_report.count_users, c.tenant, which),
+            _count=functools.cache(
+                functools.partial(credits_usage_report.count_users, c.tenant, which)
+            ),
         )
 
 

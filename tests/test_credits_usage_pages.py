@@ -1,0 +1,93 @@
+"""`communicationCreditsUsage` on large tenants (issue 16, services/credits_usage_report.py):
+a page costs the same statements doing the same work whatever the month's users, first page
+or deep, before any ANALYZE; `totalCount` stops at COUNT_CAP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from commcredits import db as database
+from commcredits.models import CallRecord, Tenant, User
+from commcredits.services import credits_usage_report
+from commcredits.services.list_counts import Count
+from tests.helpers import numbered_upn, other_tenant, rows_read, sqlite_steps, statements_sent
+
+MONTH = "2026-11"
+AT = dt.datetime(2026, 11, 10, 9, 0, tzinfo=dt.UTC)
+
+
+def _calls(tenant: Tenant, users: int, domain: str) -> list[int]:
+    """`users` users with three calls each in MONTH (one blocked), in bulk; their ids."""
+    upns = [numbered_upn(i, domain) for i in range(users)]
+    rows = [
+        {"tenant": tenant.id, "user_principal_name": u, "upn_key": u, "search_text": u,
+         "created_at": AT, "updated_at": AT}
+        for u in upns
+    ]  # fmt: skip
+    with database.db.atomic():
+        for start in range(0, users, 500):
+            User.insert_many(rows[start : start + 500]).execute()
+    query = User.select(User.id).where(User.tenant == tenant.id).order_by(User.id)
+    ids = [u for (u,) in query.tuples()]
+    calls = [
+        {"tenant": tenant.id, "call_id": f"{domain}-{uid}-{k}", "user": uid,
+         "user_principal_name": upns[n], "started_at": AT, "month": MONTH,
+         "duration_seconds": 60, "destination": "+4930123456", "call_type": "DOMESTIC",
+         "status": "BLOCKED" if k == 2 else "RATED",
+         "reason": "USER_BLOCKED" if k == 2 else None, "currency": "EUR", "rated_at": AT}
+        for n, uid in enumerate(ids)
+        for k in range(3)
+    ]  # fmt: skip
+    with database.db.atomic():
+        for start in range(0, len(calls), 500):
+            CallRecord.insert_many(calls[start : start + 500]).execute()
+    return ids
+
+
+def _work(read: Callable[[], Any]) -> list[tuple[str, int]]:
+    """Each statement `read` sent and the work it did: SQLite's steps, PostgreSQL's rows read
+    (no ANALYZE has run: the plans are those of a database right after an import)."""
+    done = []
+    for sql, params in statements_sent(read):
+        if database.is_sqlite():
+            done.append((sql, sqlite_steps(sql, params)))
+            continue
+        plan = database.db.execute_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = plan.fetchone()[0]
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        done.append((sql, rows_read(plan[0]["Plan"])))
+    return done
+
+
+def _page(tenant: Tenant, after: int | None) -> Callable[[], Any]:
+    return lambda: credits_usage_report.usage_page(tenant, MONTH, after=after, size=20)
+
+
+def test_a_page_costs_the_same_for_twenty_times_the_users(tenant, clock):
+    small_ids = _calls(tenant, 50, "small")
+    large_tenant = other_tenant(clock())
+    large_ids = _calls(large_tenant, 1000, "large")
+    page = credits_usage_report.usage_page(large_tenant, MONTH, after=None, size=20)
+    assert [r.id for r in page] == large_ids[:21] and page[0].calls == 3
+    assert page[0].blocked_by_reason == [("USER_BLOCKED", 1)]
+    for after in (None, 30):  # the first page, and a page after the 30th user
+        small = _work(_page(tenant, after and small_ids[after]))
+        large = _work(_page(large_tenant, after and large_ids[after]))
+        assert [sql[:40] for sql, _ in small] == [sql[:40] for sql, _ in large]
+        assert len(small) == 4  # users, their calls, their spend and policies, group grants
+        for (sql, a), (_, b) in zip(small, large, strict=True):
+            # The same rows each (SQLite's steps differ by a tenth between the first tenant
+            # and the next, the same from 1,000 to 4,000 users), where a walk of the month
+            # would read 20 times more.
+            assert b <= a + a // 5 + 5, (sql, a, b)
+
+
+def test_total_count_stops_at_the_cap(tenant, monkeypatch):
+    _calls(tenant, 12, "few")
+    assert credits_usage_report.count_users(tenant, MONTH) == Count(12, False)
+    monkeypatch.setattr(credits_usage_report, "COUNT_CAP", 5)
+    assert credits_usage_report.count_users(tenant, MONTH) == Count(5, True)
+    assert credits_usage_report.count_users(tenant, "2026-10") == Count(0, False)
