@@ -47,16 +47,24 @@ def _calls(tenant: Tenant, users: int, domain: str) -> list[int]:
     return ids
 
 
-def _work(read: Callable[[], Any]) -> list[tuple[str, int]]:
+def _work(read: Callable[[], Any], *, as_if_large: bool = False) -> list[tuple[str, int]]:
     """Each statement `read` sent and the work it did: SQLite's steps, PostgreSQL's rows read
-    (no ANALYZE has run: the plans are those of a database right after an import)."""
+    (no ANALYZE has run: the plans are those of a database right after an import).
+    `as_if_large` (PostgreSQL): sequential scans and hash and merge joins off, as a planner
+    weighs them against index lookups on tables far larger than a test's, where reading a
+    small table whole is its cheapest plan: what is measured is whether the statement lets
+    a page's rows be found by index at all."""
     done = []
     for sql, params in statements_sent(read):
         if database.is_sqlite():
             done.append((sql, sqlite_steps(sql, params)))
             continue
-        plan = database.db.execute_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
-        plan = plan.fetchone()[0]
+        with database.db.atomic():
+            if as_if_large:
+                for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                    database.db.execute_sql(f"SET LOCAL {setting} = off")
+            plan = database.db.execute_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            plan = plan.fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)
         done.append((sql, rows_read(plan[0]["Plan"])))
     return done
@@ -91,3 +99,50 @@ def test_total_count_stops_at_the_cap(tenant, monkeypatch):
     monkeypatch.setattr(credits_usage_report, "COUNT_CAP", 5)
     assert credits_usage_report.count_users(tenant, MONTH) == Count(5, True)
     assert credits_usage_report.count_users(tenant, "2026-10") == Count(0, False)
+
+
+def _grant_each(tenant: Tenant, ids: list[int], now) -> None:
+    """A calling policy and a dial-out policy granted to each user, and global ones."""
+    from commcredits.services import calling_policies, calling_policy_grants, dial_out
+    from commcredits.services.access import SYSTEM
+    from commcredits.services.calling_policy_input import PolicyInput
+
+    for name in ("Capped", "Everyone"):
+        policy = PolicyInput(name=name, enable_spend_limits=True, calling_spend_user_limit=5)
+        calling_policies.create_calling_policy(tenant, SYSTEM, policy, now=now)
+    calling_policy_grants.grant_calling_policy(tenant, SYSTEM, None, "Everyone", now=now)
+    dial_out.grant_dial_out_policy(tenant, SYSTEM, None, "DialoutCPCandPSTNDomestic", now=now)
+    for start in range(0, len(ids), 1000):
+        part = ids[start : start + 1000]
+        calling_policy_grants.grant_calling_policy(tenant, SYSTEM, part, "Capped", now=now)
+        dial_out.grant_dial_out_policy(tenant, SYSTEM, part, "DialoutCPCDisabledPSTNDomestic",
+                                       now=now)  # fmt: skip
+
+
+def test_a_page_of_users_policies_costs_the_same_for_twenty_times_the_grants(tenant, clock):
+    """The users pages' and the report's policy reads (a page of users: their own grant and
+    their tenant's global one) read the page's grants, not every grant of the tenant (or of
+    the database): a page costs the same before and after another tenant grants 20 times
+    as many, and that tenant's page the same again."""
+    from commcredits.services import dial_out, spend_limits
+
+    small_ids = _calls(tenant, 50, "small")
+    _grant_each(tenant, small_ids, clock())
+    reads = (
+        lambda ids: spend_limits.spend_by_user_ids(ids[:20], month=MONTH),
+        lambda ids: dial_out.effective_by_user_ids(ids[:20]),
+    )
+    before = [_work(lambda r=read: r(small_ids), as_if_large=True) for read in reads]
+    large_tenant = other_tenant(clock())
+    large_ids = _calls(large_tenant, 1000, "large")
+    _grant_each(large_tenant, large_ids, clock())
+    found = spend_limits.spend_by_user_ids(large_ids[:20], month=MONTH)
+    assert {s.effective.policy.name for s in found.values()} == {"Capped"}
+    assert {p.policy.name for p in dial_out.effective_by_user_ids(large_ids[:20]).values()} == {
+        "DialoutCPCDisabledPSTNDomestic"
+    }
+    for read, first in zip(reads, before, strict=True):
+        for ids in (small_ids, large_ids):
+            again = _work(lambda r=read, i=ids: r(i), as_if_large=True)
+            for (sql, a), (_, b) in zip(first, again, strict=True):
+                assert b <= a + a // 5 + 5, (sql, a, b)

@@ -53,3 +53,28 @@ def test_sqlite_keeps_no_statistics(tenant, clock, fresh_tally):
         "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
     ).fetchone()[0]
     assert found == 0
+
+
+@pytest.mark.backends("postgresql")
+def test_batches_of_policy_grants_analyse_the_grants_they_grew(tenant, clock, fresh_tally):
+    """Grant-CsTeamsCallingPolicy and Grant-CsDialoutPolicy to a user each, 1,000 a batch:
+    rating looks a batch's grants up by user, and a planner that believes the table empty
+    read all of the tenant's grants for each batch."""
+    from commcredits.services import calling_policies, calling_policy_grants, dial_out
+    from commcredits.services.calling_policy_input import PolicyInput
+
+    rows = [users.UserFields(user_principal_name=f"u{i}@fabrikam.example") for i in range(1500)]
+    for start in (0, 1000):
+        user_import.upsert_users(tenant, SYSTEM, rows[start : start + 1000], now=clock())
+    ids = [u.id for u in users.User.select(users.User.id).where(users.User.tenant == tenant.id)]
+    policy = PolicyInput(name="Capped", enable_spend_limits=True, calling_spend_user_limit=5)
+    calling_policies.create_calling_policy(tenant, SYSTEM, policy, now=clock())
+    for table in ("calling_policy_grant", "dial_out_grant"):
+        database.db.execute_sql(f'ANALYZE "{table}"')
+        assert _planned(table) == 0
+    for start, planned in ((0, 1000), (1000, 1000)):  # 500 more: under half of 1,000
+        part = ids[start : start + 1000]
+        calling_policy_grants.grant_calling_policy(tenant, SYSTEM, part, "Capped", now=clock())
+        dial_out.grant_dial_out_policy(tenant, SYSTEM, part, "DialoutCPCDisabledPSTNDomestic",
+                                       now=clock())  # fmt: skip
+        assert _planned("calling_policy_grant") == _planned("dial_out_grant") == planned

@@ -276,13 +276,17 @@ def effective_for_users(
     if not ids:
         return {}
     p = db.obj.param
-    sql = (
+    # The global grant, then the users' own: two index lookups. As one condition
+    # (`user_id IS NULL OR user_id IN …`) both databases read every grant of the tenant for
+    # each batch, a tenant that grants each user a policy being the one that has most.
+    grants = (
         "SELECT g.user_id, c.id, c.name, c.description, c.enable_spend_limits, "
         f"c.spend_limit_minor FROM {CallingPolicyGrant._meta.table_name} g "
         f"JOIN {CallingPolicy._meta.table_name} c ON c.id = g.policy_id "
-        f"WHERE g.tenant_id = {p} AND (g.user_id IS NULL OR g.user_id IN {{in}})"
+        f"WHERE g.tenant_id = {p} AND "
     )
-    rows = execute_in(sql, ids, params=[tenant.id], chunk=CHUNK)
+    sql = f"{grants}g.user_id IS NULL UNION ALL {grants}g.user_id IN {{in}}"
+    rows = execute_in(sql, ids, params=[tenant.id, tenant.id], chunk=CHUNK)
     own, glob = own_and_global(
         (tenant.id, user_id, Policy(pid, name, text, bool(enabled), limit, tenant.currency))
         for user_id, pid, name, text, enabled, limit in rows

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from commcredits.db import directory_lock
 from commcredits.models import CallingPolicy, CallingPolicyGrant, Tenant, User
-from commcredits.services import audit
+from commcredits.services import audit, table_stats
 from commcredits.services.calling_policies import CHUNK, policy_named
 from commcredits.services.calling_policy_values import Policy
 from commcredits.services.errors import check_batch_size
@@ -88,6 +88,8 @@ def grant_calling_policy(
         ]
         if entries:
             audit.record_many(principal, entries, now=now)
+    if row is not None:  # a batch of grants grows the table: planner figures after bulk loads
+        table_stats.rows_inserted(CallingPolicyGrant._meta.table_name, len(targets) - len(before))
     return GrantResult(policy, ids, user_refs is None)
 
 

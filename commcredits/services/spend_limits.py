@@ -31,7 +31,7 @@ from commcredits.models import Tenant, UserMonthSpend
 from commcredits.money import Money
 from commcredits.services import notifications
 from commcredits.services.calling_policy_values import EffectiveCallingPolicy, Policy, resolve
-from commcredits.services.group_policy_lookup import CALLING, best_for_users, own_and_global
+from commcredits.services.group_policy_lookup import CALLING, best_for_users
 
 SPEND_LIMIT_REACHED = "SPEND_LIMIT_REACHED"  # the BLOCKED reason (and authorizeCall's)
 COUNTED = frozenset({"DOMESTIC", "INTERNATIONAL", "CONFERENCE_DIAL_OUT"})
@@ -234,29 +234,37 @@ def spend_by_user_ids(user_ids: Iterable[int], *, month: str) -> dict[int, UserS
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
         marks = ", ".join(db.param for _ in part)
+        # The user's own grant and the global one as two joins, each an index lookup (one
+        # join on `user_id = u.id OR user_id IS NULL` read every grant of the tenant per user).
+        policy = "{g}.id, {g}.name, {g}.description, {g}.enable_spend_limits, {g}.spend_limit_minor"
         rows = db.execute_sql(
-            "SELECT u.id, t.currency, s.spent_minor, g.user_id, p.id, p.name, p.description, "
-            "p.enable_spend_limits, p.spend_limit_minor, u.user_principal_name, "
-            "u.display_name, u.usage_location "
+            "SELECT u.id, t.currency, s.spent_minor, u.user_principal_name, u.display_name, "
+            f"u.usage_location, {policy.format(g='mp')}, {policy.format(g='ep')} "
             "FROM directory_user u JOIN tenant t ON t.id = u.tenant_id "
             "LEFT JOIN user_month_spend s ON s.user_id = u.id AND s.month = "
             f"{db.param} "
-            "LEFT JOIN calling_policy_grant g ON g.tenant_id = u.tenant_id "
-            "AND (g.user_id = u.id OR g.user_id IS NULL) "
-            "LEFT JOIN calling_policy p ON p.id = g.policy_id "
+            "LEFT JOIN calling_policy_grant mine ON mine.tenant_id = u.tenant_id "
+            "AND mine.user_id = u.id "
+            "LEFT JOIN calling_policy mp ON mp.id = mine.policy_id "
+            "LEFT JOIN calling_policy_grant everyone ON everyone.tenant_id = u.tenant_id "
+            "AND everyone.user_id IS NULL "
+            "LEFT JOIN calling_policy ep ON ep.id = everyone.policy_id "
             f"WHERE u.id IN ({marks})",
             [month, *part],
         ).fetchall()
         spent: dict[int, int] = {}
         currency: dict[int, str] = {}
         names: dict[int, tuple[str, str, str | None]] = {}
-        grants: list[tuple[int, int | None, Policy]] = []
-        for uid, cur, minor, granted_to, pid, name, text, enabled, limit, *who in rows:
-            currency[uid], spent[uid], names[uid] = cur, minor or 0, tuple(who)
-            if pid is not None:
-                policy = Policy(pid, name, text, bool(enabled), limit, cur)
-                grants.append((uid, granted_to, policy))
-        own, glob = own_and_global(grants)
+        own: dict[int, Policy] = {}
+        glob: dict[int, Policy] = {}
+        for uid, cur, minor, upn, display, location, *policies in rows:
+            currency[uid], spent[uid], names[uid] = cur, minor or 0, (upn, display, location)
+            for found, (pid, name, text, enabled, limit) in (
+                (own, policies[:5]),
+                (glob, policies[5:]),
+            ):
+                if pid is not None:
+                    found[uid] = Policy(pid, name, text, bool(enabled), limit, cur)
         groups = best_for_users(CALLING, part)
         for uid in part:
             if uid in currency:
