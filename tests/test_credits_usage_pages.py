@@ -146,3 +146,16 @@ def test_a_page_of_users_policies_costs_the_same_for_twenty_times_the_grants(ten
             again = _work(lambda r=read, i=ids: r(i), as_if_large=True)
             for (sql, a), (_, b) in zip(first, again, strict=True):
                 assert b <= a + a // 5 + 5, (sql, a, b)
+
+
+def test_users_of_several_statements_each_get_their_spend_and_policy(tenant, clock, monkeypatch):
+    """More users than one statement reads (CHUNK): every one answered, each with its own
+    grant or else the global one."""
+    from commcredits.services import spend_limits
+
+    ids = _calls(tenant, 7, "chunks")
+    _grant_each(tenant, ids[:4], clock())
+    monkeypatch.setattr(spend_limits, "CHUNK", 3)
+    found = spend_limits.spend_by_user_ids(ids, month=MONTH)
+    assert sorted(found) == ids
+    assert [found[u].effective.policy.name for u in ids] == ["Capped"] * 4 + ["Everyone"] * 3

@@ -259,12 +259,12 @@ def spend_by_user_ids(user_ids: Iterable[int], *, month: str) -> dict[int, UserS
         glob: dict[int, Policy] = {}
         for uid, cur, minor, upn, display, location, *policies in rows:
             currency[uid], spent[uid], names[uid] = cur, minor or 0, (upn, display, location)
-            for found, (pid, name, text, enabled, limit) in (
+            for granted, (pid, name, text, enabled, limit) in (
                 (own, policies[:5]),
                 (glob, policies[5:]),
             ):
                 if pid is not None:
-                    found[uid] = Policy(pid, name, text, bool(enabled), limit, cur)
+                    granted[uid] = Policy(pid, name, text, bool(enabled), limit, cur)
         groups = best_for_users(CALLING, part)
         for uid in part:
             if uid in currency:
