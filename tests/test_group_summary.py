@@ -276,3 +276,12 @@ def test_postgresql_keeps_the_errors_per_insert_statement(tenant, clock):
     _kept_as_filled()
     STATEMENTS.up(None, database.db.obj)
     assert set(_insert_triggers_per_row().values()) == {False}
+    # A rollback past both (0033's down() drops the triggers by name and leaves 0034's
+    # functions), then both again: 0034 builds its triggers over what is there.
+    MIGRATION.down(None, database.db.obj)
+    MIGRATION.up(None, database.db.obj)
+    STATEMENTS.up(None, database.db.obj)
+    assert set(_insert_triggers_per_row().values()) == {False}
+    third = group_with_errors(tenant, clock(), 60, lambda i: i % 3, "third")
+    assert _summary(third.id) == _from_states(third.id) == _summary(first.id)
+    _kept_as_filled()

@@ -5,6 +5,9 @@ so and exits 1."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
 from commcredits import cli
@@ -78,11 +81,17 @@ TAMPERED = [
         "UPDATE user_license_set_count SET users = users + 1",
         {"user_license_set_count (pooled minutes)"},
     ),
+    # A pooled SKU's row gone: the sets recounted without its licenses differ too.
+    (
+        "DELETE FROM pooled_sku "
+        "WHERE sku_id IN (SELECT id FROM sku WHERE part_number = 'MCOPSTN1')",
+        {"pooled_sku", "user_license_set_count (pooled minutes)"},
+    ),
     # An inherited assignment that lost its source (what deleteGroup left before af463de).
     (
         "UPDATE license_assignment SET inherited_plans = NULL WHERE NOT direct",
         {
-            "license_assignment inherited from groups (per tenant and SKU)",
+            "license_assignment inherited from groups (per user and SKU)",
             "license_assignment with no source (neither direct nor from a group)",
         },
     ),
@@ -125,3 +134,60 @@ def test_the_audit_command_reports_a_kept_count_and_exits_1(office, db_url, monk
     out = capsys.readouterr().out
     assert "KEPT COUNT DIFFERS: directory_group.member_count [" in out
     assert "kept 9, counted 3" in out and "kept counts: 1 difference(s)" in out
+
+
+def test_inherited_assignments_are_checked_per_user(office):
+    """Two faults that cancel out per SKU (one user's inherited assignment lost its group flag,
+    another user got one with no group state) are both named."""
+    anna, carla = (
+        database.db.execute_sql(
+            "SELECT id FROM directory_user WHERE upn_key = %s".replace("%s", database.db.obj.param),
+            (upn(alias),),
+        ).fetchone()[0]
+        for alias in ("anna", "carla")
+    )
+    p = database.db.obj.param
+    sku = database.db.execute_sql("SELECT id FROM sku WHERE part_number = 'SPE_E5'").fetchone()[0]
+    database.db.execute_sql(
+        f"UPDATE license_assignment SET inherited_plans = NULL, direct = {p} "
+        f"WHERE user_id = {p} AND sku_id = {p}",
+        (True, anna, sku),
+    )
+    database.db.execute_sql(
+        "INSERT INTO license_assignment (tenant_id, user_id, sku_id, disabled_plans, assigned_at, "
+        f"direct, inherited_plans) VALUES ({p}, {p}, {p}, '[]', '2026-11-25 10:00:00', {p}, '[]')",
+        (office.id, carla, sku, False),
+    )
+    found = [
+        d.key
+        for d in kept_count_differences()
+        if d.kept_in == "license_assignment inherited from groups (per user and SKU)"
+    ]
+    assert found == sorted([(office.id, anna, sku), (office.id, carla, sku)], key=repr)
+
+
+def test_a_write_while_the_audit_runs_is_no_difference(office, clock, monkeypatch):
+    """A user created by another connection between the kept count and its recount: the audit
+    reads one snapshot, so it sees neither or both."""
+    real = database.db.obj.execute_sql
+    wrote: list[bool] = []
+
+    def add_user() -> None:
+        with database.db.connection_context():
+            fields = users.UserFields(user_principal_name=upn("zoe"), usage_location="DE")
+            users.create_user(office, SYSTEM, fields, now=clock())
+
+    def spy(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        out = real(sql, params, *args, **kwargs)
+        if not wrote and "FROM tenant_user_count" in sql:
+            wrote.append(True)
+            writer = threading.Thread(target=add_user)
+            writer.start()
+            writer.join()
+        return out
+
+    monkeypatch.setattr(database.db.obj, "execute_sql", spy)
+    assert kept_count_differences() == []
+    monkeypatch.undo()
+    assert wrote and kept_count_differences() == []
+    assert database.db.execute_sql("SELECT users FROM tenant_user_count").fetchone()[0] == 5

@@ -26,7 +26,7 @@ _MEMBER = """FROM added a CROSS JOIN LATERAL (
 _SETTINGS = "SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off"
 
 _FUNCTIONS = (
-    f"""CREATE FUNCTION group_member_error_add_rows() RETURNS trigger LANGUAGE plpgsql
+    f"""CREATE OR REPLACE FUNCTION group_member_error_add_rows() RETURNS trigger LANGUAGE plpgsql
     {_SETTINGS} AS $$
     BEGIN
       INSERT INTO group_member_error (member_id, group_id, user_id)
@@ -34,7 +34,7 @@ _FUNCTIONS = (
       ON CONFLICT DO NOTHING;
       RETURN NULL;
     END $$""",
-    f"""CREATE FUNCTION group_error_code_add_rows() RETURNS trigger LANGUAGE plpgsql
+    f"""CREATE OR REPLACE FUNCTION group_error_code_add_rows() RETURNS trigger LANGUAGE plpgsql
     {_SETTINGS} AS $$
     BEGIN
       INSERT INTO group_member_error_code (member_id, error, group_id)
@@ -42,7 +42,8 @@ _FUNCTIONS = (
       ON CONFLICT DO NOTHING;
       RETURN NULL;
     END $$""",
-    """CREATE FUNCTION group_member_error_count_up_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION group_member_error_count_up_rows() RETURNS trigger
+    LANGUAGE plpgsql AS $$
     BEGIN
       INSERT INTO group_error_count (group_id, error, members)
       SELECT group_id, '*', COUNT(*) FROM added GROUP BY group_id
@@ -50,7 +51,7 @@ _FUNCTIONS = (
       DO UPDATE SET members = group_error_count.members + EXCLUDED.members;
       RETURN NULL;
     END $$""",
-    """CREATE FUNCTION group_member_error_code_count_up_rows() RETURNS trigger
+    """CREATE OR REPLACE FUNCTION group_member_error_code_count_up_rows() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
       INSERT INTO group_error_count (group_id, error, members)
@@ -96,7 +97,9 @@ def up(migrator, db):
     for statement in _FUNCTIONS:
         db.execute_sql(statement)
     for trigger, table, function, _ in _REPLACED:
-        db.execute_sql(f'DROP TRIGGER {trigger} ON "{table}"')
+        # IF EXISTS, and OR REPLACE above: 0033's down() (a rollback past both) drops these
+        # triggers by name and leaves the functions; up() then builds them again.
+        db.execute_sql(f'DROP TRIGGER IF EXISTS {trigger} ON "{table}"')
         db.execute_sql(
             f'CREATE TRIGGER {trigger} AFTER INSERT ON "{table}" REFERENCING NEW TABLE AS added '
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"

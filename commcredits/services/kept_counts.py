@@ -4,16 +4,21 @@ group's summary) and so do seats; a count that drifted would answer wrong withou
 
 Each check is a pair of queries giving (key…, number) rows: what is kept, and what the rows
 say. A key missing on one side counts 0 there (kept rows at 0 are left in place by some
-triggers). The recounts read whole tables: an operator's command, run off-peak.
+triggers). Every query reads one snapshot (a read-only REPEATABLE READ transaction on
+PostgreSQL, one deferred transaction on SQLite's WAL), so a write committed while the audit
+runs cannot pass for a difference. The recounts read whole tables: an operator's command,
+run off-peak.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from commcredits.db import db, is_sqlite
+from commcredits.services.pools import POOLED_PLANS
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,20 @@ def _license_sets() -> str:
         GROUP BY 1, 2, 3"""
 
 
+def _pooled_sku() -> str:
+    """Whether a sku row is pooled, as migration 0027 decides it: a calling plan with a pool,
+    or a SKU carrying Audio Conferencing (MCOMEETADV) among its service plans."""
+    if is_sqlite():
+        carries = (
+            "EXISTS (SELECT 1 FROM json_each(service_plans) "
+            "WHERE json_extract(value, '$.servicePlanName') = 'MCOMEETADV')"
+        )
+    else:
+        carries = 'service_plans::jsonb @> \'[{"servicePlanName": "MCOMEETADV"}]\''
+    plans = ", ".join(f"'{plan}'" for plan in POOLED_PLANS)
+    return f"(part_number IN ({plans}) OR {carries})"
+
+
 def _checks() -> list[tuple[str, str, str]]:
     """(where the count is kept, the kept rows, the recount)."""
     checks = [
@@ -62,11 +81,12 @@ def _checks() -> list[tuple[str, str, str]]:
             "SELECT tenant_id, sku_id, COUNT(*) FROM license_assignment GROUP BY 1, 2",
         ),
         (
-            "license_assignment inherited from groups (per tenant and SKU)",
-            "SELECT tenant_id, sku_id, COUNT(*) FROM license_assignment "
-            "WHERE inherited_plans IS NOT NULL GROUP BY 1, 2",
-            "SELECT tenant_id, sku_id, COUNT(DISTINCT user_id) FROM group_license_state "
-            "WHERE state = 'Active' GROUP BY 1, 2",
+            # Per user: a group gives an assignment exactly when one of its states is Active.
+            "license_assignment inherited from groups (per user and SKU)",
+            "SELECT tenant_id, user_id, sku_id, 1 FROM license_assignment "
+            "WHERE inherited_plans IS NOT NULL",
+            "SELECT DISTINCT tenant_id, user_id, sku_id, 1 FROM group_license_state "
+            "WHERE state = 'Active'",
         ),
         (
             "license_assignment with no source (neither direct nor from a group)",
@@ -107,6 +127,13 @@ def _checks() -> list[tuple[str, str, str]]:
             "GROUP BY 1, 2",
         ),
         (
+            # The SKUs whose licenses count toward the pools, kept by triggers on sku (0027):
+            # the license sets below take them as given.
+            "pooled_sku",
+            "SELECT sku_id, 1 FROM pooled_sku",
+            f"SELECT id, 1 FROM sku WHERE {_pooled_sku()}",
+        ),
+        (
             "user_license_set_count (pooled minutes)",
             "SELECT tenant_id, usage_location, licenses, users FROM user_license_set_count",
             _license_sets(),
@@ -128,13 +155,28 @@ def _checks() -> list[tuple[str, str, str]]:
 def kept_count_differences() -> list[Difference]:
     """Every kept count that is not what its rows say, check by check, in key order."""
     found: list[Difference] = []
-    for kept_in, kept_sql, counted_sql in _checks():
-        kept = _numbers(db.execute_sql(kept_sql).fetchall())
-        counted = _numbers(db.execute_sql(counted_sql).fetchall())
-        for key in sorted(kept.keys() | counted.keys(), key=repr):
-            if kept.get(key, 0) != counted.get(key, 0):
-                found.append(Difference(kept_in, key, kept.get(key, 0), counted.get(key, 0)))
+    with _snapshot():
+        for kept_in, kept_sql, counted_sql in _checks():
+            kept = _numbers(db.execute_sql(kept_sql).fetchall())
+            counted = _numbers(db.execute_sql(counted_sql).fetchall())
+            for key in sorted(kept.keys() | counted.keys(), key=repr):
+                if kept.get(key, 0) != counted.get(key, 0):
+                    found.append(Difference(kept_in, key, kept.get(key, 0), counted.get(key, 0)))
     return found
+
+
+@contextmanager
+def _snapshot() -> Iterator[None]:
+    """One read-only snapshot for every query inside: PostgreSQL's REPEATABLE READ (its first
+    query takes it); on SQLite a deferred transaction, whose first read takes the WAL
+    snapshot (IMMEDIATE, the default here, would take the write lock and stop writers)."""
+    if is_sqlite():
+        with db.atomic(lock_type="DEFERRED"):
+            yield
+        return
+    with db.atomic():
+        db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
 
 
 def _numbers(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
