@@ -174,6 +174,9 @@ def _snapshot() -> Iterator[None]:
         with db.atomic(lock_type="DEFERRED"):
             yield
         return
+    if db.in_transaction():  # a caller's transaction: its isolation is the caller's to choose
+        yield
+        return
     with db.atomic():
         db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
