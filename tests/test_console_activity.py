@@ -15,6 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from selenium.webdriver.common.by import By
 
+from commcredits import db as database
+from commcredits.db import insert_values
+from commcredits.models import AuditEntry
 from commcredits.money import Money
 from commcredits.services import credits
 from commcredits.services.access import SYSTEM
@@ -197,4 +200,31 @@ def test_notifications_arrive_live_and_the_audit_log_filters(db_url, keys, tmp_p
         driver.refresh()
         wait_for(lambda: "Gefiltert: 1 Änderungen" in text(driver, "#audit-log"), "after reload")
         assert by_label(driver, "Aktion").get_attribute("value") == "purchaseCredits"
+        assert not severe(driver.get_log("browser"))
+
+
+@pytest.mark.backends("sqlite")
+def test_a_count_that_stopped_at_the_cap_is_shown_as_more(db_url, keys, tenant, clock, tmp_path,
+                                                          monkeypatch):  # fmt: skip
+    """A tenant with more than 10,000 audit entries: the caption and the pager say "10.000+"
+    and "1.000+" pages (totalCountIsCapped), not 10,000 as if that were all."""
+    at = AuditEntry.at.db_value(clock())
+    rows = [(tenant.id, "key test", "updateUser", "User", f"u{i}", at) for i in range(10_050)]
+    with database.db.atomic():
+        for start in range(0, len(rows), 1000):
+            insert_values(
+                "audit_entry",
+                ("tenant_id", "actor", "action", "target_type", "target_id", "at"),
+                rows[start : start + 1000],
+            )
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/sign-in")
+        sign_in(driver, keys["READER"])
+        wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "not signed in")
+        driver.find_element(By.LINK_TEXT, "Benachrichtigungen und Überwachung").click()
+        audit = wait_for(
+            lambda: "10.000+" in text(driver, "#audit-log") and text(driver, "#audit-log"),
+            "no capped count in the audit log",
+        )
+        assert "(10.000+ insgesamt)" in audit and "Seite 1 von 1.000+" in audit, audit
         assert not severe(driver.get_log("browser"))

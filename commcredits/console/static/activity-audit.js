@@ -7,7 +7,7 @@ import { gql } from "./api.js";
 import { actionText, diffList } from "./activity-format.js";
 import { cursorTable } from "./activity-pager.js";
 import { field, formMessage, h, section, showMessage } from "./dom.js";
-import { dateTime, number, t } from "./i18n.js";
+import { dateTime, number, t, total } from "./i18n.js";
 
 const PAGE = 10;
 // Suggestions for the filter fields (the API takes any text: these are the common ones).
@@ -21,6 +21,7 @@ const TARGETS = ["Invoice", "AutoRecharge", "BillingProfile", "ApiKey", "User", 
 const AUDIT = `query ActivityAudit($first: Int!, $after: String, $filter: AuditLogFilter) {
   auditLog(first: $first, after: $after, filter: $filter) {
     totalCount
+    totalCountIsCapped
     pageInfo { hasNextPage endCursor }
     nodes { id actor action targetType targetId before after at }
   }
@@ -95,8 +96,8 @@ export function auditSection() {
     },
     caption: (conn) =>
       apiFilter(filter)
-        ? t("activity.auditCaptionFiltered", { n: number(conn.totalCount) })
-        : t("activity.auditCaption", { n: number(conn.totalCount) }),
+        ? t("activity.auditCaptionFiltered", { n: total(conn) })
+        : t("activity.auditCaption", { n: total(conn) }),
     headers: () => [t("activity.colWhen"), t("activity.colActor"), t("activity.colAction"), t("activity.colTarget"), t("activity.colChanges")],
     row: (e) => [
       dateTime(e.at),
@@ -117,7 +118,7 @@ export function auditSection() {
       .load()
       .then(() => {
         showMessage(controls.general, "");
-        status.textContent = t("activity.filterResult", { n: number(pager.state.conn.totalCount) });
+        status.textContent = t("activity.filterResult", { n: total(pager.state.conn) });
       })
       .catch((error) => showMessage(controls.general, error.message));
   });

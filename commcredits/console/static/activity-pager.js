@@ -3,7 +3,7 @@
 // `prepend(node)` puts a node that arrived live at the top of the first page without a re-read:
 // the page then shows one row more, and its end cursor still points where the next page starts.
 import { h, table } from "./dom.js";
-import { number, t } from "./i18n.js";
+import { number, pageTotal, t } from "./i18n.js";
 
 export function cursorTable({ id, size, fetchPage, caption, headers, row, empty, pagesLabel }) {
   const body = h("div", { id });
@@ -11,7 +11,6 @@ export function cursorTable({ id, size, fetchPage, caption, headers, row, empty,
 
   function paint() {
     const conn = state.conn;
-    const pages = Math.max(1, Math.ceil(conn.totalCount / size));
     const prev = h("button", { type: "button", disabled: state.page === 0 }, t("activity.previous"));
     const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("activity.next"));
     const turn = (delta, index) => {
@@ -28,7 +27,7 @@ export function cursorTable({ id, size, fetchPage, caption, headers, row, empty,
         "nav",
         { class: "pager", "aria-label": pagesLabel() },
         prev,
-        h("span", null, t("activity.page", { page: number(state.page + 1), pages: number(pages) })),
+        h("span", null, t("activity.page", { page: number(state.page + 1), pages: pageTotal(conn, size) })),
         next,
       ),
     );
@@ -56,7 +55,9 @@ export function cursorTable({ id, size, fetchPage, caption, headers, row, empty,
   function prepend(node) {
     if (!state.conn) return;
     if (state.page === 0 && !state.conn.nodes.some((n) => n.id === node.id)) {
-      state.conn = { ...state.conn, nodes: [node, ...state.conn.nodes], totalCount: state.conn.totalCount + 1 };
+      // A capped count stays "10,000+": one more is still more than the cap.
+      const totalCount = state.conn.totalCount + (state.conn.totalCountIsCapped ? 0 : 1);
+      state.conn = { ...state.conn, nodes: [node, ...state.conn.nodes], totalCount };
       state.fresh.add(node.id);
       paint();
     }

@@ -11,7 +11,7 @@ import {
   userCell,
 } from "./calls-format.js";
 import { h, present, section, table } from "./dom.js";
-import { dateTime, moneyOf, number, t } from "./i18n.js";
+import { dateTime, moneyOf, number, pageTotal, t, total } from "./i18n.js";
 
 const PAGE = 10;
 const RECENT = 10;
@@ -23,6 +23,7 @@ export const CALL_FIELDS = `id callId userPrincipalName displayName startedAt du
 const RECORDS = `query CallRecords($first: Int!, $after: String, $filter: CallRecordFilter) {
   callRecords(first: $first, after: $after, filter: $filter) {
     totalCount
+    totalCountIsCapped
     pageInfo { hasNextPage endCursor }
     nodes { ${CALL_FIELDS} }
   }
@@ -49,7 +50,6 @@ export function blockedCalls() {
       number(c.minutes),
       h("span", { class: "call-status call-blocked" }, `✕ ${reasonText(c.reason)}`),
     ]);
-    const pages = Math.max(1, Math.ceil(conn.totalCount / PAGE));
     const prev = h("button", { type: "button", disabled: state.page === 0 }, t("calls.blocked.previous"));
     const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("calls.blocked.next"));
     // Focus stays on the pager: on the same button, or the other when this one is now off.
@@ -70,7 +70,7 @@ export function blockedCalls() {
     body.replaceChildren(
       ...present(
       table(
-        t("calls.blocked.caption", { total: number(conn.totalCount) }),
+        t("calls.blocked.caption", { total: total(conn) }),
         [
           t("calls.col.started"),
           t("calls.col.user"),
@@ -87,7 +87,7 @@ export function blockedCalls() {
             "nav",
             { class: "pager", "aria-label": t("calls.blocked.pages") },
             prev,
-            h("span", { "aria-live": "polite" }, t("calls.blocked.page", { page: number(state.page + 1), pages: number(pages) })),
+            h("span", { "aria-live": "polite" }, t("calls.blocked.page", { page: number(state.page + 1), pages: pageTotal(conn, PAGE) })),
             next,
           )
         : null,

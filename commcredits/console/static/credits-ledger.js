@@ -6,7 +6,7 @@
 // whole day (the API's `to` is exclusive, so it gets the next midnight).
 import { gql } from "./api.js";
 import { field, formMessage, h, section, showMessage, table, uid } from "./dom.js";
-import { dateTime, moneyOf, number, t } from "./i18n.js";
+import { dateTime, moneyOf, number, pageTotal, t, total } from "./i18n.js";
 
 const LEDGER_PAGE = 10;
 export const KINDS = ["FUNDED", "CONSUMED", "EXPIRED", "ADJUSTED", "POSTPAID"];
@@ -16,6 +16,7 @@ const LEDGER = `query CreditsLedger($first: Int!, $after: String, $filter: Credi
   tenant {
     creditTransactions(first: $first, after: $after, filter: $filter) {
       totalCount
+      totalCountIsCapped
       pageInfo { hasNextPage endCursor }
       nodes { sequence kind amount { amount currency } balanceAfter { amount currency } reference createdAt }
     }
@@ -130,7 +131,7 @@ export function ledgerSection() {
     load()
       .then(() => {
         showMessage(controls.general, "");
-        status.textContent = t("history.filterResult", { n: number(state.total) });
+        status.textContent = t("history.filterResult", { n: state.total });
       })
       .catch((error) => showMessage(controls.general, error.message));
   });
@@ -142,7 +143,7 @@ export function ledgerSection() {
       filter: apiFilter(state.filter),
     });
     const conn = data.tenant.creditTransactions;
-    state.total = conn.totalCount;
+    state.total = total(conn);
     const rows = conn.nodes.map((e) => [
       String(e.sequence),
       dateTime(e.createdAt),
@@ -151,7 +152,6 @@ export function ledgerSection() {
       moneyOf(e.balanceAfter),
       e.reference,
     ]);
-    const pages = Math.max(1, Math.ceil(conn.totalCount / LEDGER_PAGE));
     const prev = h("button", { type: "button", disabled: state.page === 0 }, t("ledger.previous"));
     const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("ledger.next"));
     const turn = (delta, index) => {
@@ -166,7 +166,7 @@ export function ledgerSection() {
     const filtered = isFiltered(state.filter);
     body.replaceChildren(
       table(
-        filtered ? t("history.ledgerCaptionFiltered", { n: number(conn.totalCount) }) : t("ledger.caption"),
+        filtered ? t("history.ledgerCaptionFiltered", { n: total(conn) }) : t("ledger.caption"),
         ["#", t("col.when"), t("col.kind"), t("col.amount"), t("col.balanceAfter"), t("col.reference")],
         rows,
         filtered ? t("history.filterNone") : t("ledger.empty"),
@@ -175,7 +175,7 @@ export function ledgerSection() {
         "nav",
         { class: "pager", "aria-label": t("ledger.pages") },
         prev,
-        h("span", { "aria-live": "polite" }, t("ledger.page", { page: number(state.page + 1), pages: number(pages) })),
+        h("span", { "aria-live": "polite" }, t("ledger.page", { page: number(state.page + 1), pages: pageTotal(conn, LEDGER_PAGE) })),
         next,
       ),
     );

@@ -80,6 +80,17 @@ export function number(value) {
   return new Intl.NumberFormat(locale()).format(value);
 }
 
+// A list's totalCount as the server gave it: the large lists stop counting at 10,000 and say
+// so (totalCountIsCapped), shown as "10,000+" rather than as the number of rows there are.
+export function total(conn) {
+  return number(conn.totalCount) + (conn.totalCountIsCapped ? "+" : "");
+}
+
+// How many pages of `size` a list has, "400+" when its count stopped at the cap.
+export function pageTotal(conn, size) {
+  return number(Math.max(1, Math.ceil(conn.totalCount / size))) + (conn.totalCountIsCapped ? "+" : "");
+}
+
 export function dateTime(iso) {
   if (!iso) return "—";
   return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(

@@ -7,7 +7,7 @@ import { auditSection } from "../activity-audit.js";
 import { deliveryBadge, kindText, payloadText } from "../activity-format.js";
 import { cursorTable } from "../activity-pager.js";
 import { h, section } from "../dom.js";
-import { dateTime, number, t } from "../i18n.js";
+import { dateTime, number, t, total } from "../i18n.js";
 import { reread, subscribe } from "../live.js";
 
 const PAGE = 10;
@@ -35,7 +35,7 @@ function notificationsSection() {
       currency = data.tenant ? data.tenant.currency : null;
       return data.notifications;
     },
-    caption: (conn) => t("activity.notificationsCaption", { n: number(conn.totalCount) }),
+    caption: (conn) => t("activity.notificationsCaption", { n: total(conn) }),
     headers: () => [t("activity.colWhen"), t("activity.colKind"), t("activity.colDetails"), t("activity.colDelivery")],
     row: (n, fresh) => [
       dateTime(n.createdAt),
