@@ -14,10 +14,10 @@ from commcredits.models import Notification as NotificationRow
 from commcredits.models import Tenant as TenantRow
 from commcredits.resolvers.common import ctx, paginate
 from commcredits.resolvers.permissions import permission
-from commcredits.schema.common import Connection
+from commcredits.schema.common import CappedConnection
 from commcredits.schema.invoices import Invoice
 from commcredits.schema.notifications import Notification
-from commcredits.services import invoices, notifications
+from commcredits.services import invoices, list_counts, notifications
 from commcredits.services.access import Permission
 from commcredits.services.credits.rules import check_currency
 from commcredits.services.errors import DomainError
@@ -46,13 +46,14 @@ class CreditsQuery:
     @permission(Permission.READ, tenant=True)
     def notifications(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Notification]:
-        tenant = ctx(info).tenant
+    ) -> CappedConnection[Notification]:
+        query = notifications.notifications_query(ctx(info).tenant.id)
         return paginate(
-            notifications.notifications_query(tenant.id),
+            query,
             key=NotificationRow.id,
             first=first,
             after=after,
             to_node=Notification.from_row,
             descending=True,
+            count=lambda: list_counts.capped_count(query),
         )

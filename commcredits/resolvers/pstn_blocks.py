@@ -12,7 +12,7 @@ from commcredits.models import PstnBlockLog as PstnBlockLogRow
 from commcredits.models.pstn_blocks import REASON_MAX
 from commcredits.resolvers.common import ctx, paginate, user_ref
 from commcredits.resolvers.permissions import permission
-from commcredits.schema.common import Connection
+from commcredits.schema.common import CappedConnection
 from commcredits.schema.input_limits import USER_ID, USER_REF, limited_arg
 from commcredits.schema.pstn_blocks import (
     PstnBlock,
@@ -21,7 +21,7 @@ from commcredits.schema.pstn_blocks import (
     PstnBlockPayload,
 )
 from commcredits.schema.users import User
-from commcredits.services import pstn_blocks
+from commcredits.services import list_counts, pstn_blocks
 from commcredits.services.access import Permission
 
 
@@ -42,7 +42,7 @@ class PstnBlockQuery:
     @permission(Permission.READ, tenant=True)
     def pstn_blocked_users(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[PstnBlockedUser]:
+    ) -> CappedConnection[PstnBlockedUser]:
         query = pstn_blocks.blocked_users_query(ctx(info).tenant)
         return paginate(
             query,
@@ -50,6 +50,7 @@ class PstnBlockQuery:
             first=first,
             after=after,
             to_node=PstnBlockedUser.from_row,
+            count=lambda: list_counts.capped_count(query),
         )
 
     @strawberry.field(
@@ -67,7 +68,7 @@ class PstnBlockQuery:
         to: Annotated[dt.datetime | None, strawberry.argument(description="Before.")] = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[PstnBlockedUsersLogRow]:
+    ) -> CappedConnection[PstnBlockedUsersLogRow]:
         query = pstn_blocks.log_query(
             ctx(info).tenant,
             start=utc_instant(from_, "from") if from_ is not None else None,
@@ -80,6 +81,7 @@ class PstnBlockQuery:
             after=after,
             descending=True,
             to_node=PstnBlockedUsersLogRow.from_row,
+            count=lambda: list_counts.capped_count(query),
         )
 
 

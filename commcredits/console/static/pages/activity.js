@@ -17,6 +17,7 @@ const NOTIFICATIONS = `query ActivityNotifications($first: Int!, $after: String)
   tenant { currency }
   notifications(first: $first, after: $after) {
     totalCount
+    totalCountIsCapped
     pageInfo { hasNextPage endCursor }
     nodes { ${FIELDS} }
   }
