@@ -367,3 +367,32 @@ def test_a_reader_searches_and_pages_but_changes_nothing(
         shot(driver, "24-reader-user-licenses")
         errors = severe(driver.get_log("browser"))
         assert not errors, "\n".join(e["message"] for e in errors)
+
+
+@pytest.mark.backends("sqlite")
+def test_a_users_count_that_stopped_at_the_cap_is_shown_as_more(
+    db_url, keys, tenant, clock, tmp_path, monkeypatch
+):
+    """10,050 users in Sales: a department filter's count stops at 10,000 (no kept number for
+    it), and the page says "10.000+", not 10,000 as if that were all."""
+    from commcredits import db as database
+    from commcredits.models import User
+
+    rows = [
+        {"tenant": tenant.id, "user_principal_name": f"s{i}@fabrikam.example",
+         "upn_key": f"s{i}@fabrikam.example", "department": "Sales",
+         "search_text": f"s{i}@fabrikam.example", "created_at": clock(), "updated_at": clock()}
+        for i in range(10_050)
+    ]  # fmt: skip
+    with database.db.atomic():
+        for start in range(0, len(rows), 1000):
+            User.insert_many(rows[start : start + 1000]).execute()
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/sign-in")
+        sign_in(driver, keys["READER"])
+        wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "not signed in")
+        driver.get(server.url + "/users?department=Sales")
+        shown = wait_for(lambda: text(driver, "#users-total"), "no users count")
+        assert shown == "10.000+", shown
+        assert "10.000+" in text(driver, "main table caption")
+        assert not severe(driver.get_log("browser"))

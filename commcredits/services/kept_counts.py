@@ -174,7 +174,9 @@ def _snapshot() -> Iterator[None]:
         with db.atomic(lock_type="DEFERRED"):
             yield
         return
-    if db.in_transaction():  # a caller's transaction: its isolation is the caller's to choose
+    # A caller's transaction: its isolation is the caller's to choose (under READ COMMITTED
+    # each query then reads the database as it is at that query).
+    if db.in_transaction():
         yield
         return
     with db.atomic():

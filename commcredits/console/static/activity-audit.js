@@ -7,7 +7,7 @@ import { gql } from "./api.js";
 import { actionText, diffList } from "./activity-format.js";
 import { cursorTable } from "./activity-pager.js";
 import { field, formMessage, h, section, showMessage } from "./dom.js";
-import { dateTime, number, t, total } from "./i18n.js";
+import { dateTime, t, total } from "./i18n.js";
 
 const PAGE = 10;
 // Suggestions for the filter fields (the API takes any text: these are the common ones).

@@ -7,7 +7,7 @@ import { auditSection } from "../activity-audit.js";
 import { deliveryBadge, kindText, payloadText } from "../activity-format.js";
 import { cursorTable } from "../activity-pager.js";
 import { h, section } from "../dom.js";
-import { dateTime, number, t, total } from "../i18n.js";
+import { dateTime, t, total } from "../i18n.js";
 import { reread, subscribe } from "../live.js";
 
 const PAGE = 10;

@@ -5,7 +5,7 @@
 // and every change is a history entry, so the back button goes back.
 import { ApiError, gql } from "../api.js";
 import { h, present, uid } from "../dom.js";
-import { number, t } from "../i18n.js";
+import { number, t, total as totalText } from "../i18n.js";
 import { batchPanel } from "../users-batch.js";
 import { canManageUsers, catalogOf, countryName, go, skuName } from "../users-common.js";
 import { filterForm, readQuery, usersUrl } from "../users-filters.js";
@@ -16,6 +16,7 @@ const PAGE = `query UsersPage($first: Int!, $after: String, $filter: UserFilter)
   subscribedSkus { skuId skuPartNumber consumedUnits availableUnits prepaidUnits { enabled } }
   users(first: $first, after: $after, filter: $filter) {
     totalCount
+    totalCountIsCapped
     pageInfo { hasNextPage endCursor }
     nodes {
       id userPrincipalName displayName department usageLocation accountEnabled
@@ -160,11 +161,12 @@ export default {
       });
 
       const total = users.totalCount;
+      const shownTotal = totalText(users); // "10,000+" when the count stopped at the cap
       const from = position.page ? (position.page - 1) * query.first + 1 : null;
       const caption =
         from && users.nodes.length
-          ? t("users.caption", { from: number(from), to: number(from + users.nodes.length - 1), total: number(total) })
-          : t("users.captionPage", { n: number(users.nodes.length), total: number(total) });
+          ? t("users.caption", { from: number(from), to: number(from + users.nodes.length - 1), total: shownTotal })
+          : t("users.captionPage", { n: number(users.nodes.length), total: shownTotal });
       const table = h(
         "table",
         { id: "users-table", class: "users-table" },
@@ -189,7 +191,7 @@ export default {
           "p",
           { class: "users-count" },
           `${t("users.total")} `,
-          h("strong", { id: "users-total", "data-count": String(total) }, number(total)),
+          h("strong", { id: "users-total", "data-count": String(total) }, shownTotal),
         ),
         h("div", { class: "table-scroll" }, table),
         users.nodes.length ? null : h("p", { class: "empty" }, t("users.none")),
