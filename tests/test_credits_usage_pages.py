@@ -11,7 +11,7 @@ from typing import Any
 
 from commcredits import db as database
 from commcredits.models import CallRecord, Tenant, User
-from commcredits.services import credits_usage_report
+from commcredits.services import credits_usage_report, list_counts
 from commcredits.services.list_counts import Count
 from tests.helpers import numbered_upn, other_tenant, rows_read, sqlite_steps, statements_sent
 
@@ -96,7 +96,7 @@ def test_a_page_costs_the_same_for_twenty_times_the_users(tenant, clock):
 def test_total_count_stops_at_the_cap(tenant, monkeypatch):
     _calls(tenant, 12, "few")
     assert credits_usage_report.count_users(tenant, MONTH) == Count(12, False)
-    monkeypatch.setattr(credits_usage_report, "COUNT_CAP", 5)
+    monkeypatch.setattr(list_counts, "COUNT_CAP", 5)
     assert credits_usage_report.count_users(tenant, MONTH) == Count(5, True)
     assert credits_usage_report.count_users(tenant, "2026-10") == Count(0, False)
 

@@ -20,12 +20,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import peewee
-
 from commcredits.db import db
 from commcredits.models import CallRecord, Tenant
 from commcredits.money import Money
-from commcredits.services.list_counts import COUNT_CAP, Count, count_by_index
+from commcredits.services.list_counts import Count, capped_count
 from commcredits.services.pools import month_of
 from commcredits.services.spend_limits import UserSpend, spend_by_user_ids
 from commcredits.services.usage_report import parse_month
@@ -100,8 +98,8 @@ def usage_page(tenant: Tenant, month: str, *, after: int | None, size: int) -> l
 
 def count_users(tenant: Tenant, month: str) -> Count:
     """The report's rows in all (totalCount, only when asked), up to COUNT_CAP: the month's
-    distinct users through the (tenant, month, user) index, at most COUNT_CAP + 1 of them."""
-    users = (
+    distinct users through the (tenant, month, user) index."""
+    return capped_count(
         CallRecord.select(CallRecord.user)
         .where(
             (CallRecord.tenant == tenant.id)
@@ -109,8 +107,4 @@ def count_users(tenant: Tenant, month: str) -> Count:
             & CallRecord.user.is_null(False)
         )
         .distinct()
-        .limit(COUNT_CAP + 1)
-        .alias("users")
     )
-    n = count_by_index(peewee.Select((users,), (peewee.fn.COUNT(peewee.SQL("*")),)))
-    return Count(min(n, COUNT_CAP), n > COUNT_CAP)

@@ -48,8 +48,12 @@ def exact_count(n: int | None) -> Count:
 
 def capped_count(query: peewee.Select, *, planned_by: str = LIST_COUNT) -> Count:
     """How many rows `query` matches, reading at most COUNT_CAP + 1 of them; on PostgreSQL
-    through the filter's index whatever the statistics (inside the function `planned_by`)."""
-    capped = query.select(peewee.SQL("1")).order_by().limit(COUNT_CAP + 1).alias("capped")
+    through the filter's index whatever the statistics (inside the function `planned_by`).
+    A DISTINCT query keeps its columns (they are what is counted); any other selects 1, so the
+    index alone can answer."""
+    if query._distinct is None:  # .distinct() sets it, to () when on no columns
+        query = query.select(peewee.SQL("1"))
+    capped = query.order_by().limit(COUNT_CAP + 1).alias("capped")
     n = count_by_index(peewee.Select((capped,), (peewee.fn.COUNT(peewee.SQL("*")),)), planned_by)
     return Count(min(n, COUNT_CAP), n > COUNT_CAP)
 
