@@ -102,10 +102,12 @@ TAMPERED = [
     ("statement", "named"), TAMPERED, ids=[min(named).split(" ")[0] for _, named in TAMPERED]
 )
 def test_each_tampered_count_is_named(office, statement, named):
+    # (A difference is only ever made of a kept and a counted number that differ: what is
+    # checked here is which counts are named, and that nothing was before the tampering.)
+    assert kept_count_differences() == []
     database.db.execute_sql(statement)
     found = kept_count_differences()
     assert {d.kept_in for d in found} == named, found
-    assert all(d.kept != d.counted for d in found)
 
 
 @pytest.mark.backends("postgresql")  # migration 0022 keeps this count on PostgreSQL only
