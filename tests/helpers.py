@@ -7,9 +7,18 @@ from typing import Any
 
 from commcredits import db as database
 from commcredits.db import insert_values
-from commcredits.models import Group, GroupLicense, GroupMember, Sku, Tenant, User
+from commcredits.models import (
+    Group,
+    GroupLicense,
+    GroupLicenseState,
+    GroupMember,
+    Sku,
+    Tenant,
+    User,
+)
 from commcredits.services import groups, seats, users
 from commcredits.services.access import SYSTEM
+from commcredits.services.group_summary import LicenseSummary
 from commcredits.services.tenants import create_tenant
 
 DOMAIN = "fabrikam.example"  # the test organisation's users: alias@DOMAIN
@@ -192,3 +201,23 @@ def rows_read(node: dict) -> int:
         per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
         here = per_loop * node["Actual Loops"]
     return here + sum(rows_read(child) for child in node.get("Plans", ()))
+
+
+def license_summary_from_states(group_id: int) -> LicenseSummary:
+    """The summary worked out from the group's rows, as the states say it."""
+    members = {
+        m.user_id for m in GroupMember.select().where(GroupMember.group == group_id)
+    }  # fmt: skip
+    skus = {gl.sku_id for gl in GroupLicense.select().where(GroupLicense.group == group_id)}
+    states = list(GroupLicenseState.select().where(GroupLicenseState.group == group_id))
+    active = {(s.user_id, s.sku_id) for s in states if s.state == "Active"}
+    by_code: dict[str, set[int]] = {}
+    for s in states:
+        if s.state == "Error":
+            by_code.setdefault(s.error, set()).add(s.user_id)
+    return LicenseSummary(
+        members=len(members),
+        licensed=sum(1 for u in members if skus and all((u, s) in active for s in skus)),
+        in_error=len(set().union(*by_code.values())),
+        errors={code: len(who) for code, who in sorted(by_code.items())},
+    )

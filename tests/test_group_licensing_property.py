@@ -26,7 +26,7 @@ from commcredits.services.group_licensing import Processor
 from commcredits.services.kept_counts import kept_count_differences
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.tenants import create_tenant
-from tests.helpers import add_users
+from tests.helpers import add_users, license_summary_from_states
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 USERS = (("u0", "DE"), ("u1", "DE"), ("u2", None), ("u3", "BR"), ("u4", "US"))
@@ -93,7 +93,7 @@ def check(tenant) -> None:
     assert kept_count_differences() == []
     # Each group's summary (read from migration 0033's counts) is what its states say.
     for group in Group.select().where(Group.tenant == t):
-        assert group_summary.license_summary(group) == _summary_of(group, members, lics, states)
+        assert group_summary.license_summary(group) == license_summary_from_states(group.id)
     # Every Error state's reason is still true: processing the member now fails the same way.
     with db.atomic() as txn:
         proc = Processor(tenant, now=NOW)
@@ -107,27 +107,6 @@ def check(tenant) -> None:
             assert len(codes) == 1
             assert proc.evaluate(uid, group_id) == codes.pop(), (group_id, uid)
         txn.rollback()
-
-
-def _summary_of(group, members, lics, states) -> group_summary.LicenseSummary:
-    """A group's license summary worked out from its rows."""
-    own = [s for s in states if s.group_id == group.id]
-    skus = {sku for g, sku in lics if g == group.id}
-    users = {u for g, u in members if g == group.id}
-    errors: dict[str, set[int]] = {}
-    for s in own:
-        if s.state == ERROR:
-            errors.setdefault(s.error, set()).add(s.user_id)
-    holding = {u for u in users if skus and all(
-        any(s.user_id == u and s.sku_id == sku and s.state == "Active" for s in own)
-        for sku in skus
-    )}  # fmt: skip
-    return group_summary.LicenseSummary(
-        members=len(users),
-        licensed=len(holding),
-        in_error=len({s.user_id for s in own if s.state == ERROR}),
-        errors={code: len(who) for code, who in sorted(errors.items())},
-    )
 
 
 def run(tenant, op, slots, ids) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from commcredits import db as database
 from commcredits.migrate import migrate
-from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember
+from commcredits.models import Group, GroupLicenseState
 from commcredits.models.groups import PROCESSING_IN_PROGRESS
 from commcredits.schema.common import to_global_id
 from commcredits.services import group_assign, group_summary, groups, users
@@ -25,6 +25,7 @@ from tests.helpers import (
     add_five_users,
     buy,
     group_with_errors,
+    license_summary_from_states,
     rows_read,
     sqlite_steps,
     statements_sent,
@@ -36,26 +37,6 @@ MIGRATION = importlib.import_module("commcredits.migrations.0033_group_error_cou
 STATEMENTS = importlib.import_module("commcredits.migrations.0034_group_error_insert_statements")
 SUMMARY = """query($g: ID!) { group(id: $g) {
   licenseSummary { members licensed inError errors { error count } } } }"""
-
-
-def _from_states(group_id: int) -> LicenseSummary:
-    """The summary worked out from the group's rows, as the states say it."""
-    members = {
-        m.user_id for m in GroupMember.select().where(GroupMember.group == group_id)
-    }  # fmt: skip
-    skus = {gl.sku_id for gl in GroupLicense.select().where(GroupLicense.group == group_id)}
-    states = list(GroupLicenseState.select().where(GroupLicenseState.group == group_id))
-    active = {(s.user_id, s.sku_id) for s in states if s.state == "Active"}
-    by_code: dict[str, set[int]] = {}
-    for s in states:
-        if s.state == "Error":
-            by_code.setdefault(s.error, set()).add(s.user_id)
-    return LicenseSummary(
-        members=len(members),
-        licensed=sum(1 for u in members if skus and all((u, s) in active for s in skus)),
-        in_error=len(set().union(*by_code.values())),
-        errors={code: len(who) for code, who in sorted(by_code.items())},
-    )
 
 
 def _summary(group_id: int) -> LicenseSummary:
@@ -87,7 +68,7 @@ def test_the_summary_follows_processing_reprocessing_leaving_and_deleting(tenant
     # One E5 seat: anna gets it; the others are in error for both SKUs (all or nothing),
     # each counted once.
     expected = LicenseSummary(members=4, licensed=1, in_error=3, errors={"CountViolation": 3})
-    assert _summary(g) == expected == _from_states(g)
+    assert _summary(g) == expected == license_summary_from_states(g)
     _kept_as_filled()
     steps: list[Callable[[], Any]] = [
         lambda: groups.remove_members(tenant, SYSTEM, g, ["carla@fabrikam.example"], now=clock()),
@@ -104,7 +85,7 @@ def test_the_summary_follows_processing_reprocessing_leaving_and_deleting(tenant
     for step in steps:
         step()
         found = _summary(g)
-        assert found == _from_states(g)
+        assert found == license_summary_from_states(g)
         seen.append((found.licensed, found.in_error))
         _kept_as_filled()
     assert seen == [(1, 2), (1, 1), (2, 0), (2, 0), (2, 1), (0, 0), (2, 1)]
@@ -129,7 +110,7 @@ def test_codes_are_counted_per_member_and_follow_a_changed_code(tenant, clock):
     GroupLicenseState.update(error="ProhibitedInUsageLocationViolation").where(
         GroupLicenseState.id == first.id
     ).execute()
-    assert _summary(group.id) == _from_states(group.id)
+    assert _summary(group.id) == license_summary_from_states(group.id)
     assert _summary(group.id).errors == {
         "CountViolation": 2,
         "ProhibitedInUsageLocationViolation": 1,
@@ -163,7 +144,7 @@ def test_a_group_in_progress_counts_its_licensed_members_from_the_states(tenant,
     ).execute()  # fmt: skip
     Group.update(processing_state=PROCESSING_IN_PROGRESS).where(Group.id == group.id).execute()
     assert _summary(group.id) == LicenseSummary(members=6, licensed=5, in_error=0, errors={})
-    assert _summary(group.id) == _from_states(group.id)
+    assert _summary(group.id) == license_summary_from_states(group.id)
 
 
 def test_the_summary_is_of_the_group_as_it_is_now_not_as_it_was_read(tenant, clock):
@@ -180,7 +161,7 @@ def test_the_summary_is_of_the_group_as_it_is_now_not_as_it_was_read(tenant, clo
     assert read_before.member_count == 0
     found = group_summary.license_summary(read_before)
     assert found == LicenseSummary(members=3, licensed=1, in_error=2, errors={"CountViolation": 2})
-    assert found == _from_states(g)
+    assert found == license_summary_from_states(g)
 
 
 def test_the_summary_over_graphql(api, tenant, clock):
@@ -212,7 +193,7 @@ def test_the_summary_costs_the_same_on_a_group_twenty_times_larger(tenant, clock
     every_tenth = lambda i: 1 if i % 10 == 3 else 0  # noqa: E731
     small = group_with_errors(tenant, clock(), 100, every_tenth, "small")
     large = group_with_errors(tenant, clock(), 2000, every_tenth, "large")
-    assert _summary(large.id) == _from_states(large.id)
+    assert _summary(large.id) == license_summary_from_states(large.id)
     work = []
     for group in (small, large):
         sent = statements_sent(lambda g=group: group_summary.license_summary(g))
@@ -234,7 +215,7 @@ def test_the_migration_counts_the_errors_of_an_existing_database(blank_url):
             now=NOW,
         )  # fmt: skip
         group = group_with_errors(tenant, NOW, 30, lambda i: i % 3)
-        expected = _from_states(group.id)
+        expected = license_summary_from_states(group.id)
     assert "0033_group_error_counts" in migrate()
     with database.db.connection_context():
         assert (
@@ -267,12 +248,12 @@ def test_postgresql_keeps_the_errors_per_insert_statement(tenant, clock):
     assert _insert_triggers_per_row() == dict.fromkeys(_insert_triggers_per_row(), False)
     assert len(_insert_triggers_per_row()) == 4
     first = group_with_errors(tenant, clock(), 60, lambda i: i % 3, "first")
-    assert _summary(first.id) == _from_states(first.id)
+    assert _summary(first.id) == license_summary_from_states(first.id)
     _kept_as_filled()
     STATEMENTS.down(None, database.db.obj)
     assert set(_insert_triggers_per_row().values()) == {True}
     second = group_with_errors(tenant, clock(), 60, lambda i: i % 3, "second")
-    assert _summary(second.id) == _from_states(second.id) == _summary(first.id)
+    assert _summary(second.id) == license_summary_from_states(second.id) == _summary(first.id)
     _kept_as_filled()
     STATEMENTS.up(None, database.db.obj)
     assert set(_insert_triggers_per_row().values()) == {False}
@@ -283,5 +264,5 @@ def test_postgresql_keeps_the_errors_per_insert_statement(tenant, clock):
     STATEMENTS.up(None, database.db.obj)
     assert set(_insert_triggers_per_row().values()) == {False}
     third = group_with_errors(tenant, clock(), 60, lambda i: i % 3, "third")
-    assert _summary(third.id) == _from_states(third.id) == _summary(first.id)
+    assert _summary(third.id) == license_summary_from_states(third.id) == _summary(first.id)
     _kept_as_filled()
