@@ -29,6 +29,7 @@ from commcredits.services.pools import (
     domestic_minutes,
     granted_minutes,
     international_minutes,
+    pooled_sku_ids,
 )
 from commcredits.services.tenants import create_tenant
 from tests.helpers import add_users, buy, other_tenant, trigger_plans, upn
@@ -43,7 +44,7 @@ BUNDLE = "M365_AC_BUNDLE"
 
 
 def granted_from_scratch(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
-    pooled = pooled_skus(catalog)
+    pooled = pooled_sku_ids(catalog)
     if not pooled:
         return {}
     la = LicenseAssignment
@@ -106,18 +107,13 @@ def kept_sets() -> dict[tuple[int, str, str], int]:
     return {(t, loc, sets): n for t, loc, sets, n in rows}
 
 
-def pooled_skus(catalog: Catalog) -> set[int]:
-    return {
-        s.id
-        for s in catalog.skus
-        if s.part_number in POOLED_PLANS
-        or any(p["servicePlanName"] == AUDIO_CONFERENCING_PLAN for p in s.service_plans)
-    }
+def kept_pooled_skus() -> set[int]:
+    return {pk for (pk,) in database.db.execute_sql("SELECT sku_id FROM pooled_sku").fetchall()}
 
 
 def sets_from_scratch() -> dict[tuple[int, str, str], int]:
     """The same, from every user's license rows of pooled SKUs (the others are not kept)."""
-    pooled = pooled_skus(Catalog.load())
+    pooled = pooled_sku_ids(Catalog.load())
     held: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for user_id, sku_pk, text in database.db.execute_sql(
         "SELECT user_id, sku_id, disabled_plans FROM license_assignment"
@@ -285,7 +281,9 @@ def test_granted_minutes_follow_every_kind_of_write(tenant, clock):
     for changed in (plans + [plan_entry("MCOMEETADV")], plans):
         Sku.update(service_plans=changed).where(Sku.id == teams_phone.id).execute()
         check(tenant, northwind)
-        assert (teams_phone.id in pooled_skus(Catalog.load())) == (changed != plans)
+        pooled = changed != plans
+        assert (teams_phone.id in pooled_sku_ids(Catalog.load())) == pooled
+        assert (teams_phone.id in kept_pooled_skus()) == pooled  # 0027's triggers follow
         if changed != plans:  # more users get dial-out minutes
             assert granted_minutes(tenant, Catalog.load())[dial_out] > before
     assert granted_minutes(tenant, Catalog.load()).get(dial_out, 0) == before

@@ -12,13 +12,14 @@ run off-peak.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from commcredits.db import db, is_sqlite
-from commcredits.services.pools import POOLED_PLANS
+from commcredits.services.catalog import Catalog
+from commcredits.services.pools import pooled_sku_ids
 
 
 @dataclass(frozen=True)
@@ -62,22 +63,19 @@ def _license_sets() -> str:
         GROUP BY 1, 2, 3"""
 
 
-def _pooled_sku() -> str:
-    """Whether a sku row is pooled, as migration 0027 decides it: a calling plan with a pool,
-    or a SKU carrying Audio Conferencing (MCOMEETADV) among its service plans."""
-    if is_sqlite():
-        carries = (
-            "EXISTS (SELECT 1 FROM json_each(service_plans) "
-            "WHERE json_extract(value, '$.servicePlanName') = 'MCOMEETADV')"
-        )
-    else:
-        carries = 'service_plans::jsonb @> \'[{"servicePlanName": "MCOMEETADV"}]\''
-    plans = ", ".join(f"'{plan}'" for plan in POOLED_PLANS)
-    return f"(part_number IN ({plans}) OR {carries})"
+def _pooled_skus() -> list[tuple[int, int]]:
+    """The SKUs that are pooled by the service's rule (`pools.pooled_sku_ids`), read in the
+    audit's snapshot: migration 0027's triggers keep `pooled_sku` by their own copy of it."""
+    return [(pk, 1) for pk in pooled_sku_ids(Catalog.load())]
 
 
-def _checks() -> list[tuple[str, str, str | None]]:
-    """(where the count is kept, the kept rows, the recount; None: no rows at all)."""
+# A recount: a query, or what the service says (rows as a query gives them), or None (there
+# should be no rows at all).
+Recount = str | Callable[[], Iterable[tuple[Any, ...]]] | None
+
+
+def _checks() -> list[tuple[str, str, Recount]]:
+    """(where the count is kept, the kept rows, the recount)."""
     checks = [
         (
             "subscription.consumed_units (seats)",
@@ -133,7 +131,7 @@ def _checks() -> list[tuple[str, str, str | None]]:
             # the license sets below take them as given.
             "pooled_sku",
             "SELECT sku_id, 1 FROM pooled_sku",
-            f"SELECT id, 1 FROM sku WHERE {_pooled_sku()}",
+            _pooled_skus,
         ),
         (
             "user_license_set_count (pooled minutes)",
@@ -160,11 +158,19 @@ def kept_count_differences() -> list[Difference]:
     with _snapshot():
         for kept_in, kept_sql, counted_sql in _checks():
             kept = _numbers(db.execute_sql(kept_sql).fetchall())
-            counted = _numbers(db.execute_sql(counted_sql).fetchall()) if counted_sql else {}
+            counted = _numbers(_recount(counted_sql))
             for key in sorted(kept.keys() | counted.keys(), key=repr):
                 if kept.get(key, 0) != counted.get(key, 0):
                     found.append(Difference(kept_in, key, kept.get(key, 0), counted.get(key, 0)))
     return found
+
+
+def _recount(recount: Recount) -> Iterable[tuple[Any, ...]]:
+    if recount is None:
+        return ()
+    if callable(recount):
+        return recount()
+    return db.execute_sql(recount).fetchall()
 
 
 @contextmanager

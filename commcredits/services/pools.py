@@ -79,6 +79,20 @@ class Entitlements:
 NO_ENTITLEMENTS = Entitlements(None, False, False)
 
 
+def pooled_sku_ids(catalog: Catalog) -> frozenset[int]:
+    """The SKUs (pks) whose licenses count toward a pool: a calling plan with pooled minutes,
+    or a SKU carrying Audio Conferencing among its service plans (its holders add dial-out
+    minutes). Only their licenses are in the sets `granted_minutes` reads; migration 0027's
+    triggers keep `pooled_sku` in step with the catalog by the same rule, and
+    `commcredits audit` (services/kept_counts.py) compares that table against this one."""
+    return frozenset(
+        sku.id
+        for sku in catalog.skus
+        if sku.part_number in POOLED_PLANS
+        or any(p["servicePlanName"] == AUDIO_CONFERENCING_PLAN for p in sku.service_plans)
+    )
+
+
 def entitlements(catalog: Catalog, held: list[tuple[int, list[str]]]) -> Entitlements:
     """Entitlements from a user's (sku pk, disabled plans) licenses."""
     plans: set[str] = set()
