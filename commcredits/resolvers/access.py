@@ -19,7 +19,7 @@ from commcredits.schema.access import (
 )
 from commcredits.schema.common import CappedConnection, Connection
 from commcredits.schema.input_limits import NAME, TENANT_ID, limited_arg
-from commcredits.services import access, audit, list_counts, tenants
+from commcredits.services import access, audit, tenants
 from commcredits.services.access import Permission
 from commcredits.services.errors import DomainError
 
@@ -70,7 +70,7 @@ class AccessQuery:
             after=after,
             to_node=AuditEntry.from_row,
             descending=True,
-            count=lambda: list_counts.capped_count(query),
+            capped=True,
         )
 
 

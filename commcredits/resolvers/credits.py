@@ -17,7 +17,7 @@ from commcredits.resolvers.permissions import permission
 from commcredits.schema.common import CappedConnection
 from commcredits.schema.invoices import Invoice
 from commcredits.schema.notifications import Notification
-from commcredits.services import invoices, list_counts, notifications
+from commcredits.services import invoices, notifications
 from commcredits.services.access import Permission
 from commcredits.services.credits.rules import check_currency
 from commcredits.services.errors import DomainError
@@ -55,5 +55,5 @@ class CreditsQuery:
             after=after,
             to_node=Notification.from_row,
             descending=True,
-            count=lambda: list_counts.capped_count(query),
+            capped=True,
         )

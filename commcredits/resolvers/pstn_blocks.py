@@ -21,7 +21,7 @@ from commcredits.schema.pstn_blocks import (
     PstnBlockPayload,
 )
 from commcredits.schema.users import User
-from commcredits.services import list_counts, pstn_blocks
+from commcredits.services import pstn_blocks
 from commcredits.services.access import Permission
 
 
@@ -50,7 +50,7 @@ class PstnBlockQuery:
             first=first,
             after=after,
             to_node=PstnBlockedUser.from_row,
-            count=lambda: list_counts.capped_count(query),
+            capped=True,
         )
 
     @strawberry.field(
@@ -81,7 +81,7 @@ class PstnBlockQuery:
             after=after,
             descending=True,
             to_node=PstnBlockedUsersLogRow.from_row,
-            count=lambda: list_counts.capped_count(query),
+            capped=True,
         )
 
 

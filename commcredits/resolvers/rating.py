@@ -34,7 +34,6 @@ from commcredits.schema.rating import (
 )
 from commcredits.services import (
     authorization,
-    list_counts,
     pools,
     rate_queries,
     rates,
@@ -124,7 +123,7 @@ class RatingQuery:
             after=after,
             descending=True,
             to_node=lambda row: CallRecord.from_call(rating.RatedCall.from_row(row)),
-            count=lambda: list_counts.capped_count(query),
+            capped=True,
         )
 
     @strawberry.field(description="The month's minute pools: granted, used, left.")

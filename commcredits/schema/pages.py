@@ -14,7 +14,7 @@ import peewee
 from commcredits.ids import parse_pk
 from commcredits.schema.common import CappedConnection, Connection, Edge, PageInfo
 from commcredits.services.errors import DomainError
-from commcredits.services.list_counts import Count, in_id_order
+from commcredits.services.list_counts import Count, capped_count, in_id_order
 
 N = TypeVar("N")
 
@@ -49,14 +49,19 @@ def paginate(
     to_node: Callable[[peewee.Model], N],
     descending: bool = False,
     count: Callable[[], Count] | None = None,
+    capped: bool = False,
     total: Callable[[], int] | None = None,
 ) -> Connection[N]:
     """A forward page by keyset on `key` (one query; the count only if `totalCount` is asked).
     With `count`, a CappedConnection whose totalCount is `count()` (services/list_counts.py);
-    with `total`, a Connection whose totalCount is `total()` instead of a COUNT.
+    `capped` is that with the query's own rows counted up to the cap (`capped_count`), for a
+    list that grows with a tenant's age; with `total`, a Connection whose totalCount is
+    `total()` instead of a COUNT.
 
     `key` is the id, or (a time column, the id): then rows come in that time's order, ties by
     id, and a cursor holds both (`_time_cursor`)."""
+    if capped:
+        count = functools.partial(capped_count, query)
     if isinstance(key, tuple):
         return _paginate_by_time(query, key, first, after, to_node, descending, count)
     size = page_size(first)
