@@ -485,7 +485,7 @@ def test_crafted_ids_and_cursors_are_not_found_never_a_500(api, client, keys, te
     assert user.status_code == 200 and codes in ([], ["NOT_FOUND"]), user.text
     page = api.raw(
         "query($after: String) { users(first: 1, after: $after) { nodes { id } } }",
-        {"after": _b64(f"cursor:{pk}")},
+        {"after": _b64(f"cursor:users:{pk}")},
     )
     assert [e["extensions"]["code"] for e in page.json()["errors"]] == ["INVALID_CURSOR"]
     operator = client.post(

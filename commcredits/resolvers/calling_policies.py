@@ -68,8 +68,10 @@ class CallingPolicyQuery:
         c = ctx(info)
         size = page_size(first)
         which = credits_usage_report.report_month(month, now=c.now)
-        rows = credits_usage_report.usage_page(c.tenant, which, after=after_key(after), size=size)
-        edges = edges_of(rows[:size], CreditsUsage.of)
+        rows = credits_usage_report.usage_page(
+            c.tenant, which, after=after_key(after, "communicationCreditsUsage"), size=size
+        )
+        edges = edges_of(rows[:size], CreditsUsage.of, "communicationCreditsUsage")
         return CappedConnection(
             edges=edges,
             page_info=page_info(edges, len(rows) > size, after),

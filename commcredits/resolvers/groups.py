@@ -115,8 +115,10 @@ class GroupQuery:
     ) -> CappedConnection[User]:
         group = groups.get_group(ctx(info).tenant, _group_id(group_id))
         size = page_size(first)
-        rows = group_errors.users_with_errors_page(group, after=after_key(after), limit=size + 1)
-        edges = edges_of(rows[:size], lambda row: User.from_row(row.user))
+        rows = group_errors.users_with_errors_page(
+            group, after=after_key(after, "usersWithLicenseErrors"), limit=size + 1
+        )
+        edges = edges_of(rows[:size], lambda row: User.from_row(row.user), "usersWithLicenseErrors")
         return CappedConnection(
             edges=edges,
             page_info=page_info(edges, len(rows) > size, after),

@@ -60,8 +60,10 @@ class UserQuery:
     ) -> CappedConnection[User]:
         tenant = ctx(info).tenant
         flt = _filter(filter)
-        page = user_list.users_page(tenant, flt, after=after_key(after), size=page_size(first))
-        edges = edges_of(page.users, User.from_row)
+        page = user_list.users_page(
+            tenant, flt, after=after_key(after, "users"), size=page_size(first)
+        )
+        edges = edges_of(page.users, User.from_row, "users")
         return CappedConnection(
             edges=edges,
             page_info=page_info(edges, page.has_next, after),

@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,21 +23,36 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 100
 
 
-def _cursor(pk: int) -> str:
+def _cursor(pk: int, list_name: str) -> str:
     """A cursor is the row's sort key (its id), never an offset: a row added or removed
-    before it moves no other row in or out of the next page."""
-    return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode()
+    before it moves no other row in or out of the next page. It names its list, so another
+    list's cursor (whose id means another table's row) is refused, not read as a position."""
+    return _encode(f"cursor:{list_name}:{pk}")
 
 
-def _decode_cursor(cursor: str) -> int:
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decoded(cursor: str, list_name: str, prefix: str) -> str | None:
+    """The part of `cursor` after `prefix:list_name:`, or None if it is not one of this list."""
     try:
         raw = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    prefix, _, text = raw.partition(":")
-    pk = parse_pk(text) if prefix == "cursor" else None
+        return None
+    head = f"{prefix}:{list_name}:"
+    return raw[len(head) :] if raw.startswith(head) else None
+
+
+def _not_ours(cursor: str) -> DomainError:
+    return DomainError("INVALID_CURSOR", f"'{cursor}' is not a cursor of this list.", "after")
+
+
+def _decode_cursor(cursor: str, list_name: str) -> int:
+    text = _decoded(cursor, list_name, "cursor")
+    pk = parse_pk(text) if text is not None else None
     if pk is None:
-        raise DomainError("INVALID_CURSOR", f"'{cursor}' is not a cursor of this list.", "after")
+        raise _not_ours(cursor)
     return pk
 
 
@@ -62,17 +78,18 @@ def paginate(
     id, and a cursor holds both (`_time_cursor`)."""
     if capped:
         count = functools.partial(capped_count, query)
+    list_name = query.model._meta.table_name
     if isinstance(key, tuple):
         return _paginate_by_time(query, key, first, after, to_node, descending, count)
     size = page_size(first)
     page_query = query
     if after:
-        start = _decode_cursor(after)
+        start = _decode_cursor(after, list_name)
         page_query = page_query.where(key < start if descending else key > start)
     rows = in_id_order(page_query.order_by(key.desc() if descending else key.asc()).limit(size + 1))
     has_next = len(rows) > size
     rows = rows[:size]
-    edges = [Edge(node=to_node(r), cursor=_cursor(getattr(r, key.name))) for r in rows]
+    edges = [Edge(node=to_node(r), cursor=_cursor(getattr(r, key.name), list_name)) for r in rows]
     info = page_info(edges, has_next, after)
     if count is not None:
         return CappedConnection(edges=edges, page_info=info, _count=functools.cache(count))
@@ -94,7 +111,7 @@ def _paginate_by_time(
     size = page_size(first)
     page_query = query
     if after:
-        at, start = _decode_time_cursor(after, query, key)
+        at, start = _decode_time_cursor(after, query.model._meta.table_name)
         here = peewee.Tuple(time, pk)
         there = peewee.Tuple(time.db_value(at), start)
         page_query = page_query.where(here < there if descending else here > there)
@@ -103,7 +120,10 @@ def _paginate_by_time(
     has_next = len(rows) > size
     rows = rows[:size]
     edges = [
-        Edge(node=to_node(r), cursor=_time_cursor(getattr(r, time.name), getattr(r, pk.name)))
+        Edge(
+            node=to_node(r),
+            cursor=_time_cursor(getattr(r, time.name), getattr(r, pk.name), query.model),
+        )
         for r in rows
     ]
     info = page_info(edges, has_next, after)
@@ -112,39 +132,28 @@ def _paginate_by_time(
     return Connection(edges=edges, page_info=info, _count=query.count)
 
 
-def _time_cursor(at: dt.datetime, pk: int) -> str:
+def _time_cursor(at: dt.datetime, pk: int, model: type[peewee.Model]) -> str:
     """A (time, id) cursor: the instant in microseconds since the epoch, and the id."""
     micros = (at - _EPOCH) // dt.timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"at:{micros}.{pk}".encode()).decode()
+    return _encode(f"at:{model._meta.table_name}:{micros}.{pk}")
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROS = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: str.isdigit takes '²'
 
 
-def _decode_time_cursor(
-    cursor: str, query: peewee.ModelSelect, key: tuple[peewee.Field, peewee.Field]
-) -> tuple[dt.datetime, int]:
-    """A (time, id) cursor's parts. An id-only cursor (this list's cursors before it was
-    ordered by time) still works: its row's time is read, within the list (one statement)."""
-    time, pk_field = key
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    prefix, _, text = raw.partition(":")
-    if prefix == "at":
+def _decode_time_cursor(cursor: str, list_name: str) -> tuple[dt.datetime, int]:
+    """A (time, id) cursor's parts."""
+    text = _decoded(cursor, list_name, "at")
+    if text is not None:
         micros, _, rest = text.partition(".")
         pk = parse_pk(rest)
-        if pk is not None and micros.lstrip("-").isdigit() and len(micros) <= 18:
+        if pk is not None and _MICROS.fullmatch(micros):
             try:
                 return _EPOCH + dt.timedelta(microseconds=int(micros)), pk
             except OverflowError:
                 pass
-    elif prefix == "cursor" and (pk := parse_pk(text)) is not None:
-        row = query.select(time).where(pk_field == pk).order_by().tuples().first()
-        if row is not None:
-            return row[0], pk
-    raise DomainError("INVALID_CURSOR", f"'{cursor}' is not a cursor of this list.", "after")
+    raise _not_ours(cursor)
 
 
 def page_size(first: int | None) -> int:
@@ -154,14 +163,17 @@ def page_size(first: int | None) -> int:
     return size
 
 
-def after_key(after: str | None) -> int | None:
-    """The sort key (id) a cursor names; None for the first page."""
-    return _decode_cursor(after) if after else None
+def after_key(after: str | None, list_name: str) -> int | None:
+    """The sort key (id) a cursor of the list `list_name` names; None for the first page."""
+    return _decode_cursor(after, list_name) if after else None
 
 
-def edges_of(rows: list[peewee.Model], to_node: Callable[[peewee.Model], N]) -> list[Edge[N]]:
-    """A page's edges, each row's cursor its id (for pages a service reads itself)."""
-    return [Edge(node=to_node(r), cursor=_cursor(r.id)) for r in rows]
+def edges_of(
+    rows: list[peewee.Model], to_node: Callable[[peewee.Model], N], list_name: str
+) -> list[Edge[N]]:
+    """A page's edges, each row's cursor its id in the list `list_name` (for pages a service
+    reads itself; `after_key` takes the same name)."""
+    return [Edge(node=to_node(r), cursor=_cursor(r.id, list_name)) for r in rows]
 
 
 def page_info(edges: list[Edge[N]], has_next: bool, after: str | None) -> PageInfo:
