@@ -340,6 +340,10 @@ def test_without_a_country_column_or_with_both_choices_nothing_is_sent(tenant, t
         "Fabrikam",
     )
     assert code == 2 and "not both" in err
+    long = "Z" * 200
+    code, _, err = run("Import-Users", str(sheet), "-UsageLocation", long, "-Tenant", "Fabrikam")
+    assert code == 2 and "-UsageLocation has 200 characters" in err, err
+    assert User.select().count() == 0
     code, _, err = run("Import-Users", str(sheet), "-Tenant", "Fabrikam")
     assert code == 0 and "1 user has no usage location" in err.splitlines()[-1]
     assert User.select().count() == 1
@@ -358,6 +362,39 @@ def test_a_long_list_item_fails_its_row_unsent(tenant, tmp_path):
         ("Created", None),
         ("Failed", "VALUE_TOO_LONG"),
     ]
+
+
+def test_a_list_of_too_many_items_fails_its_row_alone(tenant, tmp_path):
+    """21 alternate addresses: that row fails (TOO_MANY_VALUES) and the others are imported;
+    the same address 21 times is one address. (The API refuses a whole request carrying a
+    list that long, so the row is not sent.)"""
+    many = ";".join(f"m{i}@x.example" for i in range(21))
+    same = ";".join(["m@x.example"] * 21)
+    sheet = write_csv(
+        tmp_path / "u.csv",
+        "UserPrincipalName,OtherMails,BusinessPhones",
+        [
+            "a@fabrikam.example,,",
+            f'b@fabrikam.example,"{many}",',
+            f'c@fabrikam.example,"{same}",',
+            "d@fabrikam.example,,+49 1;+49 2",
+        ],
+    )
+    code, _, err = run("Import-Users", str(sheet), "-UsageLocation", "DE", "-Tenant", "Fabrikam")
+    assert code == 1, err
+    report = report_of(err)
+    assert report.select("Row", "Status", "Code").rows() == [
+        ("2", "Created", None),
+        ("3", "Failed", "TOO_MANY_VALUES"),
+        ("4", "Created", None),
+        ("5", "Failed", "TOO_MANY_VALUES"),
+    ]
+    assert "21 were given" in report["Message"][1]
+    assert sorted(u.user_principal_name for u in User.select()) == [
+        "a@fabrikam.example",
+        "c@fabrikam.example",
+    ]
+    assert User.get(User.user_principal_name == "c@fabrikam.example").other_mails == ["m@x.example"]
 
 
 # -- against a real server -----------------------------------------------------------------------

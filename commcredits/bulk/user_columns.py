@@ -69,10 +69,13 @@ _SEPARATOR_CHARS = {"businessPhones": (";",), "otherMails": (";", ",")}
 
 
 def _list_cell(name: str, value: str) -> list[str]:
+    """A cell's items, each once (the API keeps a repeated item once: a cell naming one
+    address 21 times is one address, not over the limit)."""
     if not any(ch in value for ch in _SEPARATOR_CHARS[name]):  # most cells: one item
         item = value.strip()
         return [item] if item else []
-    return [item.strip() for item in re.split(LIST_SEPARATORS[name], value) if item.strip()]
+    items = (item.strip() for item in re.split(LIST_SEPARATORS[name], value))
+    return list(dict.fromkeys(item for item in items if item))
 
 
 def as_columns(values: dict[str, list[Any]], rows: list[int]) -> dict[str, list[Any]]:
@@ -144,10 +147,16 @@ def bad_cells(
         return []  # key_faults judged the keys
     # The longest value first, in C (map): most columns have no cell over the limit.
     if name in LIST_SEPARATORS:
-        limit = LIST_LIMITS[LIST_FIELDS[name]][0]
-        if max(map(len, itertools.chain.from_iterable(filter(None, col))), default=0) <= limit:
+        limit, items = LIST_LIMITS[LIST_FIELDS[name]]
+        lists = list(filter(None, col))
+        if (
+            max(map(len, lists), default=0) <= items
+            and max(map(len, itertools.chain.from_iterable(lists)), default=0) <= limit
+        ):
             return []
-        return [i for i, v in enumerate(col) if v and any(len(x) > limit for x in v)]
+        return [
+            i for i, v in enumerate(col) if v and (len(v) > items or any(len(x) > limit for x in v))
+        ]
     limit = _limit(name)
     if max(map(len, filter(None, col)), default=0) <= limit:
         return []
@@ -169,8 +178,17 @@ def cell_fault(
         )
         return "InvalidValue", f"{shown}: {value!r} is not true/false."
     if name in LIST_SEPARATORS:
-        limit = LIST_LIMITS[LIST_FIELDS[name]][0]
-        long = next(x for x in _list_cell(name, cells[name][i] or "") if len(x) > limit)
+        limit, items = LIST_LIMITS[LIST_FIELDS[name]]
+        given = _list_cell(name, cells[name][i] or "")
+        if len(given) > items:
+            # The API refuses a whole request whose list is far too long, so the row fails
+            # alone, unsent, with the service's own code and words.
+            return (
+                "TOO_MANY_VALUES",
+                f"{cols[name]} holds at most {items} value{'s' if items > 1 else ''}; "
+                f"{len(given)} were given. This row was not sent.",
+            )
+        long = next(x for x in given if len(x) > limit)
         return too_long(long, limit, f"item of {cols[name]}")  # type: ignore[return-value]
     value = cells[name][i]
     what = cols.get(name) or name

@@ -42,9 +42,6 @@ from commcredits.bulk.user_columns import (
     row_results,
 )
 
-# The API's limits on the string collections, per item (the item count is the server's rule,
-# which fails the row alone), like rows.TEXT_LIMITS for the other properties.
-
 HINT = "use -UsageLocation, a UsageLocation column or -UsageLocationFromCountry"
 
 
@@ -93,6 +90,12 @@ def import_users(
     """
     if usage_location is not None and usage_location_from_country:
         raise UsageError("give -UsageLocation or -UsageLocationFromCountry, not both")
+    if usage_location is not None and len(usage_location) > USAGE_LOCATION:
+        # Every row would carry it: one line, nothing sent (not the same fault on each row).
+        raise UsageError(
+            f"-UsageLocation has {len(usage_location):,} characters; the API takes at most "
+            f"{USAGE_LOCATION} (a code such as DE, or a country's name)"
+        )
     cols, ignored = match_columns(sheet, USER_COLUMNS, key="userPrincipalName")
     if usage_location_from_country and "country" not in cols:
         raise UsageError(
