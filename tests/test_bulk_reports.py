@@ -15,7 +15,7 @@ from commcredits.bulk import RunStopped, set_user_license
 from commcredits.bulk.errors import UsageError
 from commcredits.bulk.report_files import neutralize_formulas
 from commcredits.bulk.transport import NoAnswer, connect
-from commcredits.models import LicenseAssignment
+from commcredits.models import LicenseAssignment, User
 from commcredits.services import seats
 from commcredits.services.access import SYSTEM
 from tests.live_server import live_server
@@ -193,6 +193,46 @@ def test_a_run_stopped_part_way_keeps_the_report(
     rest = [outcome[0], outcome[0], "NotSent"]
     assert stopped.value.report.frame()["Status"].to_list() == ["Removed"] * 4 + rest
     assert pl.read_csv(tmp_path / "api.csv")["Status"].to_list() == ["Removed"] * 4 + rest
+
+
+def test_a_first_batch_without_an_answer_keeps_the_report(tenant, tmp_path, monkeypatch):
+    """The server applied the first request but its answer was lost (a timeout): the report
+    says those rows are Unknown, the rest NotSent, and keeps the rows the client refused."""
+
+    class AnswerLost:
+        def __init__(self, inner):
+            self.inner, self.description = inner, inner.description
+
+        def execute(self, query, variables=None):
+            answer = self.inner.execute(query, variables)
+            if "importUserColumns" in query:
+                raise NoAnswer("http://127.0.0.1:9/graphql timed out")
+            return answer
+
+        def close(self):
+            self.inner.close()
+
+    monkeypatch.setattr(
+        "commcredits.bulk.runner.connect", lambda **kw: AnswerLost(connect(tenant="Fabrikam"))
+    )
+    rows = [
+        "ann@fabrikam.example",
+        "ANN@fabrikam.example",  # refused by the client: a repeat
+        "bob@fabrikam.example",
+        "cy@fabrikam.example",
+    ]
+    sheet = write_csv(tmp_path / "new.csv", "UserPrincipalName", rows)
+    code, _, err = run("Import-Users", str(sheet), "-UsageLocation", "DE", "-BatchSize", "2")
+    assert code == 2, err
+    summary, line = err.strip().splitlines()
+    assert "timed out" in line
+    assert report_of(summary).select("Row", "Status", "Code").rows() == [
+        ("2", "Unknown", "NoAnswer"),
+        ("3", "Failed", "DuplicateRow"),
+        ("4", "Unknown", "NoAnswer"),
+        ("5", "NotSent", "RunStopped"),
+    ]
+    assert User.select().count() == 2  # what the report calls Unknown was applied
 
 
 def test_an_over_long_cell_fails_its_row_only(tenant, target, tmp_path):

@@ -183,19 +183,24 @@ def keeping_report(
     """Around a command's batches: if one fails after others were sent, the rows not done are
     reported through `unsent(start, stop, outcome)` — those of a request that got no answer
     (it may have been applied) as `Unknown`, the rest as `NotSent` — and RunStopped carries
-    the report out. A run stopped before anything was done stops as before (nothing to keep)."""
+    the report out. A run refused before anything was done stops as before (nothing to
+    keep); one whose first request got no answer keeps its report, that request `Unknown`."""
     sent = Sent()
     try:
         yield sent
     except (UsageError, KeyboardInterrupt) as error:
-        if not sent.done or isinstance(error, RunStopped):
+        if isinstance(error, RunStopped):
             raise
         interrupted = isinstance(error, KeyboardInterrupt)
+        # A refusal is an answer (nothing of that request was applied); a lost connection or
+        # Ctrl-C while it ran leaves its outcome unknown, the first request's too: the report
+        # must say so (the server may have applied it).
+        unknown = bool(sent.sending) and (interrupted or isinstance(error, NoAnswer))
+        if not sent.done and not unknown:
+            raise
         reason = "interrupted" if interrupted else str(error)
         start = sent.done
-        # A refusal is an answer (nothing of that request was applied); a lost connection or
-        # Ctrl-C while it ran leaves its outcome unknown.
-        if sent.sending and (interrupted or isinstance(error, NoAnswer)):
+        if unknown:
             unsent(start, start + sent.sending, _no_answer(reason))
             start += sent.sending
         unsent(start, None, ("NotSent", "RunStopped", f"Not sent: the run stopped ({reason})."))
