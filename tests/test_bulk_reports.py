@@ -274,3 +274,20 @@ def test_a_get_users_export_is_neutralized_and_reads_back_as_written(tenant, tar
     assert set(report_of(err)["Status"]) == {"Unchanged"}
     code, out, _ = run("Get-Users", *target)
     assert "'=HYPERLINK(" in out  # stdout is CSV too: the next command (or a file) reads it
+
+
+@pytest.mark.parametrize(
+    ("before", "first"),
+    [("", 2), ("\n\n", 4), ("\r\n \r\n", 4), ("sep=,\n", 3), ("sep=,\n\n", 4)],
+)
+def test_report_rows_are_the_files_lines_after_leading_lines(tenant, tmp_path, before, first):
+    """Blank lines before the header, or Excel's `sep=` line, move every row down: a report's
+    row is the line an admin finds it on."""
+    sheet = tmp_path / "new.csv"
+    sheet.write_text(f"{before}UserPrincipalName\nann@fabrikam.example\nbad upn\n")
+    code, _, err = run("Import-Users", str(sheet), "-UsageLocation", "DE", "-Tenant", "Fabrikam")
+    assert code == 1, err
+    assert report_of(err).select("Row", "Status").rows() == [
+        (str(first), "Created"),
+        (str(first + 1), "Failed"),
+    ]

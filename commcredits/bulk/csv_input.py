@@ -69,8 +69,9 @@ def _fields(line: str, separator: str) -> int:
     return count
 
 
-def _header_line(data: bytes, source: str) -> str:
-    """The first line with content, at most MAX_HEADER_BYTES long (it is read char by char)."""
+def _header_line(data: bytes, source: str) -> tuple[str, int]:
+    """The first line with content, at most MAX_HEADER_BYTES long (it is read char by char),
+    and where it starts (after blank or whitespace-only lines)."""
     lead = re.match(rb"[ \t\r\n]*", data)
     start = data.rfind(b"\n", 0, lead.end() if lead else 0) + 1
     end = data.find(b"\n", start, start + MAX_HEADER_BYTES + 1)
@@ -81,7 +82,7 @@ def _header_line(data: bytes, source: str) -> str:
                 f"at most {MAX_COLUMNS:,} columns are read"
             )
         end = len(data)
-    return data[start:end].rstrip(b"\r").decode("utf-8", errors="replace")
+    return data[start:end].rstrip(b"\r").decode("utf-8", errors="replace"), start
 
 
 def _check_line_lengths(data: bytes, source: str) -> None:
@@ -116,21 +117,27 @@ def too_big_file(source: str, size: int) -> UsageError:
     )
 
 
-def read_csv_bytes(raw: bytes, source: str) -> pl.DataFrame:
+def read_csv_bytes(raw: bytes, source: str) -> tuple[pl.DataFrame, int]:
+    """The CSV's rows, and the line number of its first row after the header (what a report
+    calls that row: the lines before the header, an Excel `sep=` line or blank ones, count)."""
     if len(raw) > MAX_FILE_BYTES:
         raise too_big_file(source, len(raw))
     data = _utf8(raw)
     if not data or data.isspace():
         raise UsageError(f"{source}: the sheet is empty")
-    separator = None
+    separator, before = None, 0
     if data[:4].lower() == b"sep=":  # Excel's "sep=;" first line
         end = data.find(b"\n")
         first = data[: end if end >= 0 else len(data)].rstrip(b"\r").decode("utf-8", "replace")
         separator = first[4] if len(first) >= 5 else None
         data = data[end + 1 :] if end >= 0 else b""
+        before = 1
         if not data or data.isspace():
             raise UsageError(f"{source}: the sheet is empty")
-    header = _header_line(data, source)
+    header, start = _header_line(data, source)
+    if start:  # blank or whitespace-only lines first: the reader would take one as the header
+        before += data.count(b"\n", 0, start)
+        data = data[start:]
     separator = separator or _delimiter(header)
     columns = _fields(header, separator)
     if columns > MAX_COLUMNS:
@@ -154,7 +161,7 @@ def read_csv_bytes(raw: bytes, source: str) -> pl.DataFrame:
             f"{source}: more than {plural(allowed, 'row')} of {plural(columns, 'column')}; at most "
             f"{MAX_ROWS:,} rows and {MAX_CELLS:,} cells are read (split the sheet)"
         )
-    return restore_formula_text(frame)
+    return restore_formula_text(frame), before + 2
 
 
 # OWASP "CSV injection": a cell starting with one of these is run by spreadsheet programs, so

@@ -204,8 +204,7 @@ def read_sheet(
     elif str(source) == "-":
         name = "stdin"
         raw = (stdin or sys.stdin.buffer).read(MAX_FILE_BYTES + 1)
-        frame = read_csv_bytes(raw, name)
-        offset = 2
+        frame, offset = read_csv_bytes(raw, name)
     else:
         path = Path(source)
         name = str(path)
@@ -220,7 +219,7 @@ def read_sheet(
         if path.stat().st_size > MAX_FILE_BYTES:
             raise too_big_file(name, path.stat().st_size)
         if ext in CSV_EXTENSIONS:
-            frame, offset = read_csv_bytes(path.read_bytes(), name), 2
+            frame, offset = read_csv_bytes(path.read_bytes(), name)
         elif ext in WORKBOOK_EXTENSIONS:
             frame, offset = _read_workbook(path, sheet_name), 2
         else:
