@@ -127,11 +127,14 @@ def test_create_tenant_is_operator_only(api, keys, client):
     assert operator("{ tenants { totalCount } }")["tenants"]["totalCount"] == 2
 
 
+UNICODE = ("Ärzte GmbH", "İstanbul Ofis")
+
+
 def test_operator_finds_tenants_by_part_of_their_name(keys, client, tenant):
     """tenants(search:): the names containing it, case aside; % _ and \\ taken literally;
     pages and totalCount over the matches only."""
     operator = Api(client, keys["OPERATOR"])
-    for name in ("Northwind Traders", "Tailspin Toys", "50% Off_Shop", "Contoso\\Lab"):
+    for name in ("Northwind Traders", "Tailspin Toys", "50% Off_Shop", "Contoso\\Lab") + UNICODE:
         variables = {
             "input": {"name": name, "country": "DE", "currency": "EUR", "agreementType": "EA"}
         }
@@ -150,10 +153,17 @@ def test_operator_finds_tenants_by_part_of_their_name(keys, client, tenant):
             after = page["pageInfo"]["endCursor"]
 
     assert names("TOYS") == ["Tailspin Toys"]
-    assert names("O") == ["Northwind Traders", "Tailspin Toys", "50% Off_Shop", "Contoso\\Lab"]
+    assert names("O") == [
+        "Northwind Traders", "Tailspin Toys", "50% Off_Shop", "Contoso\\Lab", "İstanbul Ofis"
+    ]  # fmt: skip
+    # Case and accents aside, as a user search: by its own name, or without the marks.
+    for term in ("Ärzte", "ärzte", "ARZTE", "rzte g"):
+        assert names(term) == ["Ärzte GmbH"], term
+    for term in ("İstanbul Ofis", "istanbul", "ISTANBUL"):
+        assert names(term) == ["İstanbul Ofis"], term
     assert names("%") == ["50% Off_Shop"] and names("_") == ["50% Off_Shop"]
     assert names("\\") == ["Contoso\\Lab"] and names("zz") == []
-    assert "Fabrikam" in names("") and len(names("  ")) == 5
+    assert "Fabrikam" in names("") and len(names("  ")) == 7
     too_long = operator.raw(query, {"s": "x" * 201}).json()
     assert too_long["errors"][0]["extensions"]["code"] == "VALUE_TOO_LONG"
 

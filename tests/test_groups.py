@@ -71,9 +71,15 @@ def test_create_update_list_and_delete(api, tenant, clock):
     assert not rest["pageInfo"]["hasNextPage"]
     found = api(GROUPS, {"search": "sales"})["groups"]["nodes"]
     assert [n["displayName"] for n in found] == ["Sales", "Sales Germany"]
+    create(api, "Änderung Team")
+    for term in ("Änderung Team", "änderung", "ANDERUNG", "rung t"):  # case and accents aside
+        found = api(GROUPS, {"search": term})["groups"]["nodes"]
+        assert [n["displayName"] for n in found] == ["Änderung Team"], term
 
     out = api(UPDATE, {"input": {"id": gid, "displayName": "Sales EMEA"}})["updateGroup"]
     assert out["group"] == {"displayName": "Sales EMEA", "description": "EMEA sales"}
+    found = api(GROUPS, {"search": "emea"})["groups"]["nodes"]  # a renamed group by its new name
+    assert [n["displayName"] for n in found] == ["Sales EMEA"]
     out = api(DELETE, {"id": gid})["deleteGroup"]
     assert out == {"deletedGroupId": gid, "userErrors": []}
     assert api(GROUP, {"id": gid})["group"] is None

@@ -23,13 +23,14 @@ from commcredits.services import (
     group_policies,
     groups,
     licenses,
+    tenants,
     user_search,
 )
 from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.catalog import Catalog, generated_id
 from commcredits.services.errors import DomainError
 from commcredits.services.licenses import LicenseRequest
-from tests.helpers import upn
+from tests.helpers import row_as_of_schema, upn
 
 NOW = dt.datetime(2026, 12, 4, 10, 0)  # naive UTC, as the columns hold it
 DOMAIN = "fabrikam.example"
@@ -382,7 +383,7 @@ def test_0021_resolves_the_grants_from_before_and_ranks_group_grants_beside_them
         "cem": ("GLOBAL", DISABLED, "GLOBAL", "Everyone", None),
     }
     with database.db.connection_context():
-        tenant = Tenant.get_by_id(tenant_id)
+        tenant = row_as_of_schema(Tenant, tenant_id)
         assert _effective(tenant, people) == before
         assert _rows("SELECT count(*) FROM group_policy_grant") == [(0,)]
         assert _rows("SELECT member_count FROM directory_group") == [(2,)]  # 0019's triggers
@@ -404,4 +405,27 @@ def test_0021_resolves_the_grants_from_before_and_ranks_group_grants_beside_them
                 calling_policies.remove_calling_policy(tenant, SYSTEM, name, now=NOW)
             assert refused.value.code == "POLICY_IN_USE", name
         assert _rows("SELECT count(*) FROM calling_policy") == [(2,)]
+    database.close()
+
+
+def test_0035_makes_groups_and_tenants_from_before_findable_case_and_accents_aside(blank_url):
+    database.bind(blank_url)
+    migrate("0034_group_error_insert_statements")
+    with database.db.connection_context():
+        tenant_id = _old_tenant("Ärzte GmbH")
+        for name in ("Änderung Team", "Sales"):
+            _insert(
+                "directory_group",
+                {
+                    "tenant_id": tenant_id, "display_name": name, "description": "",
+                    "member_count": 0, "processing_state": "ProcessingComplete",
+                    "processed_through": 0, "created_at": NOW, "updated_at": NOW,
+                },
+            )  # fmt: skip
+    assert migrate() == ["0035_name_search"]
+    with database.db.connection_context():
+        tenant = Tenant.get_by_id(tenant_id)
+        assert [t.name for t in tenants.tenants_query("arzte")] == ["Ärzte GmbH"]
+        found = groups.groups_query(tenant, "ANDERUNG")
+        assert [g.display_name for g in found] == ["Änderung Team"]
     database.close()

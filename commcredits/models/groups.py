@@ -24,6 +24,9 @@ PROCESSING_IN_PROGRESS = "ProcessingInProgress"
 class Group(BaseModel):
     tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
     display_name = peewee.CharField(max_length=NAME_MAX)
+    # display_name as a search term is normalized (services/user_search.normalize), written
+    # with it by the service: a search is a substring of it, case and accents aside (0035).
+    search_name = peewee.TextField(default="")
     description = peewee.CharField(max_length=DESCRIPTION_MAX, default="")
     # Kept with every membership change in the same transaction: lists read it, never COUNT.
     member_count = peewee.IntegerField(default=0)

@@ -44,7 +44,10 @@ class TenantQuery:
         after: str | None = None,
         search: Annotated[
             str | None,
-            limited_arg(NAME, description="Only the tenants whose name contains this, case aside."),
+            limited_arg(
+                NAME,
+                description="Only the tenants whose name contains this, case and accents aside.",
+            ),
         ] = None,
     ) -> Connection[Tenant]:
         return paginate(

@@ -241,7 +241,11 @@ def assignment_states(info: Info, rows: list, states: list) -> list[LicenseAssig
 @strawberry.input
 class GroupFilter:
     search: str | None = limited_field(
-        NAME_MAX, default=None, description="Part of the display name, any case."
+        NAME_MAX,
+        default=None,
+        description=(
+            'Part of the display name, case and accents aside ("anderung" finds "Änderung").'
+        ),
     )
 
 

@@ -22,7 +22,7 @@ from enum import Enum
 
 import peewee
 
-from commcredits.db import db, directory_lock
+from commcredits.db import contains, db, directory_lock
 from commcredits.models import (
     Group,
     GroupLicense,
@@ -44,6 +44,7 @@ from commcredits.services.group_policies import forget_group
 from commcredits.services.licenses.prior_seats import prior_seat_units
 from commcredits.services.principal import Principal
 from commcredits.services.user_list import licenses_for_users
+from commcredits.services.user_search import normalize
 from commcredits.services.users import find_named_users
 
 SMALL_GROUP = 1000  # members processed in the request's own transaction
@@ -71,10 +72,12 @@ def get_group(tenant: Tenant, group_id: int, *, field: str = "groupId") -> Group
 
 
 def groups_query(tenant: Tenant, search: str | None = None) -> peewee.ModelSelect:
+    """The tenant's groups, or those whose name holds `search`, case and accents aside
+    ("anderung" finds "Änderung Team"), as a user search matches."""
     query = Group.select().where(Group.tenant == tenant.id)
-    term = (search or "").strip().lower()
+    term = normalize(search or "")
     if term:
-        query = query.where(peewee.fn.LOWER(Group.display_name).contains(term))
+        query = query.where(contains(Group.search_name, term))
     return query
 
 
@@ -94,7 +97,12 @@ def create_group(
     text = _text(description, "description", DESCRIPTION_MAX, required=False)
     with directory_lock(tenant.id):
         group = Group.create(
-            tenant=tenant.id, display_name=name, description=text, created_at=now, updated_at=now
+            tenant=tenant.id,
+            display_name=name,
+            search_name=normalize(name),
+            description=text,
+            created_at=now,
+            updated_at=now,
         )
         audit.record(
             principal, "createGroup", group, tenant_id=tenant.id, before=None,
@@ -127,6 +135,7 @@ def update_group(
         before = describe(group)
         if name is not None:
             group.display_name = name
+            group.search_name = normalize(name)
         if text is not None:
             group.description = text
         group.updated_at = now

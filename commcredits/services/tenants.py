@@ -14,6 +14,7 @@ from commcredits.services import audit
 from commcredits.services.countries import normalize_country
 from commcredits.services.errors import DomainError, not_found
 from commcredits.services.principal import Principal
+from commcredits.services.user_search import normalize
 
 AGREEMENT_TYPES = ("MCA", "MOSA", "EA")
 
@@ -58,6 +59,7 @@ def create_tenant(
             raise DomainError("DUPLICATE_TENANT", f"A tenant named '{clean_name}' exists.", "name")
         tenant = Tenant.create(
             name=clean_name,
+            search_name=normalize(clean_name),
             country=country_code,
             currency=currency_code,
             agreement_type=agreement,
@@ -100,10 +102,10 @@ def find_tenant(ref: str | int) -> Tenant:
 
 
 def tenants_query(search: str | None = None) -> peewee.ModelSelect:
-    """Every tenant (operator tools), or those whose name contains `search`, case aside (a
-    picker's search box; SQLite folds ASCII letters only). Tenants are few: a scan serves."""
+    """Every tenant (operator tools), or those whose name contains `search`, case and accents
+    aside (a picker's search box). Tenants are few: a scan serves."""
     query = Tenant.select()
-    term = (search or "").strip().lower()
+    term = normalize(search or "")
     if term:
-        query = query.where(contains(peewee.fn.LOWER(Tenant.name), term))
+        query = query.where(contains(Tenant.search_name, term))
     return query
