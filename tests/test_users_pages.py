@@ -210,3 +210,9 @@ def test_other_filters_count_up_to_the_cap(api, tenant, clock, monkeypatch):
     assert counted == {"totalCount": 7, "totalCountIsCapped": False}
     counted = api(COUNTED, {"filter": {"search": "person"}})["users"]
     assert counted == {"totalCount": 10, "totalCountIsCapped": True}
+
+
+def test_a_department_given_with_spaces_is_the_department(api, crowd):
+    """Departments are stored without surrounding spaces; a filter with them means the same."""
+    assert _walk(api, {"department": "  Sales "}, 100) == _walk(api, {"department": "Sales"}, 100)
+    assert _walk(api, {"department": "Sales"}, 100)

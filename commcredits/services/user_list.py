@@ -33,6 +33,12 @@ class UserFilter:
     has_license: str | None = None  # skuPartNumber or skuId
     account_enabled: bool | None = None
 
+    def __post_init__(self) -> None:
+        # A department is stored without surrounding spaces (users.validate_fields): a filter
+        # given with them means the same department.
+        if self.department is not None:
+            self.department = self.department.strip()
+
     def only_license(self) -> bool:
         """Whether `has_license` is the one filter given (its count is maintained)."""
         return bool(self.has_license) and not (
