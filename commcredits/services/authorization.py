@@ -6,9 +6,10 @@ The same rules as rating, read-only: the licences for the call type, an emergenc
 monthly spend limit (SPEND_LIMIT_REACHED) and the credit balance. `maxMinutesAffordable` = pool
 minutes left + whole minutes the spendable credit buys at the price (at most 24 hours), fewer
 if the spend limit leaves fewer: the balance plus the pending auto-recharges and those today's
-cap still allows, or for an MCA tenant the rest of the month's credit limit. `creditsLeft` is
-the balance itself, as of `now`. It reads only: no lock, no ledger, no write, so it never
-queues behind a batch being rated.
+cap still allows, or for an MCA tenant its lots (spent first) plus the rest of the month's
+credit limit; each charge rounded as rating rounds it (`prices.minutes_affordable`), so a call
+allowed here is one rating rates. `creditsLeft` is the balance itself, as of `now`. It reads
+only: no lock, no ledger, no write, so it never queues behind a batch being rated.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from commcredits.services.pools import (
     month_of,
     pool_key_for_call,
 )
-from commcredits.services.prices import MICROS, price_from_micros
+from commcredits.services.prices import minutes_affordable, price_from_micros
 from commcredits.services.principal import Principal
 from commcredits.services.rate_tables import table_for
 from commcredits.services.rating import (
@@ -177,8 +178,8 @@ def authorize_call(
     if rate.price_micros == 0:
         return answer(None, pool_left, balance, price, MAX_MINUTES)
     # What a call may spend: the balance, plus the auto-recharges the day still allows (or,
-    # for an MCA tenant, what is left of the month's credit limit).
-    affordable = int(max(spendable, Decimal(0)) * MICROS // rate.price_micros)
+    # for an MCA tenant, its lots plus what is left of the month's credit limit).
+    affordable = minutes_affordable(rate.price_micros, spendable, tenant.currency)
     limit = policies.limits.get(user.id)
     limited = _spend_limit_minutes(tenant, user.id, limit, kind, rate.price_micros, now=now)
     if limited is not None and limited <= affordable:
@@ -209,4 +210,4 @@ def _spend_limit_minutes(
     if spend_limits.reached(spent, limit):
         return 0
     left = Money.from_minor(limit - spent, tenant.currency).amount
-    return max(1, int(left * MICROS // price_micros))
+    return max(1, minutes_affordable(price_micros, left, tenant.currency))

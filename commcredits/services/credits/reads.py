@@ -79,15 +79,16 @@ class Spendable:
 
 def spendable_credit(tenant: Tenant, *, now: dt.datetime) -> Spendable:
     """What a call may spend now, read without the lock: the balance plus the pending
-    recharges and those today's cap still allows (prepaid), or what is left of this month's
-    credit limit (MCA). One statement (two for MCA)."""
+    recharges and those today's cap still allows (prepaid), or the lots (operator
+    adjustments, which a postpaid debit takes first: credits/postpaid.py) plus what is left of
+    this month's credit limit (MCA). One statement (two for MCA)."""
     row = store.load_account(tenant.id, due_at=now)
     minor = (row[1] or 0) - int(row[-1] or 0)  # less lots past expiry, not yet written EXPIRED
     balance = Money.from_minor(minor, tenant.currency)
     if tenant.agreement_type == "MCA":
         limit = row[4]
         left = 0 if limit is None else max(0, limit - _postpaid_used(tenant, now))
-        return Spendable(balance, Money.from_minor(left, tenant.currency))
+        return Spendable(balance, Money.from_minor(max(minor, 0) + left, tenant.currency))
     pending = recharge.Pending(int(row[5] or 0), int(row[6] or 0))
     extra = recharge.spendable_extra(store.settings_from(row, tenant.id), pending, now)
     return Spendable(balance, Money.from_minor(minor + extra, tenant.currency))
