@@ -8,7 +8,9 @@ const PROBE_MS = 2000;
 
 // Thrown when the server did not answer: the page offers a retry and the banner shows.
 export class ConnectionError extends Error {}
-// Thrown when the session is missing or over: the app goes to the sign-in page.
+// Thrown when the session is missing or over: the app goes to the sign-in page. gql() also
+// announces it (`session` "ended"), so a form that catches the error to show it in place
+// still leads to the sign-in page rather than to a message with no way to sign in.
 export class SignedOut extends Error {}
 // A GraphQL error (not a userError): shown where the request was made, never swallowed.
 // `field` is the argument it names (extensions.field), when it names one.
@@ -36,6 +38,8 @@ export const connection = new EventTarget();
 // "refused" (detail: the tenant's name): the server refused the chosen tenant, whichever
 // request found out (a page's first read, a pager, a form); the choice is cleared already.
 export const tenancy = new EventTarget();
+// "ended": a request found the session over (main.js goes to the sign-in page).
+export const session = new EventTarget();
 const down = new Set(); // "http", "live": what currently fails
 let probe = null;
 
@@ -174,8 +178,25 @@ async function firstError(response) {
   return new ApiError(`HTTP ${response.status}`, null);
 }
 
+// A mutation refused for want of a session says so as a userError (code UNAUTHENTICATED),
+// not in `errors`: anywhere in `data` (a payload's userErrors, or a batch's per-item ones).
+function unauthenticated(value, depth = 0) {
+  if (!value || typeof value !== "object" || depth > 4) return false;
+  if (Array.isArray(value)) return value.some((v) => unauthenticated(v, depth + 1));
+  if (Array.isArray(value.userErrors) && value.userErrors.some((e) => e && e.code === "UNAUTHENTICATED")) {
+    return true;
+  }
+  return Object.values(value).some((v) => unauthenticated(v, depth + 1));
+}
+
+function signedOut() {
+  session.dispatchEvent(new CustomEvent("ended"));
+  return new SignedOut();
+}
+
 // One GraphQL operation; resolves to `data`. Mutations report refusals as userErrors inside
-// `data` (the page shows them at their fields); anything in `errors` is thrown.
+// `data` (the page shows them at their fields), except an ended session, which is thrown as
+// SignedOut like a query's; anything in `errors` is thrown.
 // `tenant` overrides the chosen tenant's header value (the picker checking a typed name).
 export async function gql(query, variables = {}, { tenant = undefined } = {}) {
   const headers = { "content-type": "application/json", "x-csrf-token": csrfToken() };
@@ -187,7 +208,7 @@ export async function gql(query, variables = {}, { tenant = undefined } = {}) {
     headers,
     body: JSON.stringify({ query, variables }),
   });
-  if (response.status === 401) throw new SignedOut();
+  if (response.status === 401) throw signedOut();
   // The header refused: 404 NOT_FOUND (no such tenant now), 403 FORBIDDEN (not an operator's
   // session now). Other 403s (CSRF_FAILED) are not about the tenant.
   const scope = { 404: "NOT_FOUND", 403: "FORBIDDEN" }[response.status];
@@ -209,9 +230,10 @@ export async function gql(query, variables = {}, { tenant = undefined } = {}) {
   if (body.errors && body.errors.length) {
     const error = body.errors[0];
     const code = error.extensions && error.extensions.code;
-    if (code === "UNAUTHENTICATED") throw new SignedOut();
+    if (code === "UNAUTHENTICATED") throw signedOut();
     throw apiError(error);
   }
+  if (unauthenticated(body.data)) throw signedOut();
   return body.data;
 }
 

@@ -10,13 +10,14 @@ import {
   currentSession,
   gql,
   renameChosenTenant,
+  session as sessionEvents,
   signOut,
   tenancy,
 } from "./api.js";
 import { h, present } from "./dom.js";
 import { LANGUAGES, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { pages } from "./pages/registry.js";
-import { currentPage, navigate, render, startRouter } from "./router.js";
+import { currentPage, here, navigate, render, startRouter } from "./router.js";
 
 let session = null;
 let refusedTenant = null; // the name of a chosen tenant the server refused, for the picker
@@ -159,10 +160,13 @@ const context = {
     session = value;
     renderHeader();
   },
+  // The session ended (a page's request, a form's, the live socket): to the sign-in page, which
+  // brings the visitor back here, query and all. Once, however many requests found out.
   signedOut() {
     session = null;
     renderHeader();
-    navigate("/sign-in", { replace: true, state: { next: location.pathname } });
+    if (location.pathname === "/sign-in") return;
+    navigate("/sign-in", { replace: true, state: { next: here() } });
   },
   navigate,
   onPage(page) {
@@ -196,6 +200,8 @@ async function start() {
   connection.addEventListener("lost", () => renderBanner(true));
   // Whatever request learns that the chosen tenant is refused, back to the picker, saying so.
   tenancy.addEventListener("refused", (event) => context.tenantRefused(event.detail));
+  // Whatever request learns that the session is over, to the sign-in page.
+  sessionEvents.addEventListener("ended", () => context.signedOut());
   // Pages re-read what they show themselves when the connection comes back (credits.js on
   // its socket's reconnect); a re-render here would drop a form's state, e.g. an order review.
   connection.addEventListener("restored", () => renderBanner(false));

@@ -27,9 +27,15 @@ export function startRouter(main, ctx) {
   });
 }
 
+// Where the visitor is, query included (/users/user?id=…, /calls?month=…): what the sign-in
+// page brings them back to.
+export function here() {
+  return location.pathname + location.search;
+}
+
 export function navigate(path, { replace = false, state = null } = {}) {
   if (replace) history.replaceState(state, "", path);
-  else if (path !== location.pathname) history.pushState(state, "", path);
+  else if (path !== here()) history.pushState(state, "", path);
   render();
 }
 
@@ -46,7 +52,7 @@ export async function render({ keepFocus = false } = {}) {
   cleanup = null;
   let page = currentPage();
   if (page && page.requiresSession !== false && !context.session()) {
-    navigate("/sign-in", { replace: true, state: { next: location.pathname } });
+    navigate("/sign-in", { replace: true, state: { next: here() } });
     return;
   }
   if (page && page.requiresSession !== false && context.needsTenant()) page = tenantPicker;

@@ -1,0 +1,112 @@
+"""The console when a session ends or a page is left while it loads, in German Chromium: the
+sign-in page brings the visitor back to the address they wanted, query and all; a form sent
+after the session ended leads to the sign-in page instead of a message with no way to sign
+in; a page still waiting for its answer when the visitor moved on writes nothing into the
+next page; a page whose first read got no answer says so in German and loads again (README
+"Admin console")."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.console_browser import (
+    button,
+    by_label,
+    console,
+    heading,
+    sign_in,
+    text,
+    wait_for,
+)
+
+# Ends the session as another tab's sign-out would (DELETE /auth/session): this page is not told.
+END_SESSION = """
+const done = arguments[arguments.length - 1];
+const cookie = document.cookie.split("; ").find((c) => c.startsWith("commcredits_csrf="));
+const token = cookie ? decodeURIComponent(cookie.split("=")[1]) : "";
+fetch("/auth/session", { method: "DELETE", headers: { "x-csrf-token": token } })
+  .then((r) => done(r.status));
+"""
+
+# Holds every GraphQL request naming `operation` back for `ms` before it is sent.
+DELAY = """
+const [operation, ms] = arguments;
+const original = window.fetch;
+window.fetch = async function (url, options) {
+  if (String(options && options.body).includes(operation)) {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+  return original.apply(this, arguments);
+};
+"""
+
+# Every GraphQL request naming `operation` fails as if the network were down, until undone.
+FAIL = """
+const [operation] = arguments;
+const original = window.fetch;
+window.failing = true;
+window.fetch = function (url, options) {
+  if (window.failing && String(options && options.body).includes(operation)) {
+    return Promise.reject(new TypeError("Failed to fetch"));
+  }
+  return original.apply(this, arguments);
+};
+"""
+
+
+def address(driver) -> str:
+    parts = urlsplit(driver.current_url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@pytest.mark.backends("sqlite")
+def test_the_sign_in_page_brings_back_the_address_query_and_all(
+    db_url, keys, tmp_path, monkeypatch
+):
+    admin = keys["GLOBAL_ADMIN"]
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        # A shared link to a filtered list, opened signed out.
+        driver.get(server.url + "/users?search=niemand")
+        sign_in(driver, admin)
+        wait_for(lambda: heading(driver) == "Aktive Benutzer", "no users page after sign-in")
+        assert address(driver) == "/users?search=niemand"
+
+        # The session ends while the console shows another page; back to the filtered list,
+        # which finds out, and the sign-in page brings the visitor back to it again.
+        driver.find_element(By.LINK_TEXT, "Lizenzen").click()
+        wait_for(lambda: heading(driver) == "Lizenzen", "no licenses page")
+        assert driver.execute_async_script(END_SESSION) == 204
+        driver.back()
+        sign_in(driver, admin)
+        wait_for(lambda: heading(driver) == "Aktive Benutzer", "not back on the users page")
+        assert address(driver) == "/users?search=niemand"
+
+        # The same list's nav link shows the whole list, not the filtered one again.
+        driver.find_element(By.CSS_SELECTOR, "nav a[href='/users']").click()
+        wait_for(lambda: address(driver) == "/users", "the nav link kept the old query")
+
+
+@pytest.mark.backends("sqlite")
+def test_a_form_sent_after_the_session_ended_leads_to_the_sign_in_page(
+    db_url, keys, tmp_path, monkeypatch
+):
+    admin = keys["GLOBAL_ADMIN"]
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/credits/auto-recharge")
+        sign_in(driver, admin)
+        wait_for(lambda: heading(driver) == "Automatisches Aufladen", "no auto-recharge page")
+        assert driver.execute_async_script(END_SESSION) == 204
+        amount = by_label(driver, "Diesen Betrag hinzufügen")
+        amount.clear()
+        amount.send_keys("50")
+        button(driver, "Speichern").click()
+        # The mutation's answer is a userError UNAUTHENTICATED: the sign-in page, not "⚠ An
+        # API key is required" in English beside a form that cannot be sent.
+        wait_for(lambda: heading(driver) == "Anmelden", "no sign-in page after the refusal")
+        assert "API key" not in text(driver, "main")
+        sign_in(driver, admin)
+        wait_for(lambda: heading(driver) == "Automatisches Aufladen", "not back on the form")
+        assert address(driver) == "/credits/auto-recharge"
