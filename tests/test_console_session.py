@@ -110,3 +110,41 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_sign_in_page(
         sign_in(driver, admin)
         wait_for(lambda: heading(driver) == "Automatisches Aufladen", "not back on the form")
         assert address(driver) == "/credits/auto-recharge"
+
+
+@pytest.mark.backends("sqlite")
+def test_a_page_left_while_loading_writes_nothing_into_the_next(
+    db_url, keys, tmp_path, monkeypatch
+):
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/sign-in")
+        sign_in(driver, keys["GLOBAL_ADMIN"])
+        wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "no credits page")
+        driver.execute_script(DELAY, "AddCreditsPage", 1500)
+        driver.find_element(By.CSS_SELECTOR, "nav a[href='/credits/add']").click()
+        driver.find_element(By.CSS_SELECTOR, "nav a[href='/licenses']").click()
+        wait_for(lambda: heading(driver) == "Lizenzen", "no licenses page")
+        # The add-credits page's answer has come meanwhile: nothing of it on this page.
+        driver.execute_async_script("setTimeout(arguments[arguments.length - 1], 2500)")
+        headings = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "main h1")]
+        assert headings == ["Lizenzen"], headings
+        assert not driver.find_elements(By.NAME, "amount")
+
+
+@pytest.mark.backends("sqlite")
+def test_a_page_whose_first_read_got_no_answer_loads_again(db_url, keys, tmp_path, monkeypatch):
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/sign-in")
+        sign_in(driver, keys["GLOBAL_ADMIN"])
+        wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "no credits page")
+        driver.execute_script(FAIL, "LicensesPage")
+        driver.find_element(By.LINK_TEXT, "Lizenzen").click()
+        shown = wait_for(lambda: text(driver, "main [role=alert]"), "no failure shown")
+        assert "Der Server hat nicht geantwortet" in shown and "Failed to fetch" not in shown
+        assert heading(driver) == "Lizenzen"
+        assert button(driver, "Erneut versuchen").is_enabled()
+        # The request failed, so the banner's probe finds the server and says "restored": the
+        # page tries again by itself (the fake network stays down until here).
+        driver.execute_script("window.failing = false")
+        wait_for(lambda: driver.find_elements(By.ID, "seats"), "the page did not load again")
+        assert not driver.find_elements(By.CSS_SELECTOR, "main [role=alert]:not([hidden])")

@@ -3,7 +3,7 @@
 // the same path, which serves the same index (commcredits/console PAGES). Pages come from
 // pages/registry.js. An operator who has not chosen a tenant gets the tenant picker at any
 // page's address; choosing renders that page.
-import { SignedOut, TenantRefused } from "./api.js";
+import { ConnectionError, SignedOut, TenantRefused, connection } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { pages } from "./pages/registry.js";
@@ -13,6 +13,7 @@ let outlet = null; // the <main> element pages render into
 let context = null; // what every page gets: session, navigate, …
 let cleanup = null; // the current page's teardown (closes its websocket)
 let generation = 0;
+let failed = false; // the current page's render failed for want of an answer: retried on "restored"
 
 export function startRouter(main, ctx) {
   outlet = main;
@@ -24,6 +25,10 @@ export function startRouter(main, ctx) {
     if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
     navigate(link.getAttribute("href"));
+  });
+  // A page that could not load because the server did not answer loads again once it does.
+  connection.addEventListener("restored", () => {
+    if (failed) render({ keepFocus: true });
   });
 }
 
@@ -44,10 +49,13 @@ export function currentPage() {
 }
 
 // Renders the page of the current URL. A page that needs a session sends a signed-out visitor
-// to the sign-in page, which comes back here afterwards (history state `next`).
+// to the sign-in page, which comes back here afterwards (history state `next`). Each render
+// gets its own container in <main>: a page still waiting for an answer when the visitor moves
+// on writes into its own container, no longer shown, never into the next page.
 export async function render({ keepFocus = false } = {}) {
   generation += 1;
   const mine = generation;
+  failed = false;
   if (cleanup) cleanup();
   cleanup = null;
   let page = currentPage();
@@ -56,26 +64,28 @@ export async function render({ keepFocus = false } = {}) {
     return;
   }
   if (page && page.requiresSession !== false && context.needsTenant()) page = tenantPicker;
-  outlet.replaceChildren();
+  const view = h("div", { class: "page" });
+  outlet.replaceChildren(view);
   context.onPage(page);
   if (!page) {
     document.title = `${t("notFound.title")} — commcredits`;
-    outlet.append(
+    view.append(
       h("h1", { tabindex: "-1" }, t("notFound.title")),
       h("p", null, h("a", { href: "/credits", "data-link": true }, t("nav.credits"))),
     );
-    outlet.querySelector("h1").focus();
+    view.querySelector("h1").focus();
     return;
   }
   document.title = `${t(page.title)} — commcredits`;
   try {
-    const result = await page.render(outlet, context);
+    const result = await page.render(view, context);
     if (mine !== generation) {
       if (typeof result === "function") result(); // navigated away meanwhile
       return;
     }
     cleanup = typeof result === "function" ? result : null;
   } catch (error) {
+    if (mine !== generation) return; // a later page is showing: this one's failure is not news
     if (error instanceof SignedOut) {
       context.signedOut();
       return;
@@ -83,10 +93,20 @@ export async function render({ keepFocus = false } = {}) {
     if (error instanceof TenantRefused) {
       return; // api.js told main.js (tenancy "refused"): the picker says why
     }
-    outlet.append(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`));
+    if (!view.querySelector("h1")) view.prepend(h("h1", null, t(page.title)));
+    if (error instanceof ConnectionError) {
+      // Tried again by the button, or by itself when the connection comes back.
+      failed = true;
+      view.append(
+        h("p", { class: "form-message error", role: "alert" }, `⚠ ${t("connection.failed")}`),
+        h("p", null, h("button", { type: "button", onclick: () => render() }, t("connection.retry"))),
+      );
+    } else {
+      view.append(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`));
+    }
   }
   // Focus the page's heading, so keyboard and screen-reader users start on the new page.
-  const heading = outlet.querySelector("h1");
+  const heading = view.querySelector("h1");
   if (heading && !keepFocus) {
     heading.setAttribute("tabindex", "-1");
     heading.focus();

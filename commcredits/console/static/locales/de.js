@@ -32,6 +32,7 @@ export default {
   "header.graphiqlHint": "Die GraphQL-API, auf der diese Konsole aufbaut, zum Erkunden (gleiche Anmeldung)",
   "connection.lost": "Verbindung unterbrochen – neuer Verbindungsversuch…",
   "connection.failed": "Der Server hat nicht geantwortet. Prüfen Sie die Verbindung und versuchen Sie es erneut.",
+  "connection.retry": "Erneut versuchen",
   "notFound.title": "Seite nicht gefunden",
   "readonly.operator": "Nur Lesezugriff: Als Betreiber sehen Sie die Abrechnung dieses Mandanten, ändern sie aber nicht in seinem Namen. Das kann ein globaler Administrator oder Abrechnungsadministrator des Mandanten.",
   "readonly.reason": "Nur Lesezugriff: Ihre Rolle ({role}) darf die Abrechnung ansehen, aber nicht ändern. Das kann ein globaler Administrator oder Abrechnungsadministrator.",

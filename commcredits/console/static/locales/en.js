@@ -31,6 +31,7 @@ export default {
   "header.graphiqlHint": "The GraphQL API this console is built on, to explore (same sign-in)",
   "connection.lost": "Connection lost — reconnecting…",
   "connection.failed": "The server did not answer. Check the connection and try again.",
+  "connection.retry": "Try again",
   "notFound.title": "Page not found",
   "readonly.operator": "Read only: as an operator you view this tenant's billing but do not change it in the tenant's name. The tenant's Global or Billing admin can.",
   "readonly.reason": "Read only: your role ({role}) can view billing but not change it. A Global or Billing admin can.",
