@@ -1,8 +1,11 @@
 // Licenses (Billing > Licenses): seats per SKU from subscribedSkus (prepaid: enabled,
 // suspended, warning; consumed; available; capabilityStatus), named by the catalog's skus,
 // and buying seats with purchaseSeats, its userErrors at their fields. The table is read
-// again after each purchase, so it shows what the API holds.
-import { ConnectionError, gql } from "../api.js";
+// again after each purchase, so it shows what the API holds. purchaseSeats adds seats and takes
+// no idempotency key (setSeats would overwrite a purchase made meanwhile elsewhere): after a
+// lost answer the page reads the seats again and says whether the order went through, rather
+// than inviting a retry that could buy them twice.
+import { ConnectionError, connection, gql } from "../api.js";
 import {
   billingForm,
   field,
@@ -96,15 +99,45 @@ export default {
     const seats = h("div", { id: "seats", class: "seats" });
     seats.append(seatsTable(subscribedSkus, names));
     const loadError = h("p", { class: "form-message error", role: "alert", hidden: true });
+    let held = subscribedSkus; // the seats as last read
 
+    // The seats read again; null when that failed too (said above the table).
     async function reload() {
       try {
         const data = await gql(LOAD);
-        seats.replaceChildren(seatsTable(data.subscribedSkus, names));
+        held = data.subscribedSkus;
+        seats.replaceChildren(seatsTable(held, names));
         loadError.hidden = true;
+        return held;
       } catch (error) {
         loadError.hidden = false;
         loadError.textContent = `⚠ ${error instanceof ConnectionError ? t("connection.failed") : error.message}`;
+        return null;
+      }
+    }
+    const enabledOf = (list, part) => list.find((s) => s.skuPartNumber === part)?.prepaidUnits.enabled ?? 0;
+
+    // The answer to a purchase was lost: did it go through? The seats now against before.
+    async function afterLostAnswer(skuPartNumber, quantity, before) {
+      const product = names.get(skuPartNumber) || skuPartNumber;
+      const now = await reload();
+      if (now === null) {
+        showMessage(general, t("licenses.buy.lostUnknown"));
+        const again = () => {
+          connection.removeEventListener("restored", again);
+          if (form.isConnected) afterLostAnswer(skuPartNumber, quantity, before);
+        };
+        connection.addEventListener("restored", again);
+        return;
+      }
+      const prepaid = enabledOf(now, skuPartNumber);
+      if (prepaid >= before + quantity) {
+        fields.quantity.input.value = "";
+        showMessage(general, t("licenses.buy.lostBought", { product, prepaid: number(prepaid) }), "success");
+      } else if (prepaid === before) {
+        showMessage(general, t("licenses.buy.lostNotBought", { product, prepaid: number(prepaid) }));
+      } else {
+        showMessage(general, t("licenses.buy.lostUnknown"));
       }
     }
 
@@ -149,6 +182,7 @@ export default {
         return;
       }
       const skuPartNumber = fields.skuPartNumber.input.value;
+      const before = enabledOf(held, skuPartNumber);
       submit.disabled = true;
       try {
         const result = (await gql(PURCHASE, { skuPartNumber, quantity: Number(text) })).purchaseSeats;
@@ -170,7 +204,8 @@ export default {
         fields.quantity.input.value = "";
         await reload();
       } catch (error) {
-        showMessage(general, error instanceof ConnectionError ? t("connection.failed") : error.message);
+        if (error instanceof ConnectionError) await afterLostAnswer(skuPartNumber, Number(text), before);
+        else showMessage(general, error.message);
       } finally {
         submit.disabled = false;
       }
