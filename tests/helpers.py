@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import peewee
 
 from commcredits import db as database
 from commcredits.db import insert_values
 from commcredits.models import (
+    ALL_MODELS,
     Group,
     GroupLicense,
     GroupLicenseState,
@@ -229,3 +233,25 @@ def row_as_of_schema(model: type, pk: int):
     present = {c.name for c in database.db.get_columns(model._meta.table_name)}
     fields = [f for f in model._meta.sorted_fields if f.column_name in present]
     return model.select(*fields).where(model._meta.primary_key == pk).get()
+
+
+@contextmanager
+def older_schema() -> Iterator[None]:
+    """A connection to a database an older migration left, with today's models lacking the
+    columns later migrations add (Tenant.search_name, …) until the block ends: today's
+    services seed it with the rows that version wrote and read them back, writing and reading
+    only the columns it has (a value given for a missing one stays on the Python object)."""
+    removed: list[tuple[type, peewee.Field]] = []
+    with database.db.connection_context():
+        try:
+            for model in ALL_MODELS:
+                present = {c.name for c in database.db.get_columns(model._meta.table_name)}
+                for field in list(model._meta.sorted_fields) if present else ():
+                    if field.column_name not in present:
+                        model._meta.remove_field(field.name)
+                        delattr(model, field.name)
+                        removed.append((model, field))
+            yield
+        finally:
+            for model, field in removed:
+                model._meta.add_field(field.name, field)

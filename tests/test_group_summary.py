@@ -26,6 +26,7 @@ from tests.helpers import (
     buy,
     group_with_errors,
     license_summary_from_states,
+    older_schema,
     rows_read,
     sqlite_steps,
     statements_sent,
@@ -209,7 +210,7 @@ def test_the_summary_costs_the_same_on_a_group_twenty_times_larger(tenant, clock
 def test_the_migration_counts_the_errors_of_an_existing_database(blank_url):
     database.bind(blank_url)
     assert migrate("0032_user_search_count")[-1] == "0032_user_search_count"
-    with database.db.connection_context():
+    with older_schema():
         tenant = create_tenant(
             SYSTEM, name="Older", country="DE", currency="EUR", agreement_type="MOSA",
             now=NOW,

@@ -14,7 +14,7 @@ from commcredits.services.access import SYSTEM
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.list_counts import Count
 from commcredits.services.user_list import UserFilter, count_users
-from tests.helpers import add_users, buy, other_tenant, trigger_plans, upn
+from tests.helpers import add_users, buy, older_schema, other_tenant, trigger_plans, upn
 
 LOCATIONS = ["DE", "AT", "", "Deutschland"]
 SKUS = ["MCOEV", "MCOMEETADV", "SPE_E5"]
@@ -115,7 +115,7 @@ def test_migration_0022_counts_the_licenses_an_older_database_holds(blank_url):
     now = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
     database.bind(blank_url)
     assert migrate("0021_group_policy_grants")[-1] == "0021_group_policy_grants"
-    with database.db.connection_context():
+    with older_schema():
         tenant = create_tenant(
             SYSTEM, name="Fabrikam", country="DE", currency="EUR", agreement_type="MOSA", now=now
         )
@@ -128,7 +128,7 @@ def test_migration_0022_counts_the_licenses_an_older_database_holds(blank_url):
         ]
         licenses.assign_licenses(tenant, SYSTEM, requests, now=now)
     assert migrate("0022_location_license_counts") == ["0022_location_license_counts"]
-    with database.db.connection_context():
+    with older_schema():
         _check(tenant)
         assert count_users(tenant, UserFilter(usage_location="DE", has_license="MCOEV")) == Count(
             3, False
@@ -203,7 +203,7 @@ def test_migration_0023_recounts_what_an_outright_delete_left_and_keeps_it_exact
     now = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
     database.bind(blank_url)
     assert migrate("0022_location_license_counts")[-1] == "0022_location_license_counts"
-    with database.db.connection_context():
+    with older_schema():
         tenant = create_tenant(
             SYSTEM, name="Fabrikam", country="DE", currency="EUR", agreement_type="MOSA", now=now
         )

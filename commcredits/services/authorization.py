@@ -32,6 +32,7 @@ from commcredits.services.catalog import Catalog
 from commcredits.services.errors import not_found
 from commcredits.services.pools import (
     PoolBook,
+    calling_location,
     entitlements_from_rows,
     is_domestic,
     month_of,
@@ -56,7 +57,7 @@ MAX_MINUTES = MAX_DURATION_SECONDS // 60
 @dataclass(frozen=True)
 class _Caller:
     id: int
-    location: str  # usage location, "" when unset
+    location: str  # where the user calls from (pools.calling_location)
     licenses: list[tuple]  # (user id, sku pk, disabled plans as stored); sku pk None: none
     present: rating_policies.Presence  # which policies the tenant has at all
 
@@ -77,7 +78,7 @@ def _caller(tenant: Tenant, ref: int | str) -> _Caller:
     ).fetchall()
     if not rows:
         raise not_found("User", ref, "userId")
-    uid, location = rows[0][0], rows[0][1] or ""
+    uid, location = rows[0][0], calling_location(rows[0][1], tenant.country)
     return _Caller(
         uid,
         location,

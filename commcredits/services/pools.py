@@ -43,6 +43,13 @@ def international_minutes(plan: str) -> int:
     return 600 if plan == "MCOPSTN2" else 0
 
 
+def calling_location(usage_location: str | None, tenant_country: str) -> str:
+    """Where a user calls from, for pools and domestic calls: its usage location, or the
+    tenant's country when it has none (a user whose licenses all come from groups may have
+    none: Entra then takes the directory's country, as group licensing does here)."""
+    return usage_location or tenant_country
+
+
 def is_domestic(usage_location: str, country: str) -> bool:
     """Calls within one country are domestic; so are calls among US, Canada and Puerto Rico,
     which share +1 and the North American calling plans."""
@@ -189,7 +196,10 @@ def granted_minutes(tenant: Tenant, catalog: Catalog) -> dict[PoolKey, int]:
     rows = db.execute_sql(_LICENSE_SETS_SQL.format(p=db.obj.param), (tenant.id,)).fetchall()
     granted: dict[PoolKey, int] = defaultdict(int)
     dial_out_users = 0
-    for country, text, users in rows:
+    for location, text, users in rows:
+        # The sets are counted per usage location as stored ('' for none): minutes go to the
+        # pool of the country the user calls from.
+        country = calling_location(location, tenant.country)
         audio_conferencing = False
         for sku_pk, disabled in _licenses(text):
             plans = Catalog.plan_names(catalog.by_pk[sku_pk], disabled)

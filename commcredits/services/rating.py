@@ -72,6 +72,7 @@ from commcredits.services.pools import (
     PoolBook,
     PoolKey,
     PoolState,
+    calling_location,
     entitlements_for_users,
     is_domestic,
     pool_key_for_call,
@@ -159,7 +160,7 @@ class _Picture:
 def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, PoolState | None]:
     """Rate one fresh call against the picture (which it updates when the call is RATED)."""
     currency = pic.tenant.currency
-    location = user.usage_location or ""
+    location = calling_location(user.usage_location, pic.tenant.country)
     table = pic.rates.table_at(c.started_at)
     place = table.place(c.digits)
     country = place.country if place else ""
