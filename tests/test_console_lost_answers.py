@@ -1,6 +1,9 @@
 """The console after an answer that never came, in German Chromium: buying seats (purchaseSeats
 has no idempotency key) reads the seats again and says whether the order went through instead
-of inviting a retry that would buy them twice (README "Admin console")."""
+of inviting a retry that would buy them twice; a ledger or audit page turn or filter that got
+no answer leaves the numbering, the rows, the filter and the address as they were and says so
+in German; focus stays on the pager when the last page turns Next off (README "Admin
+console")."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from selenium.webdriver.common.by import By
 
 from tests.console_browser import api, button, by_label, console, heading, sign_in, text, wait_for
 
+PURCHASE = """mutation($k: String!) { purchaseCredits(amount: "42.00", idempotencyKey: $k) {
+  userErrors { code } } }"""
 SEATS = "{ subscribedSkus { skuPartNumber prepaidUnits { enabled } } }"
 
 # Requests naming `operation` reach the server, but their answer is lost on the way back.
@@ -48,3 +53,87 @@ def test_seats_bought_whose_answer_was_lost_are_read_again(db_url, keys, tmp_pat
         assert "erneut" not in said and "Kauf wurde aber ausgeführt" in said, said
         assert "5 erworbene" in said, said
         assert by_label(driver, "Anzahl").get_attribute("value") == ""
+
+
+# Every GraphQL request naming `operation` fails as if the network were down, until undone.
+FAIL = """
+const [operation] = arguments;
+const original = window.fetch;
+window.failing = true;
+window.fetch = function (url, options) {
+  if (window.failing && String(options && options.body).includes(operation)) {
+    return Promise.reject(new TypeError("Failed to fetch"));
+  }
+  return original.apply(this, arguments);
+};
+"""
+NO_ANSWER = "Der Server hat nicht geantwortet"
+
+
+def focused_text(driver) -> str:
+    return driver.switch_to.active_element.text
+
+
+@pytest.mark.backends("sqlite")
+def test_a_ledger_page_turn_without_an_answer_keeps_the_numbering(
+    db_url, keys, tmp_path, monkeypatch
+):
+    admin = keys["GLOBAL_ADMIN"]
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        for n in range(12):  # 12 ledger entries: two pages of 10
+            api(server, admin, PURCHASE, {"k": f"ledger-{n}"})
+        driver.get(server.url + "/sign-in")
+        sign_in(driver, admin)
+        wait_for(lambda: "Seite 1 von 2" in text(driver, "#ledger"), "no ledger")
+        driver.execute_script(FAIL, "CreditsLedger")
+        button(driver, "Nächste Seite").click()
+        said = wait_for(lambda: text(driver, ".ledger-filter .form-message"), "nothing said")
+        assert NO_ANSWER in said and "Failed to fetch" not in said, said
+        assert "Seite 1 von 2" in text(driver, "#ledger")
+        driver.execute_script("window.failing = false")
+        button(driver, "Nächste Seite").click()
+        wait_for(lambda: "Seite 2 von 2" in text(driver, "#ledger"), "no second page")
+        # Next is off on the last page: focus on Previous, not lost to the page.
+        assert focused_text(driver) == "Vorherige Seite"
+        assert not driver.find_element(By.CSS_SELECTOR, ".ledger-filter .form-message").text
+
+        # A filter that got no answer: the old rows, URL and numbering stay, and it says so.
+        driver.execute_script("window.failing = true")
+        by_label(driver, "Referenz").send_keys("nothing-like-this")
+        button(driver, "Filter anwenden").click()
+        wait_for(lambda: NO_ANSWER in text(driver, ".ledger-filter .form-message"), "no failure")
+        assert "?" not in driver.current_url and "Seite 2 von 2" in text(driver, "#ledger")
+
+
+@pytest.mark.backends("sqlite")
+def test_an_audit_filter_or_page_turn_without_an_answer_changes_nothing(
+    db_url, keys, tmp_path, monkeypatch
+):
+    admin = keys["GLOBAL_ADMIN"]
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        for n in range(12):  # 12 audit entries at least: two pages of 10
+            api(server, admin, PURCHASE, {"k": f"audit-{n}"})
+        driver.get(server.url + "/activity")
+        sign_in(driver, admin)
+        wait_for(lambda: "Seite 1 von" in text(driver, "#audit-log"), "no audit log")
+        driver.execute_script(FAIL, "ActivityAudit")
+        by_label(driver, "Aktion").send_keys("configureAutoRecharge")
+        button(driver, "Filter anwenden").click()
+        said = wait_for(lambda: text(driver, ".audit-filter .form-message"), "nothing said")
+        assert NO_ANSWER in said, said
+        # Neither the address nor the status claims the old rows match the new filter.
+        assert "?" not in driver.current_url
+        assert "passen zum Filter" not in text(driver, ".activity-status")
+        assert "Gefiltert" not in text(driver, "#audit-log")
+
+        pages = text(driver, "#audit-log .pager span")
+        assert pages == "Seite 1 von 2", pages
+        driver.find_elements(By.CSS_SELECTOR, "#audit-log .pager button")[1].click()
+        wait_for(lambda: NO_ANSWER in text(driver, "#audit-log [role=alert]"), "no failure")
+        assert text(driver, "#audit-log .pager span") == pages  # still page 1
+
+        driver.execute_script("window.failing = false")
+        next_button = driver.find_elements(By.CSS_SELECTOR, "#audit-log .pager button")[1]
+        next_button.click()
+        wait_for(lambda: "Seite 2 von" in text(driver, "#audit-log .pager span"), "no page 2")
+        assert focused_text(driver) == "Vorherige Seite"  # Next is off on the last page

@@ -6,7 +6,7 @@
 import { gql } from "./api.js";
 import { actionText, diffList } from "./activity-format.js";
 import { cursorTable } from "./activity-pager.js";
-import { field, formMessage, h, section, showMessage } from "./dom.js";
+import { failureText, field, formMessage, h, section, showMessage } from "./dom.js";
 import { dateTime, t, total } from "./i18n.js";
 
 const PAGE = 10;
@@ -85,16 +85,16 @@ function apiFilter(filter) {
 
 // { element, load }: the section and its first read (which throws, for the page to show).
 export function auditSection() {
-  let filter = auditFilterFromUrl();
   const status = h("p", { class: "activity-status", role: "status" });
   const pager = cursorTable({
     id: "audit-log",
     size: PAGE,
-    async fetchPage(first, after) {
+    query: auditFilterFromUrl(),
+    async fetchPage(first, after, filter) {
       const data = await gql(AUDIT, { first, after, filter: apiFilter(filter) });
       return data.auditLog;
     },
-    caption: (conn) =>
+    caption: (conn, filter) =>
       apiFilter(filter)
         ? t("activity.auditCaptionFiltered", { n: total(conn) })
         : t("activity.auditCaption", { n: total(conn) }),
@@ -106,21 +106,21 @@ export function auditSection() {
       `${e.targetType} ${e.targetId}`,
       diffList(e.before, e.after),
     ],
-    empty: () => (apiFilter(filter) ? t("activity.auditNoneFiltered") : t("activity.auditNone")),
+    empty: (filter) => (apiFilter(filter) ? t("activity.auditNoneFiltered") : t("activity.auditNone")),
     pagesLabel: () => t("activity.auditPages"),
   });
-  const controls = filterForm(filter, (wanted) => {
-    filter = wanted;
-    pager.reset();
-    const url = urlOf(wanted);
-    if (url !== location.pathname + location.search) history.pushState(history.state, "", url);
+  // The filter (and its URL) changes only once the log shows its rows: a failed read leaves the
+  // previous filter, rows and address, and says why, instead of a count for rows of the old one.
+  const controls = filterForm(pager.state.query, (wanted) => {
     pager
-      .load()
+      .show({ query: wanted, page: 0, cursors: [null] })
       .then(() => {
+        const url = urlOf(wanted);
+        if (url !== location.pathname + location.search) history.pushState(history.state, "", url);
         showMessage(controls.general, "");
         status.textContent = t("activity.filterResult", { n: total(pager.state.conn) });
       })
-      .catch((error) => showMessage(controls.general, error.message));
+      .catch((error) => showMessage(controls.general, failureText(error)));
   });
   return {
     element: section("activity.audit", controls.form, status, pager.body),

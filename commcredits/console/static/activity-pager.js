@@ -2,27 +2,33 @@
 // only go forward, so the cursors of the pages seen are kept to go back (as the ledger does).
 // `prepend(node)` puts a node that arrived live at the top of the first page without a re-read:
 // the page then shows one row more, and its end cursor still points where the next page starts.
-import { h, table } from "./dom.js";
+// `query` is what fetchPage, caption and empty are given besides (a filter); like the page and
+// cursors it changes only once the table shows its rows (`show`), so a failed read leaves the
+// table, its numbering and its filter as they were.
+import { failureText, h, refocusPager, table } from "./dom.js";
 import { number, pageTotal, t } from "./i18n.js";
 
-export function cursorTable({ id, size, fetchPage, caption, headers, row, empty, pagesLabel }) {
+export function cursorTable({ id, size, fetchPage, caption, headers, row, empty, pagesLabel, query = null }) {
   const body = h("div", { id });
-  const state = { cursors: [null], page: 0, conn: null, fresh: new Set() };
+  const state = { cursors: [null], page: 0, conn: null, fresh: new Set(), query };
 
   function paint() {
     const conn = state.conn;
     const prev = h("button", { type: "button", disabled: state.page === 0 }, t("activity.previous"));
     const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("activity.next"));
     const turn = (delta, index) => {
-      if (delta > 0) state.cursors[state.page + 1] = conn.pageInfo.endCursor;
-      state.page += delta;
-      load().then(() => body.querySelectorAll(".pager button")[index].focus());
+      const cursors = state.cursors.slice(0, state.page + 1);
+      if (delta > 0) cursors[state.page + 1] = conn.pageInfo.endCursor;
+      show({ page: state.page + delta, cursors }).then(
+        () => refocusPager(body, index),
+        (error) => failed(error),
+      );
     };
     prev.addEventListener("click", () => turn(-1, 0));
     next.addEventListener("click", () => turn(1, 1));
     const rows = conn.nodes.map((node) => row(node, state.fresh.has(node.id)));
     body.replaceChildren(
-      table(caption(conn), headers(), rows, empty()),
+      table(caption(conn, state.query), headers(), rows, empty(state.query)),
       h(
         "nav",
         { class: "pager", "aria-label": pagesLabel() },
@@ -33,17 +39,28 @@ export function cursorTable({ id, size, fetchPage, caption, headers, row, empty,
     );
   }
 
-  async function load() {
-    try {
-      state.conn = await fetchPage(size, state.cursors[state.page]);
-    } catch (error) {
-      // Shown where the table was, never swallowed; the page's own first load still throws.
-      if (!state.conn) throw error;
-      body.prepend(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`));
-      return;
-    }
+  // A failure shown where the table was, above the rows it still shows.
+  function failed(error) {
+    body.querySelector(":scope > .pager-failure")?.remove();
+    body.prepend(h("p", { class: "form-message error pager-failure", role: "alert" }, `⚠ ${failureText(error)}`));
+  }
+
+  // Page `page` (by `cursors`) of `query`, committed to state once read; throws on failure.
+  async function show({ page = state.page, cursors = state.cursors, query = state.query } = {}) {
+    const conn = await fetchPage(size, cursors[page], query);
+    Object.assign(state, { page, cursors, query, conn });
     state.fresh.clear();
     paint();
+  }
+
+  // The current page read again; a failure is shown in place (the first load still throws).
+  async function load() {
+    try {
+      await show();
+    } catch (error) {
+      if (!state.conn) throw error;
+      failed(error);
+    }
   }
 
   function reset() {
@@ -63,5 +80,5 @@ export function cursorTable({ id, size, fetchPage, caption, headers, row, empty,
     }
   }
 
-  return { body, load, reset, prepend, state };
+  return { body, load, show, reset, prepend, state };
 }

@@ -10,7 +10,7 @@ import {
   statusBadge,
   userCell,
 } from "./calls-format.js";
-import { h, present, section, table } from "./dom.js";
+import { failureText, h, present, refocusPager, section, table } from "./dom.js";
 import { dateTime, moneyOf, number, pageTotal, t, total } from "./i18n.js";
 
 const PAGE = 10;
@@ -35,12 +35,15 @@ export function blockedCalls() {
   const body = h("div", { id: "blocked-calls" });
   const state = { month: null, cursors: [null], page: 0 };
 
-  async function load() {
+  // Page `page` (by `cursors`) of `month`; state says where the table is only once it shows it,
+  // so a failed page turn leaves the numbering as it was.
+  async function load({ page = state.page, cursors = state.cursors, month = state.month } = {}) {
     const data = await gql(RECORDS, {
       first: PAGE,
-      after: state.cursors[state.page],
-      filter: { status: "BLOCKED", ...monthRange(state.month) },
+      after: cursors[page],
+      filter: { status: "BLOCKED", ...monthRange(month) },
     });
+    Object.assign(state, { page, cursors, month });
     const conn = data.callRecords;
     const rows = conn.nodes.map((c) => [
       dateTime(c.startedAt),
@@ -52,20 +55,17 @@ export function blockedCalls() {
     ]);
     const prev = h("button", { type: "button", disabled: state.page === 0 }, t("calls.blocked.previous"));
     const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("calls.blocked.next"));
-    // Focus stays on the pager: on the same button, or the other when this one is now off.
-    const refocus = (index) => {
-      const buttons = [...body.querySelectorAll(".pager button")];
-      const target = buttons[index] && !buttons[index].disabled ? buttons[index] : buttons[1 - index];
-      if (target) target.focus();
-    };
-    const go = (page, index) => {
-      state.page = page;
-      load().then(() => refocus(index), (error) => body.prepend(h("p", { class: "form-message error", role: "alert" }, `⚠ ${error.message}`)));
+    const go = (page, index, cursors = state.cursors) => {
+      load({ page, cursors }).then(
+        () => refocusPager(body, index),
+        (error) => body.prepend(h("p", { class: "form-message error", role: "alert" }, `⚠ ${failureText(error)}`)),
+      );
     };
     prev.addEventListener("click", () => go(state.page - 1, 0));
     next.addEventListener("click", () => {
-      state.cursors[state.page + 1] = conn.pageInfo.endCursor;
-      go(state.page + 1, 1);
+      const cursors = state.cursors.slice(0, state.page + 1);
+      cursors[state.page + 1] = conn.pageInfo.endCursor;
+      go(state.page + 1, 1, cursors);
     });
     body.replaceChildren(
       ...present(
@@ -100,10 +100,7 @@ export function blockedCalls() {
     state,
     // A new month starts at its first page.
     show(month) {
-      state.month = month;
-      state.cursors = [null];
-      state.page = 0;
-      return load();
+      return load({ month, page: 0, cursors: [null] });
     },
     load,
   };

@@ -5,7 +5,7 @@
 // again at page 1. Dates are the browser's days: `from` is its midnight, `to` includes the
 // whole day (the API's `to` is exclusive, so it gets the next midnight).
 import { gql } from "./api.js";
-import { field, formMessage, h, section, showMessage, table, uid } from "./dom.js";
+import { failureText, field, formMessage, h, refocusPager, section, showMessage, table, uid } from "./dom.js";
 import { dateTime, moneyOf, number, pageTotal, t, total } from "./i18n.js";
 
 const LEDGER_PAGE = 10;
@@ -122,26 +122,28 @@ export function ledgerSection() {
   const body = h("div", { id: "ledger" });
   const status = h("p", { class: "ledger-status", role: "status" });
   const state = { cursors: [null], page: 0, filter: filterFromUrl() };
+  // The filter (and its URL) changes only once the ledger shows its rows: a failed read leaves
+  // the previous filter, rows and address, and says why.
   const controls = filterForm(state.filter, (wanted) => {
-    state.filter = wanted;
-    state.cursors = [null];
-    state.page = 0;
-    const url = urlOf(wanted);
-    if (url !== location.pathname + location.search) history.pushState(history.state, "", url);
-    load()
+    load({ filter: wanted, page: 0, cursors: [null] })
       .then(() => {
+        const url = urlOf(wanted);
+        if (url !== location.pathname + location.search) history.pushState(history.state, "", url);
         showMessage(controls.general, "");
         status.textContent = t("history.filterResult", { n: state.total });
       })
-      .catch((error) => showMessage(controls.general, error.message));
+      .catch((error) => showMessage(controls.general, failureText(error)));
   });
 
-  async function load() {
+  // Page `page` (by `cursors`) under `filter`; state says where the ledger is only once it
+  // shows it, so a failed page turn leaves the numbering as it was.
+  async function load({ page = state.page, cursors = state.cursors, filter = state.filter } = {}) {
     const data = await gql(LEDGER, {
       first: LEDGER_PAGE,
-      after: state.cursors[state.page],
-      filter: apiFilter(state.filter),
+      after: cursors[page],
+      filter: apiFilter(filter),
     });
+    Object.assign(state, { page, cursors, filter });
     const conn = data.tenant.creditTransactions;
     state.total = total(conn);
     const rows = conn.nodes.map((e) => [
@@ -155,11 +157,14 @@ export function ledgerSection() {
     const prev = h("button", { type: "button", disabled: state.page === 0 }, t("ledger.previous"));
     const next = h("button", { type: "button", disabled: !conn.pageInfo.hasNextPage }, t("ledger.next"));
     const turn = (delta, index) => {
-      if (delta > 0) state.cursors[state.page + 1] = conn.pageInfo.endCursor;
-      state.page += delta;
-      load()
-        .then(() => body.querySelectorAll(".pager button")[index].focus())
-        .catch((error) => showMessage(controls.general, error.message));
+      const cursors = state.cursors.slice(0, state.page + 1);
+      if (delta > 0) cursors[state.page + 1] = conn.pageInfo.endCursor;
+      load({ page: state.page + delta, cursors })
+        .then(() => {
+          showMessage(controls.general, "");
+          refocusPager(body, index);
+        })
+        .catch((error) => showMessage(controls.general, failureText(error)));
     };
     prev.addEventListener("click", () => turn(-1, 0));
     next.addEventListener("click", () => turn(1, 1));

@@ -1,5 +1,6 @@
 // Small DOM helpers shared by every page: elements without innerHTML (so no text from the API
 // is ever parsed as markup), labelled fields with an error slot, and userErrors at their field.
+import { ConnectionError } from "./api.js";
 import { errorText, t } from "./i18n.js";
 
 // h("p", { class: "x", onclick: fn }, "text", child): attributes, listeners and children.
@@ -98,6 +99,20 @@ export function showMessage(el, text, kind = "error") {
   el.textContent = text ? (kind === "error" ? `⚠ ${text}` : `✓ ${text}`) : "";
   el.className = `form-message ${kind}`;
   el.hidden = !text;
+}
+
+// A failed request in the visitor's language when it got no answer ("Failed to fetch" is the
+// browser's English), else the API's own words.
+export function failureText(error) {
+  return error instanceof ConnectionError ? t("connection.failed") : error.message;
+}
+
+// After a page turn, focus stays on the pager: on the same button (0 previous, 1 next), or on
+// the other when this one is now off (the last page's Next), never on a disabled button.
+export function refocusPager(container, index) {
+  const buttons = [...container.querySelectorAll(".pager button")];
+  const target = buttons[index] && !buttons[index].disabled ? buttons[index] : buttons[1 - index];
+  if (target) target.focus();
 }
 
 // Puts each userError at the field it names (the API's argument name); the rest, and errors
