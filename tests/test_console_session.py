@@ -148,3 +148,61 @@ def test_a_page_whose_first_read_got_no_answer_loads_again(db_url, keys, tmp_pat
         driver.execute_script("window.failing = false")
         wait_for(lambda: driver.find_elements(By.ID, "seats"), "the page did not load again")
         assert not driver.find_elements(By.CSS_SELECTOR, "main [role=alert]:not([hidden])")
+
+
+# i18n.js's formatting and reading of amounts, in the browser's own Intl, per language.
+AMOUNTS = """
+const done = arguments[arguments.length - 1];
+const base = document.querySelector("script[type=module]").src;
+import(new URL("i18n.js", base).href).then((i18n) => {
+  const out = {};
+  for (const lang of ["de", "en"]) {
+    i18n.setLanguage(lang);
+    out[lang] = {
+      money: ["0.0180", "42.00", "0.5", "1234.5"].map((a) => i18n.money(a, "EUR"))
+        .concat([i18n.money("1234", "JPY")]),
+      parsed: ["1.000", "1.234,56", "100.5", "0.500", "1.000.000", "1.5,00", "1,000",
+        "1,000.50", "1,5", "100,"].map(i18n.parseAmount),
+      precision: ["EUR", "JPY"].map((currency) =>
+        i18n.errorText({ code: "INVALID_PRECISION", message: "API" }, { currency })),
+      examples: ["EUR", "JPY"].map(i18n.amountExamples),
+    };
+  }
+  i18n.setLanguage("de");
+  done(out);
+});
+"""
+
+
+@pytest.mark.backends("sqlite")
+def test_amounts_are_shown_exactly_and_read_as_the_language_writes_them(
+    db_url, tmp_path, monkeypatch
+):
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        driver.get(server.url + "/sign-in")
+        wait_for(lambda: heading(driver) == "Anmelden", "no sign-in page")
+        found = driver.execute_async_script(AMOUNTS)
+        plain = {
+            lang: {k: [str(x).replace("\xa0", " ") if x else x for x in v] for k, v in d.items()}
+            for lang, d in found.items()
+        }
+        de, en = plain["de"], plain["en"]
+        # A per-minute price keeps its decimals, never rounded to cents; yen have none.
+        assert de["money"] == ["0,018 €", "42,00 €", "0,50 €", "1.234,50 €", "1.234 ¥"]
+        assert en["money"] == ["€0.018", "€42.00", "€0.50", "€1,234.50", "¥1,234"]
+        # German: "1.000" is a thousand (dots before groups of three), "100.5" a decimal.
+        assert de["parsed"] == [
+            "1000", "1234.56", "100.5", "0.500", "1000000", None, "1.000", None, "1.5", "100",
+        ]  # fmt: skip
+        # English: commas group thousands only; "1,5" is no English number, not 15.
+        assert en["parsed"] == [
+            "1.000", None, "100.5", "0.500", None, None, "1000", "1000.50", None, None,
+        ]  # fmt: skip
+        # How many decimals the tenant's currency has, in the message and the hint's examples.
+        assert de["precision"] == [
+            "Höchstens 2 Nachkommastellen.",
+            "JPY-Beträge haben keine Nachkommastellen: bitte eine ganze Zahl.",
+        ]
+        assert en["precision"][0] == "Use at most 2 decimals."
+        assert de["examples"] == ["100 oder 100,50", "100"]
+        assert en["examples"] == ["100 or 100.50", "100"]

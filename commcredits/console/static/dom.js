@@ -117,16 +117,17 @@ export function refocusPager(container, index) {
 
 // Puts each userError at the field it names (the API's argument name); the rest, and errors
 // naming a field this form lacks, go to `general`. Focus moves to the first field in error.
-export function showUserErrors(userErrors, fields, general) {
+// `currency`: the tenant's, for messages about its amounts (how many decimals they have).
+export function showUserErrors(userErrors, fields, general, { currency } = {}) {
   for (const f of Object.values(fields)) f.setError("");
   const rest = [];
   let first = null;
   for (const e of userErrors) {
     const target = e.field && fields[e.field];
     if (target) {
-      target.setError(errorText(e));
+      target.setError(errorText(e, { currency }));
       first = first || target;
-    } else rest.push(errorText(e));
+    } else rest.push(errorText(e, { currency }));
   }
   showMessage(general, rest.join(" "));
   if (first) first.input.focus();

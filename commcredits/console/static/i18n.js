@@ -60,16 +60,41 @@ export function has(key) {
   return key in DICTIONARIES[lang] || key in en;
 }
 
-// A userError in words: ours for the codes we know, else the API's own message.
-export function errorText(userError) {
-  const key = `error.${userError.code}`;
-  return has(key) ? t(key) : userError.message;
+// A userError in words: ours for the codes we know, else the API's own message. `currency`
+// (the tenant's) fills in how many decimals its amounts may have.
+export function errorText(userError, { currency } = {}) {
+  const places = currency ? decimals(currency) : 2;
+  const key = userError.code === "INVALID_PRECISION" && places === 0 ? "error.INVALID_PRECISION_WHOLE" : `error.${userError.code}`;
+  return has(key) ? t(key, { decimals: number(places), currency: currency || "" }) : userError.message;
 }
 
-// Decimal strings from the API ("1234.56") shown as money of `currency` in the locale.
+// How many decimals `currency`'s amounts have (EUR 2, JPY 0, BHD 3), as Intl knows them.
+export function decimals(currency) {
+  return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+}
+
+// Decimal strings from the API ("1234.56", a per-minute "0.0180") shown as money of `currency`
+// in the locale, exactly: at least the currency's own decimals, and every decimal the string
+// has (the string itself is formatted, never a float rounded to cents).
 export function money(amount, currency) {
   if (amount === null || amount === undefined) return "—";
-  return new Intl.NumberFormat(locale(), { style: "currency", currency }).format(Number(amount));
+  const text = String(amount);
+  const own = decimals(currency);
+  const given = /^-?\d+(\.\d+)?$/.test(text) ? (text.split(".")[1] || "").length : 0;
+  return new Intl.NumberFormat(locale(), {
+    style: "currency",
+    currency,
+    minimumFractionDigits: own,
+    maximumFractionDigits: Math.min(20, Math.max(own, given)),
+  }).format(given ? text : Number(amount));
+}
+
+// "100 or 100.50": example amounts for a hint, with the currency's decimals (just "100" for yen).
+export function amountExamples(currency) {
+  const places = decimals(currency);
+  if (!places) return number(100);
+  const fraction = new Intl.NumberFormat(locale(), { minimumFractionDigits: places, useGrouping: false }).format(100.5);
+  return t("amount.examples", { whole: number(100), fraction });
 }
 
 export function moneyOf(value) {
@@ -115,13 +140,22 @@ export function amountInput(amount) {
 }
 
 // What a person typed, as the API's Decimal string, or null when it is no number. German
-// input may use a decimal comma and dots or spaces for thousands ("1.234,56"); English a
-// decimal point and commas for thousands. The API checks the value itself (precision, range).
+// input may use a decimal comma and dots or spaces for thousands ("1.234,56"); a dot followed by
+// groups of exactly three digits groups too ("1.000" is a thousand, as a German reader means
+// it), other dots are decimal points ("100.5"). English: a decimal point and commas for
+// thousands ("1,000.50"); a comma anywhere else is no English number ("1,5" is refused, not
+// read as 15). The API checks the value itself (precision, range).
 export function parseAmount(text) {
-  let s = String(text).trim().replace(/[\s\u00a0\u202f€$£]/g, "");
+  let s = String(text).trim().replace(/[\s\u00a0\u202f€$£¥]/g, "");
   if (lang === "de") {
-    if (s.includes(",")) s = s.replace(/\./g, "").replace(",", ".");
-  } else {
+    if (s.includes(",")) {
+      if (!/^-?(\d+|\d{1,3}(\.\d{3})+),\d*$/.test(s)) return null;
+      s = s.replace(/\./g, "").replace(",", ".").replace(/\.$/, "");
+    } else if (/^-?[1-9]\d{0,2}(\.\d{3})+$/.test(s)) {
+      s = s.replace(/\./g, "");
+    }
+  } else if (s.includes(",")) {
+    if (!/^-?\d{1,3}(,\d{3})+(\.\d+)?$/.test(s)) return null;
     s = s.replace(/,/g, "");
   }
   return /^-?\d+(\.\d+)?$/.test(s) ? s : null;

@@ -13,7 +13,7 @@ import {
   showUserErrors,
   table,
 } from "../dom.js";
-import { date, moneyOf, parseAmount, t } from "../i18n.js";
+import { amountExamples, date, moneyOf, parseAmount, t } from "../i18n.js";
 
 const CONTEXT = `query AddCreditsPage {
   viewer { role }
@@ -59,12 +59,12 @@ export default {
         name: "amount",
         label: t("add.amount", { currency }),
         value: lastAmount,
-        hint: t("add.amountHint"),
+        hint: t("add.amountHint", { examples: amountExamples(currency) }),
         attrs: { inputmode: "decimal", autocomplete: "off", required: true },
       });
       const { form, general, submit: review, nodes } = billingForm(viewer.role, { amount }, t("add.review"));
       body.replaceChildren(...nodes);
-      if (errors.length) showUserErrors(errors, { amount }, general);
+      if (errors.length) showUserErrors(errors, { amount }, general, { currency });
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         const value = parseAmount(amount.input.value);
@@ -80,7 +80,7 @@ export default {
         try {
           const data = await gql(ORDER, { amount: value, key, whatIf: true });
           const result = data.purchaseCredits;
-          if (result.userErrors.length) showUserErrors(result.userErrors, { amount }, general);
+          if (result.userErrors.length) showUserErrors(result.userErrors, { amount }, general, { currency });
           else showReview(value, key, result);
         } catch (error) {
           showMessage(general, error instanceof ConnectionError ? t("connection.failed") : error.message);
@@ -127,7 +127,7 @@ export default {
           if (result.userErrors.length) {
             const atAmount = result.userErrors.some((e) => e.field === "amount");
             if (atAmount) return edit(result.userErrors);
-            showUserErrors(result.userErrors, {}, general);
+            showUserErrors(result.userErrors, {}, general, { currency });
           } else return done(result);
         } catch (error) {
           // No answer: the order may or may not have been placed. Sending it again with the

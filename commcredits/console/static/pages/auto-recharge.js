@@ -107,7 +107,7 @@ export default {
       try {
         const result = (await gql(SAVE, variables)).configureAutoRecharge;
         if (result.userErrors.length) {
-          showUserErrors(result.userErrors, fields, general);
+          showUserErrors(result.userErrors, fields, general, { currency });
           return;
         }
         const saved = result.autoRecharge;
