@@ -76,3 +76,65 @@ def test_an_mca_tenants_lots_count_as_rating_spends_them(db_url, clock):
     )
     # 0.82 left in the lot and the whole limit: 101 minutes (1.818, which rounds to 1.82).
     assert allowed.max_minutes_affordable == 101
+
+
+# --- the card: the row that prices a call, and the card of the tenant's currency -----------
+
+
+def _dial_out_user(tenant, now) -> None:
+    add_users(tenant, now, [("ac", "DE")])
+    buy(tenant, now, MCOMEETADV=1, MCOPSTNC=1)
+    plan = (AddLicense("MCOMEETADV"), AddLicense("MCOPSTNC"))
+    licenses.assign_licenses(tenant, SYSTEM, [LicenseRequest(upn("ac"), plan)], now=now)
+    credits.purchase_credits(tenant, SYSTEM, Decimal("20.00"), idempotency_key="k", now=now)
+
+
+def _card(now, rows, currency="EUR", name="carrier"):
+    rates.import_rates(
+        SYSTEM,
+        [
+            {"call_type": t, "prefix": p, "country": c, "price_per_minute": price,
+             "currency": currency, "zone": z}
+            for t, p, c, price, z in rows
+        ],
+        name=name,
+        effective_from=now - dt.timedelta(days=30),
+        now=now,
+    )  # fmt: skip
+
+
+def _dial_out(tenant, now, call_id: str, destination: str):
+    allowed = authorization.authorize_call(
+        tenant, SYSTEM, upn("ac"), destination, "CONFERENCE_DIAL_OUT", now=now
+    )
+    call = rating.CallInput(call_id, upn("ac"), now, 600, destination, "CONFERENCE_DIAL_OUT")
+    return allowed, rating.record_call(tenant, SYSTEM, call, now=now).call
+
+
+def test_a_dial_out_takes_its_zone_from_the_row_that_prices_it(tenant, clock):
+    """+49 dial-out is zone A; a longer DOMESTIC row for German mobiles names no zone: a
+    dial-out to a mobile is priced by the +49 dial-out row, and its zone A with it."""
+    now = clock()
+    _dial_out_user(tenant, now)
+    _card(
+        now,
+        [
+            ("CONFERENCE_DIAL_OUT", "49", "DE", "0.0300", "A"),
+            ("DOMESTIC", "49", "DE", "0.0200", "A"),
+            ("DOMESTIC", "4915", "DE", "0.0600", ""),
+        ],
+    )
+    allowed, call = _dial_out(tenant, now, "c1", "+4915123456789")
+    assert allowed.pool_minutes_left == 60
+    assert (call.pool_minutes, call.charge_minor) == (10, 0)
+
+
+def test_a_card_of_another_currency_leaves_the_tenants_card_in_force(tenant, clock):
+    """A newer card pricing only USD calls does not take an EUR tenant's rates away."""
+    now = clock()
+    _dial_out_user(tenant, now)
+    rates.ensure_sample_card(SYSTEM, now=now - dt.timedelta(days=60))
+    _card(now, [("CONFERENCE_DIAL_OUT", "1", "US", "0.0200", "A")], currency="USD")
+    allowed, call = _dial_out(tenant, now, "c1", "+493012345678")
+    assert allowed.allowed and allowed.price_per_minute == Decimal("0.0240")  # the sample card
+    assert call.status == "RATED"

@@ -40,7 +40,7 @@ from commcredits.services.pools import (
 )
 from commcredits.services.prices import minutes_affordable, price_from_micros
 from commcredits.services.principal import Principal
-from commcredits.services.rate_tables import table_for
+from commcredits.services.rate_tables import pool_terms, table_for
 from commcredits.services.rating import (
     INSUFFICIENT_BALANCE,
     MAX_DURATION_SECONDS,
@@ -163,13 +163,14 @@ def authorize_call(
         return answer(restricted, 0, None, None, 0)
     if place is None or len(digits) < MIN_SUBSCRIBER_DIGITS:
         return answer(NO_RATE, 0, None, None, 0)
-    key = pool_key_for_call(ent, location, kind, zone=place.zone, premium=place.premium)
+    rate = table.find(kind, digits)
+    terms = pool_terms(rate, place)
+    key = pool_key_for_call(ent, location, kind, zone=terms.zone, premium=terms.premium)
     pool_left = 0
     if key is not None:
         pool_left = PoolBook(tenant, catalog, {month_of(now)}).state(month_of(now), key).left
     if not ent.credits:
         return answer(NO_CREDITS_LICENSE, pool_left, None, None, pool_left)
-    rate = table.find(kind, digits)
     if rate is None:
         return answer(NO_RATE, pool_left, None, None, pool_left)
     price = price_from_micros(rate.price_micros)

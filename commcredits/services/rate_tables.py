@@ -8,6 +8,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import peewee
+
 from commcredits.db import db
 from commcredits.models.base import UTCDateTimeField
 from commcredits.models.rating import Rate, RateCard
@@ -61,8 +63,17 @@ class RateTable:
         return self.emergency.get(digits)
 
     def place(self, digits: str) -> PriceRow | None:
-        """The destination's country, zone and premium flag, from the longest prefix of any type."""
+        """The destination's country, from the longest prefix of any type: what a call to it
+        is classified by (DOMESTIC or INTERNATIONAL) before its own row can be looked up."""
         return self._match(self.numbering, digits, self._longest)
+
+
+def pool_terms(rate: PriceRow | None, place: PriceRow) -> PriceRow:
+    """The row a call's pool terms (zone, premium) come from: `rate`, the row that prices it
+    (its type's longest prefix), as the card wrote them beside its price; the numbering
+    plan's `place` when the card does not price that type there (the call is then NO_RATE if
+    charged). A dial-out's zone A is not lost to a longer DOMESTIC row that names no zone."""
+    return rate or place
 
 
 _PRICE_COLUMNS = (
@@ -80,6 +91,18 @@ _PRICE_COLUMNS = (
 _TS = UTCDateTimeField()
 
 
+def _card_in_force_sql(p: str) -> str:
+    """The card in force for a currency at an instant (parameters: the instant, the currency):
+    the newest one effective by then that prices calls in that currency. A card of another
+    currency alone (an operator's USD carrier card) takes no EUR tenant's rates away. Each
+    card's EXISTS is one seek of rate's unique (card, currency, …) index."""
+    return (
+        f"SELECT c.id FROM {RateCard._meta.table_name} c WHERE c.effective_from <= {p} "
+        f"AND EXISTS (SELECT 1 FROM {Rate._meta.table_name} x WHERE x.card_id = c.id "
+        f"AND x.currency = {p}) ORDER BY c.effective_from DESC, c.id DESC LIMIT 1"
+    )
+
+
 def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
     """The card in force at `at`, holding only the rows one destination can match (its
     prefixes), in one statement through the unique index: what a single lookup needs
@@ -88,12 +111,11 @@ def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
     prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
     rows = db.execute_sql(
         f"SELECT r.id, r.call_type, r.prefix, r.country, r.price_micros, r.zone, r.premium, "
-        f"r.emergency FROM {Rate._meta.table_name} r WHERE r.card_id = (SELECT c.id FROM "
-        f"{RateCard._meta.table_name} c WHERE c.effective_from <= {p} "
-        f"ORDER BY c.effective_from DESC, c.id DESC LIMIT 1) AND r.currency = {p} "
+        f"r.emergency FROM {Rate._meta.table_name} r WHERE r.card_id = "
+        f"({_card_in_force_sql(p)}) AND r.currency = {p} "
         f"AND r.call_type IN ({', '.join(p for _ in CALL_TYPES)}) "
         f"AND r.prefix IN ({', '.join(p for _ in prefixes)})",
-        (_TS.db_value(at), currency, *CALL_TYPES, *prefixes),
+        (_TS.db_value(at), currency, currency, *CALL_TYPES, *prefixes),
     ).fetchall()
     return RateTable(
         None,
@@ -106,8 +128,14 @@ class RateBook:
 
     def __init__(self, currency: str):
         self.currency = currency
+        # The cards that price calls in this currency (`_card_in_force_sql` says why).
+        priced = Rate.select(Rate.id).where(
+            (Rate.card == RateCard.id) & (Rate.currency == currency)
+        )
         self.cards = list(
-            RateCard.select().order_by(RateCard.effective_from.desc(), RateCard.id.desc())
+            RateCard.select()
+            .where(peewee.fn.EXISTS(priced))
+            .order_by(RateCard.effective_from.desc(), RateCard.id.desc())
         )
         self._tables: dict[int, RateTable] = {}
         self._empty = RateTable(None, [])

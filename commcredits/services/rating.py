@@ -79,7 +79,7 @@ from commcredits.services.pools import (
 )
 from commcredits.services.prices import charge_for, from_minor_units
 from commcredits.services.principal import Principal
-from commcredits.services.rate_tables import RateBook
+from commcredits.services.rate_tables import RateBook, pool_terms
 from commcredits.services.users import upn_key
 
 HELD = "HELD"  # not a reason a call ends with: rated again once the recharge is charged
@@ -214,14 +214,15 @@ def _rate_one(pic: _Picture, c: CheckedCall, user: Caller) -> tuple[RatedCall, P
         # Unknown destination (or a short code the card does not list as emergency): not
         # even domestic vs international can be told.
         return _blocked(call, NO_RATE), None
-    key = pool_key_for_call(ent, location, call_type, zone=place.zone, premium=place.premium)
+    rate = table.find(call_type, c.digits)
+    terms = pool_terms(rate, place)
+    key = pool_key_for_call(ent, location, call_type, zone=terms.zone, premium=terms.premium)
     state = pic.pools.state(month, key) if key else None
     from_pool = min(minutes, state.left) if state else 0
     charged = minutes - from_pool
     if charged:
         if not ent.credits:
             return _blocked(call, NO_CREDITS_LICENSE), None
-        rate = table.find(call_type, c.digits)
         if rate is None:
             return _blocked(call, NO_RATE), None
         call.rate_id, call.price_micros = rate.id, rate.price_micros
