@@ -137,3 +137,28 @@ def test_an_audit_filter_or_page_turn_without_an_answer_changes_nothing(
         next_button.click()
         wait_for(lambda: "Seite 2 von" in text(driver, "#audit-log .pager span"), "no page 2")
         assert focused_text(driver) == "Vorherige Seite"  # Next is off on the last page
+
+
+@pytest.mark.backends("sqlite")
+def test_a_saved_change_is_said_saved_when_only_the_read_after_it_failed(
+    db_url, keys, tenant, clock, tmp_path, monkeypatch
+):
+    from commcredits.services import users
+    from commcredits.services.access import SYSTEM
+
+    fields = users.UserFields(user_principal_name="adele@fabrikam.example", display_name="Adele")
+    users.create_user(tenant, SYSTEM, fields, now=clock())
+    admin = keys["GLOBAL_ADMIN"]
+    with console(db_url, tmp_path, monkeypatch) as (server, driver):
+        found = api(server, admin, "{ users(first: 1) { nodes { id } } }")
+        user_id = found["users"]["nodes"][0]["id"]
+        driver.get(f"{server.url}/users/user?id={user_id}&tab=licenses")
+        sign_in(driver, admin)
+        wait_for(lambda: heading(driver) == "Adele", "no user page")
+        driver.execute_script(FAIL, "UserPage")  # the page's read after the save gets no answer
+        by_label(driver, "Standort auswählen").send_keys("DE")
+        button(driver, "Standort speichern").click()
+        said = wait_for(lambda: text(driver, ".user-location [role=alert]"), "nothing said")
+        assert "Nutzungsstandort gespeichert" in said and NO_ANSWER in said, said
+        query = '{ user(userPrincipalName: "adele@fabrikam.example") { usageLocation } }'
+        assert api(server, admin, query)["user"]["usageLocation"] == "DE"

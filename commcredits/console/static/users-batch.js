@@ -2,7 +2,7 @@
 // assign or remove; first a what-if preview (setUserLicenses with whatIf: true) with each
 // user's outcome in words, then Confirm makes the real call and the page re-reads.
 import { ConnectionError, gql } from "./api.js";
-import { formMessage, h, selectField, showMessage, uid } from "./dom.js";
+import { failureText, formMessage, h, selectField, showMessage, uid } from "./dom.js";
 import { errorText, number, t } from "./i18n.js";
 import { canManageUsers, outcomeText, seatsText, skuName, usersReadOnly } from "./users-common.js";
 
@@ -184,7 +184,13 @@ export function batchPanel({ role, subscribed, catalog, selected, onDone }) {
         summaryText(payload.summary, false, request.action),
         failed ? "error" : "success",
       );
-      await onDone();
+      try {
+        await onDone();
+      } catch (error) {
+        // Confirmed and done: only the list could not be read again. Not a failure to confirm
+        // (which would invite confirming again).
+        out.firstChild.append(h("p", { class: "form-message error", role: "alert" }, `⚠ ${t("users.batch.rereadFailed", { reason: failureText(error) })}`));
+      }
       heading.focus();
     } catch (error) {
       confirm.disabled = false;

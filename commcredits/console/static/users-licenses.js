@@ -4,7 +4,7 @@
 // Graph's refusals appear in words beside the checkbox of the SKU that caused them
 // (aria-describedby, aria-invalid, ⚠), and nothing else changes.
 import { ConnectionError, gql } from "./api.js";
-import { field, formMessage, h, showMessage, uid } from "./dom.js";
+import { failureText, field, formMessage, h, showMessage, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { canManageUsers, countryName, graphErrorText, seatsText, skusNamed, usersReadOnly } from "./users-common.js";
 
@@ -21,6 +21,16 @@ const ASSIGN = `mutation UserLicenses($id: ID!, $add: [AssignedLicenseInput!]!, 
 
 function failed(general, error) {
   showMessage(general, error instanceof ConnectionError ? t("connection.failed") : error.message);
+}
+
+// A change the API made: shown by the page read again (onSaved); when only that read fails, the
+// change is still said to be made, with why the page still shows the old state.
+async function saved(general, onSaved, text) {
+  try {
+    await onSaved(text);
+  } catch (error) {
+    showMessage(general, t("user.rereadFailed", { done: text, reason: failureText(error) }));
+  }
 }
 
 // The usage location: shown, and set with updateUser ("" removes it).
@@ -56,7 +66,7 @@ export function locationForm({ user, role, onSaved }) {
         location.input.focus();
         return;
       }
-      await onSaved(t("user.location.saved", { location: countryName(payload.user.usageLocation) }));
+      await saved(general, onSaved, t("user.location.saved", { location: countryName(payload.user.usageLocation) }));
     } catch (error) {
       failed(general, error);
     } finally {
@@ -178,7 +188,7 @@ export function licensesForm({ user, role, subscribed, catalog, onSaved, onLocat
         return;
       }
       const changes = payload.result ? payload.result.changes : [];
-      await onSaved(t("user.licenses.saved", { n: String(changes.filter((c) => c.action !== "UNCHANGED").length) }));
+      await saved(general, onSaved, t("user.licenses.saved", { n: String(changes.filter((c) => c.action !== "UNCHANGED").length) }));
     } catch (error) {
       failed(general, error);
     } finally {

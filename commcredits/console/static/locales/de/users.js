@@ -58,6 +58,8 @@ export default {
   "users.batch.cancel": "Abbrechen",
   "users.batch.resultTitle": "Ergebnis",
   "users.batch.retry": "Keine Antwort vom Server. Erneut bestätigen ist sicher: Bereits zugewiesene Lizenzen bleiben unverändert.",
+  "users.batch.rereadFailed": "Die Änderungen sind gespeichert; nur die Liste konnte nicht neu gelesen werden: {reason}",
+  "user.rereadFailed": "{done} Die Seite konnte danach nicht neu gelesen werden und zeigt noch den alten Stand: {reason}",
   "users.col.user": "Benutzer",
   "users.col.outcome": "Ergebnis",
   "users.col.name": "Anzeigename",

@@ -58,6 +58,8 @@ export default {
   "users.batch.cancel": "Cancel",
   "users.batch.resultTitle": "Result",
   "users.batch.retry": "No answer from the server. Confirming again is safe: a license already assigned stays unchanged.",
+  "users.batch.rereadFailed": "The changes are saved; only the list could not be read again: {reason}",
+  "user.rereadFailed": "{done} The page could not be read again afterwards and still shows the old state: {reason}",
   "users.col.user": "User",
   "users.col.outcome": "Outcome",
   "users.col.name": "Display name",
