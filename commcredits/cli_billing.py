@@ -19,12 +19,13 @@ def cmd_expire(args: argparse.Namespace) -> int:
     bind_database()
     try:
         given = dt.datetime.fromisoformat(args.as_of) if args.as_of else None
-        as_of = check_as_of(given, now=utcnow())
+        now = utcnow()
+        as_of = check_as_of(given, now=now)
     except (ValueError, DomainError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with database.db.connection_context():
-        results = expire_credits(now=as_of)
+        results = expire_credits(now=now, as_of=as_of)
     for r in results:
         print(f"{r.tenant_name}: expired {r.expired} in {r.lots} lot(s)")
     print(f"expired credits of {len(results)} tenant(s) as of {as_of.isoformat()}")

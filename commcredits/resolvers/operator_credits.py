@@ -87,7 +87,10 @@ class OperatorCreditsMutation:
         principal = c.principal
         tenant = _tenant_arg(tenant_id) if tenant_id else None
         results = credits.expire_credits(
-            now=credits.check_as_of(as_of, now=c.now), principal=principal, tenant=tenant
+            now=c.now,
+            as_of=credits.check_as_of(as_of, now=c.now),
+            principal=principal,
+            tenant=tenant,
         )
         return ExpireCreditsPayload(
             expired=[

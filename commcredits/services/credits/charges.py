@@ -186,7 +186,7 @@ def purchase_credits(
         )
     money = check_amount(tenant, amount)
     key = check_idempotency_key(idempotency_key)
-    args = {"amount": str(money.amount), "currency": money.currency}
+    args = idempotency.money_args(money)
     if what_if:
         # Read only: a key used for another request is refused here as it would be for real.
         prior = idempotency.replay(tenant, key, "purchaseCredits", args)

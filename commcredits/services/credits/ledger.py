@@ -79,6 +79,9 @@ class Ledger:
         self._profile: BillingProfile | None | bool = False  # False: not loaded yet
         self._changes = _Changes()
         self._dirty = self._settings_dirty = self._funded = False
+        # False for a ledger dated in the past (an operator's expiry as of an earlier time):
+        # a recharge is charged now, so it is started by a ledger of now (expire_credits).
+        self.recharging = True
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
@@ -204,6 +207,8 @@ class Ledger:
 
     def after_change(self) -> None:
         """After a debit or expiry: one recharge intent if the balance fell below the trigger."""
+        if not self.recharging:
+            return
         count = recharge.for_trigger(self.settings, self._balance, self.pending, self.now)
         if count is None:
             self._report_cap()

@@ -92,7 +92,7 @@ def debit(
     """One debit (FIFO, all or nothing), held for a recharge when one could cover it (see the
     module docstring). A refused debit changes no balance; the recharges it caused are
     recorded, as they really happened."""
-    args = {"amount": str(amount.amount), "currency": amount.currency, "reference": reference}
+    args = idempotency.money_args(amount, reference=reference)
     key = check_idempotency_key(idempotency_key) if idempotency_key is not None else None
     outcomes: list[RechargeOutcome] = []
     for attempt in range(1, HELD_ATTEMPTS + 1):
@@ -153,7 +153,7 @@ def adjust_credits(
     if not clean_reason or len(clean_reason) > 500:
         raise DomainError("REASON_REQUIRED", "An adjustment needs a reason (1–500 characters).")
     key = check_idempotency_key(idempotency_key)
-    args = {"amount": str(money.amount), "currency": money.currency, "reason": clean_reason}
+    args = idempotency.money_args(money, reason=clean_reason)
     with tenant_lock(tenant.id):
         prior = idempotency.replay(tenant, key, "adjustCredits", args)
         if prior is None:
@@ -200,12 +200,20 @@ def adjust_credits(
 
 
 def expire_credits(
-    *, now: dt.datetime, principal: Principal = SYSTEM, tenant: Tenant | None = None
+    *,
+    now: dt.datetime,
+    as_of: dt.datetime | None = None,
+    principal: Principal = SYSTEM,
+    tenant: Tenant | None = None,
 ) -> list[ExpiryResult]:
-    """Expire every lot whose 12 months have passed at `now` (one tenant, or all)."""
+    """Expire every lot whose 12 months have passed at `as_of` (default `now`; one tenant, or
+    all), its entries dated then. A recharge this starts (the balance fell below its trigger)
+    is charged now and dated `now`: an invoice, a lot and its 12 months from the day it is
+    paid, never from an earlier `as_of`."""
+    at = now if as_of is None else as_of
     query = (
         CreditLot.select(CreditLot.tenant)
-        .where((CreditLot.remaining_minor > 0) & (CreditLot.expires_at <= now))
+        .where((CreditLot.remaining_minor > 0) & (CreditLot.expires_at <= at))
         .distinct()
     )
     if tenant is not None:
@@ -214,7 +222,9 @@ def expire_credits(
     for tenant_id in sorted({row.tenant_id for row in query}):
         row = tenant if tenant is not None else Tenant.get_by_id(tenant_id)
         with tenant_lock(tenant_id):
-            ledger = open_for_write(row, principal, now=now)
+            ledger = Ledger.open(row, now=at, principal=principal)
+            ledger.recharging = at >= now
+            ledger.expire_due()
             if ledger.expired:
                 total = sum((m for _, m in ledger.expired), Money.zero(row.currency))
                 ledger.audit(
@@ -229,6 +239,12 @@ def expire_credits(
                 )
                 results.append(ExpiryResult(tenant_id, row.name, total, len(ledger.expired)))
             ledger.flush()
+            if not ledger.recharging and ledger.expired:
+                # The balance as it is now (what else is due by now expires too), and the
+                # recharge it calls for, started now.
+                ledger = open_for_write(row, principal, now=now)
+                ledger.after_change()
+                ledger.flush()
         if ledger.started:
             charges.settle_recharges(row, principal, [i.id for i in ledger.started], now=now)
     return results

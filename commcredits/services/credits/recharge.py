@@ -32,9 +32,15 @@ def paused(s: AutoRecharge | None, now: dt.datetime) -> bool:
 
 
 def settled_today(s: AutoRecharge | None, now: dt.datetime) -> int:
-    if s is None or s.count_day != day_of(now):
+    """Recharges settled on `now`'s UTC day. A request whose clock was read before midnight
+    may reach the lock after one of the new day: its day is over and counted no more, so it
+    gets no room (as if the cap were reached) rather than a fresh count."""
+    if s is None or s.count_day is None:
         return 0
-    return s.count_on_day
+    day = day_of(now)
+    if day == s.count_day:
+        return s.count_on_day
+    return 0 if day > s.count_day else s.max_per_day
 
 
 def room_today(s: AutoRecharge, pending: Pending, now: dt.datetime) -> int:
@@ -64,7 +70,13 @@ def to_cover(
     if short <= 0:
         return 0
     count = -(-short // s.recharge_minor)
-    return count if count <= room_today(s, pending, now) else None
+    room = room_today(s, pending, now)
+    if count <= room:
+        return count
+    # More than the day still allows: None only when the cap has been reached (that is what
+    # the tenant is told, RECHARGE_CAPPED); recharges the day allows would not cover it, so
+    # none is started and the debit is refused for the balance alone.
+    return None if room == 0 else 0
 
 
 def spendable_extra(s: AutoRecharge | None, pending: Pending, now: dt.datetime) -> int:
@@ -75,7 +87,11 @@ def spendable_extra(s: AutoRecharge | None, pending: Pending, now: dt.datetime) 
 
 
 def count_settled(s: AutoRecharge, now: dt.datetime) -> None:
-    """One more successful recharge today (kept on the row: no debit counts invoices)."""
+    """One more successful recharge today (kept on the row: no debit counts invoices). The
+    day only moves forward: a recharge settled at an earlier `now` (a request that read the
+    clock before midnight) does not reset the new day's count."""
     day = day_of(now)
-    s.count_on_day = (s.count_on_day if s.count_day == day else 0) + 1
-    s.count_day = day
+    if s.count_day is None or day > s.count_day:
+        s.count_day, s.count_on_day = day, 1
+    elif day == s.count_day:
+        s.count_on_day += 1
