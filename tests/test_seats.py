@@ -29,6 +29,27 @@ def test_purchase_adds_units_and_shows_graph_shape(api):
     }
 
 
+ONCE = """
+mutation($sku: String!, $q: Int!, $key: String) {
+  purchaseSeats(skuPartNumber: $sku, quantity: $q, idempotencyKey: $key) {
+    subscribedSku { prepaidUnits { enabled } } replayed userErrors { field code } } }"""
+
+
+def test_a_purchase_retried_with_its_key_buys_once(api):
+    """The answer was lost; the retry with the same key answers the first purchase."""
+    first = api(ONCE, {"sku": "MCOEV", "q": 5, "key": "order-1"})["purchaseSeats"]
+    again = api(ONCE, {"sku": "MCOEV", "q": 5, "key": "order-1"})["purchaseSeats"]
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert again["subscribedSku"]["prepaidUnits"]["enabled"] == 5
+    assert Subscription.get().enabled_units == 5
+    other = api(ONCE, {"sku": "MCOEV", "q": 6, "key": "order-1"})["purchaseSeats"]
+    assert other["userErrors"] == [{"field": "idempotencyKey", "code": "IDEMPOTENCY_KEY_REUSED"}]
+    api(ONCE, {"sku": "MCOEV", "q": 5, "key": "order-2"})  # a new order: bought
+    unkeyed = api(ONCE, {"sku": "MCOEV", "q": 1, "key": None})["purchaseSeats"]
+    assert unkeyed["subscribedSku"]["prepaidUnits"]["enabled"] == 11
+    assert Subscription.get().enabled_units == 11
+
+
 @pytest.mark.parametrize("quantity", [0, -1])
 def test_zero_or_negative_seats_are_refused(api, quantity):
     out = api(PURCHASE, {"sku": "MCOEV", "q": quantity})["purchaseSeats"]

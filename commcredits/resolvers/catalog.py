@@ -8,7 +8,7 @@ from strawberry.types import Info
 from commcredits.resolvers.common import ctx
 from commcredits.resolvers.permissions import permission
 from commcredits.schema.catalog import Sku, SkuPayload, SubscribedSku, SubscribedSkuPayload
-from commcredits.schema.input_limits import SKU_REF, limited_arg
+from commcredits.schema.input_limits import IDEMPOTENCY_KEY, SKU_REF, limited_arg
 from commcredits.services import catalog, seats
 from commcredits.services.access import Permission
 
@@ -30,15 +30,32 @@ class CatalogQuery:
 
 @strawberry.type
 class CatalogMutation:
-    @strawberry.mutation(description="Buy more seats of a SKU.")
+    @strawberry.mutation(
+        description="Buy more seats of a SKU. With an idempotencyKey, a retry after a lost "
+        "answer (same key, SKU and quantity) answers the first purchase (replayed: true) "
+        "instead of buying again."
+    )
     @permission(Permission.MANAGE_BILLING, tenant=True)
     def purchase_seats(
-        self, info: Info, sku_part_number: Annotated[str, limited_arg(SKU_REF)], quantity: int
+        self,
+        info: Info,
+        sku_part_number: Annotated[str, limited_arg(SKU_REF)],
+        quantity: int,
+        idempotency_key: Annotated[str | None, limited_arg(IDEMPOTENCY_KEY)] = None,
     ) -> SubscribedSkuPayload:
         c = ctx(info)
-        tenant = c.tenant
-        sub = seats.purchase_seats(tenant, c.principal, sku_part_number, quantity, now=c.now)
-        return SubscribedSkuPayload(subscribed_sku=SubscribedSku.from_row(sub, sub.sku))
+        bought = seats.buy_seats(
+            c.tenant,
+            c.principal,
+            sku_part_number,
+            quantity,
+            idempotency_key=idempotency_key,
+            now=c.now,
+        )
+        sub = bought.subscription
+        return SubscribedSkuPayload(
+            subscribed_sku=SubscribedSku.from_row(sub, sub.sku), replayed=bought.replayed
+        )
 
     @strawberry.mutation(description="Set the seats of a SKU; never below those assigned.")
     @permission(Permission.MANAGE_BILLING, tenant=True)

@@ -85,6 +85,11 @@ class SubscribedSku(Node):
 @strawberry.type
 class SubscribedSkuPayload:
     subscribed_sku: SubscribedSku | None = None
+    replayed: bool = strawberry.field(
+        default=False,
+        description="purchaseSeats: this answers an earlier purchase with the same "
+        "idempotency key; nothing was bought now.",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 

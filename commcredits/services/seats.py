@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from commcredits.db import directory_lock
 from commcredits.models import Subscription, Tenant
 from commcredits.services import audit, group_seats
 from commcredits.services.catalog import find_sku
+from commcredits.services.credits import idempotency
+from commcredits.services.credits.rules import check_idempotency_key
 from commcredits.services.errors import DomainError
 from commcredits.services.principal import Principal
 
@@ -18,16 +21,42 @@ def describe(sub: Subscription) -> dict:
     return {"enabled": sub.enabled_units, "consumed": sub.consumed_units}
 
 
+@dataclass(frozen=True)
+class SeatPurchase:
+    subscription: Subscription
+    replayed: bool  # the key's first purchase, answered again: nothing bought this time
+
+
 def purchase_seats(
     tenant: Tenant, principal: Principal, sku_ref: str, quantity: int, *, now: dt.datetime
 ) -> Subscription:
     """Add `quantity` seats of a SKU (creating the subscription on first purchase)."""
+    return buy_seats(tenant, principal, sku_ref, quantity, now=now).subscription
+
+
+def buy_seats(
+    tenant: Tenant,
+    principal: Principal,
+    sku_ref: str,
+    quantity: int,
+    *,
+    idempotency_key: str | None = None,
+    now: dt.datetime,
+) -> SeatPurchase:
+    """`purchase_seats`, once per idempotency key when one is given: a retry after a lost
+    answer (the same key, SKU and quantity) answers the first purchase instead of buying
+    again; the key with another request is refused (IDEMPOTENCY_KEY_REUSED)."""
     if quantity <= 0:
         raise DomainError(
             "INVALID_QUANTITY", "Quantity must be a whole number above 0.", "quantity"
         )
     sku = find_sku(sku_ref)
+    key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
+    args = {"sku": sku.part_number, "quantity": quantity}
     with directory_lock(tenant.id):
+        prior = idempotency.replay(tenant, key, "purchaseSeats", args) if key else None
+        if prior is not None:
+            return SeatPurchase(Subscription.get_by_id(prior["subscription"]), replayed=True)
         sub = _subscription(tenant, sku.id, now)
         before = describe(sub)
         if sub.enabled_units + quantity > MAX_SEATS:
@@ -48,7 +77,11 @@ def purchase_seats(
             after=describe(sub) | {"sku": sku.part_number},
             now=now,
         )
-    return sub
+        if key:
+            idempotency.remember(
+                tenant, key, "purchaseSeats", args, {"subscription": sub.id}, now=now
+            )
+    return SeatPurchase(sub, replayed=False)
 
 
 def set_seats(
