@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from commcredits.services import authorization, credits, licenses, rates, rating
+from commcredits.services import authorization, credits, licenses, rate_queries, rates, rating
 from commcredits.services.access import SYSTEM
 from commcredits.services.licenses import AddLicense, LicenseRequest
 from commcredits.services.prices import charge_for, minutes_affordable
@@ -138,3 +138,7 @@ def test_a_card_of_another_currency_leaves_the_tenants_card_in_force(tenant, clo
     allowed, call = _dial_out(tenant, now, "c1", "+493012345678")
     assert allowed.allowed and allowed.price_per_minute == Decimal("0.0240")  # the sample card
     assert call.status == "RATED"
+    # and the rates list of a currency shows that currency's card in force by default
+    eur = rate_queries.with_card(rate_queries.RateFilter(currency="EUR"), now=now)
+    usd = rate_queries.with_card(rate_queries.RateFilter(currency="usd"), now=now)
+    assert eur.card.name != usd.card.name == "carrier"

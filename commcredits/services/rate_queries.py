@@ -12,6 +12,7 @@ from commcredits.models.rating import Rate, RateCard
 from commcredits.services.call_fields import parse_call_type
 from commcredits.services.errors import DomainError
 from commcredits.services.list_counts import Count, capped_count, exact_count
+from commcredits.services.rate_tables import card_in_force
 
 
 @dataclass
@@ -25,17 +26,14 @@ class RateFilter:
 
 
 def with_card(flt: RateFilter | None, *, now: dt.datetime) -> RateFilter:
-    """The filter naming its card: the one asked, else the card in force at `now` (looked up
-    once for a page and its count)."""
+    """The filter naming its card: the one asked, else the card in force at `now` (for the
+    filter's currency, if it names one), looked up once for a page and its count."""
     flt = flt or RateFilter()
     if flt.card_id is not None:
         return flt
-    current = (
-        RateCard.select()
-        .where(RateCard.effective_from <= now)
-        .order_by(RateCard.effective_from.desc(), RateCard.id.desc())
-        .first()
-    )
+    # With a currency, the card its tenants' calls are priced by now (rate_tables).
+    currency = flt.currency.strip().upper() if flt.currency else None
+    current = card_in_force(currency, now).first()
     return dataclasses.replace(flt, card_id=current.id if current else 0, card=current)
 
 

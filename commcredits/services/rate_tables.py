@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import peewee
 
 from commcredits.db import db
-from commcredits.models.base import UTCDateTimeField
 from commcredits.models.rating import Rate, RateCard
 from commcredits.services.call_fields import CALL_TYPES
 
@@ -88,19 +87,21 @@ _PRICE_COLUMNS = (
 )
 
 
-_TS = UTCDateTimeField()
+def cards_pricing(currency: str | None) -> peewee.ModelSelect:
+    """The cards that price calls in `currency` (every card for None), newest first: the card
+    in force for a currency at an instant is the first of them effective by then. A card of
+    another currency alone (an operator's USD carrier card) takes no EUR tenant's rates away.
+    Each card's EXISTS is one seek of rate's unique (card, currency, …) index."""
+    query = RateCard.select().order_by(RateCard.effective_from.desc(), RateCard.id.desc())
+    if currency is None:
+        return query
+    priced = Rate.select(Rate.id).where((Rate.card == RateCard.id) & (Rate.currency == currency))
+    return query.where(peewee.fn.EXISTS(priced))
 
 
-def _card_in_force_sql(p: str) -> str:
-    """The card in force for a currency at an instant (parameters: the instant, the currency):
-    the newest one effective by then that prices calls in that currency. A card of another
-    currency alone (an operator's USD carrier card) takes no EUR tenant's rates away. Each
-    card's EXISTS is one seek of rate's unique (card, currency, …) index."""
-    return (
-        f"SELECT c.id FROM {RateCard._meta.table_name} c WHERE c.effective_from <= {p} "
-        f"AND EXISTS (SELECT 1 FROM {Rate._meta.table_name} x WHERE x.card_id = c.id "
-        f"AND x.currency = {p}) ORDER BY c.effective_from DESC, c.id DESC LIMIT 1"
-    )
+def card_in_force(currency: str | None, at: dt.datetime) -> peewee.ModelSelect:
+    """The card in force for `currency` at `at`, as a query of its one row (or none)."""
+    return cards_pricing(currency).where(RateCard.effective_from <= at).limit(1)
 
 
 def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
@@ -109,13 +110,13 @@ def table_for(currency: str, at: dt.datetime, digits: str) -> RateTable:
     (`authorizeCall` asks about one number) instead of the whole card."""
     p = db.param
     prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
+    card_sql, card_params = card_in_force(currency, at).select(RateCard.id).sql()
     rows = db.execute_sql(
         f"SELECT r.id, r.call_type, r.prefix, r.country, r.price_micros, r.zone, r.premium, "
-        f"r.emergency FROM {Rate._meta.table_name} r WHERE r.card_id = "
-        f"({_card_in_force_sql(p)}) AND r.currency = {p} "
-        f"AND r.call_type IN ({', '.join(p for _ in CALL_TYPES)}) "
+        f"r.emergency FROM {Rate._meta.table_name} r WHERE r.card_id = ({card_sql}) "
+        f"AND r.currency = {p} AND r.call_type IN ({', '.join(p for _ in CALL_TYPES)}) "
         f"AND r.prefix IN ({', '.join(p for _ in prefixes)})",
-        (_TS.db_value(at), currency, currency, *CALL_TYPES, *prefixes),
+        (*card_params, currency, *CALL_TYPES, *prefixes),
     ).fetchall()
     return RateTable(
         None,
@@ -128,15 +129,7 @@ class RateBook:
 
     def __init__(self, currency: str):
         self.currency = currency
-        # The cards that price calls in this currency (`_card_in_force_sql` says why).
-        priced = Rate.select(Rate.id).where(
-            (Rate.card == RateCard.id) & (Rate.currency == currency)
-        )
-        self.cards = list(
-            RateCard.select()
-            .where(peewee.fn.EXISTS(priced))
-            .order_by(RateCard.effective_from.desc(), RateCard.id.desc())
-        )
+        self.cards = list(cards_pricing(currency))
         self._tables: dict[int, RateTable] = {}
         self._empty = RateTable(None, [])
 
