@@ -1,6 +1,6 @@
-"""The console after an answer that never came, in German Chromium: buying seats (purchaseSeats
-has no idempotency key) reads the seats again and says whether the order went through instead
-of inviting a retry that would buy them twice; a ledger or audit page turn or filter that got
+"""The console after an answer that never came, in German Chromium: buying seats says trying
+again is safe, and buying again sends the order with its idempotency key, so the seats are
+bought once (a changed quantity is a new order); a ledger or audit page turn or filter that got
 no answer leaves the numbering, the rows, the filter and the address as they were and says so
 in German; focus stays on the pager when the last page turns Next off (README "Admin
 console")."""
@@ -16,13 +16,16 @@ PURCHASE = """mutation($k: String!) { purchaseCredits(amount: "42.00", idempoten
   userErrors { code } } }"""
 SEATS = "{ subscribedSkus { skuPartNumber prepaidUnits { enabled } } }"
 
-# Requests naming `operation` reach the server, but their answer is lost on the way back.
+# The next request naming `operation` reaches the server, but its answer is lost on the way
+# back (`window.loseNext = true` loses one more).
 LOSE_ANSWER = """
 const [operation] = arguments;
 const original = window.fetch;
+window.loseNext = true;
 window.fetch = async function (url, options) {
   const response = await original.apply(this, arguments);
-  if (String(options && options.body).includes(operation)) {
+  if (window.loseNext && String(options && options.body).includes(operation)) {
+    window.loseNext = false;
     throw new TypeError("Failed to fetch");
   }
   return response;
@@ -36,7 +39,9 @@ def purchased(server, key: str) -> dict[str, int]:
 
 
 @pytest.mark.backends("sqlite")
-def test_seats_bought_whose_answer_was_lost_are_read_again(db_url, keys, tmp_path, monkeypatch):
+def test_seats_bought_again_after_a_lost_answer_are_bought_once(
+    db_url, keys, tmp_path, monkeypatch
+):
     admin = keys["GLOBAL_ADMIN"]
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
         driver.get(server.url + "/licenses")
@@ -44,15 +49,50 @@ def test_seats_bought_whose_answer_was_lost_are_read_again(db_url, keys, tmp_pat
         wait_for(lambda: heading(driver) == "Lizenzen", "no licenses page")
         wait_for(lambda: driver.find_elements(By.ID, "buy-seats"), "no purchase form")
         sku = by_label(driver, "Produkt").get_attribute("value")
+        message = "#buy-seats .form-message"
         driver.execute_script(LOSE_ANSWER, "PurchaseSeats")
-        by_label(driver, "Anzahl").send_keys("5")
+        quantity = by_label(driver, "Anzahl")
+        quantity.send_keys("5")
         button(driver, "Lizenzen kaufen").click()
-        said = wait_for(lambda: text(driver, "#buy-seats .form-message"), "nothing said")
+        said = wait_for(lambda: text(driver, message), "nothing said")
+        assert purchased(server, admin) == {sku: 5}  # the server bought them; the answer was lost
+        assert "neuer Versuch ist sicher" in said and "nicht doppelt" in said, said
+        assert quantity.get_attribute("value") == "5"  # the order stays, to be sent again
+
+        # Buying again sends the same order with its key: answered, not bought twice.
+        button(driver, "Lizenzen kaufen").click()
+        done = wait_for(lambda: text(driver, message + ".success"), "no purchase message")
         assert purchased(server, admin) == {sku: 5}
-        # Not "try again": the order went through, and the table shows it.
-        assert "erneut" not in said and "Kauf wurde aber ausgeführt" in said, said
-        assert "5 erworbene" in said, said
-        assert by_label(driver, "Anzahl").get_attribute("value") == ""
+        assert "bereits ausgeführt" in done and "einmal gekauft" in done, done
+        assert "5 Lizenz(en)" in done and "Jetzt 5 erworben" in done, done
+        assert quantity.get_attribute("value") == ""
+        row = f"//table//tr[td//*[contains(., '{sku}')]]/td[2]"
+        wait_for(lambda: text_at(driver, row) == "5", "table not re-read")
+
+        # The order went through: the same product and quantity again is a new order.
+        quantity.send_keys("5")
+        button(driver, "Lizenzen kaufen").click()
+        wait_for(lambda: "Jetzt 10 erworben" in text(driver, message), "not bought again")
+        assert "hinzugefügt" in text(driver, message)
+        assert purchased(server, admin) == {sku: 10}
+
+        # After another lost answer, a changed quantity is a new order (not the key reused).
+        driver.execute_script("window.loseNext = true")
+        quantity.send_keys("2")
+        button(driver, "Lizenzen kaufen").click()
+        wait_for(lambda: "nicht doppelt" in text(driver, message), "no lost answer")
+        assert purchased(server, admin) == {sku: 12}
+        quantity.clear()
+        quantity.send_keys("3")
+        button(driver, "Lizenzen kaufen").click()
+        wait_for(lambda: "Jetzt 15 erworben" in text(driver, message), "3 not bought")
+        assert purchased(server, admin) == {sku: 15}
+        wait_for(lambda: text_at(driver, row) == "15", "table not re-read")
+
+
+def text_at(driver, xpath: str) -> str:
+    found = driver.find_elements(By.XPATH, xpath)
+    return found[0].text if found else ""
 
 
 # Every GraphQL request naming `operation` fails as if the network were down, until undone.

@@ -1,11 +1,12 @@
 // Licenses (Billing > Licenses): seats per SKU from subscribedSkus (prepaid: enabled,
 // suspended, warning; consumed; available; capabilityStatus), named by the catalog's skus,
 // and buying seats with purchaseSeats, its userErrors at their fields. The table is read
-// again after each purchase, so it shows what the API holds. purchaseSeats adds seats and takes
-// no idempotency key (setSeats would overwrite a purchase made meanwhile elsewhere): after a
-// lost answer the page reads the seats again and says whether the order went through, rather
-// than inviting a retry that could buy them twice.
-import { ConnectionError, connection, gql } from "../api.js";
+// again after each purchase, so it shows what the API holds. Each order has one idempotency
+// key (crypto.randomUUID(), as on Add credits), kept while its product and quantity stay the
+// same: buying again after a lost answer sends the same order, which the API buys once
+// (`replayed` answers the first purchase). A new key is made when the product or quantity
+// changes, after the purchase went through, or after the API refused it.
+import { ConnectionError, gql } from "../api.js";
 import {
   billingForm,
   field,
@@ -27,8 +28,9 @@ const LOAD = `query LicensesPage {
   }
 }`;
 
-const PURCHASE = `mutation PurchaseSeats($skuPartNumber: String!, $quantity: Int!) {
-  purchaseSeats(skuPartNumber: $skuPartNumber, quantity: $quantity) {
+const PURCHASE = `mutation PurchaseSeats($skuPartNumber: String!, $quantity: Int!, $key: String!) {
+  purchaseSeats(skuPartNumber: $skuPartNumber, quantity: $quantity, idempotencyKey: $key) {
+    replayed
     subscribedSku { skuPartNumber consumedUnits availableUnits prepaidUnits { enabled } }
     userErrors { field code message }
   }
@@ -99,46 +101,26 @@ export default {
     const seats = h("div", { id: "seats", class: "seats" });
     seats.append(seatsTable(subscribedSkus, names));
     const loadError = h("p", { class: "form-message error", role: "alert", hidden: true });
-    let held = subscribedSkus; // the seats as last read
 
-    // The seats read again; null when that failed too (said above the table).
+    // The seats read again (a failure is said above the table).
     async function reload() {
       try {
         const data = await gql(LOAD);
-        held = data.subscribedSkus;
-        seats.replaceChildren(seatsTable(held, names));
+        seats.replaceChildren(seatsTable(data.subscribedSkus, names));
         loadError.hidden = true;
-        return held;
       } catch (error) {
         loadError.hidden = false;
         loadError.textContent = `⚠ ${error instanceof ConnectionError ? t("connection.failed") : error.message}`;
-        return null;
       }
     }
-    const enabledOf = (list, part) => list.find((s) => s.skuPartNumber === part)?.prepaidUnits.enabled ?? 0;
 
-    // The answer to a purchase was lost: did it go through? The seats now against before.
-    async function afterLostAnswer(skuPartNumber, quantity, before) {
-      const product = names.get(skuPartNumber) || skuPartNumber;
-      const now = await reload();
-      if (now === null) {
-        showMessage(general, t("licenses.buy.lostUnknown"));
-        const again = () => {
-          connection.removeEventListener("restored", again);
-          if (form.isConnected) afterLostAnswer(skuPartNumber, quantity, before);
-        };
-        connection.addEventListener("restored", again);
-        return;
+    // The order not yet known to be bought: its product, quantity and idempotency key.
+    let order = null;
+    function orderFor(skuPartNumber, quantity) {
+      if (!order || order.skuPartNumber !== skuPartNumber || order.quantity !== quantity) {
+        order = { skuPartNumber, quantity, key: crypto.randomUUID() };
       }
-      const prepaid = enabledOf(now, skuPartNumber);
-      if (prepaid >= before + quantity) {
-        fields.quantity.input.value = "";
-        showMessage(general, t("licenses.buy.lostBought", { product, prepaid: number(prepaid) }), "success");
-      } else if (prepaid === before) {
-        showMessage(general, t("licenses.buy.lostNotBought", { product, prepaid: number(prepaid) }));
-      } else {
-        showMessage(general, t("licenses.buy.lostUnknown"));
-      }
+      return order;
     }
 
     // Buying: any SKU of the catalog (a first purchase starts its subscription).
@@ -181,31 +163,32 @@ export default {
         fields.quantity.input.focus();
         return;
       }
-      const skuPartNumber = fields.skuPartNumber.input.value;
-      const before = enabledOf(held, skuPartNumber);
+      const { skuPartNumber, quantity, key } = orderFor(fields.skuPartNumber.input.value, Number(text));
       submit.disabled = true;
       try {
-        const result = (await gql(PURCHASE, { skuPartNumber, quantity: Number(text) })).purchaseSeats;
+        const result = (await gql(PURCHASE, { skuPartNumber, quantity, key })).purchaseSeats;
         if (result.userErrors.length) {
+          order = null; // refused: nothing was bought, and the next order is a new one
           showUserErrors(localized(result.userErrors), fields, general);
           return;
         }
+        order = null; // bought (now or by the first try): buying again is another order
         const sub = result.subscribedSku;
-        showMessage(
-          general,
-          t("licenses.buy.done", {
-            n: number(Number(text)),
-            product: names.get(sub.skuPartNumber) || sub.skuPartNumber,
-            prepaid: number(sub.prepaidUnits.enabled),
-            available: number(sub.availableUnits),
-          }),
-          "success",
-        );
+        const bought = {
+          n: number(quantity),
+          product: names.get(sub.skuPartNumber) || sub.skuPartNumber,
+          prepaid: number(sub.prepaidUnits.enabled),
+          available: number(sub.availableUnits),
+        };
+        // A replayed answer: the first try had bought them, and nothing was bought now.
+        const said = result.replayed ? t("licenses.buy.replayed", bought) : t("licenses.buy.done", bought);
+        showMessage(general, said, "success");
         fields.quantity.input.value = "";
         await reload();
       } catch (error) {
-        if (error instanceof ConnectionError) await afterLostAnswer(skuPartNumber, Number(text), before);
-        else showMessage(general, error.message);
+        // No answer: the order may or may not have been bought. It keeps its key, so buying
+        // again (the same product and quantity) is safe and buys it at most once.
+        showMessage(general, error instanceof ConnectionError ? t("licenses.buy.retrySafe") : error.message);
       } finally {
         submit.disabled = false;
       }

@@ -24,9 +24,9 @@ export default {
   "licenses.buy.submit": "Lizenzen kaufen",
   "licenses.buy.notAWholeNumber": "Geben Sie eine ganze Zahl ein, z. B. 5.",
   "licenses.buy.done": "{n} Lizenz(en) für {product} hinzugefügt. Jetzt {prepaid} erworben, {available} verfügbar.",
-  "licenses.buy.lostBought": "Die Antwort des Servers ging verloren, der Kauf wurde aber ausgeführt: {product} hat jetzt {prepaid} erworbene Lizenzen.",
-  "licenses.buy.lostNotBought": "Keine Antwort vom Server; es wurde nichts gekauft ({product}: weiterhin {prepaid} erworbene Lizenzen). Sie können es erneut versuchen.",
-  "licenses.buy.lostUnknown": "Keine Antwort vom Server; der Kauf wurde vielleicht ausgeführt. Die Tabelle wird neu gelesen, sobald die Verbindung wieder steht – prüfen Sie sie, bevor Sie erneut kaufen.",
+  "licenses.buy.replayed": "Dieser Kauf war bereits ausgeführt und wurde nur einmal gekauft: {n} Lizenz(en) für {product}. Jetzt {prepaid} erworben, {available} verfügbar.",
+  "licenses.buy.retrySafe": "Keine Antwort vom Server; der Kauf wurde vielleicht ausgeführt. Ein neuer Versuch ist sicher: mit demselben Produkt und derselben Anzahl werden die Lizenzen nicht doppelt gekauft.",
+  "licenses.error.IDEMPOTENCY_KEY_REUSED": "Diese Bestellung passt nicht zu ihrem ersten Versuch; jetzt wurde nichts gekauft. Prüfen Sie die Tabelle, bevor Sie erneut kaufen.",
   "licenses.error.INVALID_QUANTITY": "Geben Sie eine Anzahl von Lizenzen über 0 ein (ein Abonnement umfasst höchstens 1.000.000).",
   "licenses.error.NOT_FOUND": "Dieses Produkt ist nicht im Katalog.",
 };

@@ -24,9 +24,9 @@ export default {
   "licenses.buy.submit": "Buy licenses",
   "licenses.buy.notAWholeNumber": "Enter a whole number, such as 5.",
   "licenses.buy.done": "{n} license(s) of {product} added. Now {prepaid} purchased, {available} available.",
-  "licenses.buy.lostBought": "The server's answer was lost, but the purchase went through: {product} now has {prepaid} purchased.",
-  "licenses.buy.lostNotBought": "No answer from the server; nothing was bought ({product}: still {prepaid} purchased). You can try again.",
-  "licenses.buy.lostUnknown": "No answer from the server; the purchase may have gone through. The table is read again once the connection is back: check it before buying again.",
+  "licenses.buy.replayed": "This purchase had already gone through and was bought once: {n} license(s) of {product}. Now {prepaid} purchased, {available} available.",
+  "licenses.buy.retrySafe": "No answer from the server; the purchase may have gone through. Trying again is safe: with the same product and number, the licenses are not bought twice.",
+  "licenses.error.IDEMPOTENCY_KEY_REUSED": "This order does not match its first try; nothing was bought now. Check the table before buying again.",
   "licenses.error.INVALID_QUANTITY": "Enter a number of licenses above 0 (a subscription holds at most 1,000,000).",
   "licenses.error.NOT_FOUND": "This product is not in the catalog.",
 };
