@@ -157,12 +157,29 @@ def button(driver, label: str):
     return driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']")
 
 
-def sign_in(driver, key: str) -> None:
+# Every GraphQL request naming `operation` fails as if the network were down, until undone.
+FAIL = """
+const [operation] = arguments;
+const original = window.fetch;
+window.failing = true;
+window.fetch = function (url, options) {
+  if (window.failing && String(options && options.body).includes(operation)) {
+    return Promise.reject(new TypeError("Failed to fetch"));
+  }
+  return original.apply(this, arguments);
+};
+"""
+
+
+def sign_in(driver, key: str, lands_on: str | None = None) -> None:
+    """Sign in on the sign-in page; with `lands_on`, wait for the page of that heading."""
     wait_for(lambda: heading(driver) == "Anmelden", "the sign-in page did not show")
     field = by_label(driver, "API-Schlüssel")
     field.clear()
     field.send_keys(key)
     button(driver, "Anmelden").click()
+    if lands_on is not None:
+        wait_for(lambda: heading(driver) == lands_on, f"no page '{lands_on}' after sign-in")
 
 
 def severe(logs: list[dict]) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.console_browser import api, button, by_label, console, heading, sign_in, text, wait_for
+from tests.console_browser import FAIL, api, button, by_label, console, sign_in, text, wait_for
 
 PURCHASE = """mutation($k: String!) { purchaseCredits(amount: "42.00", idempotencyKey: $k) {
   userErrors { code } } }"""
@@ -45,8 +45,7 @@ def test_seats_bought_again_after_a_lost_answer_are_bought_once(
     admin = keys["GLOBAL_ADMIN"]
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
         driver.get(server.url + "/licenses")
-        sign_in(driver, admin)
-        wait_for(lambda: heading(driver) == "Lizenzen", "no licenses page")
+        sign_in(driver, admin, lands_on="Lizenzen")
         wait_for(lambda: driver.find_elements(By.ID, "buy-seats"), "no purchase form")
         sku = by_label(driver, "Produkt").get_attribute("value")
         message = "#buy-seats .form-message"
@@ -95,18 +94,6 @@ def text_at(driver, xpath: str) -> str:
     return found[0].text if found else ""
 
 
-# Every GraphQL request naming `operation` fails as if the network were down, until undone.
-FAIL = """
-const [operation] = arguments;
-const original = window.fetch;
-window.failing = true;
-window.fetch = function (url, options) {
-  if (window.failing && String(options && options.body).includes(operation)) {
-    return Promise.reject(new TypeError("Failed to fetch"));
-  }
-  return original.apply(this, arguments);
-};
-"""
 NO_ANSWER = "Der Server hat nicht geantwortet"
 
 
@@ -193,8 +180,7 @@ def test_a_saved_change_is_said_saved_when_only_the_read_after_it_failed(
         found = api(server, admin, "{ users(first: 1) { nodes { id } } }")
         user_id = found["users"]["nodes"][0]["id"]
         driver.get(f"{server.url}/users/user?id={user_id}&tab=licenses")
-        sign_in(driver, admin)
-        wait_for(lambda: heading(driver) == "Adele", "no user page")
+        sign_in(driver, admin, lands_on="Adele")
         driver.execute_script(FAIL, "UserPage")  # the page's read after the save gets no answer
         by_label(driver, "Standort auswählen").send_keys("DE")
         button(driver, "Standort speichern").click()

@@ -13,6 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.console_browser import (
+    FAIL,
     button,
     by_label,
     console,
@@ -43,19 +44,6 @@ window.fetch = async function (url, options) {
 };
 """
 
-# Every GraphQL request naming `operation` fails as if the network were down, until undone.
-FAIL = """
-const [operation] = arguments;
-const original = window.fetch;
-window.failing = true;
-window.fetch = function (url, options) {
-  if (window.failing && String(options && options.body).includes(operation)) {
-    return Promise.reject(new TypeError("Failed to fetch"));
-  }
-  return original.apply(this, arguments);
-};
-"""
-
 
 def address(driver) -> str:
     parts = urlsplit(driver.current_url)
@@ -70,8 +58,7 @@ def test_the_sign_in_page_brings_back_the_address_query_and_all(
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
         # A shared link to a filtered list, opened signed out.
         driver.get(server.url + "/users?search=niemand")
-        sign_in(driver, admin)
-        wait_for(lambda: heading(driver) == "Aktive Benutzer", "no users page after sign-in")
+        sign_in(driver, admin, lands_on="Aktive Benutzer")
         assert address(driver) == "/users?search=niemand"
 
         # The session ends while the console shows another page; back to the filtered list,
@@ -80,8 +67,7 @@ def test_the_sign_in_page_brings_back_the_address_query_and_all(
         wait_for(lambda: heading(driver) == "Lizenzen", "no licenses page")
         assert driver.execute_async_script(END_SESSION) == 204
         driver.back()
-        sign_in(driver, admin)
-        wait_for(lambda: heading(driver) == "Aktive Benutzer", "not back on the users page")
+        sign_in(driver, admin, lands_on="Aktive Benutzer")
         assert address(driver) == "/users?search=niemand"
 
         # The same list's nav link shows the whole list, not the filtered one again.
@@ -96,8 +82,7 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_sign_in_page(
     admin = keys["GLOBAL_ADMIN"]
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
         driver.get(server.url + "/credits/auto-recharge")
-        sign_in(driver, admin)
-        wait_for(lambda: heading(driver) == "Automatisches Aufladen", "no auto-recharge page")
+        sign_in(driver, admin, lands_on="Automatisches Aufladen")
         assert driver.execute_async_script(END_SESSION) == 204
         amount = by_label(driver, "Diesen Betrag hinzufügen")
         amount.clear()
@@ -107,8 +92,7 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_sign_in_page(
         # API key is required" in English beside a form that cannot be sent.
         wait_for(lambda: heading(driver) == "Anmelden", "no sign-in page after the refusal")
         assert "API key" not in text(driver, "main")
-        sign_in(driver, admin)
-        wait_for(lambda: heading(driver) == "Automatisches Aufladen", "not back on the form")
+        sign_in(driver, admin, lands_on="Automatisches Aufladen")
         assert address(driver) == "/credits/auto-recharge"
 
 
@@ -118,8 +102,7 @@ def test_a_page_left_while_loading_writes_nothing_into_the_next(
 ):
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
         driver.get(server.url + "/sign-in")
-        sign_in(driver, keys["GLOBAL_ADMIN"])
-        wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "no credits page")
+        sign_in(driver, keys["GLOBAL_ADMIN"], lands_on="Kommunikationsguthaben")
         driver.execute_script(DELAY, "AddCreditsPage", 1500)
         driver.find_element(By.CSS_SELECTOR, "nav a[href='/credits/add']").click()
         driver.find_element(By.CSS_SELECTOR, "nav a[href='/licenses']").click()
@@ -135,8 +118,7 @@ def test_a_page_left_while_loading_writes_nothing_into_the_next(
 def test_a_page_whose_first_read_got_no_answer_loads_again(db_url, keys, tmp_path, monkeypatch):
     with console(db_url, tmp_path, monkeypatch) as (server, driver):
         driver.get(server.url + "/sign-in")
-        sign_in(driver, keys["GLOBAL_ADMIN"])
-        wait_for(lambda: heading(driver) == "Kommunikationsguthaben", "no credits page")
+        sign_in(driver, keys["GLOBAL_ADMIN"], lands_on="Kommunikationsguthaben")
         driver.execute_script(FAIL, "LicensesPage")
         driver.find_element(By.LINK_TEXT, "Lizenzen").click()
         shown = wait_for(lambda: text(driver, "main [role=alert]"), "no failure shown")
