@@ -10,8 +10,9 @@ websocket hijacking); a bearer credential in the payload has no such problem.
 
 A key or JWT is judged by `credentials.bearer_principal`, as on HTTP (refusals counted by the
 same failed-auth limiter); here every refusal closes the connection with 4403.
-`Credential.recheck` re-validates without writing beyond what HTTP requests write (a session's
-last-seen stamp), and looks the operator's chosen tenant up again (one read by id).
+`Credential.recheck` re-validates without writing (a session's recheck is not a use of it:
+an idle session ends on time however long a live page stays open), and looks the operator's
+chosen tenant up again (one read by id).
 
 A refused tenant closes with the same 4403 as a refused credential: the protocol has one code
 for "forbidden" (graphql-ws clients retry it, and give up on 4401). The reason says which
@@ -79,11 +80,12 @@ def _key_check(key_id: int | None) -> Callable[[dt.datetime], None]:
 
 
 def session_from_cookie(
-    token: str, settings: Settings, *, now: dt.datetime
+    token: str, settings: Settings, *, now: dt.datetime, use: bool = True
 ) -> sessions.ActiveSession:
-    """The session a cookie signs in (services/sessions.py); Refused when it signs in no one."""
+    """The session a cookie signs in (services/sessions.py); Refused when it signs in no one.
+    `use=False`: the periodic recheck, which is not a use of the session (no last-seen stamp)."""
     try:
-        return sessions.session_principal(token, settings.sessions, now=now)
+        return sessions.session_principal(token, settings.sessions, now=now, use=use)
     except sessions.SessionRefused as error:
         raise Refused(f"Forbidden: {error}") from error
 
@@ -135,7 +137,9 @@ def authenticate_connection(
             # once; an idle or absolute timeout is seen by the periodic recheck.
             refs = (f"key:{principal.key_id}", f"session:{session.session_id}")
             credential = Credential(
-                principal, refs, lambda at: session_from_cookie(token, settings, now=at) and None
+                principal,
+                refs,
+                lambda at: session_from_cookie(token, settings, now=at, use=False) and None,
             )
     except RateLimited as error:
         raise Refused(

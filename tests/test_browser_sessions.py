@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -303,6 +304,30 @@ def test_idle_and_absolute_timeouts(frozen, keys, clock):
     clock.advance(minutes=5)
     ended = browser.post(VIEWER)
     assert ended.status_code == 401 and error_of(ended)["reason"] == "SESSION_EXPIRED"
+
+
+def test_an_open_live_page_does_not_keep_an_idle_session_alive(db_url, keys, clock, monkeypatch):
+    """A console tab left open on a live page: its socket is re-checked every few seconds,
+    which is not a use of the session, so the idle timeout still ends it."""
+    monkeypatch.setenv("COMMCREDITS_WS_RECHECK_SECONDS", "0.1")
+    settings = dataclasses.replace(
+        Settings.from_env(), sessions=SessionSettings(idle=1800, lifetime=7200)
+    )
+    app = create_app(settings=settings, clock=clock, bind_database=False)
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+        browser = Browser(http)  # type: ignore[arg-type]
+        assert browser.sign_in(key=keys["READER"]).status_code == 200
+        headers = {"cookie": browser.cookie(), "origin": "http://testserver"}  # its ws host
+        with http.websocket_connect(
+            "/graphql", subprotocols=["graphql-transport-ws"], headers=headers
+        ) as socket:
+            socket.send_json({"type": "connection_init", "payload": {}})
+            assert socket.receive_json() == {"type": "connection_ack"}
+            for _ in range(3):  # 30 minutes and a second, re-checked all along
+                clock.advance(minutes=10, seconds=1)
+                time.sleep(0.4)
+            idle = browser.post(VIEWER)
+        assert idle.status_code == 401 and error_of(idle)["reason"] == "SESSION_EXPIRED"
 
 
 def test_an_operator_session_looks_into_a_tenant_with_the_header(frozen, keys, tenant):

@@ -186,9 +186,15 @@ class ActiveSession:
     idle_until: dt.datetime  # unless used again before
 
 
-def session_principal(token: str, settings: SessionSettings, *, now: dt.datetime) -> ActiveSession:
+def session_principal(
+    token: str, settings: SessionSettings, *, now: dt.datetime, use: bool = True
+) -> ActiveSession:
     """Whom a session cookie signs in: one query (session, key, tenant), plus the last-seen
-    stamp at most once per LAST_SEEN_RESOLUTION. SessionRefused when it signs in no one."""
+    stamp at most once per LAST_SEEN_RESOLUTION. SessionRefused when it signs in no one.
+
+    `use=False` checks without counting as use (no stamp): a live page's socket is re-checked
+    every few seconds, and if that kept the session alive, an unattended console tab would
+    never reach the idle timeout."""
     row = (
         BrowserSession.select(BrowserSession, ApiKey, Tenant)
         .join(ApiKey, on=(BrowserSession.key == ApiKey.id))
@@ -205,7 +211,7 @@ def session_principal(token: str, settings: SessionSettings, *, now: dt.datetime
     if now >= row.expires_at or now >= row.last_seen_at + idle:
         raise SessionRefused("SESSION_EXPIRED")
     last_seen = row.last_seen_at
-    if now - last_seen >= LAST_SEEN_RESOLUTION:
+    if use and now - last_seen >= LAST_SEEN_RESOLUTION:
         BrowserSession.update(last_seen_at=now).where(BrowserSession.id == row.id).execute()
         last_seen = now
     tenant = key.tenant if key.tenant_id is not None else None
