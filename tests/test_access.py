@@ -2,6 +2,8 @@
 
 import hashlib
 
+import pytest
+
 from commcredits.models import ApiKey, AuditEntry, Subscription, User
 from tests.conftest import Api
 from tests.helpers import add_users, buy, other_tenant
@@ -243,3 +245,13 @@ def test_an_operator_sees_a_tenant_through_the_tenant_header(client, keys, tenan
         headers={"Authorization": f"Bearer {keys['READER']}", "X-Commcredits-Tenant": "Fabrikam"},
     )
     assert other.status_code == 403
+
+
+@pytest.mark.parametrize("name", ["1", " 42 ", "²"])
+def test_a_tenant_name_of_digits_is_refused(keys, client, tenant, name):
+    """Tenants are named by id or name (the operator's X-Commcredits-Tenant, a JWT's tenant
+    claim): a name of digits would be read as another tenant's id."""
+    operator = Api(client, keys["OPERATOR"])
+    variables = {"input": {"name": name, "country": "DE", "currency": "EUR", "agreementType": "EA"}}
+    out = operator(CREATE_TENANT, variables)["createTenant"]
+    assert [(e["field"], e["code"]) for e in out["userErrors"]] == [("name", "INVALID_NAME")]

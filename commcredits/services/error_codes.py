@@ -128,7 +128,11 @@ class ErrorCode(StrEnum):
     AS_OF_IN_FUTURE = "AS_OF_IN_FUTURE", INPUT, "`asOf` is after the server's clock."
 
     # -- directory: tenants and users ----------------------------------------------------------
-    INVALID_NAME = "INVALID_NAME", DIRECTORY, "A tenant name has 1 to 200 characters."
+    INVALID_NAME = (
+        "INVALID_NAME",
+        DIRECTORY,
+        "A name is empty or too long, or a tenant name is only digits.",
+    )
     DUPLICATE_TENANT = "DUPLICATE_TENANT", DIRECTORY, "A tenant with this name exists."
     INVALID_AGREEMENT_TYPE = (
         "INVALID_AGREEMENT_TYPE",

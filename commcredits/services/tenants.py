@@ -31,6 +31,14 @@ def create_tenant(
     clean_name = (name or "").strip()
     if not clean_name or len(clean_name) > 200:
         raise DomainError("INVALID_NAME", "A tenant name has 1 to 200 characters.", "name")
+    if clean_name.isdigit():
+        # Tenants are named by id or name (find_tenant, a JWT's tenant claim, an operator's
+        # X-Commcredits-Tenant): a name of digits would be read as another tenant's id.
+        raise DomainError(
+            "INVALID_NAME",
+            f"A tenant name cannot be only digits ('{clean_name}' reads as a tenant id).",
+            "name",
+        )
     try:
         country_code = normalize_country(country)
     except ValueError:
