@@ -214,3 +214,57 @@ def test_one_tenants_broken_url_never_stops_another_tenants_deliveries(tenant, c
     assert len(receiver.requests) == 1
     broken = Notification.get(Notification.tenant == tenant.id)
     assert broken.delivery_status == "PENDING" and "Error" in broken.last_error
+
+
+class Trickle:
+    """A receiver that answers 200 with a long body and then sends it a byte every 0.2 s:
+    each read is within any per-read timeout, the answer never ends."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not self.stop.wait(0.2):
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+def test_a_receiver_that_trickles_its_answer_holds_no_one_up(tenant, clock, receiver, monkeypatch):
+    """A delivery has a whole deadline, not only one per read: a receiver trickling its
+    answer fails its own delivery when that is up, and the next tenant's goes out."""
+    from commcredits.models import Webhook
+    from commcredits.services import webhook_addresses
+    from tests.helpers import other_tenant
+
+    monkeypatch.setattr(webhook_addresses, "DELIVERY_SECONDS", 1.0)
+    slow = Trickle()
+    other = other_tenant(clock())
+    try:
+        for owner, url in ((tenant, slow.url), (other, receiver.url)):
+            Webhook.create(
+                tenant=owner.id, url=url, secret="whsec_x", created_at=clock(), updated_at=clock()
+            )
+            notifications.emit(owner.id, "BALANCE_ZERO", {"balance": "0"}, now=clock())
+        done = threading.Event()
+        threading.Thread(
+            target=lambda: (webhooks.deliver_due(now=clock()), done.set()), daemon=True
+        ).start()
+        assert done.wait(10), "the delivery run is still held by the trickling receiver"
+    finally:
+        slow.close()
+    assert len(receiver.requests) == 1
+    held = Notification.get(Notification.tenant == tenant.id)
+    assert held.delivery_status == "PENDING" and "longer than 1 s" in held.last_error

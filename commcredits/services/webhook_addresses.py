@@ -15,10 +15,12 @@ operator's network. Two rules make the check mean something:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -33,6 +35,11 @@ MAX_URL_LENGTH = 2000
 # Connection attempts per delivery when a name has several (all checked) addresses, as
 # socket.create_connection would try them; bounded so one tenant cannot stall a run.
 MAX_CONNECT_TRIES = 4
+# A delivery's whole time (connecting, sending, the answer's head and the little of its body
+# that is read): the client's timeout bounds each read, not the request, so a receiver that
+# trickles a byte at a time would otherwise hold the delivery run, every tenant's, for hours.
+DELIVERY_SECONDS = 10.0
+ANSWER_BYTES = 4096  # of an answer's body read (only its status counts), so none is buffered
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")
 # A last label that is a number makes the host an IPv4 address to inet_aton and to
 # getaddrinfo (and to WHATWG URL parsers); if inet_aton refuses it, so do we.
@@ -249,6 +256,39 @@ def checked_addresses(target: WebhookTarget, *, allow_private: bool) -> list[IPA
     return addresses
 
 
+class _Deadline:
+    """Cuts a delivery's connections when its time is up: a blocked read then fails at once
+    (the sockets come from httpcore's `trace` extension as each connection is made)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.expired = seconds, False
+        self.sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                self.sockets.append(sock)
+                if self.expired:  # connected just as the time ran out
+                    self._cut()
+
+    def _cut(self) -> None:
+        self.expired = True
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 def post_pinned(
     http: httpx.Client,
     target: WebhookTarget,
@@ -256,6 +296,7 @@ def post_pinned(
     *,
     content: bytes,
     headers: dict[str, str],
+    seconds: float | None = None,
 ) -> httpx.Response:
     """POST to `target` at one of `addresses`, never at whatever the name resolves to now.
 
@@ -263,17 +304,42 @@ def post_pinned(
     certificate check (httpcore's `sni_hostname` extension), carry the original host.
     `Connection: close` keeps a pooled connection, made for one name, from carrying a request
     for another name at the same address. Redirects are not followed: a 3xx is a failure, so
-    no unchecked address is ever reached.
+    no unchecked address is ever reached. The whole delivery takes at most `seconds` (then
+    httpx.ReadTimeout), and at most ANSWER_BYTES of the answer's body are read; the response
+    comes back closed (its status is what counts).
     """
     sent = {**headers, "Host": target.host_header, "Connection": "close"}
     extensions = {"sni_hostname": target.host} if target.literal is None else {}
     error: Exception | None = None
-    for ip in addresses[:MAX_CONNECT_TRIES]:
-        request = http.build_request(
-            "POST", target.url_for(ip), content=content, headers=sent, extensions=extensions
-        )
-        try:
-            return http.send(request, follow_redirects=False)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            error = exc  # try the next checked address, as create_connection would
+    seconds = DELIVERY_SECONDS if seconds is None else seconds
+    with _Deadline(seconds) as deadline:
+        for ip in addresses[:MAX_CONNECT_TRIES]:
+            request = http.build_request(
+                "POST",
+                target.url_for(ip),
+                content=content,
+                headers=sent,
+                extensions={**extensions, "trace": deadline.trace},
+            )
+            try:
+                response = http.send(request, follow_redirects=False, stream=True)
+                try:
+                    read = 0
+                    for chunk in response.iter_raw():
+                        read += len(chunk)
+                        if read >= ANSWER_BYTES:
+                            break
+                finally:
+                    response.close()
+                return response
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if deadline.expired:
+                    break
+                error = exc  # try the next checked address, as create_connection would
+            except httpx.TransportError:
+                if deadline.expired:
+                    break
+                raise
+    if deadline.expired:
+        raise httpx.ReadTimeout(f"the receiver took longer than {seconds:g} s")
     raise error or httpx.ConnectError("no address to connect to")
