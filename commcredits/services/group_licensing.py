@@ -33,7 +33,7 @@ from commcredits.models import (
     User,
 )
 from commcredits.services import notifications
-from commcredits.services.catalog import Catalog
+from commcredits.services.catalog import TEAMS_PHONE_PLAN, Catalog
 from commcredits.services.group_license_rules import (
     ACTIVE,
     COUNT,
@@ -158,7 +158,7 @@ class Processor:
                 self.pending.save(st)
             if state == ACTIVE or was_active:
                 touched.add(sku)
-        for sku in sorted(touched):
+        for sku in self.phone_last(touched):
             self.resync(uid, sku)
         if error is not None:
             self.in_error.setdefault(group_id, {})[uid] = error
@@ -176,9 +176,19 @@ class Processor:
                 del states[key]
                 if st.state == ACTIVE:
                     touched.append(key[1])
-        for sku in sorted(touched):
+        for sku in self.phone_last(touched):
             self.resync(uid, sku)
         self.in_error.get(group_id, {}).pop(uid, None)
+
+    def phone_last(self, skus: Iterable[int]) -> list[int]:
+        """SKUs in pk order, those giving Teams Phone last: a calling plan leaving in the same
+        change is settled first, so whether one still needs Teams Phone is asked of what the
+        user keeps (settled earlier, Teams Phone stayed as a direct assignment, seat and all,
+        for a calling plan that was going too)."""
+        return sorted(
+            skus,
+            key=lambda sku: (TEAMS_PHONE_PLAN in Catalog.plan_names(self.cat.by_pk[sku]), sku),
+        )
 
     def set_direct(self, uid: int, sku: int, plans: Plans | None) -> None:
         """The direct path's change for a user with group states (it checked the seats)."""

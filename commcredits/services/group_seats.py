@@ -62,7 +62,7 @@ def apply_direct(
     proc = Processor(tenant, now=now)
     proc.load_users(changes)
     for uid, (initial, final) in changes.items():
-        for sku in sorted(set(initial) | set(final)):
+        for sku in proc.phone_last(set(initial) | set(final)):
             if initial.get(sku) != final.get(sku):
                 proc.set_direct(uid, sku, final.get(sku))
     proc.settle()

@@ -64,10 +64,7 @@ def buy_seats(
                 "INVALID_QUANTITY", f"A subscription holds at most {MAX_SEATS:,} seats.", "quantity"
             )
         sub.enabled_units += quantity
-        sub.updated_at = now
-        sub.save()
-        # Group members waiting for a seat (CountViolation) get them, in member order.
-        group_seats.settle_seats(tenant, now=now)
+        sub = _saved_and_settled(tenant, sub, now)
         audit.record(
             principal,
             "purchaseSeats",
@@ -104,9 +101,7 @@ def set_seats(
                 "enabledUnits",
             )
         sub.enabled_units = enabled_units
-        sub.updated_at = now
-        sub.save()
-        group_seats.settle_seats(tenant, now=now)
+        sub = _saved_and_settled(tenant, sub, now)
         audit.record(
             principal,
             "setSeats",
@@ -127,9 +122,19 @@ def ensure_seats(tenant: Tenant, sku_ref: str, at_least: int, *, now: dt.datetim
         sub = _subscription(tenant, sku.id, now)
         if sub.enabled_units < at_least:
             sub.enabled_units = at_least
-            sub.updated_at = now
-            sub.save()
+            sub = _saved_and_settled(tenant, sub, now)
     return sub
+
+
+def _saved_and_settled(tenant: Tenant, sub: Subscription, now: dt.datetime) -> Subscription:
+    """Save a subscription's new seats (inside the directory lock): group members waiting for
+    one (CountViolation) get them at once, in member order, whoever added the seats (a
+    purchase, setSeats, or funding's Communication Credits seats). The row as it is then,
+    their seats counted, for the answer and the audit entry."""
+    sub.updated_at = now
+    sub.save()
+    group_seats.settle_seats(tenant, now=now)
+    return Subscription.get_by_id(sub.id)
 
 
 def _subscription(tenant: Tenant, sku_id: int, now: dt.datetime) -> Subscription:

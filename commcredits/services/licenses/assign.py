@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from commcredits.db import directory_lock
 from commcredits.models import LicenseAssignment, Sku, Tenant
-from commcredits.services import table_stats
+from commcredits.services import group_seats, table_stats
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import check_batch_size
 from commcredits.services.licenses import errors as graph
@@ -132,10 +132,19 @@ def assign_licenses(
         pic = TenantPicture(tenant, requests, applying=True)
         groups = inherited_path.load(pic, tenant)
         outcomes = _evaluate(pic, requests)
-        # raises, or every `applied` outcome is true
-        inserted = write_changes(tenant, principal, pic, now=now)
+        # raises, or every `applied` outcome is true; the users with group states are
+        # written after the batch's frees and before its takes (write_changes says why)
+        inserted = write_changes(
+            tenant,
+            principal,
+            pic,
+            now=now,
+            between=(lambda: inherited_path.write(tenant, principal, pic, now=now))
+            if groups
+            else None,
+        )
         if groups:
-            inherited_path.write(tenant, principal, pic, now=now)
+            group_seats.settle_seats(tenant, now=now)
     table_stats.rows_inserted(LicenseAssignment._meta.table_name, inserted)
     return outcomes
 

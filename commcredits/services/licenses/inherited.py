@@ -69,8 +69,9 @@ def evaluate(pic: TenantPicture, index: int, req: LicenseRequest, user: UserRef)
 
 
 def write(tenant: Tenant, principal: Principal, pic: TenantPicture, *, now: dt.datetime) -> None:
-    """Write these users' direct changes, then give seats the batch freed to CountViolation
-    members (in member order)."""
+    """Write these users' direct changes (the seats they take and free counted as they go).
+    The caller then gives seats the batch freed to CountViolation members (`settle_seats`,
+    in member order), once every user of the batch has taken the seats it was counted."""
     changes = {
         uid: (pic.initial[uid], pic.held[uid])
         for uid in pic.inherited_touched
@@ -93,4 +94,3 @@ def write(tenant: Tenant, principal: Principal, pic: TenantPicture, *, now: dt.d
             ],
             now=now,
         )
-    group_seats.settle_seats(tenant, now=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -30,10 +31,19 @@ _REPLAN_SQL = (
 
 
 def write_changes(
-    tenant: Tenant, principal: Principal, pic: TenantPicture, *, now: dt.datetime
+    tenant: Tenant,
+    principal: Principal,
+    pic: TenantPicture,
+    *,
+    now: dt.datetime,
+    between: Callable[[], None] | None = None,
 ) -> int:
     """Write the net difference between the picture as loaded and as left by the batch;
-    returns the number of license rows inserted (table_stats: statistics after bulk loads)."""
+    returns the number of license rows inserted (table_stats: statistics after bulk loads).
+
+    `between` runs after this batch's frees and before its takes: the other writes of the
+    same batch (users with group states), so a seat one of them frees is free before another
+    user of the batch takes it, whichever path each is on."""
     la = LicenseAssignment
     tenant_id = tenant.id  # a peewee field read costs a Python call: once, not per row
     assigned_at = la.assigned_at.db_value(now)
@@ -48,12 +58,18 @@ def write_changes(
     # Frees first, so the CHECK (consumed <= enabled) holds after every statement.
     execute_in(_DELETE_SQL, delete_ids)
     updated_at = Subscription.updated_at.db_value(now)
-    for sku_pk, delta_units in sorted(seat_delta.items(), key=lambda kv: kv[1]):
-        if delta_units:
-            db.execute_sql(
-                _COUNT_SEATS_SQL.format(p=db.obj.param),
-                (delta_units, updated_at, tenant_id, sku_pk),
-            )
+    frees = [(sku, units) for sku, units in seat_delta.items() if units < 0]
+    takes = [(sku, units) for sku, units in seat_delta.items() if units > 0]
+    for sku_pk, delta_units in frees:
+        db.execute_sql(
+            _COUNT_SEATS_SQL.format(p=db.obj.param), (delta_units, updated_at, tenant_id, sku_pk)
+        )
+    if between is not None:
+        between()
+    for sku_pk, delta_units in takes:
+        db.execute_sql(
+            _COUNT_SEATS_SQL.format(p=db.obj.param), (delta_units, updated_at, tenant_id, sku_pk)
+        )
     # Rows that differ only in the user (all of a batch's, mostly) go in one statement.
     for (sku_pk, text), uids in inserts.items():
         fixed = {
