@@ -100,3 +100,17 @@ def test_seats_bought_or_set_answer_what_waiting_members_took(org, clock):
     assert (bought.enabled_units, bought.consumed_units) == (3, 3)
     set_to = seats.set_seats(org, SYSTEM, "SPE_E5", 4, now=clock())
     assert (set_to.enabled_units, set_to.consumed_units) == (4, 4)
+
+
+def test_a_direct_assignment_of_a_sku_a_group_gives_moves_no_seat(org, clock):
+    """anna inherits SPE_E5; assigning it to her directly too takes no seat (one seat per
+    SKU per user), and the batch's seatChanges say so: a dry run of many batches carries
+    them forward (priorSeatChanges), where a phantom seat made later batches fail."""
+    buy(org, clock(), SPE_E5=2)
+    group(org, clock, "E5", ["anna"], GL("SPE_E5"))
+    batch = [LicenseRequest(upn("anna"), (AddLicense("SPE_E5"),), ())]
+    for what_if in (True, False):
+        outcomes = licenses.assign_licenses(org, SYSTEM, batch, now=clock(), what_if=what_if)
+        assert [o.ok for o in outcomes] == [True]
+        assert licenses.seat_changes(outcomes) == {}, what_if
+    assert consumed("SPE_E5") == 1

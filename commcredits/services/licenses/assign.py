@@ -87,7 +87,7 @@ def _evaluate(pic: TenantPicture, requests: list[LicenseRequest]) -> list[Licens
                 if uid in touched:
                     pic.retouched.add(uid)
                 touched[uid] = decision
-                append(new(LicenseOutcome, (index, req, user, changes, (), True, applying)))
+                append(new(LicenseOutcome, (index, req, user, changes, (), True, applying, None)))
                 continue
         short = [pk for pk in takes if available.get(pk, 0) < 1]
         errors = [
@@ -152,14 +152,15 @@ def assign_licenses(
 def seat_changes(outcomes: Iterable[LicenseOutcome]) -> dict[Sku, int]:
     """The seats a batch took (+) or gave back (-) per SKU, as applied or, for whatIf, as it
     would: an item that passes takes a seat for each SKU it assigns and frees one for each it
-    removes (exactly what `_evaluate` counts); SKUs whose count nets to zero are left out."""
+    removes (exactly what `_evaluate` counts), unless it says otherwise (`seats`: a user a
+    group gives the SKU); SKUs whose count nets to zero are left out."""
     net: dict[Sku, int] = {}
     # Items decided alike share their changes: each distinct tuple is read once.
     seen: dict[int, tuple[set[Sku], set[Sku]]] = {}
     for out in outcomes:
         if out.errors or not out.changed:
             continue
-        taken = seen.get(id(out.changes))
+        taken = out.seats or seen.get(id(out.changes))
         if taken is None:
             # Sets: a request naming a SKU twice takes (or frees) its seat once.
             taken = seen[id(out.changes)] = (

@@ -65,7 +65,9 @@ def evaluate(pic: TenantPicture, index: int, req: LicenseRequest, user: UserRef)
         available[pk] = available.get(pk, 0) + 1
     pic.held[uid] = decision.new
     pic.inherited_touched[uid] = None
-    return LicenseOutcome(index, req, user, decision.changes, (), True, pic.applying)
+    by_pk = pic.catalog.by_pk
+    seats = (frozenset(by_pk[pk] for pk in takes), frozenset(by_pk[pk] for pk in gives))
+    return LicenseOutcome(index, req, user, decision.changes, (), True, pic.applying, seats)
 
 
 def write(tenant: Tenant, principal: Principal, pic: TenantPicture, *, now: dt.datetime) -> None:

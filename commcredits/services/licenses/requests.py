@@ -52,6 +52,9 @@ class LicenseOutcome(NamedTuple):
     errors: Sequence[ErrorDetail] = ()
     changed: bool = False  # some change is more than UNCHANGED
     applied: bool = False  # written (never for whatIf or a failed item)
+    # The SKUs whose seat it takes and frees, when not those its changes assign and remove
+    # (a user a group gives a SKU: assigning it directly too takes no seat).
+    seats: tuple[frozenset, frozenset] | None = None
 
     @property
     def ok(self) -> bool:
