@@ -114,3 +114,30 @@ def test_a_direct_assignment_of_a_sku_a_group_gives_moves_no_seat(org, clock):
         assert [o.ok for o in outcomes] == [True]
         assert licenses.seat_changes(outcomes) == {}, what_if
     assert consumed("SPE_E5") == 1
+
+
+@pytest.mark.parametrize(
+    ("adds", "removes"),
+    [((), ("MCOMEETADV",)), (("MCOEV",), ("SPE_E5",))],
+    ids=["a license removed", "a license swapped"],
+)
+def test_the_summary_mid_run_counts_the_groups_licenses_of_now(
+    org, clock, monkeypatch, adds, removes
+):
+    """A run in batches has just begun: members hold the old licenses' states. `licensed` is
+    the members holding every license the group gives now, as the states say."""
+    from commcredits.models import Group
+    from commcredits.services import group_summary
+    from tests.helpers import license_summary_from_states
+
+    monkeypatch.setattr(group_assign, "SMALL_GROUP", 2)
+    buy(org, clock(), SPE_E5=10, MCOMEETADV=10, MCOEV=10)
+    g = group(org, clock, "All", ["anna", "ben", "carla"])
+    both = [GL("SPE_E5"), GL("MCOMEETADV")]
+    group_assign.assign_group_license(org, SYSTEM, g.id, both, [], now=clock(), batch_size=10)
+    group_assign.assign_group_license(
+        org, SYSTEM, g.id, [GL(s) for s in adds], list(removes), now=clock(),
+        batch_size=2, max_batches=0,
+    )  # fmt: skip
+    summary = group_summary.license_summary(Group.get_by_id(g.id))
+    assert summary == license_summary_from_states(g.id)

@@ -85,10 +85,14 @@ def members_in_error(group_id: int) -> int:
 
 
 def _holding_every_license(group_id: int, licenses: int) -> int:
-    """Members with an Active state for each of the group's `licenses`, from the states."""
-    gls = GroupLicenseState
+    """Members with an Active state for each of the group's `licenses` (its SKUs now), from
+    the states: mid-run, a member not reached yet still has states of SKUs the group no
+    longer gives, which count for nothing here."""
+    gls, gl = GroupLicenseState, GroupLicense
+    current = (gl.group == gls.group) & (gl.sku == gls.sku)
     return (
         gls.select(gls.user)
+        .join(gl, on=current)
         .where((gls.group == group_id) & (gls.state == ACTIVE))
         .group_by(gls.user)
         .having(peewee.fn.COUNT(gls.id) == licenses)
