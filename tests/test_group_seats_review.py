@@ -141,3 +141,22 @@ def test_the_summary_mid_run_counts_the_groups_licenses_of_now(
     )  # fmt: skip
     summary = group_summary.license_summary(Group.get_by_id(g.id))
     assert summary == license_summary_from_states(g.id)
+
+
+def test_a_run_in_batches_tells_its_errors_once_when_it_ends(org, clock, monkeypatch):
+    """Six members, one seat, batches of two: one GROUP_LICENSE_ERRORS, for the five members
+    the run left in error (it was one notice per batch, each counting its own)."""
+    from commcredits.models import Notification
+    from tests.helpers import add_users
+
+    add_users(org, clock(), [(f"u{i}", "DE") for i in range(6)])
+    monkeypatch.setattr(group_assign, "SMALL_GROUP", 2)
+    buy(org, clock(), SPE_E5=1)
+    g = group(org, clock, "All", [f"u{i}" for i in range(6)])
+    group_assign.assign_group_license(
+        org, SYSTEM, g.id, [GL("SPE_E5")], [], now=clock(), batch_size=2
+    )
+    notices = [
+        n.payload for n in Notification.select().where(Notification.kind == "GROUP_LICENSE_ERRORS")
+    ]
+    assert notices == [{"groupId": g.id, "membersInError": 5, "errors": {"CountViolation": 5}}]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from commcredits.db import directory_lock
 from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Tenant, User
 from commcredits.models.groups import PROCESSING_COMPLETE, PROCESSING_IN_PROGRESS
-from commcredits.services import audit
+from commcredits.services import audit, group_summary, notifications
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
 from commcredits.services.group_licensing import Processor, member_ids
@@ -193,8 +193,25 @@ def _process_batch(tenant: Tenant, group: Group, *, now: dt.datetime, batch_size
     else:
         group.processed_through = batch[-1][0]
     group.save()
-    proc.notify(proc.in_error)
+    # This group's errors are told once, when its run ends, all of them (one notice per batch,
+    # each counting its own members, said less than the run did); others' as they come.
+    proc.notify(g for g in proc.in_error if g != group.id)
+    if finished:
+        _notify_run_errors(tenant, group, now=now)
     return finished
+
+
+def _notify_run_errors(tenant: Tenant, group: Group, *, now: dt.datetime) -> None:
+    """GROUP_LICENSE_ERRORS for a run in batches that ends with members in error: how many,
+    and per code, from the counts kept with the states (group_summary)."""
+    summary = group_summary.license_summary(group)
+    if summary.in_error:
+        notifications.emit(
+            tenant.id,
+            "GROUP_LICENSE_ERRORS",
+            {"groupId": group.id, "membersInError": summary.in_error, "errors": summary.errors},
+            now=now,
+        )
 
 
 def reprocess_user(tenant: Tenant, principal: Principal, user_id: int, *, now: dt.datetime) -> User:
