@@ -291,3 +291,20 @@ def test_report_rows_are_the_files_lines_after_leading_lines(tenant, tmp_path, b
         (str(first), "Created"),
         (str(first + 1), "Failed"),
     ]
+
+
+def test_report_rows_are_the_workbooks_rows_below_blank_ones(tenant, tmp_path):
+    """A workbook whose header is on row 3 (a styled empty cell above it): the reader skips
+    those rows, and the report still numbers the rows as Excel shows them."""
+    import xlsxwriter
+
+    path = tmp_path / "new.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    sheet.write_blank(0, 0, None, book.add_format({"bold": True}))
+    for r, value in ((2, "UserPrincipalName"), (3, "ann@fabrikam.example"), (5, "bad upn")):
+        sheet.write(r, 1, value)
+    book.close()
+    code, _, err = run("Import-Users", str(path), "-UsageLocation", "DE", "-Tenant", "Fabrikam")
+    assert code == 1, err
+    assert report_of(err).select("Row", "Status").rows() == [("4", "Created"), ("6", "Failed")]

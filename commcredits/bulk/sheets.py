@@ -79,7 +79,9 @@ def normalize_header(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _read_workbook(path: Path, sheet_name: str | None) -> pl.DataFrame:
+def _read_workbook(path: Path, sheet_name: str | None) -> tuple[pl.DataFrame, int]:
+    """The sheet, and the sheet row of its first row after the header (the reader skips
+    blank rows above the header: a report's rows are the sheet's, as Excel numbers them)."""
     import fastexcel
 
     checked = check_workbook(path, sheet_name)  # before calamine allocates what it asks for
@@ -90,9 +92,10 @@ def _read_workbook(path: Path, sheet_name: str | None) -> pl.DataFrame:
             listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
             raise UsageError(f"{path}: no worksheet named {sheet_name!r} (worksheets: {listed})")
         index = 0 if sheet_name is None else names.index(sheet_name)
-        if checked is not None and checked != index:  # load only what was measured
+        if checked.index is not None and checked.index != index:  # load only what was measured
             raise UsageError(f"{path}: cannot read the workbook: its list of sheets is ambiguous")
-        return reader.load_sheet(index, dtypes="string").to_polars()
+        frame = reader.load_sheet(index, dtypes="string").to_polars()
+        return frame, max(checked.first_row, 1) + 1
     except UsageError:
         raise
     except (KeyboardInterrupt, SystemExit):
@@ -221,7 +224,7 @@ def read_sheet(
         if ext in CSV_EXTENSIONS:
             frame, offset = read_csv_bytes(path.read_bytes(), name)
         elif ext in WORKBOOK_EXTENSIONS:
-            frame, offset = _read_workbook(path, sheet_name), 2
+            frame, offset = _read_workbook(path, sheet_name)
         else:
             frame = _read_other(path, ext)
     if name != "DataFrame":  # a caller's own DataFrame is not a file anyone else wrote

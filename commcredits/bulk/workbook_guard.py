@@ -21,6 +21,7 @@ import re
 import struct
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from xml.parsers import expat
 
@@ -52,12 +53,21 @@ _SST = re.compile(rb"<(?:[\w.\-]+:)?sst\b[^>]*?\buniqueCount\s*=\s*[\"']([^\"']*
 _EOCD = b"PK\x05\x06"
 
 
-def check_workbook(path: Path, sheet_name: str | None) -> int | None:
-    """Raise UsageError when `path` (a workbook) must not be handed to the reader.
+@dataclass(frozen=True)
+class Checked:
+    """What checking a workbook found out about the sheet to load."""
 
-    Returns, for an .xlsx, the index of the one sheet that was measured (-1: none had that
-    name): the caller must load that index and no other. None: every sheet the reader builds
-    when it opens the file was measured (.ods, .xls)."""
+    # .xlsx: the one sheet measured (-1: none has that name), which the caller must load and
+    # no other; None: every sheet the reader builds was measured (.ods, .xls).
+    index: int | None
+    # The sheet's first row holding a value (.xlsx; 0: not known): where the reader's grid,
+    # and the header, begin, blank rows above it skipped.
+    first_row: int = 0
+
+
+def check_workbook(path: Path, sheet_name: str | None) -> Checked:
+    """Raise UsageError when `path` (a workbook) must not be handed to the reader; else what
+    it found (`Checked`)."""
     ext = path.suffix.lower()
     with path.open("rb") as f:
         magic = f.read(8)
@@ -70,13 +80,13 @@ def check_workbook(path: Path, sheet_name: str | None) -> int | None:
             # calamine parses an OLE header for .xls, and for .xlsx to spot an encrypted one
             xls_guard.check(path, ext == ".xls")
         if ext == ".xls":
-            return None
+            return Checked(None)
         # A zip, even behind other bytes (an OLE header, a stub): both zip readers find it
         # from the end, so it is checked whatever the file starts with.
         with _Archive(path) as archive:
             if ext == ".ods":
                 archive.check_ods()
-                return None
+                return Checked(None)
             return archive.check_xlsx(sheet_name)
     except Refused as refused:
         raise UsageError(f"{path}: {refused}") from None
@@ -152,9 +162,10 @@ class _Archive:
         info = self.find(name)
         return sum(len(c) for c in self.inflate(info, limit)) if info else 0
 
-    def check_xlsx(self, sheet_name: str | None) -> int:
+    def check_xlsx(self, sheet_name: str | None) -> Checked:
         """The parts calamine reads when it opens the file, then the one sheet to be loaded
-        (the first, or the first named `sheet_name`): its index, -1 when there is none."""
+        (the first, or the first named `sheet_name`): its index, -1 when there is none, and
+        its first row with a value."""
         self._declared_sizes()
         office = self._elements("_rels/.rels", "Relationship", _is_office_document)
         xl = _document_folder(office)
@@ -175,13 +186,15 @@ class _Archive:
         }
         self.drain(f"{xl}styles.xml")
         self._check_shared_strings(f"{xl}sharedStrings.xml")
+        first_row = 0
         if wanted is not None:
             target = rels.get(_rel_id(wanted), "")
             info = self.find(target[1:] if target.startswith("/") else xl + target)
             if info is not None:  # else calamine reports the missing part
                 found = worksheet_extent(lambda: self.inflate(info), _fits)
                 _refuse_area(f"the sheet {wanted.get('name', '')!r}", found)
-        return index
+                first_row = found.first_row
+        return Checked(index, first_row)
 
     def check_ods(self) -> None:
         self._declared_sizes()

@@ -37,6 +37,7 @@ _OTHER = re.compile(rb"<c[\t\n\r\f\v/>]")
 _PREFIXED = re.compile(rb":c[\t\n\r\f\v />]")
 _DECLARED = re.compile(rb'^<\?xml[^>]*?encoding\s*=\s*["\']([^"\']*)["\']')
 _REF = re.compile(r"([A-Za-z]*)([0-9]+)")
+_VALUE = re.compile(rb"<(?:v|is)[ >]")  # a cell's value or inline string (not a formula alone)
 
 
 class Refused(Exception):
@@ -50,6 +51,9 @@ class Extent:
     rows: int = 0
     columns: int = 0
     name: str = ""
+    # The first row holding a value (1-based; 0: none seen): calamine's grid, and so the
+    # sheet's header, starts there, whatever blank rows come before it.
+    first_row: int = 0
 
     @property
     def corner(self) -> str:
@@ -139,12 +143,18 @@ def _fast(chunks: Iterable[bytes]) -> Extent | None:
     takes the rows from the row tags, so it can only over-estimate; the caller re-checks an
     over-limit answer exactly."""
     letters: set[bytes] = set()
-    top = 0
+    top = first = 0
     for n, (buf, start, end) in enumerate(_regions(chunks)):
         if n == 0 and not _plain(buf[start : start + 256]):
             return None
         if _OTHER.search(buf, start, end) or _PREFIXED.search(buf, start, end):
             return None
+        if not first and (value := _VALUE.search(buf, start, end)):
+            # Rows come in order, so the first value's row is the last row tag before it
+            # (in this region, or the last one seen before it).
+            tag = buf.rfind(b'<row r="', start, value.start())
+            row = _ROW.match(buf, tag, end) if tag >= 0 else None
+            first = int(row.group(1)) if row else top
         last = buf.rfind(b'<row r="', start, end)
         if last >= 0 and (row := _ROW.match(buf, last, end)):
             top = max(top, int(row.group(1)))
@@ -152,7 +162,7 @@ def _fast(chunks: Iterable[bytes]) -> Extent | None:
         if b"" in letters:  # a cell past the rows seen, or spelt otherwise
             return None
     columns = max(map(_column, letters), default=0)
-    return Extent(top if columns else 0, columns)
+    return Extent(top if columns else 0, columns, first_row=first)
 
 
 def _parser(refuse_dtd: Callable[..., None]) -> expat.XMLParserType:
@@ -194,7 +204,7 @@ def _exact(chunks: Iterable[bytes], fits: Callable[[Extent], bool]) -> Extent:
     calamine might skip (an entity inside it) is taken with the running position, whichever
     is further. Only cells with a child element (a value, a string, a formula) count. Stops at
     the first cell that takes the extent past `fits`."""
-    state = {"row": 0, "col": 0, "max_row": 0, "max_col": 0}
+    state = {"row": 0, "col": 0, "max_row": 0, "max_col": 0, "first_row": 0}
     cell: list[int] = []  # [row, col, has_value] while inside a <c>
 
     def start(name: str, attrs: dict[str, str]) -> None:
@@ -216,6 +226,8 @@ def _exact(chunks: Iterable[bytes], fits: Callable[[Extent], bool]) -> Extent:
     def end(name: str) -> None:
         local = name.rpartition(":")[2]
         if cell and local == "c":  # calamine ends a cell at the first </c>, nested or not
+            if cell[2] and not state["first_row"]:
+                state["first_row"] = cell[0] + 1
             if cell[2] and (cell[0] >= state["max_row"] or cell[1] >= state["max_col"]):
                 state["max_row"] = max(state["max_row"], cell[0] + 1)
                 state["max_col"] = max(state["max_col"], cell[1] + 1)
@@ -231,7 +243,7 @@ def _exact(chunks: Iterable[bytes], fits: Callable[[Extent], bool]) -> Extent:
     parser.EndElementHandler = end
     with contextlib.suppress(_Past):
         _feed(parser, chunks)
-    return Extent(state["max_row"], state["max_col"])
+    return Extent(state["max_row"], state["max_col"], first_row=state["first_row"])
 
 
 def worksheet_extent(
