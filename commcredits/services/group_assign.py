@@ -179,6 +179,7 @@ def process_group(
 
 def _process_batch(tenant: Tenant, group: Group, *, now: dt.datetime, batch_size: int) -> bool:
     """The next batch of members; True when the group is done."""
+    whole = group.processed_through == 0  # this batch starts the run: it may be all of it
     batch = member_ids(group.id, after=group.processed_through, limit=batch_size)
     proc = Processor(tenant, now=now)
     proc.load_users(u for _, u in batch)
@@ -194,7 +195,11 @@ def _process_batch(tenant: Tenant, group: Group, *, now: dt.datetime, batch_size
         group.processed_through = batch[-1][0]
     group.save()
     # This group's errors are told once, when its run ends, all of them (one notice per batch,
-    # each counting its own members, said less than the run did); others' as they come.
+    # each counting its own members, said less than the run did); others' as they come. A
+    # run of one batch has them all in hand.
+    if finished and whole:
+        proc.notify(proc.in_error)
+        return finished
     proc.notify(g for g in proc.in_error if g != group.id)
     if finished:
         _notify_run_errors(tenant, group, now=now)
