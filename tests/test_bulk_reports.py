@@ -308,3 +308,59 @@ def test_report_rows_are_the_workbooks_rows_below_blank_ones(tenant, tmp_path):
     code, _, err = run("Import-Users", str(path), "-UsageLocation", "DE", "-Tenant", "Fabrikam")
     assert code == 1, err
     assert report_of(err).select("Row", "Status").rows() == [("4", "Created"), ("6", "Failed")]
+
+
+class _Answers:
+    """A loopback HTTP server answering each POST with the next (status, content type, body)."""
+
+    def __init__(self, answers: list[tuple[int, str, bytes]]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        queue = list(answers)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers["Content-Length"]))
+                status, kind, body = queue.pop(0)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/graphql"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "lost"),
+    [
+        ((504, "text/html", b"<html>Gateway Time-out</html>"), True),
+        ((502, "application/json", b'{"message": "bad gateway"}'), True),
+        ((500, "text/plain", b"Internal Server Error"), True),
+        ((400, "text/plain", b"Bad Request"), False),
+    ],
+)
+def test_a_proxys_answer_in_place_of_the_servers_is_no_answer(answer, lost):
+    """A gateway's error page says nothing of what the server did: the rows of that request
+    are Unknown (NoAnswer: it may have been applied), not NotSent."""
+    from commcredits.bulk.transport import HttpTransport
+
+    server = _Answers([answer])
+    transport = HttpTransport(server.url, "cck_test", timeout=5)
+    try:
+        with pytest.raises(UsageError) as raised:
+            transport.execute("query { viewer { role } }")
+    finally:
+        transport.close()
+        server.close()
+    assert isinstance(raised.value, NoAnswer) == lost, raised.value

@@ -72,9 +72,17 @@ class HttpTransport:
             raise NoAnswer(f"cannot reach {self.url}: {error or type(error).__name__}") from None
         if response.status_code == 401:
             raise UsageError(f"{self.url} refused the API key (401): invalid or revoked")
+        if response.status_code in _GATEWAY_ANSWERS:
+            # A proxy or load balancer answered instead of the server: the request may have
+            # reached it and been applied (the rows are Unknown, not NotSent).
+            raise NoAnswer(f"{self.url} answered HTTP {response.status_code} (a proxy or gateway)")
         try:
             body = response.json()
         except ValueError:
+            if response.status_code >= 500:
+                raise NoAnswer(
+                    f"{self.url} answered HTTP {response.status_code} without JSON"
+                ) from None
             raise UsageError(
                 f"{self.url} answered HTTP {response.status_code} without JSON; is it a "
                 f"commcredits server?"
@@ -85,6 +93,10 @@ class HttpTransport:
 
     def close(self) -> None:
         self._client.close()
+
+
+# Answers a gateway gives when the server behind it did not answer in time or at all.
+_GATEWAY_ANSWERS = frozenset({502, 503, 504})
 
 
 class LocalTransport:
