@@ -9,6 +9,7 @@ and checked before its first line runs.
 from __future__ import annotations
 
 import io
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -68,9 +69,57 @@ def _is_native(name: str) -> bool:
     return name.lower() == "commcredits" or (command is not None and not command.raw)
 
 
+_TARGET_NAMES = ("endpoint", "apikey", "tenant")
+_INHERITED = ("BatchSize", "Force", "NoProgress")
+_PARAM_WORD = re.compile(r"^--?([A-Za-z?][A-Za-z0-9_-]*)(?:[:=].*)?$")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9?]", "", name.lower())
+
+
+def inherit(argv: list[str], inv: Invocation) -> list[str]:
+    """A script's native command line with the script's own options: its target
+    (-Endpoint/-ApiKey or -Tenant, unless the line names a target itself), -BatchSize, -Force
+    and -NoProgress (unless the line gives them), and its -WhatIf, which always wins: a line's
+    `-WhatIf:$false` does not make a change real in a script run with -WhatIf."""
+    from commcredits.bulk.registry import find
+
+    command = find(argv[0])
+    if command is None:
+        return argv  # the dispatcher says it is unknown
+    takes = {_key(a): p.name for p in command.all_params for a in (p.name, *p.aliases)}
+    given = set()
+    for word in argv[1:]:
+        match = _PARAM_WORD.match(word)
+        if match and _key(match.group(1)) in takes:
+            given.add(takes[_key(match.group(1))])
+    out = list(argv)
+    names = ("Endpoint", "ApiKey", "Tenant")
+    if not given.intersection(names):
+        for name in names:
+            if inv.get(name) is not None and _key(name) in takes:
+                out += [f"-{name}", str(inv.get(name))]
+    for name in _INHERITED:
+        value = inv.get(name)
+        if value is None or value is False or name in given or _key(name) not in takes:
+            continue
+        out += [f"-{name}"] if value is True else [f"-{name}", str(value)]
+    if inv.get("WhatIf"):
+        spec = spec_of(command.name) if command.raw else None
+        if "whatif" in takes or (spec is not None and "WhatIf" in spec.switches):
+            out.append("-WhatIf")  # after the line's own: the last one given counts
+        elif not command.name.lower().startswith("get-"):
+            raise UsageError(
+                f"{command.name} has no -WhatIf, and the script runs with -WhatIf: "
+                "run it without -WhatIf, or leave the line out"
+            )
+    return out
+
+
 def _native(inv: Invocation) -> Callable[[Pipeline, Scope], int]:
     def run_native(p: Pipeline, scope: Scope) -> int:
-        stages = [native_argv(cmd, scope) for cmd in p.stages]
+        stages = [inherit(native_argv(cmd, scope), inv) for cmd in p.stages]
         return run_pipeline(stages, stdin=inv.stdin, stdout=inv.stdout, stderr=inv.stderr)
 
     return run_native
