@@ -153,6 +153,14 @@ def uses(node: Any, name: str) -> bool:
         return any(uses(v, name) for v in node.items)
     if isinstance(node, Cond):
         return uses(node.left, name) or uses(node.right, name)
+    if isinstance(node, Pipeline):  # ( Get-MgUser -UserId $_.Manager | … )
+        return any(uses(s, name) for s in node.stages)
+    if isinstance(node, Command):
+        return any(uses(a, name) for a in node.args)
+    if isinstance(node, Param):
+        return node.value is not None and uses(node.value, name)
+    if isinstance(node, Block):  # inside a block, $_ is the block's own object
+        return name != "_" and any(uses(s, name) for s in node.statements)
     return False
 
 
