@@ -47,6 +47,24 @@ def test_add_credits_sheet_rerun_buys_nothing_twice(tenant, keys, tmp_path):
     assert code == 1 and "FORBIDDEN" in out
 
 
+def test_amounts_with_thousands_separators_are_read_or_refused_never_guessed(tenant, tmp_path):
+    """German Excel writes 1.000,50; English 1,000.50. "1.000" alone could be a thousand or
+    one with three decimals: refused (its row fails), never bought as 1.00."""
+    sheet = tmp_path / "buy.csv"
+    sheet.write_text(
+        "Amount;Reference\n"
+        '"1.000,50";r1\n"1,000.50";r2\n"1.000.000";r3\n"0,50";r4\n"1.000";r5\n"1,000";r6\n'
+    )
+    code, _, err = run("Add-Credits", "-Path", str(sheet), "-WhatIf", "-Tenant", "Fabrikam")
+    assert code == 1, err
+    report = report_of(err)
+    assert report["Status"].to_list() == ["WouldPurchase"] * 4 + ["WouldFail"] * 2
+    messages = report["Message"].to_list()
+    for shown, message in zip(("1000.50", "1000.50", "1000000", "0.50"), messages, strict=False):
+        assert shown in message, (shown, message)
+    assert all("ambiguous" in m for m in messages[4:]), messages
+
+
 def test_set_auto_recharge(tenant, keys):
     code, out, err = run(
         "Set-AutoRecharge",

@@ -19,7 +19,7 @@ from commcredits.bulk import operations as ops
 from commcredits.bulk.errors import UsageError
 from commcredits.bulk.params import SHEET_IN, TARGET, Invocation, Param, command, parse_bool
 from commcredits.bulk.reports import Outcome, Report, keeping_report, row_errors, status
-from commcredits.bulk.rows import IDEMPOTENCY_KEY, key_faults
+from commcredits.bulk.rows import IDEMPOTENCY_KEY, cell_amount, key_faults
 from commcredits.bulk.runner import rows_command, transport_for
 from commcredits.bulk.runtime import Options
 from commcredits.bulk.sheets import Sheet, column, match_columns, read_sheet, report_faults
@@ -33,10 +33,15 @@ CREDIT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _decimal(value: str | None, what: str) -> Decimal | None:
+def _decimal(value: str | None, what: str, *, cell: bool = False) -> Decimal | None:
+    """An amount from the command line (PowerShell's invariant form: '.' is the decimal
+    point; a ',' is taken for one too) or, with `cell`, from a sheet's cell, which may carry
+    its locale's separators (rows.cell_amount)."""
     if value is None or not str(value).strip():
         return None
     try:  # the API's own format, so a cell is refused here with its row, not by the server
+        if cell:
+            return cell_amount(str(value))
         return parse_amount(str(value).strip().replace(",", "."))
     except ValueError as error:
         raise UsageError(f"{what}: {error}") from None
@@ -96,7 +101,7 @@ def add_credits(
                 report.fail(row, key, action, *faults[i], extra=(key,))
                 continue
             try:
-                value = _decimal(cell, f"row {row}")
+                value = _decimal(cell, f"row {row}", cell=True)
             except UsageError as error:
                 report.fail(row, key, action, "InvalidAmount", str(error), extra=(key,))
                 continue

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
+
+from commcredits.money import parse_amount
 
 # The API's own limits, not rules copied: a longer value makes the server refuse the whole
 # request that carries it, so the bulk layer fails that row alone and never sends it.
@@ -37,6 +40,43 @@ def cell_bool(value: str) -> bool | None:
     """A true/false cell (`yes`, `1`, `Enabled`, `$false`, …); None when it is neither."""
     low = value.strip().lower()
     return True if low in _TRUE else False if low in _FALSE else None
+
+
+# A number with its thousands grouped: 1.000 / 1,000 / 1 000 (then the decimals, if any).
+_GROUPED = re.compile(r"-?\d{1,3}(?:([.,  ])\d{3})+")
+
+
+def cell_amount(text: str) -> Decimal:
+    """An amount as a sheet or a command line writes it, in the API's form (money.parse_amount):
+    "1000.50" and "1000,50" (a decimal comma, as German Excel writes it), grouped thousands
+    ("1.000,50", "1,000.50", "1 000"). A single separator followed by exactly three digits
+    ("1.000", "1,000") is refused as ambiguous — a thousand, or one with three decimals? —
+    rather than guessed: money is never read by a guess. ValueError says what is wrong."""
+    value = text.strip()
+    last = max(value.rfind("."), value.rfind(","))
+    head, tail = (value[:last], value[last + 1 :]) if last >= 0 else (value, "")
+    whole = head.removeprefix("-")
+    if (
+        last >= 0
+        and len(tail) == 3
+        and tail.isdigit()
+        and whole not in ("", "0")  # 0.500 is no thousand
+        and not re.search(r"[.,  ]", head)
+    ):
+        raise ValueError(
+            f"{value!r} is ambiguous (a thousand, or three decimals?): write it without "
+            f"thousands separators, e.g. 1000 or 1000.50"
+        )
+    grouped = _GROUPED.fullmatch(value)
+    if grouped:  # only grouping: a whole number
+        return parse_amount(re.sub(r"[.,  ]", "", value))
+    if last >= 0 and _GROUPED.fullmatch(head) and tail.isdigit():
+        # grouped thousands, then the decimals after the other separator
+        separator = _GROUPED.fullmatch(head).group(1)
+        if separator == value[last]:
+            raise ValueError(f"{value!r} is not an amount: the same separator twice")
+        return parse_amount(re.sub(r"[.,  ]", "", head) + "." + tail)
+    return parse_amount(value.replace(",", "."))
 
 
 def pick(values: list[Any], idx: Sequence[int]) -> list[Any]:
