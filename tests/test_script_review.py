@@ -5,6 +5,7 @@ script may build, positions for runtime value errors, and what script output wri
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from commcredits.services import seats
 from commcredits.services.access import SYSTEM
@@ -95,3 +96,57 @@ def test_a_nested_pipeline_not_using_the_row_is_evaluated_once(
     code, _, err = run("Invoke-Script", str(script), "-WhatIf", "-Tenant", "Fabrikam")
     assert code == 0, err
     assert requests.count("MgSubscribedSkus") == 1
+
+
+NESTED = [
+    (
+        "Set-MgUserLicense -UserId (Bogus-Command -X 1) -RemoveLicenses @()",
+        "1:28",
+        "'Bogus-Command' is not supported",
+    ),
+    (
+        "Set-MgUserLicense -UserId a@b.example -AddLicenses @{SkuId = (Get-MgUser -Nope 1)}",
+        "1:74",
+        "Get-MgUser has no parameter -Nope",
+    ),
+    (
+        "Import-Csv u.csv | % { Update-MgUser -UserId $_.U -UsageLocation (Get-Foo) }",
+        "1:67",
+        "'Get-Foo' is not supported",
+    ),
+    (
+        "$x = @((Set-UserLicense -Path u.csv -AddLicenses MCOPSTNC))",
+        "1:9",
+        "Set-UserLicense is a native command",
+    ),
+    (
+        "foreach ($u in (Bogus)) { Update-MgUser -UserId $u.U -UsageLocation DE }",
+        "1:17",
+        "'Bogus' is not supported",
+    ),
+    ("Get-MgUser -All | Where-Object { $_.Id -eq (Bogus) }", "1:45", "'Bogus' is not supported"),
+    ("Set-UserLicense -Path (Bogus) -AddLicenses MCOPSTNC", "1:24", "'Bogus' is not supported"),
+    ("Invoke-Script other.ps1", "1:1", "Invoke-Script inside a script is not supported"),
+    (
+        "commcredits Invoke-Script other.ps1 -WhatIf",
+        "1:13",
+        "Invoke-Script inside a script is not supported",
+    ),
+]
+
+
+@pytest.mark.parametrize(("script", "where", "what"), NESTED)
+def test_nested_pipelines_and_invoke_script_are_checked_before_anything_runs(
+    tenant, clock, tmp_path, script, where, what
+):
+    make_users(tenant, clock, ["adele@contoso.example"], location=None)
+    path = tmp_path / "script.ps1"
+    path.write_text(
+        "Update-MgUser -UserId adele@contoso.example -UsageLocation DE\n" + script + "\n"
+    )
+    before = counts()
+    code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam")
+    line, col = where.split(":")
+    assert code == 2 and f"{path}:{int(line) + 1}:{col}: " in err and what in err, err
+    assert "supported:" in err and "unexpected" not in err and out == ""
+    assert counts() == before  # the first line did not run either

@@ -16,12 +16,14 @@ from commcredits.bulk.errors import UsageError
 from commcredits.bulk.params import Invocation
 from commcredits.bulk.powershell import (
     COMPARISONS,
+    Arr,
     Assign,
     Bare,
     Block,
     Command,
     Cond,
     Foreach,
+    Hash,
     Param,
     Pipeline,
     ScriptError,
@@ -141,9 +143,34 @@ class Session:
             if isinstance(st, Assign):
                 self.check_pipeline(st.value, assigned=True)
             elif isinstance(st, Foreach):
+                self.check_value(st.source)
                 self.check_body(st.body)
             else:
                 self.check_pipeline(st)
+
+    def check_value(self, node: Any) -> None:
+        """The pipelines inside a value — `( … )` in an argument, a hashtable, a list or a
+        condition — are checked as an assigned pipeline's are."""
+        if isinstance(node, Pipeline):
+            self.check_pipeline(node, assigned=True)
+        elif isinstance(node, Param):
+            self.check_value(node.value)
+        elif isinstance(node, Hash):
+            for _, value in node.items:
+                self.check_value(value)
+        elif isinstance(node, Arr):
+            for item in node.items:
+                self.check_value(item)
+        elif isinstance(node, Cond):
+            self.check_value(node.left)
+            self.check_value(node.right)
+        elif isinstance(node, Block):
+            for st in node.statements:
+                self.check_value(st)
+
+    def check_args(self, cmd: Command) -> None:
+        for arg in cmd.args:
+            self.check_value(arg)
 
     def check_body(self, body: Block) -> None:
         for st in body.statements:
@@ -161,10 +188,22 @@ class Session:
                     "Set-MgUserLicense, Update-MgUser",
                 )
             self.bind(stages[0])
+            self.check_args(stages[0])
 
     def check_pipeline(self, p: Pipeline, assigned: bool = False) -> None:
         commands = [s for s in p.stages if isinstance(s, Command)]
+        if not isinstance(p.stages[0], Command):
+            self.check_value(p.stages[0])
         native = [c for c in commands if self.is_native(c.name)]
+        for cmd in native:
+            named = cmd.args[0] if cmd.name.lower() == "commcredits" and cmd.args else cmd
+            name = getattr(named, "name", None) or getattr(named, "text", "")
+            if name.lower() == "invoke-script":
+                raise self.error(
+                    named,
+                    "Invoke-Script inside a script is not supported",
+                    "the other script's lines in this one, or one Invoke-Script after another",
+                )
         if native:
             if len(native) != len(p.stages) or assigned:
                 raise self.error(
@@ -172,9 +211,12 @@ class Session:
                     f"{native[0].name} is a native command: give it a "
                     "line of its own, piped only into native commands",
                 )
+            for cmd in native:
+                self.check_args(cmd)
             return
         for cmd in commands:
             bound = self.bind(cmd)
+            self.check_args(cmd)
             low = ALIASES.get(cmd.name.lower(), cmd.name.lower())
             if low == "foreach-object":
                 body = bound.get("Process")

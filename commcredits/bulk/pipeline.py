@@ -88,6 +88,8 @@ def inherit(argv: list[str], inv: Invocation) -> list[str]:
     command = find(argv[0])
     if command is None:
         return argv  # the dispatcher says it is unknown
+    if command.name == "Invoke-Script":  # the check refuses it where it is written out
+        raise UsageError("Invoke-Script inside a script is not supported")
     takes = {_key(a): p.name for p in command.all_params for a in (p.name, *p.aliases)}
     given = set()
     for word in argv[1:]:
