@@ -150,3 +150,33 @@ def test_nested_pipelines_and_invoke_script_are_checked_before_anything_runs(
     assert code == 2 and f"{path}:{int(line) + 1}:{col}: " in err and what in err, err
     assert "supported:" in err and "unexpected" not in err and out == ""
     assert counts() == before  # the first line did not run either
+
+
+GROWING = [
+    ("$a = 1, 2\n" + "$a = $a, $a\n" * 40, "this array would hold more than 16,777,216 items", 6),
+    (
+        "$a = @(1)\n" + "$a = @($a; $a)\n" * 40,
+        "this array would hold more than 16,777,216 items",
+        6,
+    ),
+    (
+        '$s = "ab"\n' + '$s = "$s$s"\n' * 40,
+        "this string would be longer than 16,777,216 characters",
+        9,
+    ),
+    (
+        "$h = @{k = 'abcdefgh'}\n" + "$h = @{a = $h; b = $h}\n" * 60 + '$s = "x $h"\n',
+        "this string would be longer than 16,777,216 characters",
+        9,
+    ),
+]
+
+
+@pytest.mark.parametrize(("script", "what", "col"), GROWING)
+def test_arrays_and_strings_are_bounded_while_a_script_runs(tmp_path, script, what, col):
+    path = tmp_path / "grow.ps1"
+    path.write_text(script)
+    code, _, err = run("Invoke-Script", str(path))
+    assert code == 2 and what in err and "Traceback" not in err, err
+    line = int(err.split(f"{path}:", 1)[1].split(":", 1)[0])
+    assert 2 <= line <= 62 and f"{path}:{line}:{col}: " in err, err

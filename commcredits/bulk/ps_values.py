@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import polars as pl
 
+from commcredits.bulk.errors import UsageError
 from commcredits.bulk.powershell import (
     Arr,
     Bare,
@@ -31,6 +32,15 @@ from commcredits.bulk.powershell import (
 from commcredits.bulk.sheets import Sheet, write_frame
 
 CONSTANTS = {"true": True, "false": False, "null": None}
+# What one value may grow to while a script runs (`$a = $a, $a` or `$s = "$s$s"` over and over
+# doubles it): generous beside the bounds of the input (a 1 MB script; a sheet of at most
+# 16,777,216 cells), and small enough for memory.
+MAX_ITEMS = 16_777_216  # items in one array
+MAX_TEXT = 16_777_216  # characters in one string
+
+
+class TooLong(UsageError):
+    """A value over MAX_ITEMS or MAX_TEXT (where no node is at hand to name its place)."""
 
 
 class Row(dict):
@@ -80,8 +90,13 @@ class Scope:
 
 def member(value: Any, name: str, node: Var, scope: Scope) -> Any:
     if isinstance(value, list):  # member enumeration: $skus.SkuId
-        found = [member(v, name, node, scope) for v in value]
-        return [v for f in found for v in (f if isinstance(f, list) else [f])]
+        out: list[Any] = []
+        for v in value:
+            f = member(v, name, node, scope)
+            out.extend(f if isinstance(f, list) else [f])
+            if len(out) > MAX_ITEMS:
+                raise _too_many(node, scope)
+        return out
     if isinstance(value, dict):
         low = name.lower()
         for key, item in value.items():
@@ -98,9 +113,41 @@ def member(value: Any, name: str, node: Var, scope: Scope) -> Any:
     return None
 
 
+def _too_many(node: Any, scope: Scope) -> ScriptError:
+    return ScriptError(
+        scope.source,
+        getattr(node, "pos", (0, 0)),
+        f"this array would hold more than {MAX_ITEMS:,} items",
+        f"arrays of at most {MAX_ITEMS:,} items, strings of at most {MAX_TEXT:,} characters",
+    )
+
+
+def _too_long(node: Any, scope: Scope) -> ScriptError:
+    return ScriptError(
+        scope.source,
+        getattr(node, "pos", (0, 0)),
+        f"this string would be longer than {MAX_TEXT:,} characters",
+        f"arrays of at most {MAX_ITEMS:,} items, strings of at most {MAX_TEXT:,} characters",
+    )
+
+
+def _expand(node: Str, scope: Scope) -> str:
+    parts, length = [], 0
+    for p in node.parts:
+        try:
+            part = p if isinstance(p, str) else text(evaluate(p, scope))
+        except TooLong:
+            raise _too_long(p, scope) from None
+        length += len(part)
+        if length > MAX_TEXT:
+            raise _too_long(p if not isinstance(p, str) else node, scope)
+        parts.append(part)
+    return "".join(parts)
+
+
 def evaluate(node: Any, scope: Scope) -> Any:
     if isinstance(node, Str):
-        return "".join(p if isinstance(p, str) else text(evaluate(p, scope)) for p in node.parts)
+        return _expand(node, scope)
     if isinstance(node, Num):
         return node.value
     if isinstance(node, Bare):
@@ -117,6 +164,8 @@ def evaluate(node: Any, scope: Scope) -> Any:
         for item in node.items:
             value = evaluate(item, scope)
             out.extend(value if isinstance(value, list) else [value])
+            if len(out) > MAX_ITEMS:
+                raise _too_many(node, scope)
         return out
     if isinstance(node, Cond):
         return condition(node, scope)
@@ -164,11 +213,36 @@ def uses(node: Any, name: str) -> bool:
     return False
 
 
+def _size(value: Any, room: int) -> int:
+    """About how many characters `value` is as text (more than `room`: stops there). Arrays
+    and hashtables may hold one value many times over, so this counts what text would write,
+    in at most `room` steps, never the objects in memory."""
+    total, stack = 0, [value]
+    while stack and total <= room:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, list):
+            total += len(item)
+            if total <= room:
+                stack.extend(item)
+        elif isinstance(item, dict):
+            total += 4 * len(item)
+            if total <= room:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        else:
+            total += 8
+    return total
+
+
 def text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "True" if value else "False"
+    if isinstance(value, list | dict) and _size(value, MAX_TEXT) > MAX_TEXT:
+        raise TooLong(f"a value would be longer than {MAX_TEXT:,} characters as text")
     if isinstance(value, list):
         return " ".join(text(v) for v in value)  # "$list" joins with spaces, as PowerShell
     return str(value)
@@ -250,6 +324,8 @@ def _cell(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, list):
+        if _size(value, MAX_TEXT) > MAX_TEXT:
+            raise TooLong(f"a cell would be longer than {MAX_TEXT:,} characters")
         return ";".join(_cell(v) or "" for v in value)
     if isinstance(value, dict):
         first = next((v for v in value.values() if isinstance(v, str)), None)
@@ -343,5 +419,7 @@ def native_argv(cmd: Command, scope: Scope) -> list[str]:
 
 def _word(value: Any) -> str:
     if isinstance(value, list):
+        if _size(value, MAX_TEXT) > MAX_TEXT:
+            raise TooLong(f"a value would be longer than {MAX_TEXT:,} characters as text")
         return ",".join(text(v) for v in value)
     return text(value)
