@@ -195,19 +195,8 @@ class _XlsxSink(SheetSink):
             self._stream(page)
 
     def _start_streaming(self) -> None:
-        import xlsxwriter
-
-        # The options polars gives its workbooks, and rows written out as they come.
-        self.book = xlsxwriter.Workbook(
-            str(self.path),
-            {
-                "constant_memory": True,
-                "use_zip64": True,  # a million rows can pass 4 GiB uncompressed
-                "nan_inf_to_errors": True,
-                "strings_to_formulas": False,
-                "default_date_format": _DATE_FORMAT,
-            },
-        )
+        # Rows written out as they come.
+        self.book = xlsx_workbook(self.path, constant_memory=True)
         self.sheet = self.book.add_worksheet(self.worksheet)
         formats: dict[str, Any] = {}
 
@@ -243,7 +232,7 @@ class _XlsxSink(SheetSink):
     def close(self) -> None:
         if self.buffer is not None:  # small enough: the workbook polars always wrote
             frame = pl.concat(self.buffer) if self.buffer else self.empty()
-            frame.write_excel(self.path, worksheet=self.worksheet, autofit=True)
+            write_xlsx(frame, self.path, worksheet=self.worksheet, autofit=True)
             return
         width = len(self.schema)
         self.sheet.autofilter(0, 0, self.next_row - 1, width - 1)
@@ -252,6 +241,37 @@ class _XlsxSink(SheetSink):
     def abort(self) -> None:
         if self.book is not None:
             self.book.fileclosed = True  # xlsxwriter would warn of a book never closed
+
+
+def xlsx_workbook(path: Path, **options: Any) -> Any:
+    """An xlsxwriter workbook with the options polars gives its own, and text kept as text:
+    no cell becomes a formula or a hyperlink (xlsxwriter's default made "mailto:…" a link
+    shown without its scheme, and dropped a URL longer than Excel's 2,079 characters — in a
+    streamed row, with every cell after it)."""
+    import xlsxwriter
+
+    return xlsxwriter.Workbook(
+        str(path),
+        {
+            "use_zip64": True,  # a million rows can pass 4 GiB uncompressed
+            "nan_inf_to_errors": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "default_date_format": _DATE_FORMAT,
+            **options,
+        },
+    )
+
+
+def write_xlsx(
+    frame: pl.DataFrame, path: Path, *, worksheet: str | None = None, autofit: bool
+) -> None:
+    """`frame` as an .xlsx file, as polars writes it, in an `xlsx_workbook`."""
+    book = xlsx_workbook(path)
+    try:
+        frame.write_excel(book, worksheet=worksheet, autofit=autofit)
+    finally:
+        book.close()
 
 
 def _num_format(dtype: pl.DataType) -> str | None:

@@ -428,3 +428,21 @@ def test_more_rows_than_a_worksheet_holds_is_refused_and_leaves_no_file(
     ):
         listings.stream_users(FakeTransport(300), {}, sink)
     assert list(tmp_path.iterdir()) == []
+
+
+URL_LIKE = ["mailto:boss@contoso.example", "http://x.example/" + "a" * 2_100, "plain"]
+
+
+@pytest.mark.parametrize("rows", [3, sheet_stream.XLSX_BUFFER_ROWS + 3], ids=["small", "streamed"])
+def test_xlsx_keeps_url_like_text_as_text(tmp_path, monkeypatch, rows):
+    """xlsxwriter's default made a `mailto:` cell a link shown without its scheme and dropped
+    a URL over Excel's 2,079 characters — streamed, with the rest of its row. Text stays text."""
+    frame = pl.DataFrame(
+        {"Mail": [URL_LIKE[i % 3] for i in range(rows)], "After": [f"x{i}" for i in range(rows)]}
+    )
+    path = tmp_path / "out.xlsx"
+    with sheet_stream.sheet_sink(path, frame.schema) as sink:
+        sink.write(frame)
+    back = pl.read_excel(path, engine="calamine", infer_schema_length=0)
+    assert back["Mail"].to_list()[:3] == URL_LIKE
+    assert back["After"].to_list() == frame["After"].to_list()

@@ -24,6 +24,7 @@ from commcredits.bulk.csv_input import first_line, read_csv_bytes, too_big_file
 from commcredits.bulk.errors import UsageError
 from commcredits.bulk.limits import MAX_FILE_BYTES, check_area
 from commcredits.bulk.workbook_guard import check_workbook
+from commcredits.sheet_stream import write_xlsx
 
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
 WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
@@ -317,7 +318,7 @@ def write_frame(frame: pl.DataFrame, target: str | Path | TextIO) -> None:
         if ext == ".csv":
             frame.write_csv(path)
         elif ext == ".xlsx":
-            frame.write_excel(path, autofit=frame.height <= 10_000)
+            write_xlsx(frame, path, autofit=frame.height <= 10_000)
         elif ext == ".parquet":
             frame.write_parquet(path)
         elif ext == ".json":
