@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from commcredits.bulk.powershell import parse
 from commcredits.services import seats
 from commcredits.services.access import SYSTEM
 from tests.test_bulk import counts, make_users, run, write_csv
@@ -180,3 +181,43 @@ def test_arrays_and_strings_are_bounded_while_a_script_runs(tmp_path, script, wh
     assert code == 2 and what in err and "Traceback" not in err, err
     line = int(err.split(f"{path}:", 1)[1].split(":", 1)[0])
     assert 2 <= line <= 62 and f"{path}:{line}:{col}: " in err, err
+
+
+class _Scanned(str):
+    """A script text that tallies the characters its searches (count, find, rfind, index)
+    look through: the parser's work, counted, not timed."""
+
+    scanned = 0
+
+    def _tally(self, start, end) -> None:
+        start = 0 if start is None else start
+        end = len(self) if end is None else end
+        type(self).scanned += max(0, min(end, len(self)) - max(start, 0))
+
+    def count(self, sub, start=None, end=None):
+        self._tally(start, end)
+        return str.count(self, sub, start, end)
+
+    def find(self, sub, start=None, end=None):
+        self._tally(start, end)
+        return str.find(self, sub, start, end)
+
+    def rfind(self, sub, start=None, end=None):
+        self._tally(start, end)
+        return str.rfind(self, sub, start, end)
+
+    def index(self, sub, start=None, end=None):
+        self._tally(start, end)
+        return str.index(self, sub, start, end)
+
+
+def test_variables_in_a_long_double_quoted_string_are_read_in_linear_time():
+    def scanned(n: int) -> int:
+        _Scanned.scanned = 0
+        (_, st) = parse(_Scanned('$s = 1\n$x = "' + "$s" * n + '"\n'))
+        assert len(st.value.stages[0].parts) == n
+        assert st.value.stages[0].parts[-1].pos == (2, 6 + 2 * (n - 1) + 1)
+        return _Scanned.scanned
+
+    small, large = scanned(2_000), scanned(8_000)
+    assert large <= 8 * small, (small, large)  # 4 times the text; quadratic would be 16

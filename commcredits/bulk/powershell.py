@@ -280,6 +280,9 @@ class Tokenizer:
 
     def _double(self, i: int, pos: tuple[int, int]) -> Str:
         text, parts, buf, j = self.text, [], [], i + 1
+        # the line and its start where j is, kept as j moves (a string may span lines): each
+        # variable's place costs nothing, so a string of many $a reads in linear time
+        line, bol = self.line, self.bol
         while True:
             if j >= len(text):
                 raise self.error("a string that is never closed", i)
@@ -290,7 +293,11 @@ class Tokenizer:
                     j += 2
                     continue
                 break
+            if c == "\n":
+                line, bol = line + 1, j + 1
             if c == "`" and j + 1 < len(text):
+                if text[j + 1] == "\n":
+                    line, bol = line + 1, j + 2
                 buf.append(_ESCAPES.get(text[j + 1], text[j + 1]))
                 j += 2
                 continue
@@ -301,12 +308,15 @@ class Tokenizer:
                         'to a variable first and write "$name"',
                         j,
                     )
-                var = self._var(j + 1, self._pos(j), member=False)
+                var = self._var(j + 1, (line, j - bol + 1), member=False)
                 if var is not None:
                     if buf:
                         parts.append("".join(buf))
                         buf = []
                     parts.append(var)
+                    if var.text.startswith("${") and "\n" in var.text:  # ${a<newline>b}
+                        line += var.text.count("\n")
+                        bol = j + var.text.rfind("\n") + 1
                     j = self.i
                     continue
             buf.append(c)
@@ -316,10 +326,6 @@ class Tokenizer:
         self._lines(i, j)
         self.i = j + 1
         return Str(tuple(parts), pos)
-
-    def _pos(self, i: int) -> tuple[int, int]:
-        bol = self.text.rfind("\n", 0, i) + 1
-        return (self.line + self.text.count("\n", self.bol, i), i - bol + 1)
 
     def _lines(self, start: int, end: int) -> None:
         """Count the newlines inside a string token (strings may span lines)."""
