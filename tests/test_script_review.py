@@ -221,3 +221,37 @@ def test_variables_in_a_long_double_quoted_string_are_read_in_linear_time():
 
     small, large = scanned(2_000), scanned(8_000)
     assert large <= 8 * small, (small, large)  # 4 times the text; quadratic would be 16
+
+
+@pytest.mark.parametrize(
+    ("line", "col", "what"),
+    [
+        ("Get-MgUser -Top abc", 17, "-Top takes a whole number, 0 or more, not 'abc'"),
+        ("Get-MgUser -All -Top 1e400", 22, "-Top takes a whole number, 0 or more, not 'inf'"),
+        ("Get-MgUser -Top 2.5", 17, "-Top takes a whole number, 0 or more, not '2.5'"),
+        (
+            "Get-MgUser | Select-Object -First x",
+            35,
+            "-First takes a whole number, 0 or more, not 'x'",
+        ),
+        ("Get-MgUser | Select -First -1", 28, "-First takes a whole number, 0 or more, not '-1'"),
+    ],
+)
+def test_counts_are_whole_numbers_with_their_place(tenant, clock, tmp_path, line, col, what):
+    path = tmp_path / "n.ps1"
+    path.write_text(line + "\n")
+    code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam")
+    assert code == 2 and f"{path}:1:{col}: {what}" in err and "unexpected" not in err, err
+
+
+def test_counts_as_text_and_zero(tenant, clock, tmp_path):
+    make_users(tenant, clock, [f"u{n}@contoso.example" for n in range(3)])
+    path = tmp_path / "n.ps1"
+    path.write_text(
+        "$n = '2'\n"
+        "Get-MgUser -Top $n | Select-Object -ExpandProperty UserPrincipalName\n"
+        "Get-MgUser -All | Select-Object -First 0\n"
+    )
+    code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam")
+    assert code == 0, err
+    assert out == "u0@contoso.example\nu1@contoso.example\n"

@@ -36,6 +36,7 @@ from commcredits.bulk.ps_values import (
     as_items,
     columns,
     compare,
+    count_of,
     evaluate,
     member,
     select,
@@ -423,8 +424,10 @@ class Session:
             return unwrap(columns(found, bound, scope)), 0
         flt = arg("Filter")
         clauses = mg.parse_filter(text(flt), bound["Filter"], self.source) if flt else []
-        top = arg("Top")
-        top = int(top) if top is not None else None if bound.get("All") else mg.PAGE
+        if "Top" in bound:
+            top: int | None = count_of(bound["Top"], scope, "Top")
+        else:
+            top = None if bound.get("All") else mg.PAGE
         users = mg.get_users(self.transport(), clauses, top)
         return unwrap(columns(users, bound, scope)), 0
 

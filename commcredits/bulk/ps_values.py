@@ -380,6 +380,27 @@ def columns(items: list[dict[str, Any]], bound: dict[str, Any], scope: Scope) ->
     return [{k: v for k, v in i.items() if k.lower() in low} for i in items]
 
 
+def count_of(node: Any, scope: Scope, what: str) -> int:
+    """-First N, -Top N: a whole number, 0 or more ("5", 5 and 5.0 are five)."""
+    value = evaluate(node, scope)
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        raise ScriptError(
+            scope.source,
+            getattr(node, "pos", (0, 0)),
+            f"-{what} takes a whole number, 0 or more, not {text(value)!r}",
+            f"-{what} 10",
+        )
+    return number
+
+
 def select(value: Any, bound: dict[str, Any], scope: Scope) -> Any:
     items = as_items(value)
     if "ExpandProperty" in bound:
@@ -399,7 +420,7 @@ def select(value: Any, bound: dict[str, Any], scope: Scope) -> Any:
             seen.setdefault(text(item).casefold(), item)
         items = list(seen.values())
     if "First" in bound:
-        items = items[: int(evaluate(bound["First"], scope))]
+        items = items[: count_of(bound["First"], scope, "First")]
     return unwrap(items) if items else None
 
 
