@@ -255,3 +255,21 @@ def test_counts_as_text_and_zero(tenant, clock, tmp_path):
     code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam")
     assert code == 0, err
     assert out == "u0@contoso.example\nu1@contoso.example\n"
+
+
+def test_a_switch_given_false_is_off(tenant, clock, tmp_path):
+    make_users(tenant, clock, ["adele@contoso.example"], location=None)
+    path = tmp_path / "wf.ps1"
+    path.write_text(
+        "$dry = $false\n"
+        "Update-MgUser -UserId adele@contoso.example -UsageLocation DE -WhatIf:$dry\n"
+        "Get-MgUser -All:$false -Filter \"usageLocation eq 'DE'\" "
+        "| Select -ExpandProperty UsageLocation\n"
+    )
+    code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam")
+    assert code == 0, err
+    assert "Updated" in out and out.endswith("DE\n")
+    # the script's -WhatIf still wins
+    path.write_text(path.read_text().replace("-UsageLocation DE", "-UsageLocation AT"))
+    code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam", "-WhatIf")
+    assert code == 0 and "WouldUpdate" in out and out.endswith("DE\n"), err

@@ -18,7 +18,7 @@ import polars as pl
 
 from commcredits.bulk.licensing import set_user_license, user_upns
 from commcredits.bulk.powershell import Arr, Hash, ScriptError, Str, Var
-from commcredits.bulk.ps_values import Row, Scope, evaluate, text, uses
+from commcredits.bulk.ps_values import Row, Scope, evaluate, switch_on, text, uses
 from commcredits.bulk.runner import rows_command
 from commcredits.bulk.sheets import RowFault, Sheet
 from commcredits.bulk.skus import SkuCatalog
@@ -378,7 +378,7 @@ def change_run(
         upns = user_upns(session.transport(), ids)
         columns["UserPrincipalName"] = [upns.get(k, k) if k else k for k in keys]
     derived = _derived(columns, [n for n, _ in items], sheet, key_of)
-    what_if = bool(session.what_if or bound.get("WhatIf"))
+    what_if = session.what_if or switch_on(bound, "WhatIf", base)
     inv = session.invocation(cmd.name, what_if)
     change = set_usage_location if name == "update-mguser" else set_user_license
     return rows_command(

@@ -41,6 +41,7 @@ from commcredits.bulk.ps_values import (
     member,
     select,
     show,
+    switch_on,
     table,
     text,
     unwrap,
@@ -427,7 +428,7 @@ class Session:
         if "Top" in bound:
             top: int | None = count_of(bound["Top"], scope, "Top")
         else:
-            top = None if bound.get("All") else mg.PAGE
+            top = None if switch_on(bound, "All", scope) else mg.PAGE
         users = mg.get_users(self.transport(), clauses, top)
         return unwrap(columns(users, bound, scope)), 0
 

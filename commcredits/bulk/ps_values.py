@@ -380,6 +380,14 @@ def columns(items: list[dict[str, Any]], bound: dict[str, Any], scope: Scope) ->
     return [{k: v for k, v in i.items() if k.lower() in low} for i in items]
 
 
+def switch_on(bound: dict[str, Any], name: str, scope: Scope) -> bool:
+    """A switch: given (`-WhatIf`), or given a value (`-WhatIf:$false`), which counts."""
+    value = bound.get(name)
+    if value is None or value is True:
+        return bool(value)
+    return bool(evaluate(value, scope))
+
+
 def count_of(node: Any, scope: Scope, what: str) -> int:
     """-First N, -Top N: a whole number, 0 or more ("5", 5 and 5.0 are five)."""
     value = evaluate(node, scope)
@@ -414,7 +422,7 @@ def select(value: Any, bound: dict[str, Any], scope: Scope) -> Any:
         names = evaluate(bound["Property"], scope)
         names = [text(n) for n in (names if isinstance(names, list) else [names])]
         items = [{n: member(i, n, var_of(bound["Property"]), scope) for n in names} for i in items]
-    if bound.get("Unique"):
+    if switch_on(bound, "Unique", scope):
         seen: dict[str, Any] = {}
         for item in items:
             seen.setdefault(text(item).casefold(), item)
