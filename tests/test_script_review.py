@@ -273,3 +273,26 @@ def test_a_switch_given_false_is_off(tenant, clock, tmp_path):
     path.write_text(path.read_text().replace("-UsageLocation DE", "-UsageLocation AT"))
     code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam", "-WhatIf")
     assert code == 0 and "WouldUpdate" in out and out.endswith("DE\n"), err
+
+
+def test_select_between_import_csv_and_the_loop_keeps_the_sheet_s_rows(tenant, clock, tmp_path):
+    make_users(tenant, clock, [f"u{n}@contoso.example" for n in range(4)], location=None)
+    sheet = write_csv(
+        tmp_path / "sel.csv",
+        "UserPrincipalName,Country",
+        ["u0@contoso.example,AT", ",", "u1@contoso.example,FR", "u1@contoso.example,FR"]
+        + ["u2@contoso.example,DE", "u3@contoso.example,IT"],
+    )
+    path = tmp_path / "sel.ps1"
+    path.write_text(
+        f"Import-Csv '{sheet}' | Select-Object -Unique -First 3 | ForEach-Object {{\n"
+        "  Update-MgUser -UserId $_.UserPrincipalName -UsageLocation $_.Country }\n"
+    )
+    code, _, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam", "-WhatIf")
+    assert code == 0, err
+    report = pl.read_csv(tmp_path / "sel.whatif.result.csv", infer_schema=False)
+    assert report.select("Row", "Key").rows() == [
+        ("2", "u0@contoso.example"),
+        ("4", "u1@contoso.example"),
+        ("6", "u2@contoso.example"),
+    ]

@@ -410,6 +410,8 @@ def count_of(node: Any, scope: Scope, what: str) -> int:
 
 
 def select(value: Any, bound: dict[str, Any], scope: Scope) -> Any:
+    if isinstance(value, Rows) and "ExpandProperty" not in bound and "Property" not in bound:
+        return _select_rows(value, bound, scope)
     items = as_items(value)
     if "ExpandProperty" in bound:
         name = text(evaluate(bound["ExpandProperty"], scope))
@@ -430,6 +432,26 @@ def select(value: Any, bound: dict[str, Any], scope: Scope) -> Any:
     if "First" in bound:
         items = items[: count_of(bound["First"], scope, "First")]
     return unwrap(items) if items else None
+
+
+def _select_rows(rows: Rows, bound: dict[str, Any], scope: Scope) -> Rows:
+    """-First / -Unique on Import-Csv rows: the rows kept stay rows, with their numbers (for
+    the report of a loop over them)."""
+    items = rows.items()
+    mask = [True] * len(items)
+    if switch_on(bound, "Unique", scope):
+        seen: set[str] = set()
+        for n, item in enumerate(items):
+            key = text(item).casefold()
+            mask[n] = key not in seen
+            seen.add(key)
+    if "First" in bound:
+        room = count_of(bound["First"], scope, "First")
+        for n, keep in enumerate(mask):
+            if keep:
+                mask[n] = room > 0
+                room -= 1
+    return rows.keep(mask)
 
 
 def native_argv(cmd: Command, scope: Scope) -> list[str]:
