@@ -296,3 +296,18 @@ def test_select_between_import_csv_and_the_loop_keeps_the_sheet_s_rows(tenant, c
         ("4", "u1@contoso.example"),
         ("6", "u2@contoso.example"),
     ]
+
+
+def test_script_output_neutralizes_formulas(tenant, clock, tmp_path):
+    out_csv = tmp_path / "out.csv"
+    path = tmp_path / "exp.ps1"
+    path.write_text(
+        "$objs = @(@{Name = 'x'; Note = '@SUM(A1)'}, @{Name = 'y'; Note = '-2+3'})\n"
+        f"$objs | Export-Csv -Path '{out_csv}' -NoTypeInformation\n"
+        "$objs | Select-Object -Property Name, Note\n"
+    )
+    code, out, err = run("Invoke-Script", str(path), "-Tenant", "Fabrikam")
+    assert code == 0, err
+    written = out_csv.read_text()
+    assert "'@SUM(A1)" in written and "'-2+3" in written, written
+    assert "'@SUM(A1)" in out and "'-2+3" in out, out

@@ -48,7 +48,8 @@ from commcredits.bulk.ps_values import (
     var_of,
     where,
 )
-from commcredits.bulk.sheets import read_sheet, write_frame
+from commcredits.bulk.report_files import write_report
+from commcredits.bulk.sheets import read_sheet
 from commcredits.bulk.transport import Transport, connect
 
 
@@ -399,7 +400,8 @@ class Session:
         if low == "export-csv":
             frame = table(value)
             if frame is not None:
-                write_frame(frame, text(arg("Path") or arg("LiteralPath")))
+                # as the reports: a cell a spreadsheet would run as a formula is neutralized
+                write_report(frame, text(arg("Path") or arg("LiteralPath")))
             return None, 0
         if not first_stage and value is not None:
             raise self.error(

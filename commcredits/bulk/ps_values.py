@@ -29,7 +29,8 @@ from commcredits.bulk.powershell import (
     Str,
     Var,
 )
-from commcredits.bulk.sheets import Sheet, write_frame
+from commcredits.bulk.report_files import write_report
+from commcredits.bulk.sheets import Sheet
 
 CONSTANTS = {"true": True, "false": False, "null": None}
 # What one value may grow to while a script runs (`$a = $a, $a` or `$s = "$s$s"` over and over
@@ -355,7 +356,7 @@ def show(value: Any, out: TextIO) -> None:
     them, so the next command of a shell pipeline can read them), values one per line."""
     frame = table(value)
     if frame is not None:
-        write_frame(frame, out)
+        write_report(frame, out)  # cells a spreadsheet would run as formulas neutralized
         return
     for item in as_items(value):
         out.write(text(item) + "\n")
