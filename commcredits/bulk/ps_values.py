@@ -114,22 +114,21 @@ def member(value: Any, name: str, node: Var, scope: Scope) -> Any:
     return None
 
 
-def _too_many(node: Any, scope: Scope) -> ScriptError:
+def _over_limit(node: Any, scope: Scope, what: str) -> ScriptError:
     return ScriptError(
         scope.source,
         getattr(node, "pos", (0, 0)),
-        f"this array would hold more than {MAX_ITEMS:,} items",
+        what,
         f"arrays of at most {MAX_ITEMS:,} items, strings of at most {MAX_TEXT:,} characters",
     )
+
+
+def _too_many(node: Any, scope: Scope) -> ScriptError:
+    return _over_limit(node, scope, f"this array would hold more than {MAX_ITEMS:,} items")
 
 
 def _too_long(node: Any, scope: Scope) -> ScriptError:
-    return ScriptError(
-        scope.source,
-        getattr(node, "pos", (0, 0)),
-        f"this string would be longer than {MAX_TEXT:,} characters",
-        f"arrays of at most {MAX_ITEMS:,} items, strings of at most {MAX_TEXT:,} characters",
-    )
+    return _over_limit(node, scope, f"this string would be longer than {MAX_TEXT:,} characters")
 
 
 def _expand(node: Str, scope: Scope) -> str:
