@@ -165,7 +165,7 @@ def graphql_endpoint(
     async def graphql(request: Request) -> Response:
         state = request.scope["state"]
         request_id = state["request_id"]
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):  # HEAD: the page's headers, never an operation
             return graphiql.page(request)
         body = await read_body(request, request_id)
         if isinstance(body, Response):

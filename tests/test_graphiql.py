@@ -349,3 +349,14 @@ def test_graphiql_runs_a_query_in_headless_chromium_offline(db_url, keys, tmp_pa
             assert not [e for e in logs if e["level"] == "SEVERE"], logs
         finally:
             driver.quit()
+
+
+def test_head_is_the_pages_headers_and_never_runs_an_operation(client, keys):
+    """Starlette answers HEAD where GET is routed; a HEAD with a body ran it as a POST."""
+    from commcredits.models import Group
+
+    body = {"query": 'mutation { createGroup(input: {displayName: "viaHEAD"}) { group { id } } }'}
+    headers = {"Authorization": f"Bearer {keys['GLOBAL_ADMIN']}"}
+    response = client.request("HEAD", "/graphql", json=body, headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert Group.select().count() == 0

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from commcredits.db import db, execute_in, write
+from commcredits.db import db, directory_lock, execute_in
 from commcredits.models import DialOutGrant, Tenant, User
 from commcredits.services import audit, table_stats
 from commcredits.services.errors import DomainError, check_batch_size
@@ -204,7 +204,10 @@ def grant_dial_out_policy(
     if user_refs is not None:
         check_batch_size(len(user_refs), "userIds")
     policy = policy_named(policy_name) if policy_name is not None else None
-    with write():
+    # The tenant's directory lock, as calling-policy grants take it: on PostgreSQL a plain
+    # transaction let two grants for one user both delete and both insert (a unique
+    # violation, an internal error, for one of them).
+    with directory_lock(tenant.id):
         users: list[User] = []
         if user_refs is not None:
             users = find_users(tenant, user_refs)

@@ -65,14 +65,19 @@ def create_tenant(
     with write():
         if Tenant.select().where(Tenant.name == clean_name).exists():
             raise DomainError("DUPLICATE_TENANT", f"A tenant named '{clean_name}' exists.", "name")
-        tenant = Tenant.create(
-            name=clean_name,
-            search_name=normalize(clean_name),
-            country=country_code,
-            currency=currency_code,
-            agreement_type=agreement,
-            created_at=now,
-        )
+        try:
+            tenant = Tenant.create(
+                name=clean_name,
+                search_name=normalize(clean_name),
+                country=country_code,
+                currency=currency_code,
+                agreement_type=agreement,
+                created_at=now,
+            )
+        except peewee.IntegrityError:  # created meanwhile by another request (PostgreSQL)
+            raise DomainError(
+                "DUPLICATE_TENANT", f"A tenant named '{clean_name}' exists.", "name"
+            ) from None
         audit.record(
             principal,
             "createTenant",
