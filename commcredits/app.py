@@ -24,6 +24,7 @@ from commcredits.config import Settings
 from commcredits.cors import cors_middleware
 from commcredits.graphiql import graphiql_page
 from commcredits.graphql_http import graphql_endpoint
+from commcredits.http_errors import method_not_allowed
 from commcredits.request_context import RequestContext
 from commcredits.services import jwt_auth
 from commcredits.services.auth_failures import AuthLimits
@@ -80,4 +81,5 @@ def create_app(
         ],
         # RequestContext outermost: preflights get a request id and a log line too.
         middleware=[Middleware(RequestContext), *cors_middleware(settings.cors_origins)],
+        exception_handlers={405: method_not_allowed},
     )

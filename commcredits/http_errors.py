@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 
@@ -22,4 +24,17 @@ def error_response(
         {"errors": [{"message": message, "extensions": extensions}]},
         status_code=status,
         headers={"x-request-id": request_id, **(headers or {})},
+    )
+
+
+async def method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+    """Starlette's 405 (a method no route of the address takes) in our format, with `Allow`."""
+    allow = (exc.headers or {}).get("Allow", "")
+    state = request.scope.get("state") or {}
+    return error_response(
+        405,
+        "METHOD_NOT_ALLOWED",
+        f"{request.method} is not taken here" + (f"; use {allow}." if allow else "."),
+        state.get("request_id", ""),
+        headers={"Allow": allow} if allow else None,
     )

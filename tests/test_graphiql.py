@@ -360,3 +360,12 @@ def test_head_is_the_pages_headers_and_never_runs_an_operation(client, keys):
     response = client.request("HEAD", "/graphql", json=body, headers=headers)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert Group.select().count() == 0
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_another_method_is_refused_in_the_one_error_format(client, method):
+    response = client.request(method, "/graphql")
+    assert response.status_code == 405 and response.headers["allow"]
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED", error
+    assert response.headers["x-request-id"]

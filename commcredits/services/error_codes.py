@@ -52,6 +52,11 @@ class ErrorCode(StrEnum):
         "The body is not `application/json` (HTTP 415).",
     )
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE", REQUEST, "The request body is too large (HTTP 413)."
+    METHOD_NOT_ALLOWED = (
+        "METHOD_NOT_ALLOWED",
+        REQUEST,
+        "The address does not take this HTTP method (HTTP 405); `Allow` lists those it takes.",
+    )
     GRAPHQL_VALIDATION_FAILED = (
         "GRAPHQL_VALIDATION_FAILED",
         REQUEST,
