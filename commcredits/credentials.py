@@ -24,6 +24,17 @@ from commcredits.services.principal import Principal
 TENANT_HEADER = "x-commcredits-tenant"  # an operator key's choice of tenant to look into
 
 
+def header_text(value: str | None) -> str | None:
+    """A header's text as the client wrote it: HTTP hands header bytes over as Latin-1, and a
+    client naming a tenant "Zürich AG" sends UTF-8; bytes that are not UTF-8 stay as read."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class MalformedAuthorization(AuthenticationError):
     """The Authorization header is not `Bearer <credential>`: its message says what to send."""
 

@@ -30,6 +30,7 @@ from commcredits.credentials import (
     MalformedAuthorization,
     TenantScopeError,
     bearer_principal,
+    header_text,
     in_tenant,
 )
 from commcredits.execution import execute
@@ -180,7 +181,7 @@ def graphql_endpoint(
                 request.headers.get("authorization"),
                 client.host if client else "unknown",
                 state,
-                request.headers.get(TENANT_HEADER),
+                header_text(request.headers.get(TENANT_HEADER)),
                 web_auth.cookie_credential(request, settings.cors_origins),
             )
         except Exception as error:  # noqa: BLE001 - refused() answers each kind, masks the rest

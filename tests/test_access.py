@@ -255,3 +255,22 @@ def test_a_tenant_name_of_digits_is_refused(keys, client, tenant, name):
     variables = {"input": {"name": name, "country": "DE", "currency": "EUR", "agreementType": "EA"}}
     out = operator(CREATE_TENANT, variables)["createTenant"]
     assert [(e["field"], e["code"]) for e in out["userErrors"]] == [("name", "INVALID_NAME")]
+
+
+def test_an_operator_names_a_tenant_of_non_ascii_name_in_the_header(keys, client, tenant):
+    """HTTP hands header bytes over as Latin-1; a name sent as UTF-8 is read as written."""
+    operator = Api(client, keys["OPERATOR"])
+    for name in ("Zürich AG", "Łódź Sp. z o.o."):
+        variables = {
+            "input": {"name": name, "country": "DE", "currency": "EUR", "agreementType": "EA"}
+        }
+        assert operator(CREATE_TENANT, variables)["createTenant"]["userErrors"] == []
+        response = client.post(
+            "/graphql",
+            json={"query": "{ tenant { name } }"},
+            headers={
+                "Authorization": f"Bearer {keys['OPERATOR']}",
+                "X-Commcredits-Tenant": name.encode(),
+            },
+        )
+        assert response.json()["data"] == {"tenant": {"name": name}}, response.text
