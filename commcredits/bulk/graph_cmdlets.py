@@ -18,7 +18,8 @@ import polars as pl
 
 from commcredits.bulk.licensing import set_user_license, user_upns
 from commcredits.bulk.powershell import Arr, Hash, ScriptError, Str, Var
-from commcredits.bulk.ps_values import Row, Scope, evaluate, switch_on, text, uses
+from commcredits.bulk.ps_objects import switch_on
+from commcredits.bulk.ps_values import Row, Scope, evaluate, text, uses
 from commcredits.bulk.runner import rows_command
 from commcredits.bulk.sheets import RowFault, Sheet
 from commcredits.bulk.skus import SkuCatalog

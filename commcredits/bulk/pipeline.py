@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from commcredits.bulk.errors import UsageError
-from commcredits.bulk.graph_script import run_script, spec_of
+from commcredits.bulk.graph_script import run_script
 from commcredits.bulk.params import TARGET, Command, Invocation, Param, command
 from commcredits.bulk.powershell import MAX_SCRIPT_BYTES, Pipeline, parse
 from commcredits.bulk.ps_values import Scope, native_argv
+from commcredits.bulk.script_commands import spec_of
 
 
 def split_pipeline(line: str) -> list[list[str]]:
