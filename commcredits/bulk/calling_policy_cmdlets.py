@@ -24,11 +24,11 @@ from commcredits.bulk.calling_policy_list import find_policy, get_calling_polici
 from commcredits.bulk.errors import UsageError
 from commcredits.bulk.params import SHEET_OUT, TARGET, Invocation, Param, command
 from commcredits.bulk.reports import Report, row_errors, status
+from commcredits.bulk.rows import command_amount
 from commcredits.bulk.runner import transport_for
 from commcredits.bulk.runtime import Options
 from commcredits.bulk.terminal import check_output, finish, write_output
 from commcredits.bulk.transport import Transport
-from commcredits.money import parse_amount
 
 CREATE_CALLING_POLICY = """
 mutation BulkCreateCallingPolicy($input: CreateCallingPolicyInput!, $whatIf: Boolean!) {
@@ -74,7 +74,7 @@ def _limit(inv: Invocation) -> str | None:
     if value is None:
         return None
     try:
-        return str(parse_amount(str(value).strip().replace(",", ".")))
+        return str(command_amount(str(value)))
     except ValueError as error:
         raise UsageError(f"-CallingSpendUserLimit: {error}") from None
 

@@ -19,13 +19,12 @@ from commcredits.bulk import operations as ops
 from commcredits.bulk.errors import UsageError
 from commcredits.bulk.params import SHEET_IN, TARGET, Invocation, Param, command, parse_bool
 from commcredits.bulk.reports import Outcome, Report, keeping_report, row_errors, status
-from commcredits.bulk.rows import IDEMPOTENCY_KEY, cell_amount, key_faults
+from commcredits.bulk.rows import IDEMPOTENCY_KEY, cell_amount, command_amount, key_faults
 from commcredits.bulk.runner import rows_command, transport_for
 from commcredits.bulk.runtime import Options
 from commcredits.bulk.sheets import Sheet, column, match_columns, read_sheet, report_faults
 from commcredits.bulk.terminal import check_output, finish
 from commcredits.bulk.transport import Transport
-from commcredits.money import parse_amount
 
 CREDIT_COLUMNS: dict[str, tuple[str, ...]] = {
     "amount": ("Amount", "Credits", "CreditAmount"),
@@ -34,15 +33,14 @@ CREDIT_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def _decimal(value: str | None, what: str, *, cell: bool = False) -> Decimal | None:
-    """An amount from the command line (PowerShell's invariant form: '.' is the decimal
-    point; a ',' is taken for one too) or, with `cell`, from a sheet's cell, which may carry
-    its locale's separators (rows.cell_amount)."""
+    """An amount from the command line (rows.command_amount) or, with `cell`, from a sheet's
+    cell, which may carry its locale's separators (rows.cell_amount)."""
     if value is None or not str(value).strip():
         return None
     try:  # the API's own format, so a cell is refused here with its row, not by the server
         if cell:
             return cell_amount(str(value))
-        return parse_amount(str(value).strip().replace(",", "."))
+        return command_amount(str(value))
     except ValueError as error:
         raise UsageError(f"{what}: {error}") from None
 

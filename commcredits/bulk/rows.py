@@ -46,6 +46,12 @@ def cell_bool(value: str) -> bool | None:
 _GROUPED = re.compile(r"-?\d{1,3}(?:([.,  ])\d{3})+")
 
 
+def command_amount(text: str) -> Decimal:
+    """An amount given on the command line: PowerShell's invariant form ('.' is the decimal
+    point; a ',' is taken for one too). ValueError says what is wrong."""
+    return parse_amount(text.strip().replace(",", "."))
+
+
 def cell_amount(text: str) -> Decimal:
     """An amount as a sheet or a command line writes it, in the API's form (money.parse_amount):
     "1000.50" and "1000,50" (a decimal comma, as German Excel writes it), grouped thousands

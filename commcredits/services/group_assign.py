@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from commcredits.db import directory_lock
 from commcredits.models import Group, GroupLicense, GroupLicenseState, GroupMember, Tenant, User
 from commcredits.models.groups import PROCESSING_COMPLETE, PROCESSING_IN_PROGRESS
-from commcredits.services import audit, group_summary, notifications
+from commcredits.services import audit, group_summary
 from commcredits.services.catalog import Catalog
 from commcredits.services.errors import DomainError, ErrorDetail, not_found
-from commcredits.services.group_licensing import Processor, member_ids
+from commcredits.services.group_licensing import Processor, member_ids, notify_errors
 from commcredits.services.groups import BATCH, SMALL_GROUP, get_group
 from commcredits.services.licenses import errors as graph
 from commcredits.services.principal import Principal
@@ -211,12 +211,7 @@ def _notify_run_errors(tenant: Tenant, group: Group, *, now: dt.datetime) -> Non
     and per code, from the counts kept with the states (group_summary)."""
     summary = group_summary.license_summary(group)
     if summary.in_error:
-        notifications.emit(
-            tenant.id,
-            "GROUP_LICENSE_ERRORS",
-            {"groupId": group.id, "membersInError": summary.in_error, "errors": summary.errors},
-            now=now,
-        )
+        notify_errors(tenant.id, group.id, summary.in_error, summary.errors, now=now)
 
 
 def reprocess_user(tenant: Tenant, principal: Principal, user_id: int, *, now: dt.datetime) -> User:

@@ -307,12 +307,19 @@ class Processor:
             by_code: dict[str, int] = {}
             for code in left.values():
                 by_code[code] = by_code.get(code, 0) + 1
-            notifications.emit(
-                self.tenant.id,
-                "GROUP_LICENSE_ERRORS",
-                {"groupId": group_id, "membersInError": len(left), "errors": by_code},
-                now=self.now,
-            )
+            notify_errors(self.tenant.id, group_id, len(left), by_code, now=self.now)
+
+
+def notify_errors(
+    tenant_id: int, group_id: int, in_error: int, by_code: dict[str, int], *, now: dt.datetime
+) -> None:
+    """GROUP_LICENSE_ERRORS: a run left `in_error` members of the group in error."""
+    notifications.emit(
+        tenant_id,
+        "GROUP_LICENSE_ERRORS",
+        {"groupId": group_id, "membersInError": in_error, "errors": by_code},
+        now=now,
+    )
 
 
 def member_ids(group_id: int, *, after: int = 0, limit: int | None = None) -> list[tuple[int, int]]:
