@@ -227,14 +227,6 @@ def license_summary_from_states(group_id: int) -> LicenseSummary:
     )
 
 
-def row_as_of_schema(model: type, pk: int):
-    """A row of `model` read with only the columns its table has now: a migration test reads
-    an older schema through today's model (a column a later migration adds is left out)."""
-    present = {c.name for c in database.db.get_columns(model._meta.table_name)}
-    fields = [f for f in model._meta.sorted_fields if f.column_name in present]
-    return model.select(*fields).where(model._meta.primary_key == pk).get()
-
-
 @contextmanager
 def older_schema() -> Iterator[None]:
     """A connection to a database an older migration left, with today's models lacking the

@@ -7,7 +7,7 @@ from commcredits import db as database
 from commcredits.migrate import migrate
 from commcredits.models import Tenant
 from commcredits.services import credits, list_counts, usage_report
-from tests.helpers import row_as_of_schema
+from tests.helpers import older_schema
 
 NOW = dt.datetime(2026, 11, 25, 10, 0)
 BUILT = {
@@ -145,10 +145,10 @@ def test_an_older_database_with_rows_gets_the_list_indexes(blank_url):
             assert not names & _indexes(table)
         _old_rows()
     assert migrate("0013_large_tenant_lists") == ["0013_large_tenant_lists"]
-    with database.db.connection_context():
+    with older_schema():
         for table, names in BUILT.items():
             assert names <= _indexes(table), table
-        tenant = row_as_of_schema(Tenant, 1)
+        tenant = Tenant.get_by_id(1)
         by_name = usage_report.call_records_query(
             tenant, usage_report.CallFilter(user="u2@t.example")
         )

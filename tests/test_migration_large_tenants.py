@@ -9,7 +9,7 @@ from commcredits.migrate import migrate
 from commcredits.models import Tenant, TenantUserCount, User
 from commcredits.services import list_counts, user_list, users
 from commcredits.services.access import SYSTEM
-from tests.helpers import row_as_of_schema
+from tests.helpers import older_schema
 
 NOW = dt.datetime(2026, 11, 25, 10, 0)
 PEOPLE = [
@@ -55,8 +55,8 @@ def test_an_older_database_with_users_gets_search_filters_and_counts(blank_url):
     with database.db.connection_context():
         _old_rows()
     assert migrate("0012_large_tenants") == ["0012_large_tenants"]
-    with database.db.connection_context():
-        one, two = row_as_of_schema(Tenant, 1), row_as_of_schema(Tenant, 2)
+    with older_schema():
+        one, two = Tenant.get_by_id(1), Tenant.get_by_id(2)
         stored = User.get(User.upn_key == "jurgen.muller@t1.example").search_text
         assert stored == "jurgen.muller@t1.example\njurgen muller\njm+news@example.org"
         assert _found(one, "muller") == ["jurgen.muller@t1.example"]

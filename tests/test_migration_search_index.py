@@ -11,7 +11,8 @@ from commcredits.migrate import migrate
 from commcredits.models import Tenant
 from commcredits.services import list_counts, user_list, user_search, users
 from commcredits.services.access import SYSTEM
-from tests.helpers import row_as_of_schema
+from commcredits.services.tenants import create_tenant
+from tests.helpers import older_schema
 
 NOW = dt.datetime(2026, 12, 4, 10, 0)
 PEOPLE = [
@@ -79,17 +80,10 @@ def test_an_older_database_with_users_gets_the_new_index_and_finds_the_same(blan
         lambda counting, planned_by=None: counting.scalar(database=database.db),
     )
     assert migrate("0019_groups")[-1] == "0019_groups"
-    with database.db.connection_context():
-        # The tenant columns of 0019's schema (today's service and model write later ones).
-        p = database.db.param
+    with older_schema():
         tenants = [
-            row_as_of_schema(
-                Tenant,
-                database.db.execute_sql(
-                    "INSERT INTO tenant (name, country, currency, agreement_type, created_at) "
-                    f"VALUES ({p}, 'DE', 'EUR', 'MOSA', {p}) RETURNING id",
-                    (f"T{n}", NOW),
-                ).fetchone()[0],
+            create_tenant(
+                SYSTEM, name=f"T{n}", country="DE", currency="EUR", agreement_type="MOSA", now=NOW
             )
             for n in (1, 2)
         ]
@@ -106,8 +100,8 @@ def test_an_older_database_with_users_gets_the_new_index_and_finds_the_same(blan
             assert "detail=none" not in _search_table_sql()
         before = _results(tenants)
     assert migrate("0020_search_index") == ["0020_search_index"]
-    with database.db.connection_context():
-        tenants = [row_as_of_schema(Tenant, t.id) for t in tenants]
+    with older_schema():
+        tenants = [Tenant.get_by_id(t.id) for t in tenants]
         if database.is_sqlite():
             sql = _search_table_sql()
             assert "detail=none" in sql and "columnsize=0" in sql

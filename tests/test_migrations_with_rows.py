@@ -30,7 +30,7 @@ from commcredits.services.access import SYSTEM, Role, create_api_key
 from commcredits.services.catalog import Catalog, generated_id
 from commcredits.services.errors import DomainError
 from commcredits.services.licenses import LicenseRequest
-from tests.helpers import row_as_of_schema, upn
+from tests.helpers import older_schema, upn
 
 NOW = dt.datetime(2026, 12, 4, 10, 0)  # naive UTC, as the columns hold it
 DOMAIN = "fabrikam.example"
@@ -382,8 +382,8 @@ def test_0021_resolves_the_grants_from_before_and_ranks_group_grants_beside_them
         "bob": ("GLOBAL", DISABLED, "GLOBAL", "Everyone", None),
         "cem": ("GLOBAL", DISABLED, "GLOBAL", "Everyone", None),
     }
-    with database.db.connection_context():
-        tenant = row_as_of_schema(Tenant, tenant_id)
+    with older_schema():
+        tenant = Tenant.get_by_id(tenant_id)
         assert _effective(tenant, people) == before
         assert _rows("SELECT count(*) FROM group_policy_grant") == [(0,)]
         assert _rows("SELECT member_count FROM directory_group") == [(2,)]  # 0019's triggers
