@@ -311,13 +311,14 @@ class Processor:
 
 
 def notify_errors(
-    tenant_id: int, group_id: int, in_error: int, by_code: dict[str, int], *, now: dt.datetime
+    tenant_id: int, group_id: int, in_error: int, per_kind: dict[str, int], *, now: dt.datetime
 ) -> None:
-    """GROUP_LICENSE_ERRORS: a run left `in_error` members of the group in error."""
+    """GROUP_LICENSE_ERRORS: a run left `in_error` members of the group in error, `per_kind`
+    of them by Entra's error."""
     notifications.emit(
         tenant_id,
         "GROUP_LICENSE_ERRORS",
-        {"groupId": group_id, "membersInError": in_error, "errors": by_code},
+        {"groupId": group_id, "membersInError": in_error, "errors": per_kind},
         now=now,
     )
 
